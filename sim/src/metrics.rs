@@ -1,0 +1,131 @@
+//! What a run measures, per region: counters, HDR histograms and the rolling interval that becomes a
+//! row of the time series. Histograms have fixed bounds, so recording never allocates; interval
+//! histograms are reset, not rebuilt, so memory stays flat however long the run.
+
+use crate::units::Nanos;
+use hdrhistogram::Histogram;
+
+/// Latencies up to a simulated day are recorded exactly (3 significant digits); longer ones saturate.
+const HISTOGRAM_MAX: u64 = 86_400_000_000_000;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX, 3).expect("static histogram bounds are valid")
+}
+
+/// Counts of what happened to requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub offered: u64,
+    pub completed: u64,
+    pub dropped: u64,
+    pub timed_out: u64,
+}
+
+pub struct RegionMetrics {
+    /// Requests sent at or after warm-up.
+    pub counts: Counts,
+    pub latency: Histogram<u64>,
+    pub queue_wait: Histogram<u64>,
+    pub service_time: Histogram<u64>,
+    /// Exact sums in ns, beside the histograms, for means that theory tests compare to.
+    pub latency_sum: f64,
+    pub queue_wait_sum: f64,
+    pub service_time_sum: f64,
+    /// `batch_sizes[b]`: batches of size b started after warm-up.
+    pub batch_sizes: Vec<u64>,
+    /// Instance-nanoseconds spent running batches inside the measured window.
+    pub busy_nanos: f64,
+    pub interval: IntervalMetrics,
+}
+
+/// The current time-series row, counting every request (warm-up included).
+pub struct IntervalMetrics {
+    pub counts: Counts,
+    pub latency: Histogram<u64>,
+}
+
+impl IntervalMetrics {
+    pub fn new() -> Self {
+        IntervalMetrics { counts: Counts::default(), latency: new_histogram() }
+    }
+    pub fn reset(&mut self) {
+        self.counts = Counts::default();
+        self.latency.reset();
+    }
+}
+
+impl Default for IntervalMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RegionMetrics {
+    pub fn new(max_batch: u32) -> Self {
+        RegionMetrics {
+            counts: Counts::default(),
+            latency: new_histogram(),
+            queue_wait: new_histogram(),
+            service_time: new_histogram(),
+            latency_sum: 0.0,
+            queue_wait_sum: 0.0,
+            service_time_sum: 0.0,
+            batch_sizes: vec![0; max_batch as usize + 1],
+            busy_nanos: 0.0,
+            interval: IntervalMetrics::new(),
+        }
+    }
+
+    /// Adds another region's measured statistics (not its current interval) to these.
+    pub fn merge(&mut self, other: &RegionMetrics) {
+        self.counts.offered += other.counts.offered;
+        self.counts.completed += other.counts.completed;
+        self.counts.dropped += other.counts.dropped;
+        self.counts.timed_out += other.counts.timed_out;
+        self.latency.add(&other.latency).expect("histograms share bounds");
+        self.queue_wait.add(&other.queue_wait).expect("histograms share bounds");
+        self.service_time.add(&other.service_time).expect("histograms share bounds");
+        self.latency_sum += other.latency_sum;
+        self.queue_wait_sum += other.queue_wait_sum;
+        self.service_time_sum += other.service_time_sum;
+        if self.batch_sizes.len() < other.batch_sizes.len() {
+            self.batch_sizes.resize(other.batch_sizes.len(), 0);
+        }
+        for (size, &n) in other.batch_sizes.iter().enumerate() {
+            self.batch_sizes[size] += n;
+        }
+        self.busy_nanos += other.busy_nanos;
+    }
+
+    #[inline]
+    pub fn record_completion(&mut self, latency: Nanos, queue_wait: Nanos, service_time: Nanos) {
+        self.counts.completed += 1;
+        self.latency.saturating_record(latency);
+        self.queue_wait.saturating_record(queue_wait);
+        self.service_time.saturating_record(service_time);
+        self.latency_sum += latency as f64;
+        self.queue_wait_sum += queue_wait as f64;
+        self.service_time_sum += service_time as f64;
+    }
+}
+
+/// One row of `timeseries.csv`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TimeseriesRow {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// `"all"` or a region name.
+    pub region: String,
+    pub warmup: bool,
+    pub offered_rps: f64,
+    pub completed_rps: f64,
+    pub dropped: u64,
+    pub timed_out: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Requests waiting for a batch at the end of the interval.
+    pub queue_depth: u64,
+    /// Replicas running at least one batch at the end of the interval.
+    pub busy_replicas: u64,
+    pub ready_replicas: u64,
+}

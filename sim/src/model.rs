@@ -1,0 +1,624 @@
+//! From a scenario as written to the model the engine runs: every semantic check, every name
+//! resolved to an index, every duration in nanoseconds and every rate per nanosecond.
+//!
+//! Errors carry the key path of the offending value (`traffic[0].arrivals.rate`), so the caller,
+//! which has the file, can point at its line and column.
+
+use crate::dist::Sampler;
+use crate::scenario::{self, Arrivals, Balancer, Dist, RoutingPolicy, Scenario};
+use crate::service::{BatchLatency, DistLatency, TableLatency};
+use crate::traffic::{Process, TraceData};
+use crate::units::{Nanos, NANOS_PER_SEC};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for PathSegment {
+    fn from(key: &str) -> Self {
+        PathSegment::Key(key.to_string())
+    }
+}
+impl From<&String> for PathSegment {
+    fn from(key: &String) -> Self {
+        PathSegment::Key(key.clone())
+    }
+}
+impl From<usize> for PathSegment {
+    fn from(index: usize) -> Self {
+        PathSegment::Index(index)
+    }
+}
+
+/// A key path into the scenario document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPath(pub Vec<PathSegment>);
+
+impl KeyPath {
+    pub fn join(&self, segment: impl Into<PathSegment>) -> KeyPath {
+        let mut segments = self.0.clone();
+        segments.push(segment.into());
+        KeyPath(segments)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                PathSegment::Key(key) if i == 0 => write!(f, "{key}")?,
+                PathSegment::Key(key) => write!(f, ".{key}")?,
+                PathSegment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path!["traffic", 0, "arrivals"]`
+#[macro_export]
+macro_rules! path {
+    ($($segment:expr),* $(,)?) => {
+        $crate::model::KeyPath(vec![$($crate::model::PathSegment::from($segment)),*])
+    };
+}
+
+/// A scenario that is well-formed TOML but says something impossible or inconsistent.
+#[derive(Clone, Debug)]
+pub struct ScenarioError {
+    pub path: KeyPath,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.0.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+fn fail<T>(path: KeyPath, message: impl Into<String>) -> Result<T, ScenarioError> {
+    Err(ScenarioError { path, message: message.into() })
+}
+
+/// File contents the scenario refers to, read by the caller (this crate does no I/O).
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Latency tables by the `file` string as written: `(batch size, latency in ns)`.
+    pub tables: BTreeMap<String, Vec<(u32, f64)>>,
+    /// Replayed traces by index into `traffic`.
+    pub traces: BTreeMap<usize, Arc<TraceData>>,
+}
+
+#[derive(Debug)]
+pub struct ServingModel {
+    pub queue_capacity: u32,
+    pub timeout: Option<Nanos>,
+    pub balancer: Balancer,
+    pub max_batch: u32,
+    pub max_queue_delay: Nanos,
+    /// Sorted, largest first.
+    pub preferred_batch_sizes: Vec<u32>,
+    pub instances: u32,
+    pub service: Arc<dyn BatchLatency>,
+    pub pre: Option<Sampler>,
+    pub post: Option<Sampler>,
+    pub cpu_workers: Option<u32>,
+}
+
+impl ServingModel {
+    /// Mean server time per request at full batches: the reciprocal of one instance's peak throughput.
+    pub fn per_request_nanos(&self) -> f64 {
+        self.service.mean(self.max_batch) / f64::from(self.max_batch)
+    }
+}
+
+#[derive(Debug)]
+pub struct RegionModel {
+    pub name: String,
+    pub replicas: u32,
+    pub instance: Option<String>,
+    /// Per replica.
+    pub usd_per_hour: f64,
+    pub serving: Option<Arc<ServingModel>>,
+}
+
+#[derive(Debug)]
+pub struct SourceModel {
+    pub origin: usize,
+    pub process: Process,
+    /// Stable id of the source's random stream.
+    pub stream: String,
+}
+
+#[derive(Debug)]
+pub struct RoutingModel {
+    pub policy: RoutingPolicy,
+    /// Per region; zero for regions that serve nothing.
+    pub weights: Vec<f64>,
+    pub spillover_queue: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LatencyTargetModel {
+    pub percentile: f64,
+    pub max: Nanos,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SloModel {
+    pub latency: Vec<LatencyTargetModel>,
+    pub availability: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub seed: u64,
+    pub duration: Nanos,
+    pub warmup: Nanos,
+    pub interval: Nanos,
+    /// In name order.
+    pub regions: Vec<RegionModel>,
+    /// `rtt[origin][region]`, round trip.
+    pub rtt: Vec<Vec<Nanos>>,
+    pub sources: Vec<SourceModel>,
+    pub routing: RoutingModel,
+    pub slo: SloModel,
+    /// Where the service times come from, per region, for provenance.
+    pub scenario: Scenario,
+}
+
+impl Model {
+    pub fn region_index(&self, name: &str) -> Option<usize> {
+        self.regions.iter().position(|r| r.name == name)
+    }
+}
+
+fn positive_finite(value: f64) -> bool {
+    value.is_finite() && value > 0.0
+}
+
+fn check_rate(path: KeyPath, rate: crate::units::Rate, allow_zero: bool) -> Result<f64, ScenarioError> {
+    let per_sec = rate.per_sec();
+    if !per_sec.is_finite() || per_sec < 0.0 || (!allow_zero && per_sec == 0.0) {
+        let need = if allow_zero { "zero or positive" } else { "positive" };
+        return fail(path, format!("rate must be {need}, got {per_sec}/s"));
+    }
+    Ok(per_sec / NANOS_PER_SEC)
+}
+
+fn check_cv(path: KeyPath, cv: f64) -> Result<(), ScenarioError> {
+    if !cv.is_finite() || cv < 0.0 {
+        return fail(path, format!("cv (coefficient of variation) must be zero or positive, got {cv}"));
+    }
+    Ok(())
+}
+
+fn check_positive(path: KeyPath, what: &str, value: Nanos) -> Result<f64, ScenarioError> {
+    if value == 0 {
+        return fail(path, format!("{what} must be greater than zero"));
+    }
+    Ok(value as f64)
+}
+
+/// A distribution for per-request overhead (tables are for batches only).
+fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
+    Ok(match dist {
+        Dist::Constant { value } => Sampler::constant(value.nanos()),
+        Dist::Exponential { mean } => Sampler::exponential(check_positive(path.join("mean"), "mean", mean.nanos())?),
+        Dist::Lognormal { mean, cv } => {
+            check_cv(path.join("cv"), *cv)?;
+            Sampler::lognormal(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+        }
+        Dist::Gamma { mean, cv } => {
+            check_cv(path.join("cv"), *cv)?;
+            Sampler::gamma(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+        }
+        Dist::Uniform { min, max } => {
+            if min > max {
+                return fail(path.join("min"), format!("min ({min}) is greater than max ({max})"));
+            }
+            Sampler::uniform(min.nanos(), max.nanos())
+        }
+        Dist::Empirical { samples } => {
+            if samples.is_empty() {
+                return fail(path.join("samples"), "empirical distribution needs at least one sample");
+            }
+            Sampler::empirical(samples.iter().map(|d| d.nanos()).collect())
+        }
+        Dist::Table { .. } => {
+            return fail(
+                path.join("kind"),
+                "a batch-size table only describes batch service times; use a distribution here",
+            )
+        }
+    })
+}
+
+fn batch_latency(
+    path: &KeyPath,
+    dist: &Dist,
+    max_batch: u32,
+    inputs: &Inputs,
+) -> Result<Arc<dyn BatchLatency>, ScenarioError> {
+    let Dist::Table { file, points, cv } = dist else {
+        let sampler = sampler(path, dist)?;
+        let description = format!("{} (scenario distribution)", describe_dist(dist));
+        return Ok(Arc::new(DistLatency { sampler, description }));
+    };
+    check_cv(path.join("cv"), *cv)?;
+    let (points, origin): (Vec<(u32, f64)>, String) = match (file, points) {
+        (Some(_), Some(_)) => return fail(path.join("points"), "give either `file` or `points`, not both"),
+        (None, None) => {
+            return fail(path.clone(), "a table needs `file` (CSV batch_size,latency_ms) or inline `points`")
+        }
+        (None, Some(points)) => (points.iter().map(|(b, d)| (*b, d.nanos() as f64)).collect(), "inline points".into()),
+        (Some(file), None) => match inputs.tables.get(file) {
+            Some(points) => (points.clone(), format!("table {file}")),
+            None => return fail(path.join("file"), format!("latency table {file:?} was not loaded")),
+        },
+    };
+    let point_path = if file.is_some() { path.join("file") } else { path.join("points") };
+    if points.is_empty() {
+        return fail(point_path, "latency table has no rows");
+    }
+    for (i, window) in points.windows(2).enumerate() {
+        if window[1].0 <= window[0].0 {
+            return fail(
+                point_path,
+                format!("batch sizes must increase strictly: row {} has {} after {}", i + 2, window[1].0, window[0].0),
+            );
+        }
+    }
+    for &(size, latency) in &points {
+        if size == 0 || !positive_finite(latency) {
+            return fail(point_path, format!("row for batch size {size}: sizes and latencies must be positive"));
+        }
+    }
+    let largest = points[points.len() - 1].0;
+    if largest < max_batch {
+        return fail(
+            point_path,
+            format!("latency table stops at batch size {largest} but max_batch is {max_batch}: measure up to {max_batch} or lower max_batch"),
+        );
+    }
+    Ok(Arc::new(TableLatency::new(&points, max_batch, *cv, origin)))
+}
+
+fn describe_dist(dist: &Dist) -> String {
+    match dist {
+        Dist::Constant { value } => format!("constant {value}"),
+        Dist::Exponential { mean } => format!("exponential mean {mean}"),
+        Dist::Lognormal { mean, cv } => format!("lognormal mean {mean} cv {cv}"),
+        Dist::Gamma { mean, cv } => format!("gamma mean {mean} cv {cv}"),
+        Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
+        Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
+        Dist::Table { .. } => "table".into(),
+    }
+}
+
+fn serving_model(path: &KeyPath, serving: &scenario::Serving, inputs: &Inputs) -> Result<ServingModel, ScenarioError> {
+    let batching = &serving.batching;
+    let batching_path = path.join("batching");
+    if batching.max_batch == 0 {
+        return fail(batching_path.join("max_batch"), "max_batch must be at least 1");
+    }
+    if batching.instances == 0 {
+        return fail(batching_path.join("instances"), "instances must be at least 1");
+    }
+    let mut preferred = batching.preferred_batch_sizes.clone();
+    for (i, &size) in preferred.iter().enumerate() {
+        if size == 0 || size > batching.max_batch {
+            return fail(
+                batching_path.join("preferred_batch_sizes").join(i),
+                format!("preferred batch size {size} must be between 1 and max_batch ({})", batching.max_batch),
+            );
+        }
+    }
+    preferred.sort_unstable_by(|a, b| b.cmp(a));
+    preferred.dedup();
+    if serving.queue_capacity == 0 {
+        return fail(path.join("queue_capacity"), "queue_capacity must be at least 1");
+    }
+    if let Some(timeout) = serving.timeout {
+        check_positive(path.join("timeout"), "timeout", timeout.nanos())?;
+    }
+    let overhead_path = path.join("overhead");
+    if serving.overhead.cpu_workers == Some(0) {
+        return fail(overhead_path.join("cpu_workers"), "cpu_workers must be at least 1");
+    }
+    let stage = |key: &str, dist: &Option<Dist>| -> Result<Option<Sampler>, ScenarioError> {
+        dist.as_ref().map(|d| sampler(&overhead_path.join(key), d)).transpose()
+    };
+    let pre = stage("pre", &serving.overhead.pre)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
+    let post =
+        stage("post", &serving.overhead.post)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
+    let service = batch_latency(&path.join("service_time"), &serving.service_time, batching.max_batch, inputs)?;
+    Ok(ServingModel {
+        queue_capacity: serving.queue_capacity,
+        timeout: serving.timeout.map(|t| t.nanos()),
+        balancer: serving.balancer,
+        max_batch: batching.max_batch,
+        max_queue_delay: batching.max_queue_delay.nanos(),
+        preferred_batch_sizes: preferred,
+        instances: batching.instances,
+        service,
+        pre,
+        post,
+        cpu_workers: serving.overhead.cpu_workers,
+    })
+}
+
+fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
+    let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+    ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
+}
+
+fn process(path: &KeyPath, index: usize, arrivals: &Arrivals, inputs: &Inputs) -> Result<Process, ScenarioError> {
+    Ok(match arrivals {
+        Arrivals::Poisson { rate } => Process::Poisson { mean_gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
+        Arrivals::Constant { rate } => Process::Constant { gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
+        Arrivals::Diurnal { base, peak, period, phase } => {
+            let base = check_rate(path.join("base"), *base, true)?;
+            let peak = check_rate(path.join("peak"), *peak, false)?;
+            if peak < base {
+                return fail(path.join("peak"), "peak rate must be at least the base rate");
+            }
+            let period = check_positive(path.join("period"), "period", period.nanos())?;
+            Process::Diurnal { base, peak, period, phase: phase.nanos() as f64 }
+        }
+        Arrivals::Schedule { points } => {
+            let points_path = path.join("points");
+            if points.is_empty() {
+                return fail(points_path, "a schedule needs at least one [time, rate] point");
+            }
+            let mut converted = Vec::with_capacity(points.len());
+            for (i, (time, rate)) in points.iter().enumerate() {
+                if let Some(&(previous, _)) = converted.last() {
+                    if (time.nanos() as f64) < previous {
+                        return fail(points_path.join(i), "schedule points must be in time order");
+                    }
+                }
+                converted.push((time.nanos() as f64, check_rate(points_path.join(i), *rate, true)?));
+            }
+            if converted.iter().all(|&(_, r)| r == 0.0) {
+                return fail(points_path, "every rate in the schedule is zero");
+            }
+            Process::schedule(converted)
+        }
+        Arrivals::Mmpp { low_rate, high_rate, mean_low_duration, mean_high_duration } => {
+            let low_rate = check_rate(path.join("low_rate"), *low_rate, true)?;
+            let high_rate = check_rate(path.join("high_rate"), *high_rate, false)?;
+            let mean_low =
+                check_positive(path.join("mean_low_duration"), "mean_low_duration", mean_low_duration.nanos())?;
+            let mean_high =
+                check_positive(path.join("mean_high_duration"), "mean_high_duration", mean_high_duration.nanos())?;
+            Process::Mmpp { low_rate, high_rate, mean_low, mean_high }
+        }
+        Arrivals::Trace { speedup, .. } => {
+            if !positive_finite(*speedup) {
+                return fail(path.join("speedup"), format!("speedup must be positive, got {speedup}"));
+            }
+            let Some(trace) = inputs.traces.get(&index) else {
+                return fail(path.join("file"), "trace was not loaded");
+            };
+            if trace.offsets.is_empty() {
+                return fail(path.join("file"), "trace has no rows after its origin");
+            }
+            if *speedup == 1.0 {
+                Process::Trace(trace.clone())
+            } else {
+                let mut scaled = TraceData::clone(trace);
+                for offset in &mut scaled.offsets {
+                    *offset = (*offset as f64 / speedup) as Nanos;
+                }
+                Process::Trace(Arc::new(scaled))
+            }
+        }
+    })
+}
+
+/// Check a scenario and resolve it into a runnable model.
+pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioError> {
+    let duration = scenario.duration.nanos();
+    check_positive(path!["duration"], "duration", duration)?;
+    if scenario.warmup.nanos() >= duration {
+        return fail(
+            path!["warmup"],
+            format!("warmup ({}) must be shorter than duration ({})", scenario.warmup, scenario.duration),
+        );
+    }
+    check_positive(path!["interval"], "interval", scenario.interval.nanos())?;
+    if scenario.regions.is_empty() {
+        return fail(path!["regions"], "at least one region is needed");
+    }
+
+    let mut shared_serving = None;
+    if let Some(serving) = &scenario.serving {
+        shared_serving = Some(Arc::new(serving_model(&path!["serving"], serving, inputs)?));
+    }
+    let mut regions = Vec::with_capacity(scenario.regions.len());
+    for (name, region) in &scenario.regions {
+        let region_path = path!["regions", name];
+        let serving = match &region.serving {
+            Some(own) => Some(Arc::new(serving_model(&region_path.join("serving"), own, inputs)?)),
+            None => shared_serving.clone(),
+        };
+        if region.replicas > 0 && serving.is_none() {
+            return fail(
+                region_path,
+                "region has replicas but there is no [serving] section (top level or in the region)",
+            );
+        }
+        let usd_per_hour = match &region.instance {
+            None => 0.0,
+            Some(instance) => match scenario.instance_types.get(instance) {
+                Some(it) => it.usd_per_hour,
+                None => {
+                    let known: Vec<&str> = scenario.instance_types.keys().map(String::as_str).collect();
+                    return fail(
+                        region_path.join("instance"),
+                        format!(
+                            "unknown instance type {instance:?}; [instance_types] defines: {}",
+                            list_or_none(&known)
+                        ),
+                    );
+                }
+            },
+        };
+        regions.push(RegionModel {
+            name: name.clone(),
+            replicas: region.replicas,
+            instance: region.instance.clone(),
+            usd_per_hour,
+            serving: if region.replicas > 0 { serving } else { None },
+        });
+    }
+    if regions.iter().all(|r| r.replicas == 0) {
+        return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
+    }
+    for (name, instance) in &scenario.instance_types {
+        if !instance.usd_per_hour.is_finite() || instance.usd_per_hour < 0.0 {
+            return fail(path!["instance_types", name, "usd_per_hour"], "price must be zero or positive");
+        }
+    }
+
+    let n = regions.len();
+    let mut rtt: Vec<Vec<Option<Nanos>>> = vec![vec![None; n]; n];
+    for (i, row) in rtt.iter_mut().enumerate() {
+        row[i] = Some(scenario.network.same_region_rtt.nanos());
+    }
+    for (i, link) in scenario.network.links.iter().enumerate() {
+        let link_path = path!["network", "links", i];
+        let from = regions.iter().position(|r| r.name == link.from);
+        let to = regions.iter().position(|r| r.name == link.to);
+        let from = from.ok_or_else(|| unknown_region(link_path.join("from"), &link.from, &regions))?;
+        let to = to.ok_or_else(|| unknown_region(link_path.join("to"), &link.to, &regions))?;
+        rtt[from][to] = Some(link.rtt.nanos());
+        rtt[to][from] = Some(link.rtt.nanos());
+    }
+
+    if scenario.traffic.is_empty() {
+        return fail(path!["traffic"], "at least one [[traffic]] source is needed");
+    }
+    let mut sources = Vec::with_capacity(scenario.traffic.len());
+    let mut per_origin: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, traffic) in scenario.traffic.iter().enumerate() {
+        let traffic_path = path!["traffic", i];
+        let origin = regions
+            .iter()
+            .position(|r| r.name == traffic.origin)
+            .ok_or_else(|| unknown_region(traffic_path.join("origin"), &traffic.origin, &regions))?;
+        // The k-th source of an origin keeps its stream when sources of other origins come and go.
+        let k = per_origin.entry(origin).or_insert(0);
+        let stream = format!("traffic/{}/{}", traffic.origin, k);
+        *k += 1;
+        let process = process(&traffic_path.join("arrivals"), i, &traffic.arrivals, inputs)?;
+        sources.push(SourceModel { origin, process, stream });
+    }
+
+    // Every origin must reach every serving region: spillover and failover may use any of them.
+    let mut rtt_resolved = vec![vec![0; n]; n];
+    for source in &sources {
+        for (r, region) in regions.iter().enumerate() {
+            if region.replicas == 0 {
+                continue;
+            }
+            match rtt[source.origin][r] {
+                Some(value) => rtt_resolved[source.origin][r] = value,
+                None => {
+                    return fail(
+                        path!["network", "links"],
+                        format!(
+                            "no RTT between {} and {}: add a [[network.links]] entry with from, to and rtt",
+                            regions[source.origin].name, region.name
+                        ),
+                    )
+                }
+            }
+        }
+    }
+
+    let routing = &scenario.routing;
+    let mut weights = vec![0.0; n];
+    for (name, &weight) in &routing.weights {
+        let weight_path = path!["routing", "weights", name];
+        let r = regions
+            .iter()
+            .position(|r| &r.name == name)
+            .ok_or_else(|| unknown_region(weight_path.clone(), name, &regions))?;
+        if !weight.is_finite() || weight < 0.0 {
+            return fail(weight_path, format!("weight must be zero or positive, got {weight}"));
+        }
+        if regions[r].replicas == 0 && weight > 0.0 {
+            return fail(weight_path, format!("region {name:?} has no replicas to take traffic"));
+        }
+        weights[r] = weight;
+    }
+    let weighted = routing.policy == RoutingPolicy::Weighted;
+    if weighted && weights.iter().sum::<f64>() <= 0.0 {
+        return fail(path!["routing", "weights"], "weighted routing needs weights that sum to a positive number");
+    }
+    if !weighted && !routing.weights.is_empty() {
+        return fail(path!["routing", "weights"], "weights apply only to policy = \"weighted\"");
+    }
+    if routing.spillover_queue == Some(0) {
+        return fail(path!["routing", "spillover_queue"], "spillover_queue must be at least 1");
+    }
+
+    let mut slo = SloModel::default();
+    if let Some(given) = &scenario.slo {
+        for (i, target) in given.latency.iter().enumerate() {
+            if !(target.percentile > 0.0 && target.percentile < 100.0) {
+                return fail(
+                    path!["slo", "latency", i, "percentile"],
+                    "percentile must be between 0 and 100, e.g. 99 or 99.9",
+                );
+            }
+            check_positive(path!["slo", "latency", i, "max"], "max", target.max.nanos())?;
+            slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
+        }
+        if let Some(a) = given.availability {
+            if !(a > 0.0 && a <= 1.0) {
+                return fail(
+                    path!["slo", "availability"],
+                    format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"),
+                );
+            }
+        }
+        slo.availability = given.availability;
+    }
+
+    Ok(Model {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        duration,
+        warmup: scenario.warmup.nanos(),
+        interval: scenario.interval.nanos(),
+        regions,
+        rtt: rtt_resolved,
+        sources,
+        routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue },
+        slo,
+        scenario: scenario.clone(),
+    })
+}
+
+fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "nothing".to_string()
+    } else {
+        items.join(", ")
+    }
+}

@@ -1,0 +1,299 @@
+//! The scenario as written: serde types mirroring the TOML file, with unknown keys rejected.
+//!
+//! These types hold what the user wrote and nothing derived; [`crate::model::build`] checks them and
+//! turns them into the indexed, resolved [`crate::model::Model`] that the engine runs. File
+//! references (`file = "..."`) stay strings here: the caller reads them (this crate does no I/O) and
+//! passes their contents in [`crate::model::Inputs`].
+
+use crate::units::{Duration, Rate};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_interval() -> Duration {
+    Duration(10_000_000_000)
+}
+fn default_queue_capacity() -> u32 {
+    1024
+}
+fn one() -> u32 {
+    1
+}
+fn speedup_one() -> f64 {
+    1.0
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated time during which traffic arrives; in-flight requests then drain.
+    pub duration: Duration,
+    /// Requests sent before this time are served but left out of the statistics.
+    #[serde(default)]
+    pub warmup: Duration,
+    /// Width of one row of the time series.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    pub regions: BTreeMap<String, Region>,
+    #[serde(default)]
+    pub network: Network,
+    pub traffic: Vec<Traffic>,
+    #[serde(default)]
+    pub routing: Routing,
+    /// How every region serves the model, unless the region gives its own `serving`.
+    pub serving: Option<Serving>,
+    #[serde(default)]
+    pub instance_types: BTreeMap<String, InstanceType>,
+    pub slo: Option<Slo>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Replicas of the model server; 0 for a region that only sends traffic.
+    pub replicas: u32,
+    /// Key into `[instance_types]`, for cost.
+    pub instance: Option<String>,
+    /// Replaces the top-level `[serving]` for this region (whole, not merged).
+    pub serving: Option<Serving>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Round-trip time between a client and a replica in the same region.
+    #[serde(default)]
+    pub same_region_rtt: Duration,
+    /// Symmetric round-trip times between regions.
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub from: String,
+    pub to: String,
+    pub rtt: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// The region the clients are in.
+    pub origin: String,
+    pub arrivals: Arrivals,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "process", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrivals {
+    Poisson {
+        rate: Rate,
+    },
+    Constant {
+        rate: Rate,
+    },
+    /// `rate(t) = base + (peak - base) * (1 - cos(2π (t - phase) / period)) / 2`: `base` at `phase`,
+    /// `peak` half a period later.
+    Diurnal {
+        base: Rate,
+        peak: Rate,
+        period: Duration,
+        #[serde(default)]
+        phase: Duration,
+    },
+    /// Piecewise-linear rate through `[time, rate]` points; held at the last rate after the last point.
+    Schedule {
+        points: Vec<(Duration, Rate)>,
+    },
+    /// Two-state Markov-modulated Poisson process: exponential dwell times in each state.
+    Mmpp {
+        low_rate: Rate,
+        high_rate: Rate,
+        mean_low_duration: Duration,
+        mean_high_duration: Duration,
+    },
+    /// Replay of a CSV trace.
+    Trace {
+        file: String,
+        #[serde(default = "timestamp_column")]
+        timestamp_column: String,
+        /// Request size (e.g. input tokens) for size-dependent models.
+        size_column: Option<String>,
+        /// Output size (e.g. generated tokens).
+        output_column: Option<String>,
+        /// Trace time that maps to simulated time 0: `"first"` (default) or a timestamp written like
+        /// the column's values. Earlier rows are skipped.
+        #[serde(default = "first")]
+        origin: String,
+        /// Replay faster (> 1) or slower (< 1) than recorded.
+        #[serde(default = "speedup_one")]
+        speedup: f64,
+    },
+}
+
+fn timestamp_column() -> String {
+    "timestamp".to_string()
+}
+fn first() -> String {
+    "first".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingPolicy {
+    /// The serving region with the smallest RTT from the client's region.
+    #[default]
+    Nearest,
+    /// Random split by `weights`.
+    Weighted,
+    /// The region with the smallest RTT + estimated queueing delay.
+    LatencyAware,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub policy: RoutingPolicy,
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+    /// When the chosen region has more than this many queued requests per replica, the request goes
+    /// to the next region in the policy's order whose queue is below it.
+    pub spillover_queue: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancer {
+    RoundRobin,
+    Random,
+    #[default]
+    LeastOutstanding,
+    PowerOfTwo,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serving {
+    /// Requests waiting for a batch, per replica; arrivals beyond it are dropped.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: u32,
+    /// The client gives up after this long; the server discards queued requests past it.
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub balancer: Balancer,
+    #[serde(default)]
+    pub batching: Batching,
+    /// Time to run one batch.
+    pub service_time: Dist,
+    #[serde(default)]
+    pub overhead: Overhead,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batching {
+    /// 1 serves one request at a time.
+    #[serde(default = "one")]
+    pub max_batch: u32,
+    /// How long the oldest queued request may wait for a fuller batch (Triton's
+    /// `max_queue_delay_microseconds`); 0 dispatches whatever is queued at once.
+    #[serde(default)]
+    pub max_queue_delay: Duration,
+    /// Sizes dispatched as soon as they can be formed (Triton's `preferred_batch_size`).
+    #[serde(default)]
+    pub preferred_batch_sizes: Vec<u32>,
+    /// Model instances per replica that run batches concurrently (Triton's `instance_group.count`).
+    #[serde(default = "one")]
+    pub instances: u32,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching { max_batch: 1, max_queue_delay: Duration(0), preferred_batch_sizes: Vec::new(), instances: 1 }
+    }
+}
+
+/// Per-request work outside the batch: HTTP handling, tokenisation, pre- and post-processing.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overhead {
+    pub pre: Option<Dist>,
+    pub post: Option<Dist>,
+    /// When set, pre- and post-processing run on this many worker threads per replica and queue for
+    /// them under load; otherwise they are pure delays.
+    pub cpu_workers: Option<u32>,
+}
+
+/// A latency distribution, or for batch service times a batch-size → latency table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Dist {
+    Constant {
+        value: Duration,
+    },
+    Exponential {
+        mean: Duration,
+    },
+    /// Parameterised by mean and coefficient of variation (std / mean).
+    Lognormal {
+        mean: Duration,
+        cv: f64,
+    },
+    Gamma {
+        mean: Duration,
+        cv: f64,
+    },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    /// Draws uniformly from measured samples.
+    Empirical {
+        samples: Vec<Duration>,
+    },
+    /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
+    /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.
+    Table {
+        file: Option<String>,
+        points: Option<Vec<(u32, Duration)>>,
+        /// Multiplicative lognormal jitter with mean 1 and this coefficient of variation.
+        #[serde(default)]
+        cv: f64,
+    },
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceType {
+    pub usd_per_hour: f64,
+    pub gpu: Option<String>,
+    pub gpus: Option<u32>,
+    /// Where the price comes from, and when.
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default)]
+    pub latency: Vec<LatencyTarget>,
+    /// Fraction of offered requests answered within their timeout.
+    pub availability: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyTarget {
+    pub percentile: f64,
+    pub max: Duration,
+}

@@ -1,0 +1,124 @@
+//! Batch service time: the one interface through which the engine learns how long a batch runs.
+//!
+//! The engine calls [`BatchLatency::sample`] once per batch. Implementations here cover a plain
+//! distribution and a batch-size → latency table; profile-based models from `kernels/` plug in by
+//! implementing the same trait.
+
+use crate::dist::Sampler;
+use crate::rng::Rng;
+use crate::units::Nanos;
+use rand_distr::{Distribution, LogNormal};
+use std::fmt::Debug;
+
+pub trait BatchLatency: Send + Sync + Debug {
+    /// One draw of the time to run a batch of `batch_size` requests.
+    fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos;
+    /// The mean time for a batch of `batch_size`, in nanoseconds (for routing estimates and reports).
+    fn mean(&self, batch_size: u32) -> f64;
+    /// Where the numbers come from, for provenance in results.
+    fn source(&self) -> String;
+}
+
+/// The same distribution whatever the batch size.
+#[derive(Debug)]
+pub struct DistLatency {
+    pub sampler: Sampler,
+    pub description: String,
+}
+
+impl BatchLatency for DistLatency {
+    #[inline]
+    fn sample(&self, _batch_size: u32, rng: &mut Rng) -> Nanos {
+        self.sampler.sample(rng)
+    }
+    fn mean(&self, _batch_size: u32) -> f64 {
+        self.sampler.mean()
+    }
+    fn source(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// Latency by batch size from measured points, as perf_analyzer or a team's own benchmark gives it.
+/// Sizes between points are interpolated linearly; sizes below the first point take its latency.
+/// The table is expanded to every size up to `max_batch` at build time, so a draw is one lookup.
+#[derive(Debug)]
+pub struct TableLatency {
+    /// `by_size[b]` is the mean latency of a batch of `b` (index 0 unused).
+    by_size: Vec<f64>,
+    jitter: Option<LogNormal<f64>>,
+    description: String,
+}
+
+impl TableLatency {
+    /// `points` must be sorted by strictly increasing size with the last size ≥ `max_batch`
+    /// (checked by [`crate::model::build`]).
+    pub fn new(points: &[(u32, f64)], max_batch: u32, cv: f64, description: String) -> Self {
+        let by_size = (0..=max_batch).map(|size| interpolate(points, size)).collect();
+        let jitter = (cv > 0.0).then(|| {
+            let sigma2 = (1.0 + cv * cv).ln();
+            LogNormal::new(-sigma2 / 2.0, sigma2.sqrt()).expect("validated: cv > 0")
+        });
+        TableLatency { by_size, jitter, description }
+    }
+}
+
+/// Linear interpolation in `points` (sorted by size), clamped to the first point below it.
+pub fn interpolate(points: &[(u32, f64)], size: u32) -> f64 {
+    let after = points.partition_point(|&(s, _)| s < size);
+    if after == 0 {
+        return points[0].1;
+    }
+    if after == points.len() {
+        // Past the last point: continue the last segment's slope (validation keeps this out of runs).
+        let (s1, l1) = points[points.len() - 1];
+        if points.len() == 1 {
+            return l1;
+        }
+        let (s0, l0) = points[points.len() - 2];
+        return l1 + (l1 - l0) * f64::from(size - s1) / f64::from(s1 - s0);
+    }
+    let (s1, l1) = points[after];
+    if s1 == size {
+        return l1;
+    }
+    let (s0, l0) = points[after - 1];
+    l0 + (l1 - l0) * f64::from(size - s0) / f64::from(s1 - s0)
+}
+
+impl BatchLatency for TableLatency {
+    #[inline]
+    fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos {
+        let mean = self.by_size[batch_size as usize];
+        match &self.jitter {
+            Some(jitter) => (mean * jitter.sample(rng)) as Nanos,
+            None => mean as Nanos,
+        }
+    }
+    fn mean(&self, batch_size: u32) -> f64 {
+        self.by_size[batch_size as usize]
+    }
+    fn source(&self) -> String {
+        self.description.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_between_measured_sizes() {
+        let points = [(1, 4.0), (8, 11.0), (16, 27.0)];
+        assert_eq!(interpolate(&points, 1), 4.0);
+        assert_eq!(interpolate(&points, 4), 7.0); // 4 + 7 * 3/7
+        assert_eq!(interpolate(&points, 8), 11.0);
+        assert_eq!(interpolate(&points, 12), 19.0); // 11 + 16 * 4/8
+        assert_eq!(interpolate(&[(2, 6.0), (4, 8.0)], 1), 6.0);
+        assert_eq!(interpolate(&[(2, 6.0), (4, 8.0)], 6), 10.0);
+        let table = TableLatency::new(&points, 16, 0.0, String::new());
+        let mut rng = crate::rng::stream(1, "t");
+        assert_eq!(table.sample(12, &mut rng), 19);
+        assert_eq!(table.mean(16), 27.0);
+    }
+}

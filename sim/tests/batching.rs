@@ -1,0 +1,250 @@
+//! Batching and request flow against hand-computed timelines and exact equivalences.
+
+mod support;
+
+use sim::world::{run, Outcome, RequestRecord, RunOptions};
+use support::*;
+
+const MS: u64 = 1_000_000;
+
+fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
+    let model = model(text);
+    let mut out = run(&model, &RunOptions { seed, record_requests: true }).requests;
+    out.sort_by_key(|r| r.serial);
+    out
+}
+
+#[test]
+fn dynamic_batching_timeline_matches_hand_computation() {
+    // Arrivals every 1 ms at 0..=10 ms; one instance; max_batch 4, preferred size 3, max queue delay
+    // 2 ms; every batch takes 3.5 ms. Worked by hand (Triton's rules: the largest preferred size
+    // that can be formed goes at once; otherwise wait for max_batch or for the oldest to wait 2 ms):
+    //   t=0    r0 queues; no preferred size can form; timer for 2 ms
+    //   t=2    timer: oldest waited 2 ms → batch 0 = [r0, r1], runs 2 → 5.5   (r2 arrives after it)
+    //   t=5.5  queue r2..r5 (4): preferred 3 → batch 1 = [r2, r3, r4], runs 5.5 → 9
+    //   t=9    queue r5..r8 (r9 not yet in): preferred 3 → batch 2 = [r5, r6, r7], runs 9 → 12.5
+    //   t=12.5 queue r8, r9, r10: preferred 3 → batch 3 = [r8, r9, r10], runs 12.5 → 16
+    let text = r#"
+name = "timeline"
+duration = "10.5ms"
+interval = "1ms"
+[regions.local]
+replicas = 1
+[[traffic]]
+origin = "local"
+arrivals = { process = "constant", rate = "1000/s" }
+[serving]
+service_time = { kind = "constant", value = "3.5ms" }
+batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3] }
+"#;
+    let got = records(text, 1);
+    let expected: [(u64, u64, f64, f64); 11] = [
+        // (serial, batch, start ms, finish ms)
+        (0, 0, 2.0, 5.5),
+        (1, 0, 2.0, 5.5),
+        (2, 1, 5.5, 9.0),
+        (3, 1, 5.5, 9.0),
+        (4, 1, 5.5, 9.0),
+        (5, 2, 9.0, 12.5),
+        (6, 2, 9.0, 12.5),
+        (7, 2, 9.0, 12.5),
+        (8, 3, 12.5, 16.0),
+        (9, 3, 12.5, 16.0),
+        (10, 3, 12.5, 16.0),
+    ];
+    assert_eq!(got.len(), expected.len());
+    for (record, &(serial, batch, start, finish)) in got.iter().zip(&expected) {
+        assert_eq!(record.serial, serial);
+        assert_eq!(record.sent, serial * MS, "r{serial} sent");
+        assert_eq!(record.batch, batch, "r{serial} batch");
+        assert_eq!(record.batch_start, (start * MS as f64) as u64, "r{serial} batch start");
+        assert_eq!(record.finished, (finish * MS as f64) as u64, "r{serial} finish");
+        assert_eq!(record.outcome, Outcome::Completed);
+    }
+    assert_eq!(got.iter().map(|r| r.batch_size).collect::<Vec<_>>(), [2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+}
+
+#[test]
+fn network_overheads_and_cpu_workers_add_up_by_hand() {
+    // One request every 10 ms from region "b", served in "a" 40 ms away (RTT): latency =
+    // 20 (there) + 1 (pre) + 5 (batch) + 2 (post) + 20 (back) = 48 ms, no queueing at this rate.
+    let text = r#"
+name = "path"
+duration = "50ms"
+[regions.a]
+replicas = 1
+[regions.b]
+replicas = 0
+[network]
+links = [{ from = "a", to = "b", rtt = "40ms" }]
+[[traffic]]
+origin = "b"
+arrivals = { process = "constant", rate = "100/s" }
+[serving]
+service_time = { kind = "constant", value = "5ms" }
+overhead = { pre = { kind = "constant", value = "1ms" }, post = { kind = "constant", value = "2ms" }, cpu_workers = 1 }
+"#;
+    let got = records(text, 1);
+    assert_eq!(got.len(), 5);
+    for r in &got {
+        assert_eq!(r.finished - r.sent, 48 * MS, "{r:?}");
+        assert_eq!(r.batch_start - r.sent, 21 * MS);
+    }
+}
+
+#[test]
+fn cpu_workers_queue_under_load() {
+    // Two requests at once (two sources at t=0), one CPU worker, 4 ms pre-processing each: the second
+    // waits for the worker, so it reaches the batch queue at 8 ms, not 4 ms.
+    let text = r#"
+name = "cpu"
+duration = "1ms"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "1/s" }
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "1/s" }
+[serving]
+service_time = { kind = "constant", value = "1ms" }
+batching = { max_batch = 2, instances = 2 }
+overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 1 }
+"#;
+    let got = records(text, 1);
+    let starts: Vec<u64> = got.iter().map(|r| r.batch_start / MS).collect();
+    assert_eq!(starts, [4, 8]);
+    // Without the worker limit both would start together.
+    let unlimited = records(&text.replace(", cpu_workers = 1", ""), 1);
+    assert_eq!(unlimited.iter().map(|r| r.batch_start / MS).collect::<Vec<_>>(), [4, 4]);
+}
+
+#[test]
+fn max_batch_one_equals_the_plain_queue() {
+    let plain = r#"
+name = "eq"
+duration = "60s"
+[regions.a]
+replicas = 2
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "300/s" }
+[serving]
+service_time = { kind = "lognormal", mean = "5ms", cv = 0.8 }
+"#;
+    let batched = plain.replace(
+        r#"cv = 0.8 }"#,
+        r#"cv = 0.8 }
+batching = { max_batch = 1, max_queue_delay = "7ms", preferred_batch_sizes = [1] }"#,
+    );
+    assert_ne!(plain, batched);
+    let a = run_seed(&model(plain), 3).summary;
+    let b = run_seed(&model(&batched), 3).summary;
+    assert_eq!(a, b);
+    assert!(a.overall.requests.completed > 15_000);
+}
+
+#[test]
+fn overload_with_timeouts_ends_on_time_and_conserves_requests() {
+    // ρ = 2 with a long queue: requests wait past their 30 ms timeout, the server discards them
+    // from the queue or the client gives up on them, and goodput collapses below capacity — the
+    // classic overload failure that timeouts without admission control produce.
+    let text = r#"
+name = "overload"
+duration = "20s"
+warmup = "2s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "2000/s" }
+[serving]
+queue_capacity = 100000
+timeout = "30ms"
+service_time = { kind = "exponential", mean = "1ms" }
+"#;
+    let started = std::time::Instant::now();
+    let summary = run_seed(&model(text), 1).summary;
+    assert!(started.elapsed().as_secs() < 10, "overload must end on time");
+    let r = &summary.overall.requests;
+    assert!(summary.overall.saturated);
+    assert!(r.timed_out > r.offered / 3, "{r:?}");
+    assert_eq!(r.offered, r.completed + r.dropped + r.timed_out);
+    // Capacity is 1000/s; wasted work on requests that expire in service keeps goodput below it.
+    assert!(summary.overall.throughput.completed_rps < 1000.0);
+    // No answered request is slower than the timeout.
+    assert!(summary.overall.latency_ms.max.unwrap() <= 30.0 * 1.001);
+    // The queue holds at most 30 ms of requests past their deadline: it drains almost at once.
+    assert!(summary.drain_s < 0.1, "drain took {} s", summary.drain_s);
+}
+
+#[test]
+fn unbounded_growth_is_impossible_without_timeouts() {
+    // No timeout, ρ = 3, default queue bound: drops, not unbounded memory; the run still ends.
+    let text = r#"
+name = "flood"
+duration = "30s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "3000/s" }
+[serving]
+service_time = { kind = "exponential", mean = "1ms" }
+"#;
+    let summary = run_seed(&model(text), 2).summary;
+    assert!(summary.overall.saturated);
+    let r = &summary.overall.requests;
+    assert_eq!(r.offered, r.completed + r.dropped + r.timed_out);
+    // The queue (1024) drains in about a second of service after the last arrival.
+    assert!(summary.drain_s < 3.0);
+}
+
+#[test]
+fn same_seed_same_results_other_seed_other_results() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/mmc.toml")).unwrap();
+    let mut scenario: sim::scenario::Scenario = toml::from_str(&text).unwrap();
+    scenario.duration = sim::units::Duration::from_secs_f64(60.0);
+    scenario.warmup = sim::units::Duration::from_secs_f64(5.0);
+    let model = sim::build(&scenario, &sim::Inputs::default()).unwrap();
+    let a = run_seed(&model, 11);
+    let b = run_seed(&model, 11);
+    let c = run_seed(&model, 12);
+    assert_eq!(a.summary, b.summary);
+    assert_eq!(a.timeseries, b.timeseries);
+    assert_ne!(a.summary.overall.latency_ms, c.summary.overall.latency_ms);
+}
+
+#[test]
+fn adding_a_region_leaves_other_arrivals_unchanged() {
+    let one = r#"
+name = "streams"
+duration = "5s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "100/s" }
+[serving]
+service_time = { kind = "constant", value = "1ms" }
+"#;
+    let two = one.replace(
+        "[[traffic]]",
+        r#"[regions.b]
+replicas = 1
+[network]
+links = [{ from = "a", to = "b", rtt = "50ms" }]
+[[traffic]]
+origin = "b"
+arrivals = { process = "poisson", rate = "70/s" }
+[[traffic]]"#,
+    );
+    let sent_from_a = |records: Vec<RequestRecord>| -> Vec<u64> {
+        records.iter().filter(|r| r.region == 0).map(|r| r.sent).collect()
+    };
+    let a_alone = sent_from_a(records(one, 9));
+    let a_with_b = sent_from_a(records(&two, 9));
+    assert!(a_alone.len() > 400);
+    assert_eq!(a_alone, a_with_b);
+}

@@ -1,0 +1,209 @@
+//! Reading a scenario: the TOML file, the files it names, and every error pointed at a file, line
+//! and column.
+
+use crate::error::CliError;
+use crate::trace;
+use sim::model::{Inputs, KeyPath, PathSegment};
+use sim::scenario::{Arrivals, Dist, Scenario};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::de::{DeTable, DeValue};
+
+/// A scenario with its source text and the files it refers to, ready to build.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub text: String,
+    pub scenario: Scenario,
+    pub inputs: Inputs,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+pub fn located(path: &Path, text: &str, span: Option<Range<usize>>, message: &str) -> CliError {
+    let message = one_line(message);
+    match span {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            CliError::input(format!("{}:{}:{}: {}", path.display(), line, column, message))
+        }
+        None => CliError::input(format!("{}: {}", path.display(), message)),
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The span of the value at `path`, or of the nearest enclosing value that exists.
+pub fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
+    let root = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut table: Option<&DeTable> = Some(root.get_ref());
+    let mut array: Option<&[toml::Spanned<DeValue>]> = None;
+    for segment in &path.0 {
+        let value = match segment {
+            PathSegment::Key(key) => {
+                let found = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == key));
+                match found {
+                    Some((k, v)) => {
+                        // Point at the key itself when the value is a whole table.
+                        span = Some(if matches!(v.get_ref(), DeValue::Table(_)) { k.span() } else { v.span() });
+                        v
+                    }
+                    None => break,
+                }
+            }
+            PathSegment::Index(i) => match array.and_then(|a| a.get(*i)) {
+                Some(v) => {
+                    span = Some(v.span());
+                    v
+                }
+                None => break,
+            },
+        };
+        table = None;
+        array = None;
+        match value.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    span
+}
+
+/// Read and parse a scenario file and every file it names (relative to the scenario's folder).
+pub fn load(path: &Path) -> Result<Loaded, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read scenario: {}", path.display(), e)))?;
+    let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let semantic = |key_path: KeyPath, message: String| located(path, &text, span_of(&text, &key_path), &message);
+    let mut inputs = Inputs::default();
+
+    let mut servings = Vec::new();
+    if let Some(serving) = &scenario.serving {
+        servings.push((sim::path!["serving", "service_time", "file"], serving));
+    }
+    for (name, region) in &scenario.regions {
+        if let Some(serving) = &region.serving {
+            servings.push((sim::path!["regions", name, "serving", "service_time", "file"], serving));
+        }
+    }
+    for (key_path, serving) in servings {
+        if let Dist::Table { file: Some(file), .. } = &serving.service_time {
+            if !inputs.tables.contains_key(file) {
+                let table = read_latency_table(&base.join(file)).map_err(|e| match e {
+                    TableError::Open(message) => semantic(key_path.clone(), message),
+                    TableError::Located(error) => error,
+                })?;
+                inputs.tables.insert(file.clone(), table);
+            }
+        }
+    }
+
+    for (i, traffic) in scenario.traffic.iter().enumerate() {
+        if let Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } = &traffic.arrivals {
+            let columns = trace::Columns {
+                timestamp: timestamp_column,
+                size: size_column.as_deref(),
+                output: output_column.as_deref(),
+            };
+            let at = |key: &str| sim::path!["traffic", i, "arrivals", key];
+            let data = trace::read(&base.join(file), &columns, origin).map_err(|e| match e {
+                trace::TraceError::Scenario { key, message } => semantic(at(key), message),
+                trace::TraceError::File(error) => error,
+            })?;
+            inputs.traces.insert(i, Arc::new(data));
+        }
+    }
+    Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs })
+}
+
+impl Loaded {
+    /// Check the scenario's meaning and build the model, with semantic errors pointed at the file.
+    pub fn build(&self) -> Result<sim::Model, CliError> {
+        sim::build(&self.scenario, &self.inputs)
+            .map_err(|e| located(&self.path, &self.text, span_of(&self.text, &e.path), &e.to_string()))
+    }
+}
+
+enum TableError {
+    Open(String),
+    Located(CliError),
+}
+
+/// A batch-size → latency CSV: columns `batch_size` and `latency_ms`; lines starting with `#` are
+/// comments (for provenance).
+fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
+    let mut reader =
+        csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_path(path).map_err(|e| {
+            TableError::Open(format!("cannot read latency table {}: {}", path.display(), io_reason(&e)))
+        })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| TableError::Located(CliError::input(format!("{}: {}", path.display(), e))))?
+        .clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            TableError::Located(CliError::input(format!(
+                "{}:1:1: missing column {name:?} (columns are: {})",
+                path.display(),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            )))
+        })
+    };
+    let size_column = column("batch_size")?;
+    let latency_column = column("latency_ms")?;
+    let mut rows = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| TableError::Located(csv_error(path, &e)))?;
+        let field = |index: usize| record.get(index).unwrap_or("");
+        let bad = |index: usize, what: &str| TableError::Located(field_error(path, &record, index, what));
+        let size: u32 = field(size_column).parse().map_err(|_| bad(size_column, "batch_size is not a whole number"))?;
+        let latency: f64 =
+            field(latency_column).parse().map_err(|_| bad(latency_column, "latency_ms is not a number"))?;
+        if !(latency.is_finite() && latency > 0.0) {
+            return Err(bad(latency_column, "latency_ms must be positive"));
+        }
+        if rows.insert(size, latency * 1e6).is_some() {
+            return Err(bad(size_column, "batch size listed twice"));
+        }
+    }
+    Ok(rows.into_iter().collect())
+}
+
+/// A bad value in field `index` of a CSV record, located at its line and column.
+pub fn field_error(path: &Path, record: &csv::StringRecord, index: usize, what: &str) -> CliError {
+    let line = record.position().map_or(0, |p| p.line());
+    // Field ranges exclude the delimiters: add one per field before this one.
+    let column = record.range(index).map_or(1, |r| r.start + index + 1);
+    let value = record.get(index).unwrap_or("");
+    CliError::input(format!("{}:{line}:{column}: {what}: {value:?}", path.display()))
+}
+
+/// A CSV reader's own error (unequal row lengths, bad UTF-8, I/O), located where it can be.
+pub fn csv_error(path: &Path, error: &csv::Error) -> CliError {
+    match error.position() {
+        Some(position) => {
+            CliError::input(format!("{}:{}:1: {}", path.display(), position.line(), one_line(&error.to_string())))
+        }
+        None => CliError::input(format!("{}: {}", path.display(), io_reason(error))),
+    }
+}
+
+fn io_reason(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => one_line(&error.to_string()),
+    }
+}

@@ -1,0 +1,182 @@
+//! `servesim`: the command line. Reads files, runs the simulator, writes results; the simulation
+//! itself lives in the `sim` crate.
+
+mod error;
+mod load;
+mod output;
+mod trace;
+
+use clap::{Parser, Subcommand};
+use error::CliError;
+use rayon::prelude::*;
+use serde::Serialize;
+use sim::rng::derive_seed;
+use sim::{RunOptions, RunOutput};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "servesim", version, about = "Capacity planning for ML model serving: simulate before you spend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario and write summary.json, run.json and timeseries.csv.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Seed for the random streams (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder (default: servesim-out/<scenario file name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Independent runs with derived seeds; summary.json then gives each metric's mean and 95% CI.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        replications: u32,
+        /// Worker threads for replications (default: all cores). Results do not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Option<u32>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+    },
+}
+
+#[derive(Serialize)]
+struct RunInfo {
+    servesim_version: &'static str,
+    scenario: String,
+    replications: u32,
+    threads: usize,
+    wall_seconds: f64,
+    events: u64,
+    events_per_second: f64,
+    peak_memory_bytes: Option<u64>,
+}
+
+/// Seed of replication `index`: the scenario seed itself for the first, so one replication equals
+/// a plain run.
+fn replication_seed(seed: u64, index: u32) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        derive_seed(seed, &format!("replication/{index}"))
+    }
+}
+
+fn default_out(scenario: &Path) -> PathBuf {
+    let stem = scenario.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("servesim-out").join(stem)
+}
+
+fn run(
+    scenario_path: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    replications: u32,
+    threads: Option<u32>,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let loaded = load::load(scenario_path)?;
+    let model = loaded.build()?;
+    let seed = seed.unwrap_or(model.seed);
+    let out = out.unwrap_or_else(|| default_out(scenario_path));
+    let threads = threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start {threads} threads: {e}")))?;
+
+    let started = Instant::now();
+    let outputs: Vec<RunOutput> = pool.install(|| {
+        (0..replications)
+            .into_par_iter()
+            .map(|i| sim::run(&model, &RunOptions { seed: replication_seed(seed, i), record_requests: false }))
+            .collect()
+    });
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let events: u64 = outputs.iter().map(|o| o.events).sum();
+
+    let first = &outputs[0];
+    let summary_bytes = if replications == 1 {
+        output::json_bytes(&first.summary)
+    } else {
+        let summaries: Vec<_> = outputs.iter().map(|o| o.summary.clone()).collect();
+        output::json_bytes(&output::aggregate_replications(&summaries))
+    };
+    output::write_atomic(&out, "summary.json", &summary_bytes)?;
+    output::write_atomic(&out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
+    let info = RunInfo {
+        servesim_version: env!("CARGO_PKG_VERSION"),
+        scenario: model.name.clone(),
+        replications,
+        threads,
+        wall_seconds,
+        events,
+        events_per_second: events as f64 / wall_seconds.max(1e-9),
+        peak_memory_bytes: output::peak_memory_bytes(),
+    };
+    output::write_atomic(&out, "run.json", &output::json_bytes(&info))?;
+
+    if !quiet {
+        println!(
+            "{} · seed {} · {} s simulated ({} s warm-up) · {} events in {:.2} s ({:.1} M events/s)",
+            model.name,
+            seed,
+            first.summary.duration_s,
+            first.summary.warmup_s,
+            events,
+            wall_seconds,
+            info.events_per_second / 1e6
+        );
+        output::print_table(&first.summary);
+        if replications > 1 {
+            let p99: Vec<f64> = outputs.iter().filter_map(|o| o.summary.overall.latency_ms.p99).collect();
+            let (mean, half) = sim::stats::mean_ci95(&p99);
+            println!(
+                "{replications} replications: p99 {mean:.2} ms (95% CI {:.2}–{:.2}); the table shows the first",
+                mean - half,
+                mean + half
+            );
+        }
+        println!("wrote {}/{{summary.json,run.json,timeseries.csv}}", out.display());
+    }
+    Ok(())
+}
+
+fn validate(scenario_path: &Path) -> Result<(), CliError> {
+    let loaded = load::load(scenario_path)?;
+    let model = loaded.build()?;
+    let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
+    println!(
+        "{}: ok ({} regions, {} replicas, {} traffic sources)",
+        scenario_path.display(),
+        model.regions.len(),
+        replicas,
+        model.sources.len()
+    );
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, seed, out, replications, threads, quiet } => {
+            run(&scenario, seed, out, replications, threads, quiet)
+        }
+        Command::Validate { scenario } => validate(&scenario),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(error.code);
+    }
+}

@@ -1,0 +1,148 @@
+//! Writing results: atomic files, replication aggregates and the table printed at the end of a run.
+
+use crate::error::CliError;
+use serde_json::{Map, Value};
+use sim::metrics::TimeseriesRow;
+use sim::stats::mean_ci95;
+use sim::summary::Summary;
+use std::io::Write;
+use std::path::Path;
+
+/// Write `bytes` to `dir/name` through a temporary file and a rename, so a killed run never leaves
+/// a half-written file under the final name.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::input(format!("{}: cannot write {name}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&temporary).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    drop(file);
+    std::fs::rename(&temporary, dir.join(name)).map_err(fail)
+}
+
+pub fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("results serialise to JSON");
+    bytes.push(b'\n');
+    bytes
+}
+
+pub fn timeseries_csv(rows: &[TimeseriesRow]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).expect("time-series rows serialise to CSV");
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
+/// Every numeric leaf of the replications' summaries becomes `{mean, ci95_low, ci95_high, n}`;
+/// booleans become the fraction of replications where they held; other values are the first
+/// replication's.
+pub fn aggregate_replications(summaries: &[Summary]) -> Value {
+    let values: Vec<Value> = summaries.iter().map(|s| serde_json::to_value(s).expect("summary is JSON")).collect();
+    let mut aggregated = aggregate(&values.iter().collect::<Vec<_>>());
+    if let Value::Object(map) = &mut aggregated {
+        map.insert("seed".into(), Value::from(summaries.iter().map(|s| s.seed).collect::<Vec<_>>()));
+        map.insert("replications".into(), Value::from(summaries.len()));
+    }
+    aggregated
+}
+
+fn aggregate(values: &[&Value]) -> Value {
+    let first = values[0];
+    match first {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for key in map.keys() {
+                let children: Vec<&Value> = values.iter().filter_map(|v| v.get(key)).collect();
+                out.insert(key.clone(), aggregate(&children));
+            }
+            Value::Object(out)
+        }
+        Value::Number(_) | Value::Null if values.iter().any(|v| v.is_number()) => {
+            let numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+            let (mean, half) = mean_ci95(&numbers);
+            let mut out = Map::new();
+            out.insert("mean".into(), Value::from(mean));
+            out.insert("ci95_low".into(), Value::from(mean - half));
+            out.insert("ci95_high".into(), Value::from(mean + half));
+            out.insert("n".into(), Value::from(numbers.len()));
+            Value::Object(out)
+        }
+        Value::Bool(_) => {
+            let held = values.iter().filter(|v| v.as_bool() == Some(true)).count();
+            let mut out = Map::new();
+            out.insert("fraction_true".into(), Value::from(held as f64 / values.len() as f64));
+            Value::Object(out)
+        }
+        Value::Array(items)
+            if !items.iter().all(Value::is_array)
+                && values.iter().all(|v| v.as_array().is_some_and(|a| a.len() == items.len())) =>
+        {
+            let elements =
+                (0..items.len()).map(|i| aggregate(&values.iter().map(|v| &v[i]).collect::<Vec<_>>())).collect();
+            Value::Array(elements)
+        }
+        _ => first.clone(),
+    }
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// The table printed after a run.
+pub fn print_table(summary: &Summary) {
+    println!(
+        "{:<14} {:>8} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}",
+        "region", "replicas", "offered/s", "done/s", "dropped", "timedout", "p50 ms", "p99 ms", "util", "USD/h"
+    );
+    let line = |name: &str, s: &sim::summary::Section| {
+        println!(
+            "{:<14} {:>8} {:>11.1} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9.2}{}",
+            name,
+            s.replicas,
+            s.throughput.offered_rps,
+            s.throughput.completed_rps,
+            s.requests.dropped,
+            s.requests.timed_out,
+            ms(s.latency_ms.p50),
+            ms(s.latency_ms.p99),
+            s.utilization.map_or("-".into(), |u| format!("{u:.2}")),
+            s.cost.usd_per_hour,
+            if s.saturated { "  SATURATED" } else { "" }
+        );
+    };
+    for (name, region) in &summary.regions {
+        if region.stats.replicas > 0 || region.stats.requests.offered > 0 {
+            line(name, &region.stats);
+        }
+    }
+    if summary.regions.len() > 1 {
+        line("all", &summary.overall);
+    }
+    if let Some(slo) = &summary.slo {
+        let mut parts = Vec::new();
+        for target in &slo.latency {
+            parts.push(format!(
+                "p{} {} ≤ {} ms {}",
+                target.percentile,
+                ms(target.observed_ms),
+                target.target_ms,
+                if target.met { "✓" } else { "✗" }
+            ));
+        }
+        if let Some(a) = &slo.availability {
+            parts.push(format!("availability {:.5} ≥ {} {}", a.observed, a.target, if a.met { "✓" } else { "✗" }));
+        }
+        println!("SLO {}: {}", if slo.met { "met" } else { "NOT met" }, parts.join("; "));
+    }
+}
+
+/// Peak resident memory of this process, from Linux's /proc.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,299 @@
+//! The `servesim` binary end to end: bundled scenarios, output files, determinism, exit codes and
+//! error messages for bad input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn servesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
+}
+
+fn repo(path: &str) -> String {
+    format!("{}/{}", env!("CARGO_MANIFEST_DIR"), path)
+}
+
+/// A fresh folder under the system temp dir, unique to this test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("servesim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn run_to(scenario: &str, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["run", scenario, "--out", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    let output = servesim(&args);
+    assert!(output.status.success(), "{scenario}: {}", stderr(&output));
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
+    let dir = scratch("bundled");
+    let mut scenarios: Vec<_> = std::fs::read_dir(repo("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 3);
+    for scenario in scenarios {
+        let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
+        let path = scenario.to_str().unwrap();
+        let validated = servesim(&["validate", path]);
+        assert!(validated.status.success(), "{name}: {}", stderr(&validated));
+        let out = dir.join(&name);
+        let summary = run_to(path, &out, &[]);
+        for file in ["summary.json", "run.json", "timeseries.csv"] {
+            assert!(out.join(file).is_file(), "{name}: {file} missing");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: temporary files left behind");
+
+        // Conservation: every offered request is accounted for.
+        let r = &summary["requests"];
+        let n = |k: &str| r[k].as_u64().unwrap();
+        assert_eq!(n("offered"), n("completed") + n("dropped") + n("timed_out"), "{name}");
+        assert!(n("completed") > 1000, "{name}: too little traffic to check anything");
+
+        // Little's law: time-average number in system = throughput × mean latency.
+        let lambda = summary["throughput"]["completed_rps"].as_f64().unwrap();
+        let w = summary["latency_ms"]["mean"].as_f64().unwrap() / 1e3;
+        let l = summary["mean_in_system"].as_f64().unwrap();
+        assert!((l / (lambda * w) - 1.0).abs() < 0.02, "{name}: L = {l}, λW = {}", lambda * w);
+
+        let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert!(run["events"].as_u64().unwrap() > 0);
+        assert!(run["events_per_second"].as_f64().unwrap() > 0.0);
+
+        let series = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+        assert!(series.starts_with("start_s,end_s,region,warmup,offered_rps,completed_rps"));
+        assert!(series.lines().count() > 2);
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
+    let dir = scratch("determinism");
+    let scenario = repo("scenarios/quickstart.toml");
+    let read = |name: &str| std::fs::read(dir.join(name).join("summary.json")).unwrap();
+    run_to(&scenario, &dir.join("a"), &["--replications", "3", "--threads", "1"]);
+    run_to(&scenario, &dir.join("b"), &["--replications", "3", "--threads", "2"]);
+    run_to(&scenario, &dir.join("c"), &["--replications", "3", "--threads", "2", "--seed", "43"]);
+    assert_eq!(read("a"), read("b"));
+    assert_ne!(read("a"), read("c"));
+    let series = |name: &str| std::fs::read(dir.join(name).join("timeseries.csv")).unwrap();
+    assert_eq!(series("a"), series("b"));
+
+    run_to(&scenario, &dir.join("d"), &[]);
+    run_to(&scenario, &dir.join("e"), &[]);
+    assert_eq!(read("d"), read("e"));
+}
+
+#[test]
+fn replications_report_a_mean_and_confidence_interval() {
+    let dir = scratch("replications");
+    let summary = run_to(&repo("scenarios/mmc.toml"), &dir, &["--replications", "4"]);
+    assert_eq!(summary["replications"], 4);
+    assert_eq!(summary["seed"].as_array().unwrap().len(), 4);
+    let wait = &summary["queue_wait_ms"]["mean"];
+    let (low, mean, high) =
+        (wait["ci95_low"].as_f64().unwrap(), wait["mean"].as_f64().unwrap(), wait["ci95_high"].as_f64().unwrap());
+    assert!(low < mean && mean < high, "{wait}");
+    // Erlang C for M/M/8 at λ = 720/s, μ = 100/s: mean wait 8.37 ms; four one-hour runs land close.
+    assert!((mean - 8.37).abs() < 0.6, "mean wait {mean} ms");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const BASE: &str = r#"name = "bad"
+duration = "10s"
+
+[regions.a]
+replicas = 2
+
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "100/s" }
+
+[serving]
+service_time = { kind = "constant", value = "5ms" }
+batching = { max_batch = 8, preferred_batch_sizes = [4, 8] }
+"#;
+
+/// Runs `validate` and `run` on a broken scenario; both must exit 2 with one line naming `expect`.
+fn assert_rejected(dir: &Path, name: &str, text: &str, expect: &[&str]) {
+    let path = write(dir, name, text);
+    for command in ["validate", "run"] {
+        let out_dir = dir.join(format!("{name}-out"));
+        let output =
+            servesim(&[command, &path, "--out", out_dir.to_str().unwrap()][..if command == "run" { 4 } else { 2 }]);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name} ({command}): {message}");
+        assert_eq!(message.trim_end().lines().count(), 1, "{name}: not one line: {message}");
+        assert!(!message.contains("panicked"), "{name}: {message}");
+        for fragment in expect {
+            assert!(message.contains(fragment), "{name} ({command}): {message:?} lacks {fragment:?}");
+        }
+        assert!(!out_dir.exists(), "{name}: a rejected run wrote output");
+    }
+}
+
+#[test]
+fn bad_scenarios_are_rejected_with_file_line_and_column() {
+    let dir = scratch("errors");
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    assert_rejected(
+        &dir,
+        "typo.toml",
+        &BASE.replace("replicas = 2", "replcas = 2"),
+        &[&format!("{}:5:1:", file("typo.toml")), "unknown field `replcas`", "replicas"],
+    );
+    assert_rejected(
+        &dir,
+        "negative.toml",
+        &BASE.replace("\"100/s\"", "\"-5/s\""),
+        &[&format!("{}:9:", file("negative.toml")), "rate must be positive"],
+    );
+    assert_rejected(&dir, "zero.toml", &BASE.replace("\"100/s\"", "0"), &["rate must be positive"]);
+    assert_rejected(
+        &dir,
+        "region.toml",
+        &BASE.replace("origin = \"a\"", "origin = \"mars\""),
+        &[&format!("{}:8:10:", file("region.toml")), "unknown region \"mars\"", "regions are: a"],
+    );
+    assert_rejected(
+        &dir,
+        "preferred.toml",
+        &BASE.replace("[4, 8]", "[4, 32]"),
+        &[&format!("{}:13:", file("preferred.toml")), "preferred batch size 32", "max_batch (8)"],
+    );
+    assert_rejected(
+        &dir,
+        "weights.toml",
+        &format!("{BASE}\n[routing]\npolicy = \"weighted\"\nweights = {{ a = 0 }}\n"),
+        &[":17:", "sum to a positive number"],
+    );
+    assert_rejected(
+        &dir,
+        "weights-region.toml",
+        &format!("{BASE}\n[routing]\npolicy = \"weighted\"\nweights = {{ b = 1 }}\n"),
+        &["unknown region \"b\""],
+    );
+    assert_rejected(&dir, "unit.toml", &BASE.replace("\"10s\"", "10"), &[":2:", "needs a unit"]);
+    assert_rejected(&dir, "syntax.toml", &BASE.replace("[serving]", "[serving"), &[":11:"]);
+    assert_rejected(&dir, "process.toml", &BASE.replace("poisson", "poison"), &[":9:", "poison"]);
+    assert_rejected(
+        &dir,
+        "warmup.toml",
+        &BASE.replace("duration = \"10s\"", "duration = \"10s\"\nwarmup = \"1min\""),
+        &[":3:", "warmup"],
+    );
+    assert_rejected(
+        &dir,
+        "table-missing.toml",
+        &BASE.replace(r#"{ kind = "constant", value = "5ms" }"#, r#"{ kind = "table", file = "nope.csv" }"#),
+        &[":12:", "cannot read latency table"],
+    );
+    write(&dir, "short.csv", "batch_size,latency_ms\n1,2.0\n4,3.5\n");
+    assert_rejected(
+        &dir,
+        "table-short.toml",
+        &BASE.replace(r#"{ kind = "constant", value = "5ms" }"#, r#"{ kind = "table", file = "short.csv" }"#),
+        &["stops at batch size 4 but max_batch is 8"],
+    );
+    write(&dir, "broken.csv", "batch_size,latency_ms\n1,2.0\n2,fast\n");
+    assert_rejected(
+        &dir,
+        "table-broken.toml",
+        &BASE.replace(r#"{ kind = "constant", value = "5ms" }"#, r#"{ kind = "table", file = "broken.csv" }"#),
+        &[&format!("{}:3:3:", file("broken.csv")), "latency_ms is not a number"],
+    );
+
+    let trace = |extra: &str| {
+        BASE.replace(
+            r#"arrivals = { process = "poisson", rate = "100/s" }"#,
+            &format!(r#"arrivals = {{ process = "trace", file = "trace.csv"{extra} }}"#),
+        )
+    };
+    write(&dir, "trace.csv", "timestamp,tokens\n0.5,10\n1.0,20\n1.5,x\n");
+    assert_rejected(
+        &dir,
+        "trace-column.toml",
+        &trace(r#", size_column = "ContextTokens""#),
+        &[":9:", "no column \"ContextTokens\"", "timestamp, tokens"],
+    );
+    assert_rejected(
+        &dir,
+        "trace-row.toml",
+        &trace(r#", size_column = "tokens""#),
+        &[&format!("{}:4:5:", file("trace.csv")), "not a whole number"],
+    );
+    assert_rejected(&dir, "trace-missing.toml", &trace("").replace("trace.csv", "missing.csv"), &["cannot read trace"]);
+
+    let missing = servesim(&["run", &file("does-not-exist.toml")]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("does-not-exist.toml: cannot read scenario"));
+}
+
+#[test]
+fn the_azure_traces_replay() {
+    let traces = repo("../shared/data/traces");
+    if !Path::new(&traces).is_dir() {
+        eprintln!("skipped: {traces} is absent (the shared data folder is not beside this checkout)");
+        return;
+    }
+    let dir = scratch("azure");
+    // Row counts from ../shared/data/traces/README.md.
+    for (file, rows) in [("azure-llm-2023-conv.csv", 19_366u64), ("azure-llm-2023-code.csv", 8_819)] {
+        let text = BASE
+            .replace("duration = \"10s\"", "duration = \"2h\"\ninterval = \"5min\"")
+            .replace(
+                r#"arrivals = { process = "poisson", rate = "100/s" }"#,
+                &format!(
+                    r#"arrivals = {{ process = "trace", file = "{traces}/{file}", timestamp_column = "TIMESTAMP", size_column = "ContextTokens", output_column = "GeneratedTokens" }}"#
+                ),
+            );
+        let scenario = write(&dir, &format!("{file}.toml"), &text);
+        let summary = run_to(&scenario, &dir.join(file), &[]);
+        assert_eq!(summary["requests"]["offered"].as_u64(), Some(rows), "{file}");
+        // The traces span just under an hour: ~5.6 requests/s (conv) and ~2.6/s (code) over 2 h.
+        let sped_up =
+            text.replace("output_column = \"GeneratedTokens\"", "output_column = \"GeneratedTokens\", speedup = 4.0");
+        let scenario = write(&dir, &format!("{file}-x4.toml"), &sped_up);
+        let fast = run_to(&scenario, &dir.join(format!("{file}-x4")), &[]);
+        assert_eq!(fast["requests"]["offered"].as_u64(), Some(rows));
+        let series = std::fs::read_to_string(dir.join(format!("{file}-x4")).join("timeseries.csv")).unwrap();
+        // Sped up 4×, the hour of traffic fits in the first 15 minutes: nothing after that.
+        let late: f64 = series
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(",all,"))
+            .filter(|l| l.split(',').next().unwrap().parse::<f64>().unwrap() >= 900.0)
+            .map(|l| l.split(',').nth(4).unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert_eq!(late, 0.0, "{file}");
+    }
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let help = servesim(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
+    let usage = servesim(&["run"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
