@@ -59,7 +59,7 @@ fn minimal_mmc(servers: u32, lambda: f64, mu: f64, horizon: f64, seed: u64) -> (
 
 fn engine(c: &mut Criterion) {
     let model = mmc_model();
-    let options = sim::RunOptions { seed: 1, record_requests: false };
+    let options = sim::RunOptions::seeded(1);
     let servesim_events = sim::run(&model, &options).events;
     let (baseline_events, _) = minimal_mmc(8, 720.0, 100.0, SIMULATED_SECONDS, 1);
 

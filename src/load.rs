@@ -3,7 +3,7 @@
 
 use crate::error::CliError;
 use crate::trace;
-use sim::model::{Inputs, KeyPath, PathSegment};
+use sim::model::{CatalogEntry, Inputs, KeyPath, PathSegment};
 use sim::scenario::{Arrivals, Dist, Scenario};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -81,15 +81,31 @@ pub fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
     span
 }
 
+/// The bundled instance price catalog (copied from the shared catalog facts, with sources).
+const BUNDLED_CATALOG: &str = include_str!("../catalog/instances.csv");
+
 /// Read and parse a scenario file and every file it names (relative to the scenario's folder).
-pub fn load(path: &Path) -> Result<Loaded, CliError> {
+/// `prices` replaces the bundled price catalog.
+pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::input(format!("{}: cannot read scenario: {}", path.display(), e)))?;
     let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let semantic = |key_path: KeyPath, message: String| located(path, &text, span_of(&text, &key_path), &message);
-    let mut inputs = Inputs::default();
+    let mut inputs = Inputs { catalog: read_catalog(prices)?, ..Inputs::default() };
+    load_files(path, &scenario, &mut inputs, &|key_path, message| {
+        located(path, &text, span_of(&text, &key_path), &message)
+    })?;
+    Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs })
+}
 
+/// Reads the latency tables and traces `scenario` names that `inputs` lacks. `semantic` turns a
+/// problem with a scenario key (a file that cannot be read, a missing column) into an error.
+pub fn load_files(
+    path: &Path,
+    scenario: &Scenario,
+    inputs: &mut Inputs,
+    semantic: &dyn Fn(KeyPath, String) -> CliError,
+) -> Result<(), CliError> {
+    let base = path.parent().unwrap_or(Path::new("."));
     let mut servings = Vec::new();
     if let Some(serving) = &scenario.serving {
         servings.push((sim::path!["serving", "service_time", "file"], serving));
@@ -112,6 +128,10 @@ pub fn load(path: &Path) -> Result<Loaded, CliError> {
     }
 
     for (i, traffic) in scenario.traffic.iter().enumerate() {
+        let Some(key) = sim::model::trace_key(&traffic.arrivals) else { continue };
+        if inputs.traces.contains_key(&key) {
+            continue;
+        }
         if let Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } = &traffic.arrivals {
             let columns = trace::Columns {
                 timestamp: timestamp_column,
@@ -123,10 +143,75 @@ pub fn load(path: &Path) -> Result<Loaded, CliError> {
                 trace::TraceError::Scenario { key, message } => semantic(at(key), message),
                 trace::TraceError::File(error) => error,
             })?;
-            inputs.traces.insert(i, Arc::new(data));
+            inputs.traces.insert(key, Arc::new(data));
         }
     }
-    Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs })
+    Ok(())
+}
+
+/// The price catalog: the user's file, or the bundled one. Columns: cloud, instance, gpu, gpus,
+/// region, usd_per_hour, spot_usd_per_hour, preemptions_per_hour, source; `#` lines are comments.
+pub fn read_catalog(prices: Option<&Path>) -> Result<Vec<CatalogEntry>, CliError> {
+    let (name, bytes): (PathBuf, Vec<u8>) = match prices {
+        Some(path) => (
+            path.to_path_buf(),
+            std::fs::read(path)
+                .map_err(|e| CliError::input(format!("{}: cannot read price file: {e}", path.display())))?,
+        ),
+        None => (PathBuf::from("catalog/instances.csv (bundled)"), BUNDLED_CATALOG.as_bytes().to_vec()),
+    };
+    let path = name.as_path();
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(bytes.as_slice());
+    let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            CliError::input(format!(
+                "{}: missing column {name:?} (a price file needs cloud, instance, gpu, gpus, region, usd_per_hour, source)",
+                path.display()
+            ))
+        })
+    };
+    let [cloud, instance, gpu, gpus, region, price, source] =
+        ["cloud", "instance", "gpu", "gpus", "region", "usd_per_hour", "source"].map(column);
+    let (cloud, instance, gpu, gpus, region, price, source) =
+        (cloud?, instance?, gpu?, gpus?, region?, price?, source?);
+    let spot = headers.iter().position(|h| h == "spot_usd_per_hour");
+    let preemptions = headers.iter().position(|h| h == "preemptions_per_hour");
+    let mut entries = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, &e))?;
+        let text = |i: usize| record.get(i).unwrap_or("").to_string();
+        let number = |i: usize, what: &str| -> Result<f64, CliError> {
+            let value: f64 = record.get(i).unwrap_or("").parse().map_err(|_| field_error(path, &record, i, what))?;
+            if value.is_finite() && value >= 0.0 {
+                Ok(value)
+            } else {
+                Err(field_error(path, &record, i, what))
+            }
+        };
+        let optional = |i: Option<usize>, what: &str| -> Result<Option<f64>, CliError> {
+            match i {
+                Some(i) if !record.get(i).unwrap_or("").is_empty() => number(i, what).map(Some),
+                _ => Ok(None),
+            }
+        };
+        entries.push(CatalogEntry {
+            cloud: text(cloud),
+            instance: text(instance),
+            gpu: text(gpu),
+            gpus: record
+                .get(gpus)
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| field_error(path, &record, gpus, "gpus is not a whole number"))?,
+            region: text(region),
+            usd_per_hour: number(price, "usd_per_hour is not a price")?,
+            spot_usd_per_hour: optional(spot, "spot_usd_per_hour is not a price")?,
+            preemptions_per_hour: optional(preemptions, "preemptions_per_hour is not a rate")?,
+            source: text(source),
+        });
+    }
+    Ok(entries)
 }
 
 impl Loaded {

@@ -4,13 +4,14 @@
 mod error;
 mod load;
 mod output;
+mod sweep;
 mod trace;
 
 use clap::{Parser, Subcommand};
 use error::CliError;
 use rayon::prelude::*;
 use serde::Serialize;
-use sim::rng::derive_seed;
+use sim::rng::replication_seed;
 use sim::{RunOptions, RunOutput};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,6 +41,9 @@ enum Command {
         /// Worker threads for replications (default: all cores). Results do not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         threads: Option<u32>,
+        /// Price file replacing the bundled catalog (same columns as catalog/instances.csv).
+        #[arg(long)]
+        prices: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -48,7 +52,15 @@ enum Command {
     Validate {
         /// Scenario file (TOML).
         scenario: PathBuf,
+        /// Price file replacing the bundled catalog.
+        #[arg(long)]
+        prices: Option<PathBuf>,
     },
+    /// Sweep parameters and find the cheapest configuration that meets the SLO; write sweep.csv,
+    /// pareto.csv and best.toml.
+    Sweep(sweep::SweepArgs),
+    /// Join the journals of sharded sweeps into what a single run would have written.
+    Merge(sweep::MergeArgs),
 }
 
 #[derive(Serialize)]
@@ -63,17 +75,17 @@ struct RunInfo {
     peak_memory_bytes: Option<u64>,
 }
 
-/// Seed of replication `index`: the scenario seed itself for the first, so one replication equals
-/// a plain run.
-fn replication_seed(seed: u64, index: u32) -> u64 {
-    if index == 0 {
-        seed
-    } else {
-        derive_seed(seed, &format!("replication/{index}"))
-    }
+/// A rayon pool of `threads` workers (default: all cores).
+pub fn thread_pool(threads: Option<u32>) -> Result<(usize, rayon::ThreadPool), CliError> {
+    let threads = threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start {threads} threads: {e}")))?;
+    Ok((threads, pool))
 }
 
-fn default_out(scenario: &Path) -> PathBuf {
+pub fn default_out(scenario: &Path) -> PathBuf {
     let stem = scenario.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     PathBuf::from("servesim-out").join(stem)
 }
@@ -84,23 +96,20 @@ fn run(
     out: Option<PathBuf>,
     replications: u32,
     threads: Option<u32>,
+    prices: Option<&Path>,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let loaded = load::load(scenario_path)?;
+    let loaded = load::load(scenario_path, prices)?;
     let model = loaded.build()?;
     let seed = seed.unwrap_or(model.seed);
     let out = out.unwrap_or_else(|| default_out(scenario_path));
-    let threads = threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| CliError::input(format!("cannot start {threads} threads: {e}")))?;
+    let (threads, pool) = thread_pool(threads)?;
 
     let started = Instant::now();
     let outputs: Vec<RunOutput> = pool.install(|| {
         (0..replications)
             .into_par_iter()
-            .map(|i| sim::run(&model, &RunOptions { seed: replication_seed(seed, i), record_requests: false }))
+            .map(|i| sim::run(&model, &RunOptions::seeded(replication_seed(seed, i))))
             .collect()
     });
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -153,8 +162,8 @@ fn run(
     Ok(())
 }
 
-fn validate(scenario_path: &Path) -> Result<(), CliError> {
-    let loaded = load::load(scenario_path)?;
+fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {
+    let loaded = load::load(scenario_path, prices)?;
     let model = loaded.build()?;
     let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
     println!(
@@ -170,10 +179,12 @@ fn validate(scenario_path: &Path) -> Result<(), CliError> {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seed, out, replications, threads, quiet } => {
-            run(&scenario, seed, out, replications, threads, quiet)
+        Command::Run { scenario, seed, out, replications, threads, prices, quiet } => {
+            run(&scenario, seed, out, replications, threads, prices.as_deref(), quiet)
         }
-        Command::Validate { scenario } => validate(&scenario),
+        Command::Validate { scenario, prices } => validate(&scenario, prices.as_deref()),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => sweep::merge(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

@@ -91,13 +91,90 @@ fn fail<T>(path: KeyPath, message: impl Into<String>) -> Result<T, ScenarioError
     Err(ScenarioError { path, message: message.into() })
 }
 
+/// One row of the instance price catalog.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogEntry {
+    pub cloud: String,
+    pub instance: String,
+    pub gpu: String,
+    pub gpus: u32,
+    pub region: String,
+    pub usd_per_hour: f64,
+    pub spot_usd_per_hour: Option<f64>,
+    /// Expected spot preemptions per instance-hour, where known.
+    pub preemptions_per_hour: Option<f64>,
+    /// Where the figure comes from, and its date.
+    pub source: String,
+}
+
+struct Price {
+    usd_per_hour: f64,
+    source: Option<String>,
+}
+
+/// A region's `instance`: a key of `[instance_types]`, or a catalog entry written
+/// `instance@cloud-region` or `cloud:instance@cloud-region` (e.g. `aws:g5.xlarge@us-east-1`).
+fn price_of(instance: &str, pricing: scenario::Pricing, scenario: &Scenario, inputs: &Inputs) -> Result<Price, String> {
+    if let Some(own) = scenario.instance_types.get(instance) {
+        if pricing == scenario::Pricing::Spot {
+            return Err(format!("spot pricing needs a catalog instance; {instance:?} is defined in [instance_types]"));
+        }
+        return Ok(Price { usd_per_hour: own.usd_per_hour, source: own.source.clone() });
+    }
+    let unknown = || {
+        let known: Vec<&str> = scenario.instance_types.keys().map(String::as_str).collect();
+        format!(
+            "unknown instance type {instance:?}: not in [instance_types] (which defines: {}) nor in the price catalog \
+             (write catalog instances as instance@region, e.g. \"g5.xlarge@us-east-1\")",
+            list_or_none(&known)
+        )
+    };
+    let (cloud, rest) = match instance.split_once(':') {
+        Some((cloud, rest)) => (Some(cloud), rest),
+        None => (None, instance),
+    };
+    let (name, region) = rest.split_once('@').ok_or_else(unknown)?;
+    let matches: Vec<&CatalogEntry> = inputs
+        .catalog
+        .iter()
+        .filter(|e| e.instance == name && e.region == region && cloud.is_none_or(|c| c == e.cloud))
+        .collect();
+    let entry = match matches.as_slice() {
+        [] => return Err(unknown()),
+        [entry] => *entry,
+        several => {
+            let clouds: Vec<&str> = several.iter().map(|e| e.cloud.as_str()).collect();
+            return Err(format!(
+                "{instance:?} is in the catalog for several clouds ({}): prefix one, e.g. \"{}:{rest}\"",
+                clouds.join(", "),
+                clouds[0]
+            ));
+        }
+    };
+    match pricing {
+        scenario::Pricing::OnDemand => Ok(Price {
+            usd_per_hour: entry.usd_per_hour,
+            source: Some(format!("{} on-demand {}: {}", entry.cloud, entry.region, entry.source)),
+        }),
+        scenario::Pricing::Spot => match entry.spot_usd_per_hour {
+            Some(spot) => Ok(Price {
+                usd_per_hour: spot,
+                source: Some(format!("{} spot {}: {}", entry.cloud, entry.region, entry.source)),
+            }),
+            None => Err(format!("the catalog has no spot price for {instance:?}; add one in your own price file")),
+        },
+    }
+}
+
 /// File contents the scenario refers to, read by the caller (this crate does no I/O).
 #[derive(Clone, Debug, Default)]
 pub struct Inputs {
+    /// Instance prices (the bundled catalog, or the user's own file).
+    pub catalog: Vec<CatalogEntry>,
     /// Latency tables by the `file` string as written: `(batch size, latency in ns)`.
     pub tables: BTreeMap<String, Vec<(u32, f64)>>,
-    /// Replayed traces by index into `traffic`.
-    pub traces: BTreeMap<usize, Arc<TraceData>>,
+    /// Replayed traces by [`trace_key`].
+    pub traces: BTreeMap<String, Arc<TraceData>>,
 }
 
 #[derive(Debug)]
@@ -130,6 +207,8 @@ pub struct RegionModel {
     pub instance: Option<String>,
     /// Per replica.
     pub usd_per_hour: f64,
+    /// Where the price comes from, and when.
+    pub price_source: Option<String>,
     pub serving: Option<Arc<ServingModel>>,
 }
 
@@ -365,7 +444,19 @@ fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> Scenari
     ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
 }
 
-fn process(path: &KeyPath, index: usize, arrivals: &Arrivals, inputs: &Inputs) -> Result<Process, ScenarioError> {
+/// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).
+pub fn trace_key(arrivals: &Arrivals) -> Option<String> {
+    match arrivals {
+        Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } => Some(format!(
+            "{file}|{timestamp_column}|{}|{}|{origin}",
+            size_column.as_deref().unwrap_or(""),
+            output_column.as_deref().unwrap_or("")
+        )),
+        _ => None,
+    }
+}
+
+fn process(path: &KeyPath, arrivals: &Arrivals, inputs: &Inputs) -> Result<Process, ScenarioError> {
     Ok(match arrivals {
         Arrivals::Poisson { rate } => Process::Poisson { mean_gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
         Arrivals::Constant { rate } => Process::Constant { gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
@@ -410,7 +501,7 @@ fn process(path: &KeyPath, index: usize, arrivals: &Arrivals, inputs: &Inputs) -
             if !positive_finite(*speedup) {
                 return fail(path.join("speedup"), format!("speedup must be positive, got {speedup}"));
             }
-            let Some(trace) = inputs.traces.get(&index) else {
+            let Some(trace) = trace_key(arrivals).and_then(|key| inputs.traces.get(&key)) else {
                 return fail(path.join("file"), "trace was not loaded");
             };
             if trace.offsets.is_empty() {
@@ -461,27 +552,17 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
                 "region has replicas but there is no [serving] section (top level or in the region)",
             );
         }
-        let usd_per_hour = match &region.instance {
-            None => 0.0,
-            Some(instance) => match scenario.instance_types.get(instance) {
-                Some(it) => it.usd_per_hour,
-                None => {
-                    let known: Vec<&str> = scenario.instance_types.keys().map(String::as_str).collect();
-                    return fail(
-                        region_path.join("instance"),
-                        format!(
-                            "unknown instance type {instance:?}; [instance_types] defines: {}",
-                            list_or_none(&known)
-                        ),
-                    );
-                }
-            },
+        let price = match &region.instance {
+            None => Price { usd_per_hour: 0.0, source: None },
+            Some(instance) => price_of(instance, region.pricing, scenario, inputs)
+                .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
         };
         regions.push(RegionModel {
             name: name.clone(),
             replicas: region.replicas,
             instance: region.instance.clone(),
-            usd_per_hour,
+            usd_per_hour: price.usd_per_hour,
+            price_source: price.source,
             serving: if region.replicas > 0 { serving } else { None },
         });
     }
@@ -524,7 +605,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         let k = per_origin.entry(origin).or_insert(0);
         let stream = format!("traffic/{}/{}", traffic.origin, k);
         *k += 1;
-        let process = process(&traffic_path.join("arrivals"), i, &traffic.arrivals, inputs)?;
+        let process = process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs)?;
         sources.push(SourceModel { origin, process, stream });
     }
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 pub type Rng = rand_pcg::Pcg64Mcg;
 
 /// FNV-1a: a fixed, documented hash, so ids map to the same seeds in every build.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in bytes {
         hash ^= u64::from(byte);
@@ -36,6 +36,16 @@ pub fn derive_seed(seed: u64, component: &str) -> u64 {
 /// A generator for the stream named `component`.
 pub fn stream(seed: u64, component: &str) -> Rng {
     Rng::seed_from_u64(derive_seed(seed, component))
+}
+
+/// Seed of replication `index` of a run seeded with `seed`: the seed itself for the first, so one
+/// replication equals a plain run.
+pub fn replication_seed(seed: u64, index: u32) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        derive_seed(seed, &format!("replication/{index}"))
+    }
 }
 
 #[cfg(test)]

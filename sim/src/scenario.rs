@@ -52,6 +52,8 @@ pub struct Scenario {
     #[serde(default)]
     pub instance_types: BTreeMap<String, InstanceType>,
     pub slo: Option<Slo>,
+    /// What `servesim sweep` varies; ignored by `servesim run`.
+    pub sweep: Option<Sweep>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -63,6 +65,17 @@ pub struct Region {
     pub instance: Option<String>,
     /// Replaces the top-level `[serving]` for this region (whole, not merged).
     pub serving: Option<Serving>,
+    /// Which catalog price applies to `instance`.
+    #[serde(default)]
+    pub pricing: Pricing,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pricing {
+    #[default]
+    OnDemand,
+    Spot,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -296,4 +309,173 @@ pub struct Slo {
 pub struct LatencyTarget {
     pub percentile: f64,
     pub max: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Every combination of the parameters' values.
+    #[default]
+    Grid,
+    /// `samples` combinations drawn without replacement.
+    Random,
+    /// For each combination, the largest traffic scale that still meets the SLO.
+    Capacity,
+    /// For each combination, the fewest replicas that meet the SLO at the given load.
+    RightSize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Cheapest per hour.
+    #[default]
+    CostPerHour,
+    /// Cheapest per million completed requests.
+    CostPerMillion,
+    /// Lowest p99 latency.
+    LatencyP99,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Budget of the random strategy.
+    pub samples: Option<u32>,
+    /// Independent seeds per point; more than one gives confidence intervals.
+    #[serde(default = "one")]
+    pub replications: u32,
+    /// Parameter path (`serving.batching.max_batch`, `regions.us-east.replicas`, ...) → values.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ParamSpec>,
+    #[serde(default)]
+    pub objective: Objective,
+    #[serde(default)]
+    pub capacity: CapacitySearch,
+    pub right_size: Option<RightSize>,
+    /// Stop a run early when it has clearly failed (see `sim::world::RunOptions::give_up_loss`).
+    #[serde(default = "yes")]
+    pub early_stop: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Sweep {
+            strategy: Strategy::Grid,
+            samples: None,
+            replications: 1,
+            parameters: BTreeMap::new(),
+            objective: Objective::CostPerHour,
+            capacity: CapacitySearch::default(),
+            right_size: None,
+            early_stop: true,
+        }
+    }
+}
+
+/// Values of one swept parameter.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ParamSpec {
+    List(Vec<ParamValue>),
+    /// `{ range = [2, 8], step = 2 }`: 2, 4, 6, 8.
+    Range {
+        range: (f64, f64),
+        step: f64,
+    },
+    /// `{ log_range = [64, 4096], points = 7 }`: geometric spacing; whole numbers when both ends are.
+    LogRange {
+        log_range: (f64, f64),
+        points: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Integer(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Bool(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySearch {
+    /// Traffic scale factors bracketing the search (1 = the scenario's traffic).
+    #[serde(default = "min_scale")]
+    pub min_scale: f64,
+    #[serde(default = "max_scale")]
+    pub max_scale: f64,
+    /// Stop when the bracket is narrower than this fraction of its lower end.
+    #[serde(default = "tolerance")]
+    pub tolerance: f64,
+}
+
+fn min_scale() -> f64 {
+    0.05
+}
+fn max_scale() -> f64 {
+    20.0
+}
+fn tolerance() -> f64 {
+    0.01
+}
+
+impl Default for CapacitySearch {
+    fn default() -> Self {
+        CapacitySearch { min_scale: min_scale(), max_scale: max_scale(), tolerance: tolerance() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RightSize {
+    /// Replica counts set together to the searched value (e.g. `["regions.us-east.replicas"]`).
+    pub paths: Vec<String>,
+    #[serde(default = "one")]
+    pub min: u32,
+    #[serde(default = "max_replicas")]
+    pub max: u32,
+}
+
+fn max_replicas() -> u32 {
+    256
+}
+
+/// Multiplies every traffic source's rate by `factor` (a trace is replayed `factor` times faster).
+pub fn scale_traffic(scenario: &mut Scenario, factor: f64) {
+    let scale = |rate: &mut Rate| rate.0 *= factor;
+    for traffic in &mut scenario.traffic {
+        match &mut traffic.arrivals {
+            Arrivals::Poisson { rate } | Arrivals::Constant { rate } => scale(rate),
+            Arrivals::Diurnal { base, peak, .. } => {
+                scale(base);
+                scale(peak);
+            }
+            Arrivals::Schedule { points } => points.iter_mut().for_each(|(_, rate)| scale(rate)),
+            Arrivals::Mmpp { low_rate, high_rate, .. } => {
+                scale(low_rate);
+                scale(high_rate);
+            }
+            Arrivals::Trace { speedup, .. } => *speedup *= factor,
+        }
+    }
 }

@@ -115,6 +115,8 @@ pub struct Summary {
     pub warmup_s: f64,
     /// Simulated time after the last arrival until the last request finished.
     pub drain_s: f64,
+    /// When the run gave up because it had clearly failed (sweeps only); null for a full run.
+    pub stopped_early_s: Option<f64>,
     /// Time-average number of requests in the system (sent, not yet answered) in the measured window.
     pub mean_in_system: f64,
     pub slo: Option<SloReport>,
@@ -166,8 +168,8 @@ impl Totals {
         self.usd_per_hour += usd_per_hour;
     }
 
-    fn section(&self, model: &Model) -> Section {
-        let measured = nanos_to_secs(model.duration - model.warmup);
+    fn section(&self, model: &Model, window_end: Nanos) -> Section {
+        let measured = nanos_to_secs(window_end - model.warmup);
         let m = &self.metrics;
         let c = m.counts;
         let batches: u64 = m.batch_sizes.iter().sum();
@@ -255,7 +257,16 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
 }
 
 /// Builds the summary from the run's per-region metrics.
-pub fn summarize(model: &Model, seed: u64, regions: &[RegionRun<'_>], in_system_area: f64, end: Nanos) -> Summary {
+/// `stopped_at` is set when the run gave up early; statistics then cover warm-up to that time.
+pub fn summarize(
+    model: &Model,
+    seed: u64,
+    regions: &[RegionRun<'_>],
+    in_system_area: f64,
+    end: Nanos,
+    stopped_at: Option<Nanos>,
+) -> Summary {
+    let window_end = stopped_at.unwrap_or(model.duration);
     let mut overall = Totals::new();
     let mut region_summaries = BTreeMap::new();
     for (region_model, run) in model.regions.iter().zip(regions) {
@@ -270,7 +281,7 @@ pub fn summarize(model: &Model, seed: u64, regions: &[RegionRun<'_>], in_system_
             RegionSummary {
                 instance: region_model.instance.clone(),
                 service_time_source: region_model.serving.as_ref().map(|s| s.service.source()),
-                stats: totals.section(model),
+                stats: totals.section(model, window_end),
             },
         );
     }
@@ -281,9 +292,10 @@ pub fn summarize(model: &Model, seed: u64, regions: &[RegionRun<'_>], in_system_
         duration_s: nanos_to_secs(model.duration),
         warmup_s: nanos_to_secs(model.warmup),
         drain_s: nanos_to_secs(end.saturating_sub(model.duration)),
-        mean_in_system: in_system_area / (model.duration - model.warmup) as f64,
+        stopped_early_s: stopped_at.map(nanos_to_secs),
+        mean_in_system: in_system_area / (window_end - model.warmup) as f64,
         slo: slo_report(model, &overall),
-        overall: overall.section(model),
+        overall: overall.section(model, window_end),
         regions: region_summaries,
     }
 }

@@ -138,10 +138,25 @@ struct Region {
     per_request_nanos: f64,
 }
 
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub seed: u64,
+    /// Keep a [`RequestRecord`] per request (for tests and debugging; memory grows with requests).
     pub record_requests: bool,
+    /// Stop at a time-series tick after warm-up once more than this fraction of at least 1000
+    /// measured requests was dropped or timed out: the run has clearly failed, and a sweep need not
+    /// spend the rest of it to learn so.
+    pub give_up_loss: Option<f64>,
 }
+
+impl RunOptions {
+    pub fn seeded(seed: u64) -> Self {
+        RunOptions { seed, ..Default::default() }
+    }
+}
+
+/// Requests that must be measured before a run may give up.
+const GIVE_UP_MIN_OFFERED: u64 = 1000;
 
 /// Everything a run produced.
 pub struct RunOutput {
@@ -181,6 +196,8 @@ pub struct World<'m> {
     timeseries: Vec<TimeseriesRow>,
     record_requests: bool,
     records: Vec<RequestRecord>,
+    give_up_loss: Option<f64>,
+    stopped_at: Option<Nanos>,
 }
 
 fn serving_of(model: &Model, region: u32) -> &ServingModel {
@@ -281,6 +298,8 @@ impl<'m> World<'m> {
             timeseries: Vec::new(),
             record_requests: options.record_requests,
             records: Vec::new(),
+            give_up_loss: options.give_up_loss,
+            stopped_at: None,
         }
     }
 
@@ -294,6 +313,9 @@ impl<'m> World<'m> {
         }
         self.events.schedule(self.model.interval.min(self.model.duration), Event::Tick);
         while let Some((time, event)) = self.events.pop() {
+            if self.stopped_at.is_some() {
+                break;
+            }
             self.now = time;
             self.event_count += 1;
             match event {
@@ -314,8 +336,9 @@ impl<'m> World<'m> {
                 Event::Mark => self.on_mark(),
             }
         }
-        let measured_area = (self.area_at_end - self.area_at_warmup) as f64;
-        let summary = summary::summarize(self.model, self.seed, &self.regions_view(), measured_area, self.now);
+        let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
+        let summary =
+            summary::summarize(self.model, self.seed, &self.regions_view(), measured_area, self.now, self.stopped_at);
         RunOutput { summary, timeseries: self.timeseries, events: self.event_count, requests: self.records }
     }
 
@@ -794,6 +817,18 @@ impl<'m> World<'m> {
         }
         self.timeseries.push(row(start, end, "all", warmup, seconds, all, &self.interval_all, (queued, busy, ready)));
         self.interval_start = end;
+        if let (Some(limit), false) = (self.give_up_loss, warmup) {
+            let (offered, lost) = self.regions.iter().fold((0, 0), |(offered, lost), r| {
+                let c = r.metrics.counts;
+                (offered + c.offered, lost + c.dropped + c.timed_out)
+            });
+            if offered >= GIVE_UP_MIN_OFFERED && lost as f64 > limit * offered as f64 {
+                self.stopped_at = Some(end);
+                self.change_in_system(0);
+                self.area_at_end = self.in_system_area;
+                return;
+            }
+        }
         if end < self.model.duration {
             self.events.schedule((end + self.model.interval).min(self.model.duration), Event::Tick);
         }

@@ -9,7 +9,7 @@ const MS: u64 = 1_000_000;
 
 fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
     let model = model(text);
-    let mut out = run(&model, &RunOptions { seed, record_requests: true }).requests;
+    let mut out = run(&model, &RunOptions { seed, record_requests: true, ..Default::default() }).requests;
     out.sort_by_key(|r| r.serial);
     out
 }

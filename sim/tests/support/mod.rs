@@ -12,7 +12,7 @@ pub fn model(toml_text: &str) -> Model {
 }
 
 pub fn run_seed(model: &Model, seed: u64) -> RunOutput {
-    run(model, &RunOptions { seed, record_requests: false })
+    run(model, &RunOptions::seeded(seed))
 }
 
 /// Runs `replications` seeds on two threads (the test machine's cores); order follows the seeds.

@@ -1,0 +1,272 @@
+//! Evaluating a sweep point: build its scenario, run its replications, and for the search
+//! strategies find its capacity or its right size.
+
+use crate::apply;
+use crate::space::Point;
+use serde::{Deserialize, Serialize};
+use sim::model::Inputs;
+use sim::rng::replication_seed;
+use sim::scenario::{self, ParamValue, Scenario, Strategy, Sweep};
+use sim::summary::Summary;
+use sim::RunOptions;
+use toml::Table;
+
+/// The numbers of one run that a sweep keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub seed: u64,
+    pub offered_rps: f64,
+    pub completed_rps: f64,
+    pub latency_mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    /// Completed within timeout / offered.
+    pub availability: f64,
+    pub dropped: u64,
+    pub timed_out: u64,
+    pub utilization: Option<f64>,
+    pub replicas: u64,
+    pub usd_per_hour: f64,
+    pub usd_per_million: Option<f64>,
+    pub saturated: bool,
+    pub stopped_early: bool,
+    /// Per SLO latency target: (percentile, target ms, observed ms; None when more than
+    /// 100 − percentile % of requests went unanswered).
+    pub latency_targets: Vec<(f64, f64, Option<f64>)>,
+    pub availability_target: Option<f64>,
+}
+
+impl RunMetrics {
+    fn from_summary(summary: &Summary) -> Self {
+        let o = &summary.overall;
+        let r = &o.requests;
+        let (latency_targets, availability_target) = match &summary.slo {
+            Some(slo) => (
+                slo.latency.iter().map(|t| (t.percentile, t.target_ms, t.observed_ms)).collect(),
+                slo.availability.as_ref().map(|a| a.target),
+            ),
+            None => (Vec::new(), None),
+        };
+        RunMetrics {
+            seed: summary.seed,
+            offered_rps: o.throughput.offered_rps,
+            completed_rps: o.throughput.completed_rps,
+            latency_mean_ms: o.latency_ms.mean,
+            p50_ms: o.latency_ms.p50,
+            p90_ms: o.latency_ms.p90,
+            p99_ms: o.latency_ms.p99,
+            p999_ms: o.latency_ms.p999,
+            availability: if r.offered == 0 { 0.0 } else { r.completed as f64 / r.offered as f64 },
+            dropped: r.dropped,
+            timed_out: r.timed_out,
+            utilization: o.utilization,
+            replicas: o.replicas,
+            usd_per_hour: o.cost.usd_per_hour,
+            usd_per_million: o.cost.usd_per_million_requests,
+            saturated: o.saturated,
+            stopped_early: summary.stopped_early_s.is_some(),
+            latency_targets,
+            availability_target,
+        }
+    }
+}
+
+/// Everything known about one point once evaluated; one line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    pub index: usize,
+    pub values: Vec<(String, ParamValue)>,
+    /// Capacity strategy: the largest traffic scale meeting the SLO.
+    pub scale: Option<f64>,
+    /// Capacity strategy: the search hit `max_scale` without failing.
+    pub capped: bool,
+    /// Right-size strategy: the fewest replicas meeting the SLO.
+    pub replicas: Option<u32>,
+    /// The runs the point is judged by (at the found scale or size for the searches).
+    pub runs: Vec<RunMetrics>,
+    /// Why the point could not be evaluated or has no feasible setting.
+    pub error: Option<String>,
+}
+
+/// Why a set of replications misses the SLO, or None when it meets it (means across replications).
+pub fn slo_shortfall(runs: &[RunMetrics]) -> Option<String> {
+    let n = runs.len() as f64;
+    let first = runs.first()?;
+    let mut reasons = Vec::new();
+    if runs.iter().any(|r| r.stopped_early) {
+        reasons.push("stopped early: clearly overloaded".to_string());
+    }
+    for (k, &(percentile, target, _)) in first.latency_targets.iter().enumerate() {
+        let observed: Option<Vec<f64>> = runs.iter().map(|r| r.latency_targets.get(k).and_then(|t| t.2)).collect();
+        match observed {
+            None => reasons.push(format!("p{percentile}: over {}% of requests unanswered", 100.0 - percentile)),
+            Some(values) => {
+                let mean = values.iter().sum::<f64>() / n;
+                if mean > target {
+                    reasons.push(format!("p{percentile} {mean:.2} ms > {target} ms"));
+                }
+            }
+        }
+    }
+    if let Some(target) = first.availability_target {
+        let mean = runs.iter().map(|r| r.availability).sum::<f64>() / n;
+        if mean < target {
+            reasons.push(format!("availability {mean:.5} < {target}"));
+        }
+    }
+    if first.latency_targets.is_empty() && first.availability_target.is_none() && runs.iter().any(|r| r.saturated) {
+        reasons.push("saturated: over 1% of requests dropped or timed out (no [slo] given)".to_string());
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// A prepared sweep: the scenario document, the files it needs, and what to vary.
+pub struct Plan {
+    pub base: Table,
+    pub inputs: Inputs,
+    pub spec: Sweep,
+    pub seed: u64,
+}
+
+impl Plan {
+    /// The scenario document of `point`, with its values applied.
+    pub fn document(&self, point: &Point) -> Result<Table, String> {
+        let mut document = self.base.clone();
+        for (path, value) in &point.values {
+            apply::set(&mut document, path, value)?;
+        }
+        Ok(document)
+    }
+
+    /// The scenario of `point` (its document parsed and checked against the scenario format).
+    pub fn scenario(&self, point: &Point) -> Result<Scenario, String> {
+        let document = self.document(point)?;
+        let values: Vec<String> = point.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        toml::Value::Table(document)
+            .try_into::<Scenario>()
+            .map_err(|e| format!("{}: {}", values.join(", "), e.message()))
+    }
+
+    fn run_all(&self, scenario: &Scenario) -> Result<Vec<RunMetrics>, String> {
+        let model = sim::build(scenario, &self.inputs).map_err(|e| e.to_string())?;
+        let give_up = self.spec.early_stop.then(|| {
+            let allowed = model.slo.availability.map_or(0.0, |a| 1.0 - a);
+            (10.0 * allowed).max(0.05)
+        });
+        Ok((0..self.spec.replications)
+            .map(|r| {
+                let options =
+                    RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
+                RunMetrics::from_summary(&sim::run(&model, &options).summary)
+            })
+            .collect())
+    }
+
+    pub fn evaluate(&self, point: &Point) -> PointResult {
+        let mut result = PointResult {
+            index: point.index,
+            values: point.values.clone(),
+            scale: None,
+            capped: false,
+            replicas: None,
+            runs: Vec::new(),
+            error: None,
+        };
+        let scenario = match self.scenario(point) {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                result.error = Some(error);
+                return result;
+            }
+        };
+        let outcome = match self.spec.strategy {
+            Strategy::Grid | Strategy::Random => self.run_all(&scenario).map(|runs| result.runs = runs),
+            Strategy::Capacity => self.capacity(&scenario, &mut result),
+            Strategy::RightSize => self.right_size(&mut result),
+        };
+        if let Err(error) = outcome {
+            result.error = Some(error);
+        }
+        result
+    }
+
+    /// Geometric bisection on the traffic scale for the largest one that meets the SLO.
+    fn capacity(&self, scenario: &Scenario, result: &mut PointResult) -> Result<(), String> {
+        let search = &self.spec.capacity;
+        let at = |scale: f64| -> Result<(bool, Vec<RunMetrics>), String> {
+            let mut scaled = scenario.clone();
+            scenario::scale_traffic(&mut scaled, scale);
+            let runs = self.run_all(&scaled)?;
+            Ok((slo_shortfall(&runs).is_none(), runs))
+        };
+        let (low_ok, mut best) = at(search.min_scale)?;
+        if !low_ok {
+            result.runs = best.clone();
+            return Err(format!(
+                "misses the SLO even at {}× the traffic: {}",
+                search.min_scale,
+                slo_shortfall(&best).unwrap_or_default()
+            ));
+        }
+        let (mut low, mut high) = (search.min_scale, search.max_scale);
+        let (high_ok, high_runs) = at(high)?;
+        if high_ok {
+            result.capped = true;
+            low = high;
+            best = high_runs;
+        }
+        while !result.capped && high - low > search.tolerance * low {
+            let middle = (low * high).sqrt();
+            let (ok, runs) = at(middle)?;
+            if ok {
+                low = middle;
+                best = runs;
+            } else {
+                high = middle;
+            }
+        }
+        result.scale = Some(low);
+        result.runs = best;
+        Ok(())
+    }
+
+    /// Binary search for the fewest replicas (set on every `right_size.paths`) that meet the SLO.
+    fn right_size(&self, result: &mut PointResult) -> Result<(), String> {
+        let spec = self.spec.right_size.as_ref().ok_or("strategy right_size needs [sweep.right_size] paths")?;
+        let base = Point { index: result.index, values: result.values.clone() };
+        let at = |replicas: u32| -> Result<(bool, Vec<RunMetrics>), String> {
+            let mut point = base.clone();
+            for path in &spec.paths {
+                point.values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
+            }
+            let runs = self.run_all(&self.scenario(&point)?)?;
+            Ok((slo_shortfall(&runs).is_none(), runs))
+        };
+        let (high_ok, mut best) = at(spec.max)?;
+        if !high_ok {
+            result.runs = best.clone();
+            return Err(format!(
+                "misses the SLO even with {} replicas: {}",
+                spec.max,
+                slo_shortfall(&best).unwrap_or_default()
+            ));
+        }
+        let (mut low, mut high) = (spec.min, spec.max);
+        // Invariant: `high` meets the SLO; everything below `low` does not.
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let (ok, runs) = at(middle)?;
+            if ok {
+                high = middle;
+                best = runs;
+            } else {
+                low = middle + 1;
+            }
+        }
+        result.replicas = Some(high);
+        result.runs = best;
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Judging points: feasibility, the objective's ranking, the Pareto frontier of cost against p99
+//! latency, and which dominated points are within noise of it.
+
+use crate::evaluate::{slo_shortfall, PointResult};
+use sim::scenario::{Objective, Strategy};
+use sim::stats::mean_ci95;
+
+/// One point, judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judged {
+    pub index: usize,
+    pub feasible: bool,
+    /// Why not, for infeasible points.
+    pub reason: String,
+    /// None for points with no runs (invalid configurations).
+    pub usd_per_hour: Option<f64>,
+    pub usd_per_million: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Half-width of the 95% CI of p99 across replications (0 with one).
+    pub p99_ci95: f64,
+    pub availability: Option<f64>,
+    pub capacity_rps: Option<f64>,
+    pub on_frontier: bool,
+    /// Dominated, but by a frontier point whose p99 interval overlaps this one's.
+    pub within_noise: bool,
+    /// 1 = best by the objective, among feasible points.
+    pub rank: Option<usize>,
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let values: Vec<f64> = values.collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+pub fn judge(results: &[PointResult], strategy: Strategy, objective: Objective) -> Vec<Judged> {
+    let mut judged: Vec<Judged> = results
+        .iter()
+        .map(|result| {
+            let runs = &result.runs;
+            let p99s: Vec<f64> = runs.iter().filter_map(|r| r.p99_ms).collect();
+            let (p99, half) = if p99s.len() == runs.len() && !p99s.is_empty() {
+                let (m, h) = mean_ci95(&p99s);
+                (Some(m), h)
+            } else {
+                (None, 0.0)
+            };
+            let reason = match &result.error {
+                Some(error) => error.clone(),
+                None if runs.is_empty() => "no runs".to_string(),
+                None => slo_shortfall(runs).unwrap_or_default(),
+            };
+            Judged {
+                index: result.index,
+                feasible: reason.is_empty(),
+                reason,
+                usd_per_hour: mean(runs.iter().map(|r| r.usd_per_hour)),
+                usd_per_million: if runs.iter().all(|r| r.usd_per_million.is_some()) {
+                    mean(runs.iter().filter_map(|r| r.usd_per_million))
+                } else {
+                    None
+                },
+                p99_ms: p99,
+                p99_ci95: half,
+                availability: mean(runs.iter().map(|r| r.availability)),
+                capacity_rps: result.scale.and_then(|_| mean(runs.iter().map(|r| r.offered_rps))),
+                on_frontier: false,
+                within_noise: false,
+                rank: None,
+            }
+        })
+        .collect();
+
+    // Ranking: the objective, then p99, then the point's index, so ties resolve the same way always.
+    let key = |j: &Judged| -> f64 {
+        match (strategy, objective) {
+            // At capacity, cost per request is what distinguishes configurations.
+            (Strategy::Capacity, _) | (_, Objective::CostPerMillion) => j.usd_per_million.unwrap_or(f64::INFINITY),
+            (_, Objective::CostPerHour) => j.usd_per_hour.unwrap_or(f64::INFINITY),
+            (_, Objective::LatencyP99) => j.p99_ms.unwrap_or(f64::INFINITY),
+        }
+    };
+    let mut order: Vec<usize> = (0..judged.len()).filter(|&i| judged[i].feasible).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&judged[a], &judged[b]);
+        key(x)
+            .total_cmp(&key(y))
+            .then(x.p99_ms.unwrap_or(f64::INFINITY).total_cmp(&y.p99_ms.unwrap_or(f64::INFINITY)))
+            .then(x.index.cmp(&y.index))
+    });
+    for (rank, &i) in order.iter().enumerate() {
+        judged[i].rank = Some(rank + 1);
+    }
+
+    // Pareto frontier over feasible points: minimise cost per hour and p99 together.
+    let candidates: Vec<usize> = order.clone();
+    let dominates = |a: &Judged, b: &Judged| {
+        let (pa, pb) = (a.p99_ms.unwrap_or(f64::INFINITY), b.p99_ms.unwrap_or(f64::INFINITY));
+        let (ca, cb) = (a.usd_per_hour.unwrap_or(f64::INFINITY), b.usd_per_hour.unwrap_or(f64::INFINITY));
+        ca <= cb && pa <= pb && (ca < cb || pa < pb)
+    };
+    for &i in &candidates {
+        let dominated = candidates.iter().any(|&j| j != i && dominates(&judged[j], &judged[i]));
+        judged[i].on_frontier = !dominated;
+    }
+    for &i in &candidates {
+        if judged[i].on_frontier {
+            continue;
+        }
+        let noisy = candidates.iter().any(|&j| {
+            let (a, b) = (&judged[j], &judged[i]);
+            a.on_frontier
+                && dominates(a, b)
+                && a.p99_ci95 + b.p99_ci95 > 0.0
+                && (a.p99_ms.unwrap_or(0.0) - b.p99_ms.unwrap_or(0.0)).abs() <= a.p99_ci95 + b.p99_ci95
+        });
+        judged[i].within_noise = noisy;
+    }
+    judged
+}
+
+/// The best feasible point, if any.
+pub fn best(judged: &[Judged]) -> Option<&Judged> {
+    judged.iter().find(|j| j.rank == Some(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::RunMetrics;
+
+    fn run(usd_per_hour: f64, p99: f64) -> RunMetrics {
+        RunMetrics {
+            seed: 1,
+            offered_rps: 100.0,
+            completed_rps: 100.0,
+            latency_mean_ms: Some(p99 / 3.0),
+            p50_ms: Some(p99 / 4.0),
+            p90_ms: Some(p99 / 2.0),
+            p99_ms: Some(p99),
+            p999_ms: Some(p99 * 1.5),
+            availability: 1.0,
+            dropped: 0,
+            timed_out: 0,
+            utilization: Some(0.5),
+            replicas: 1,
+            usd_per_hour,
+            usd_per_million: Some(usd_per_hour / 0.36),
+            saturated: false,
+            stopped_early: false,
+            latency_targets: vec![(99.0, 50.0, Some(p99))],
+            availability_target: None,
+        }
+    }
+
+    fn point(index: usize, runs: Vec<RunMetrics>) -> PointResult {
+        PointResult { index, values: vec![], scale: None, capped: false, replicas: None, runs, error: None }
+    }
+
+    #[test]
+    fn frontier_ranking_and_noise_by_hand() {
+        let results = vec![
+            point(0, vec![run(2.0, 40.0), run(2.0, 42.0)]), // cheapest feasible: rank 1, frontier
+            point(1, vec![run(3.0, 20.0), run(3.0, 22.0)]), // faster, dearer: frontier
+            point(2, vec![run(3.5, 36.0), run(3.5, 36.0)]), // dominated by 1, beyond its noise
+            point(3, vec![run(4.0, 21.5), run(4.0, 22.5)]), // dominated by 1, within its noise
+            point(4, vec![run(1.0, 80.0), run(1.0, 81.0)]), // cheapest, but misses the 50 ms SLO
+        ];
+        let judged = judge(&results, Strategy::Grid, Objective::CostPerHour);
+        let ranks: Vec<Option<usize>> = judged.iter().map(|j| j.rank).collect();
+        assert_eq!(ranks, [Some(1), Some(2), Some(3), Some(4), None]);
+        let frontier: Vec<bool> = judged.iter().map(|j| j.on_frontier).collect();
+        assert_eq!(frontier, [true, true, false, false, false]);
+        let noise: Vec<bool> = judged.iter().map(|j| j.within_noise).collect();
+        assert_eq!(noise, [false, false, false, true, false]);
+        assert!(judged[4].reason.contains("p99 80.50 ms > 50 ms"), "{}", judged[4].reason);
+        assert_eq!(best(&judged).map(|j| j.index), Some(0));
+        // p99 = (20 + 22) / 2 with a t(1) interval: 12.706 × 1 / √2 × √2 = 12.706.
+        assert!((judged[1].p99_ci95 - 12.706).abs() < 1e-9);
+        let by_latency = judge(&results, Strategy::Grid, Objective::LatencyP99);
+        assert_eq!(best(&by_latency).map(|j| j.index), Some(1));
+    }
+}

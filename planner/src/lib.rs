@@ -1,0 +1,14 @@
+//! servesim's planner: sweeps over scenario parameters. Expands a `[sweep]` section into points,
+//! evaluates each (a plain run, a capacity search or a right-sizing search, with replications),
+//! and judges them: feasibility against the SLO, ranking by the objective, the cost–latency Pareto
+//! frontier. Like `sim`, it does no I/O: the CLI reads files, journals results and writes outputs.
+
+pub mod apply;
+pub mod evaluate;
+pub mod frontier;
+pub mod report;
+pub mod space;
+
+pub use evaluate::{Plan, PointResult, RunMetrics};
+pub use frontier::{judge, Judged};
+pub use space::{expand, Axis, Grid, Point};

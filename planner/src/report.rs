@@ -1,0 +1,184 @@
+//! The sweep's tables, as rows of text: `sweep.csv` (a row per point and replication), `pareto.csv`
+//! (a row per point, judged) and `best.toml`. Numbers print in Rust's shortest round-trip form,
+//! so the same results always give the same bytes.
+
+use crate::evaluate::PointResult;
+use crate::frontier::Judged;
+use toml::Table;
+
+fn number(value: f64) -> String {
+    format!("{value}")
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map(number).unwrap_or_default()
+}
+
+/// Parameter paths in first-seen order across the results.
+fn parameter_paths(results: &[PointResult]) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for result in results {
+        for (path, _) in &result.values {
+            if !paths.contains(path) {
+                paths.push(path.clone());
+            }
+        }
+    }
+    paths
+}
+
+fn parameter_cells(result: &PointResult, paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|path| result.values.iter().find(|(p, _)| p == path).map(|(_, v)| v.to_string()).unwrap_or_default())
+        .collect()
+}
+
+pub struct TableText {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// `sweep.csv`: one row per point and replication. `results` and `judged` are in point order.
+pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
+    let paths = parameter_paths(results);
+    let mut header: Vec<String> = vec!["point".into(), "replication".into(), "seed".into()];
+    header.extend(paths.iter().cloned());
+    header.extend(
+        [
+            "traffic_scale",
+            "replicas_searched",
+            "offered_rps",
+            "completed_rps",
+            "latency_mean_ms",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "p999_ms",
+            "availability",
+            "dropped",
+            "timed_out",
+            "utilization",
+            "replicas",
+            "usd_per_hour",
+            "usd_per_million",
+            "saturated",
+            "stopped_early",
+            "point_feasible",
+            "reason",
+        ]
+        .map(String::from),
+    );
+    let mut rows = Vec::new();
+    for (result, judgement) in results.iter().zip(judged) {
+        let fixed = |replication: String, seed: String| {
+            let mut row = vec![result.index.to_string(), replication, seed];
+            row.extend(parameter_cells(result, &paths));
+            row.push(optional(result.scale));
+            row.push(result.replicas.map(|r| r.to_string()).unwrap_or_default());
+            row
+        };
+        if result.runs.is_empty() {
+            let mut row = fixed(String::new(), String::new());
+            row.extend(std::iter::repeat_n(String::new(), 16));
+            row.push("false".into());
+            row.push(judgement.reason.clone());
+            rows.push(row);
+        }
+        for (replication, run) in result.runs.iter().enumerate() {
+            let mut row = fixed(replication.to_string(), run.seed.to_string());
+            row.extend([
+                number(run.offered_rps),
+                number(run.completed_rps),
+                optional(run.latency_mean_ms),
+                optional(run.p50_ms),
+                optional(run.p90_ms),
+                optional(run.p99_ms),
+                optional(run.p999_ms),
+                number(run.availability),
+                run.dropped.to_string(),
+                run.timed_out.to_string(),
+                optional(run.utilization),
+                run.replicas.to_string(),
+                number(run.usd_per_hour),
+                optional(run.usd_per_million),
+                run.saturated.to_string(),
+                run.stopped_early.to_string(),
+                judgement.feasible.to_string(),
+                judgement.reason.clone(),
+            ]);
+            rows.push(row);
+        }
+    }
+    TableText { header, rows }
+}
+
+/// `pareto.csv`: one row per point, judged.
+pub fn pareto_table(results: &[PointResult], judged: &[Judged]) -> TableText {
+    let paths = parameter_paths(results);
+    let mut header: Vec<String> = vec!["point".into()];
+    header.extend(paths.iter().cloned());
+    header.extend(
+        [
+            "traffic_scale",
+            "replicas_searched",
+            "capacity_rps",
+            "usd_per_hour",
+            "usd_per_million",
+            "p99_ms",
+            "p99_ci95",
+            "availability",
+            "feasible",
+            "rank",
+            "on_frontier",
+            "within_noise",
+            "reason",
+        ]
+        .map(String::from),
+    );
+    let rows = results
+        .iter()
+        .zip(judged)
+        .map(|(result, j)| {
+            let mut row = vec![result.index.to_string()];
+            row.extend(parameter_cells(result, &paths));
+            row.extend([
+                optional(result.scale),
+                result.replicas.map(|r| r.to_string()).unwrap_or_default(),
+                optional(j.capacity_rps),
+                optional(j.usd_per_hour),
+                optional(j.usd_per_million),
+                optional(j.p99_ms),
+                number(j.p99_ci95),
+                optional(j.availability),
+                j.feasible.to_string(),
+                j.rank.map(|r| r.to_string()).unwrap_or_default(),
+                j.on_frontier.to_string(),
+                j.within_noise.to_string(),
+                j.reason.clone(),
+            ]);
+            row
+        })
+        .collect();
+    TableText { header, rows }
+}
+
+/// `best.toml`: the chosen point's scenario, fully resolved, without its `[sweep]`.
+pub fn best_document(mut document: Table, result: &PointResult, judged: &Judged, total: usize) -> String {
+    document.remove("sweep");
+    let values: Vec<String> = result.values.iter().map(|(p, v)| format!("{p} = {v}")).collect();
+    let mut text = format!(
+        "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}\n",
+        result.index,
+        if values.is_empty() { "no parameters".to_string() } else { values.join(", ") },
+        optional(judged.usd_per_hour),
+        optional(judged.p99_ms),
+        match (result.scale, judged.capacity_rps) {
+            (Some(scale), Some(rps)) =>
+                format!(", capacity {} rps ({}× the scenario's traffic)", number(rps), number(scale)),
+            _ => String::new(),
+        }
+    );
+    text.push_str(&toml::to_string(&document).expect("a scenario document serialises"));
+    text
+}

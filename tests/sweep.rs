@@ -1,0 +1,410 @@
+//! `servesim sweep` and `servesim merge` end to end: a grid whose best point is worked out by hand,
+//! capacity search against the M/M/c latency distribution, determinism across threads and shards,
+//! and resumption after SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn servesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("servesim-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// pareto.csv as (header, rows of cells).
+fn pareto(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(dir.join("pareto.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+/// Constant arrivals at 2000/s split round robin over `replicas`, so each replica sees one every
+/// replicas × 0.5 ms. Batches of b take L(b) = 2, 2.5, 3 ms for b = 1, 2, 4. With no batching
+/// delay a replica keeps up exactly when some allowed size b has L(b) ≤ b × gap; otherwise its
+/// queue grows until requests drop. By hand:
+///   replicas 1 (gap 0.5 ms): none of 2 ≤ 0.5, 2.5 ≤ 1, 3 ≤ 2           → infeasible
+///   replicas 2 (gap 1 ms):   only b = 4: 3 ≤ 4                           → feasible with max_batch 4
+///   replicas 3 (gap 1.5 ms): b = 2: 2.5 ≤ 3                              → feasible with max_batch 2, 4
+///   replicas 5 (gap 2.5 ms): b = 1: 2 ≤ 2.5                              → feasible with any max_batch
+/// At 1 USD/h per replica the cheapest feasible point is 2 replicas with max_batch 4.
+const GRID: &str = r#"
+name = "hand-grid"
+seed = 3
+duration = "20s"
+warmup = "2s"
+
+[regions.a]
+replicas = 1
+instance = "box"
+
+[instance_types.box]
+usd_per_hour = 1.0
+
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "2000/s" }
+
+[serving]
+queue_capacity = 100
+timeout = "100ms"
+balancer = "round_robin"
+service_time = { kind = "table", points = [[1, "2ms"], [2, "2.5ms"], [4, "3ms"]] }
+batching = { max_batch = 1 }
+
+[slo]
+latency = [{ percentile = 99, max = "20ms" }]
+availability = 0.999
+
+[sweep]
+strategy = "grid"
+[sweep.parameters]
+"regions.a.replicas" = [1, 2, 3, 5]
+"serving.batching.max_batch" = [1, 2, 4]
+"#;
+
+#[test]
+fn grid_finds_the_hand_computed_best_point() {
+    let dir = scratch("grid");
+    let scenario = write(&dir, "grid.toml", GRID);
+    let out = dir.join("out");
+    let stdout = ok(servesim(&["sweep", &scenario, "--out", out.to_str().unwrap()]));
+    assert!(stdout.contains("6 of 12 points meet the SLO"), "{stdout}");
+    let rows = pareto(&out);
+    assert_eq!(rows.len(), 12);
+    let feasible: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["feasible"] == "true")
+        .map(|r| (r["regions.a.replicas"].clone(), r["serving.batching.max_batch"].clone()))
+        .collect();
+    let expected: Vec<(String, String)> = [("2", "4"), ("3", "2"), ("3", "4"), ("5", "1"), ("5", "2"), ("5", "4")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(feasible, expected);
+    let best = rows.iter().find(|r| r["rank"] == "1").unwrap();
+    assert_eq!((best["regions.a.replicas"].as_str(), best["serving.batching.max_batch"].as_str()), ("2", "4"));
+    assert_eq!(best["usd_per_hour"], "2");
+    assert_eq!(best["on_frontier"], "true");
+    for row in rows.iter().filter(|r| r["feasible"] == "false") {
+        assert!(!row["reason"].is_empty(), "an infeasible point says why: {row:?}");
+    }
+    let best_toml = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    let chosen: toml::Table = toml::from_str(&best_toml).unwrap();
+    assert_eq!(chosen["regions"]["a"]["replicas"].as_integer(), Some(2));
+    assert_eq!(chosen["serving"]["batching"]["max_batch"].as_integer(), Some(4));
+    assert!(chosen.get("sweep").is_none());
+    // best.toml is itself a runnable scenario.
+    let best_path = out.join("best.toml");
+    ok(servesim(&["validate", best_path.to_str().unwrap()]));
+    // One row per point and replication in sweep.csv (infeasible-by-construction points have one row).
+    let sweep_rows = std::fs::read_to_string(out.join("sweep.csv")).unwrap().lines().count() - 1;
+    assert_eq!(sweep_rows, 12);
+}
+
+/// P(T > t) for M/M/c response time T = W + S: with probability 1 − C no wait, else an
+/// Exp(cμ − λ) wait; S ~ Exp(μ) independent.
+fn mmc_response_tail(t: f64, c: u32, lambda: f64, mu: f64) -> f64 {
+    let a = lambda / mu;
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    let erlang_c = f64::from(c) * b / (f64::from(c) - a * (1.0 - b));
+    let theta = f64::from(c) * mu - lambda;
+    let sum_tail = (mu * (-theta * t).exp() - theta * (-mu * t).exp()) / (mu - theta);
+    (1.0 - erlang_c) * (-mu * t).exp() + erlang_c * sum_tail
+}
+
+#[test]
+fn capacity_search_matches_the_mmc_latency_percentile() {
+    // M/M/4 with 10 ms mean service and a 60 ms p99 latency target: theory's capacity is the λ at
+    // which P(T > 60 ms) = 1%.
+    let (c, mu, target) = (4, 100.0, 0.060);
+    let (mut low, mut high) = (1.0, f64::from(c) * mu - 1e-9);
+    for _ in 0..200 {
+        let middle = (low + high) / 2.0;
+        if mmc_response_tail(target, c, middle, mu) > 0.01 {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    let theory = low;
+    let dir = scratch("capacity");
+    let scenario = write(
+        &dir,
+        "mmc.toml",
+        r#"
+name = "capacity"
+seed = 11
+duration = "900s"
+warmup = "30s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "100/s" }
+[serving]
+queue_capacity = 1000000
+service_time = { kind = "exponential", mean = "10ms" }
+batching = { max_batch = 1, instances = 4 }
+[slo]
+latency = [{ percentile = 99, max = "60ms" }]
+[sweep]
+strategy = "capacity"
+replications = 2
+capacity = { min_scale = 0.5, max_scale = 3.99, tolerance = 0.003 }
+"#,
+    );
+    let out = dir.join("out");
+    ok(servesim(&["sweep", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let rows = pareto(&out);
+    assert_eq!(rows.len(), 1);
+    let found: f64 = rows[0]["capacity_rps"].parse().unwrap();
+    println!("capacity: search {found:.1}/s, theory {theory:.1}/s");
+    assert!((found / theory - 1.0).abs() < 0.04, "search found {found}/s, theory {theory}/s");
+}
+
+#[test]
+fn threads_and_shards_give_identical_files() {
+    let dir = scratch("determinism");
+    let scenario = write(&dir, "grid.toml", GRID);
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args =
+            vec!["sweep", scenario.as_str(), "--out", out.to_str().unwrap(), "--quiet", "--replications", "2"];
+        args.extend_from_slice(extra);
+        ok(servesim(&args));
+        out
+    };
+    let one = run("one", &["--threads", "1"]);
+    let two = run("two", &["--threads", "2"]);
+    let shard0 = run("shard0", &["--shard", "0/2"]);
+    let shard1 = run("shard1", &["--shard", "1/2", "--threads", "1"]);
+    assert!(!shard0.join("sweep.csv").exists(), "a shard writes only its journal");
+    let merged = dir.join("merged");
+    ok(servesim(&[
+        "merge",
+        "--out",
+        merged.to_str().unwrap(),
+        "--quiet",
+        shard1.to_str().unwrap(),
+        shard0.to_str().unwrap(),
+    ]));
+    for file in ["sweep.csv", "pareto.csv", "best.toml"] {
+        let a = std::fs::read(one.join(file)).unwrap();
+        assert_eq!(a, std::fs::read(two.join(file)).unwrap(), "{file}: 1 vs 2 threads");
+        assert_eq!(a, std::fs::read(merged.join(file)).unwrap(), "{file}: single run vs merged shards");
+    }
+    // Merging an incomplete set is refused.
+    let partial = servesim(&["merge", "--out", dir.join("partial").to_str().unwrap(), shard0.to_str().unwrap()]);
+    assert_eq!(partial.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("missing shards 1 of 2"));
+}
+
+#[test]
+fn a_killed_sweep_resumes_without_losing_finished_points() {
+    let dir = scratch("resume");
+    // 16 points of a few tenths of a second each.
+    let slow = GRID
+        .replace("duration = \"20s\"", "duration = \"120s\"")
+        .replace("[1, 2, 3, 5]", "[2, 3, 5, 6, 7, 8, 9, 10]")
+        .replace("[1, 2, 4]", "[2, 4]");
+    let scenario = write(&dir, "slow.toml", &slow);
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["sweep", &scenario, "--out", out.to_str().unwrap(), "--quiet", "--threads", "1"])
+        .spawn()
+        .unwrap();
+    let journal = out.join("journal.jsonl");
+    let started = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&journal).map(|t| t.lines().count()).unwrap_or(0);
+        if lines >= 4 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the sweep made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let kept = std::fs::read_to_string(&journal).unwrap().lines().count() - 1;
+    assert!((3..16).contains(&kept), "{kept} points journaled before the kill");
+    assert!(!out.join("pareto.csv").exists());
+
+    let resumed = servesim(&["sweep", &scenario, "--out", out.to_str().unwrap(), "--threads", "2"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("resuming"));
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep-run.json")).unwrap()).unwrap();
+    let skipped = info["skipped_finished"].as_u64().unwrap() as usize;
+    assert!(skipped >= kept, "kept {kept}, skipped {skipped}");
+    assert_eq!(info["evaluated"].as_u64().unwrap() as usize + skipped, 16);
+
+    let fresh = dir.join("fresh");
+    ok(servesim(&["sweep", &scenario, "--out", fresh.to_str().unwrap(), "--quiet"]));
+    for file in ["sweep.csv", "pareto.csv", "best.toml"] {
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), std::fs::read(fresh.join(file)).unwrap(), "{file}");
+    }
+    // The journal of another sweep is not reused.
+    let other = write(&dir, "other.toml", &slow.replace("seed = 3", "seed = 4"));
+    let refused = servesim(&["sweep", &other, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("different sweep"));
+}
+
+#[test]
+fn right_size_finds_the_fewest_replicas() {
+    // The hand grid's stability rule, L(b) ≤ b × gap with gap = replicas × 0.5 ms, per max_batch.
+    let dir = scratch("right-size");
+    let text = GRID
+        .replace(
+            "strategy = \"grid\"",
+            "strategy = \"right_size\"\nright_size = { paths = [\"regions.a.replicas\"], min = 1, max = 12 }",
+        )
+        .replace("\"regions.a.replicas\" = [1, 2, 3, 5]\n", "");
+    let scenario = write(&dir, "rs.toml", &text);
+    let out = dir.join("out");
+    ok(servesim(&["sweep", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let rows = pareto(&out);
+    let by_batch: Vec<(String, String)> =
+        rows.iter().map(|r| (r["serving.batching.max_batch"].clone(), r["replicas_searched"].clone())).collect();
+    // max_batch 4 → 2 replicas; max_batch 2 → 3; max_batch 1 → 4 (gap 2 ms = batch time: D/D/1 at
+    // ρ = 1 never queues) — all by the stability rule above.
+    assert_eq!(by_batch, [("1", "4"), ("2", "3"), ("4", "2")].map(|(a, b)| (a.to_string(), b.to_string())));
+    let best: toml::Table = toml::from_str(&std::fs::read_to_string(out.join("best.toml")).unwrap()).unwrap();
+    assert_eq!(best["regions"]["a"]["replicas"].as_integer(), Some(2));
+}
+
+#[test]
+fn bad_sweeps_are_rejected() {
+    let dir = scratch("bad");
+    let scenario = write(&dir, "grid.toml", GRID);
+    let typo = servesim(&[
+        "sweep",
+        &scenario,
+        "--set",
+        "serving.batching.max_bach=1,2",
+        "--out",
+        dir.join("o1").to_str().unwrap(),
+    ]);
+    assert_eq!(typo.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&typo.stderr);
+    assert!(message.contains("unknown field `max_bach`"), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1);
+    let random = servesim(&["sweep", &scenario, "--strategy", "random", "--out", dir.join("o2").to_str().unwrap()]);
+    assert_eq!(random.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&random.stderr).contains("needs samples"));
+    let range = write(&dir, "range.toml", &GRID.replace("[1, 2, 3, 5]", "{ range = [5, 1], step = 1 }"));
+    let bad_range = servesim(&["sweep", &range, "--out", dir.join("o3").to_str().unwrap()]);
+    assert_eq!(bad_range.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad_range.stderr).contains("range.toml:"),
+        "{}",
+        String::from_utf8_lossy(&bad_range.stderr)
+    );
+}
+
+#[test]
+fn random_sampling_is_a_reproducible_subset_of_the_grid() {
+    let dir = scratch("random");
+    let scenario = write(&dir, "grid.toml", GRID);
+    let run = |name: &str| {
+        let out = dir.join(name);
+        ok(servesim(&[
+            "sweep",
+            &scenario,
+            "--strategy",
+            "random",
+            "--samples",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]));
+        std::fs::read_to_string(out.join("pareto.csv")).unwrap()
+    };
+    let a = run("a");
+    assert_eq!(a, run("b"));
+    assert_eq!(a.lines().count(), 6);
+}
+
+#[test]
+fn cluster_manifests_run_the_shards() {
+    let dir = scratch("k8s");
+    let scenario = write(&dir, "grid.toml", GRID);
+    let out = dir.join("out");
+    ok(servesim(&[
+        "sweep",
+        &scenario,
+        "--emit-k8s-job",
+        "--shards",
+        "3",
+        "--image",
+        "registry.example/servesim:0.1",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let job = std::fs::read_to_string(out.join("k8s-sweep-job.yaml")).unwrap();
+    for needle in [
+        "kind: Job",
+        "completionMode: Indexed",
+        "completions: 3",
+        "parallelism: 3",
+        "image: registry.example/servesim:0.1",
+        "--shard \"${JOB_COMPLETION_INDEX}/3\"",
+    ] {
+        assert!(job.contains(needle), "{needle} missing from:\n{job}");
+    }
+    let slurm = std::fs::read_to_string(out.join("slurm-sweep.sh")).unwrap();
+    assert!(slurm.contains("#SBATCH --array=0-2"));
+    assert!(slurm.contains("--shard \"${SLURM_ARRAY_TASK_ID}/3\""));
+    assert!(!out.join("journal.jsonl").exists(), "emitting manifests runs nothing");
+}
+
+#[test]
+fn catalog_instances_are_priced_from_the_bundled_catalog() {
+    let dir = scratch("catalog");
+    let text = GRID
+        .replace("instance = \"box\"", "instance = \"g5.xlarge@us-east-1\"")
+        .replace("[sweep]", "[sweep.unused]")
+        .replace("[sweep.parameters]", "[unused]");
+    let text = text[..text.find("[sweep.unused]").unwrap()].to_string();
+    let scenario = write(&dir, "priced.toml", &text);
+    let out = dir.join("out");
+    ok(servesim(&["run", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    // AWS on-demand g5.xlarge in us-east-1: 1.006 USD/h (catalog/instances.csv).
+    assert_eq!(summary["cost"]["usd_per_hour"].as_f64(), Some(1.006));
+    let spot = write(
+        &dir,
+        "spot.toml",
+        &text.replace("instance = \"g5.xlarge@us-east-1\"", "instance = \"g5.xlarge@us-east-1\"\npricing = \"spot\""),
+    );
+    let refused = servesim(&["validate", &spot]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no spot price"));
+    let prices = write(&dir, "prices.csv", "cloud,instance,gpu,gpus,region,usd_per_hour,spot_usd_per_hour,source\naws,g5.xlarge,a10g,1,us-east-1,1.006,0.45,my quote 2026-11\n");
+    ok(servesim(&["run", &spot, "--prices", &prices, "--out", dir.join("spot").to_str().unwrap(), "--quiet"]));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("spot").join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["cost"]["usd_per_hour"].as_f64(), Some(0.45));
+}
