@@ -22,23 +22,35 @@ impl<E> Entry<E> {
     }
 }
 
-/// A binary min-heap written for `Copy` events: a new entry travels up the heap as a value held in
-/// registers and is written once, where it lands. (`std`'s `BinaryHeap` writes it at the end and
-/// reads it back, which stalls the store buffer on every push: a quarter of the engine's time.)
+/// A binary min-heap written for `Copy` events: a new entry travels through the heap as a value
+/// held in registers and is written once, where it lands. (`std`'s `BinaryHeap` writes it at the end
+/// and reads it back, which stalls the store buffer on every push: a quarter of the engine's time.)
+///
+/// Pops are lazy: the popped root stays as a hole until the next call. Handlers nearly always
+/// schedule an event before the next pop, and that event then fills the hole from the top (one
+/// sift-down) instead of the last entry filling it (a sift-down) and the new one being pushed (a
+/// sift-up).
 pub struct EventQueue<E: Copy> {
     heap: Vec<Entry<E>>,
     next_sequence: u64,
+    /// `heap[0]` was popped and awaits replacement.
+    root_popped: bool,
 }
 
 impl<E: Copy> EventQueue<E> {
     pub fn with_capacity(capacity: usize) -> Self {
-        EventQueue { heap: Vec::with_capacity(capacity), next_sequence: 0 }
+        EventQueue { heap: Vec::with_capacity(capacity), next_sequence: 0, root_popped: false }
     }
 
     #[inline]
     pub fn schedule(&mut self, time: Nanos, event: E) {
         let entry = Entry { time, sequence: self.next_sequence, event };
         self.next_sequence += 1;
+        if self.root_popped {
+            self.root_popped = false;
+            self.fill_root(entry);
+            return;
+        }
         let mut hole = self.heap.len();
         self.heap.push(entry);
         while hole > 0 {
@@ -52,14 +64,9 @@ impl<E: Copy> EventQueue<E> {
         self.heap[hole] = entry;
     }
 
-    /// The earliest event and its time.
+    /// Puts `entry` in the hole at the root and moves it down to where it belongs.
     #[inline]
-    pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        let last = self.heap.pop()?;
-        let Some(&top) = self.heap.first() else {
-            return Some((last.time, last.event));
-        };
-        // Move the last entry down from the root to where it belongs.
+    fn fill_root(&mut self, entry: Entry<E>) {
         let len = self.heap.len();
         let mut hole = 0;
         loop {
@@ -69,22 +76,37 @@ impl<E: Copy> EventQueue<E> {
             }
             let right = left + 1;
             let child = if right < len && self.heap[right].before(&self.heap[left]) { right } else { left };
-            if !self.heap[child].before(&last) {
+            if !self.heap[child].before(&entry) {
                 break;
             }
             self.heap[hole] = self.heap[child];
             hole = child;
         }
-        self.heap[hole] = last;
+        self.heap[hole] = entry;
+    }
+
+    /// The earliest event and its time.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(Nanos, E)> {
+        if self.root_popped {
+            self.root_popped = false;
+            let last = self.heap.pop().expect("a popped root is still stored");
+            if self.heap.is_empty() {
+                return None;
+            }
+            self.fill_root(last);
+        }
+        let top = *self.heap.first()?;
+        self.root_popped = true;
         Some((top.time, top.event))
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.root_popped)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 

@@ -130,6 +130,8 @@ struct Region {
     first_replica: u32,
     replicas: u32,
     queued: u64,
+    /// Requests routed here and not yet answered by a replica (on the wire, queued or running).
+    assigned: u64,
     busy_replicas: u64,
     balancer_rng: Rng,
     next_round_robin: u32,
@@ -253,6 +255,7 @@ impl<'m> World<'m> {
                 first_replica,
                 replicas: region.replicas,
                 queued: 0,
+                assigned: 0,
                 busy_replicas: 0,
                 balancer_rng: rng::stream(seed, &format!("balancer/{}", region.name)),
                 next_round_robin: 0,
@@ -404,6 +407,7 @@ impl<'m> World<'m> {
                 (self.requests.len() - 1) as u32
             }
         };
+        self.regions[region as usize].assigned += 1;
         let metrics = &mut self.regions[region as usize].metrics;
         metrics.interval.counts.offered += 1;
         if self.now >= self.model.warmup {
@@ -448,8 +452,9 @@ impl<'m> World<'m> {
                 let score = |r: u32| {
                     let state = &self.regions[r as usize];
                     let instances = f64::from(serving_of(model, r).instances) * f64::from(state.replicas);
+                    // Work ahead of a new request per model instance, at full-batch speed.
                     model.rtt[origin as usize][r as usize] as f64
-                        + state.queued as f64 * state.per_request_nanos / instances
+                        + state.assigned as f64 * state.per_request_nanos / instances
                 };
                 let mut best = order[0];
                 let mut best_score = score(best);
@@ -716,6 +721,7 @@ impl<'m> World<'m> {
     fn depart(&mut self, id: u32) {
         let request = &self.requests[id as usize];
         self.replicas[request.replica as usize].outstanding -= 1;
+        self.regions[request.region as usize].assigned -= 1;
         if request.one_way == 0 {
             self.on_respond(id);
         } else {
@@ -748,6 +754,7 @@ impl<'m> World<'m> {
     fn discard(&mut self, id: u32, outcome: Outcome) {
         let request = &self.requests[id as usize];
         self.replicas[request.replica as usize].outstanding -= 1;
+        self.regions[request.region as usize].assigned -= 1;
         let measured = request.sent >= self.model.warmup;
         let metrics = &mut self.regions[request.region as usize].metrics;
         let (interval, total) = match outcome {
