@@ -12,6 +12,13 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX, 3).expect("static histogram bounds are valid")
 }
 
+/// For time-series rows: 2 significant digits (1% resolution is plenty for a chart) keep the
+/// histogram 8× smaller, because it is reset at every interval of every region — with 3 digits a
+/// 1 s interval over a simulated day in ten regions would clear hundreds of gigabytes.
+pub fn new_interval_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX, 2).expect("static histogram bounds are valid")
+}
+
 /// Counts of what happened to requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -46,7 +53,7 @@ pub struct IntervalMetrics {
 
 impl IntervalMetrics {
     pub fn new() -> Self {
-        IntervalMetrics { counts: Counts::default(), latency: new_histogram() }
+        IntervalMetrics { counts: Counts::default(), latency: new_interval_histogram() }
     }
     pub fn reset(&mut self) {
         self.counts = Counts::default();

@@ -9,7 +9,7 @@
 //! sized at start, so the event loop allocates nothing once the run has reached its peak load.
 
 use crate::event::EventQueue;
-use crate::metrics::{new_histogram, Counts, RegionMetrics, TimeseriesRow};
+use crate::metrics::{new_interval_histogram, Counts, RegionMetrics, TimeseriesRow};
 use crate::model::{Model, ServingModel};
 use crate::rng::{self, Rng};
 use crate::scenario::{Balancer, RoutingPolicy};
@@ -297,7 +297,7 @@ impl<'m> World<'m> {
             area_at_warmup: 0,
             area_at_end: 0,
             interval_start: 0,
-            interval_all: new_histogram(),
+            interval_all: new_interval_histogram(),
             timeseries: Vec::new(),
             record_requests: options.record_requests,
             records: Vec::new(),
