@@ -193,6 +193,24 @@ fn bad_scenarios_are_rejected_with_file_line_and_column() {
         &format!("{BASE}\n[routing]\npolicy = \"weighted\"\nweights = {{ b = 1 }}\n"),
         &["unknown region \"b\""],
     );
+    assert_rejected(
+        &dir,
+        "huge-rate.toml",
+        &BASE.replace("\"100/s\"", "\"1e10/s\""),
+        &[":2:", "would send about 1.00e11 requests"],
+    );
+    assert_rejected(
+        &dir,
+        "huge-fleet.toml",
+        &BASE.replace("replicas = 2", "replicas = 4000000000"),
+        &[":5:", "at most 100000"],
+    );
+    assert_rejected(
+        &dir,
+        "huge-batch.toml",
+        &BASE.replace("max_batch = 8,", "max_batch = 100000000,"),
+        &[":13:", "between 1 and 65536"],
+    );
     assert_rejected(&dir, "unit.toml", &BASE.replace("\"10s\"", "10"), &[":2:", "needs a unit"]);
     assert_rejected(&dir, "syntax.toml", &BASE.replace("[serving]", "[serving"), &[":11:"]);
     assert_rejected(&dir, "process.toml", &BASE.replace("poisson", "poison"), &[":9:", "poison"]);

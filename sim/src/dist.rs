@@ -6,6 +6,10 @@ use crate::units::Nanos;
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal};
 
+/// Draws are capped at about 11.6 simulated days: heavy-tailed distributions with large cv can
+/// produce values (even infinities) that would otherwise overflow the clock.
+const MAX_SAMPLE_NANOS: f64 = 1e15;
+
 #[derive(Clone, Debug)]
 enum Shape {
     Constant(Nanos),
@@ -64,9 +68,9 @@ impl Sampler {
     pub fn sample(&self, rng: &mut Rng) -> Nanos {
         match &self.shape {
             Shape::Constant(value) => *value,
-            Shape::Exponential(d) => d.sample(rng) as Nanos,
-            Shape::Lognormal(d) => d.sample(rng) as Nanos,
-            Shape::Gamma(d) => d.sample(rng) as Nanos,
+            Shape::Exponential(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
+            Shape::Lognormal(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
+            Shape::Gamma(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
             Shape::Uniform { min, max } => rng.random_range(*min..=*max),
             Shape::Empirical(samples) => samples[rng.random_range(0..samples.len())],
         }

@@ -264,6 +264,16 @@ impl Model {
     }
 }
 
+/// Sizes beyond these are typos, not plans, and would exhaust memory before the run starts.
+const MAX_REPLICAS: u32 = 100_000;
+const MAX_BATCH: u32 = 65_536;
+const MAX_INSTANCES: u32 = 1_024;
+const MAX_CPU_WORKERS: u32 = 100_000;
+/// Time-series rows a run may write (duration / interval).
+const MAX_INTERVALS: u64 = 1_000_000;
+/// Requests a run may simulate: about an hour of computing on one core.
+const MAX_EXPECTED_REQUESTS: f64 = 1e10;
+
 fn positive_finite(value: f64) -> bool {
     value.is_finite() && value > 0.0
 }
@@ -390,11 +400,11 @@ fn describe_dist(dist: &Dist) -> String {
 fn serving_model(path: &KeyPath, serving: &scenario::Serving, inputs: &Inputs) -> Result<ServingModel, ScenarioError> {
     let batching = &serving.batching;
     let batching_path = path.join("batching");
-    if batching.max_batch == 0 {
-        return fail(batching_path.join("max_batch"), "max_batch must be at least 1");
+    if batching.max_batch == 0 || batching.max_batch > MAX_BATCH {
+        return fail(batching_path.join("max_batch"), format!("max_batch must be between 1 and {MAX_BATCH}"));
     }
-    if batching.instances == 0 {
-        return fail(batching_path.join("instances"), "instances must be at least 1");
+    if batching.instances == 0 || batching.instances > MAX_INSTANCES {
+        return fail(batching_path.join("instances"), format!("instances must be between 1 and {MAX_INSTANCES}"));
     }
     let mut preferred = batching.preferred_batch_sizes.clone();
     for (i, &size) in preferred.iter().enumerate() {
@@ -414,8 +424,8 @@ fn serving_model(path: &KeyPath, serving: &scenario::Serving, inputs: &Inputs) -
         check_positive(path.join("timeout"), "timeout", timeout.nanos())?;
     }
     let overhead_path = path.join("overhead");
-    if serving.overhead.cpu_workers == Some(0) {
-        return fail(overhead_path.join("cpu_workers"), "cpu_workers must be at least 1");
+    if serving.overhead.cpu_workers.is_some_and(|w| w == 0 || w > MAX_CPU_WORKERS) {
+        return fail(overhead_path.join("cpu_workers"), format!("cpu_workers must be between 1 and {MAX_CPU_WORKERS}"));
     }
     let stage = |key: &str, dist: &Option<Dist>| -> Result<Option<Sampler>, ScenarioError> {
         dist.as_ref().map(|d| sampler(&overhead_path.join(key), d)).transpose()
@@ -531,6 +541,16 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         );
     }
     check_positive(path!["interval"], "interval", scenario.interval.nanos())?;
+    let intervals = duration.div_ceil(scenario.interval.nanos());
+    if intervals > MAX_INTERVALS {
+        return fail(
+            path!["interval"],
+            format!(
+                "interval {} would give {intervals} time-series rows per region; use at most {MAX_INTERVALS}",
+                scenario.interval
+            ),
+        );
+    }
     if scenario.regions.is_empty() {
         return fail(path!["regions"], "at least one region is needed");
     }
@@ -542,6 +562,9 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     let mut regions = Vec::with_capacity(scenario.regions.len());
     for (name, region) in &scenario.regions {
         let region_path = path!["regions", name];
+        if region.replicas > MAX_REPLICAS {
+            return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
+        }
         let serving = match &region.serving {
             Some(own) => Some(Arc::new(serving_model(&region_path.join("serving"), own, inputs)?)),
             None => shared_serving.clone(),
@@ -607,6 +630,21 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         *k += 1;
         let process = process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs)?;
         sources.push(SourceModel { origin, process, stream });
+    }
+
+    let expected: f64 = sources
+        .iter()
+        .map(|s| match &s.process {
+            Process::Trace(trace) => trace.offsets.len() as f64,
+            Process::Schedule { points } => points.iter().map(|p| p.1).fold(0.0, f64::max) * duration as f64,
+            process => process.mean_rate_per_sec().unwrap_or(0.0) * duration as f64 / 1e9,
+        })
+        .sum();
+    if expected > MAX_EXPECTED_REQUESTS {
+        return fail(
+            path!["duration"],
+            format!("the traffic would send about {expected:.2e} requests; shorten duration or lower the rates (at most {MAX_EXPECTED_REQUESTS:.0e})"),
+        );
     }
 
     // Every origin must reach every serving region: spillover and failover may use any of them.

@@ -417,7 +417,7 @@ impl<'m> World<'m> {
         if one_way == 0 {
             self.on_reach_region(id);
         } else {
-            self.events.schedule(self.now + one_way, Event::ReachRegion { request: id });
+            self.events.schedule(self.now.saturating_add(one_way), Event::ReachRegion { request: id });
         }
         self.schedule_next_arrival(source);
     }
@@ -537,7 +537,7 @@ impl<'m> World<'m> {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(pre) => {
                 let delay = pre.sample(&mut self.replicas[replica as usize].overhead_rng);
-                self.events.schedule(self.now + delay, Event::StageDone { request: id });
+                self.events.schedule(self.now.saturating_add(delay), Event::StageDone { request: id });
             }
             None => self.enqueue(replica, id),
         }
@@ -566,7 +566,7 @@ impl<'m> World<'m> {
             state.cpu_idle -= 1;
             let stage = self.requests[id as usize].stage;
             let time = self.stage_time(replica, stage);
-            self.events.schedule(self.now + time, Event::CpuDone { request: id });
+            self.events.schedule(self.now.saturating_add(time), Event::CpuDone { request: id });
             return;
         }
         let capacity = serving_of(self.model, state.region).queue_capacity as usize;
@@ -676,7 +676,7 @@ impl<'m> World<'m> {
         running.started = now;
         running.batch_id = self.next_batch;
         self.next_batch += 1;
-        self.events.schedule(now + service, Event::BatchDone { instance });
+        self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
     }
 
     fn on_batch_done(&mut self, instance: u32) {
@@ -706,7 +706,7 @@ impl<'m> World<'m> {
                 Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
                 Some(post) => {
                     let delay = post.sample(&mut self.replicas[replica as usize].overhead_rng);
-                    self.events.schedule(self.now + delay, Event::StageDone { request: id });
+                    self.events.schedule(self.now.saturating_add(delay), Event::StageDone { request: id });
                 }
                 None => self.depart(id),
             }
@@ -725,7 +725,7 @@ impl<'m> World<'m> {
         if request.one_way == 0 {
             self.on_respond(id);
         } else {
-            self.events.schedule(self.now + request.one_way, Event::Respond { request: id });
+            self.events.schedule(self.now.saturating_add(request.one_way), Event::Respond { request: id });
         }
     }
 
