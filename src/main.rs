@@ -124,6 +124,16 @@ fn run(
     };
     output::write_atomic(&out, "summary.json", &summary_bytes)?;
     output::write_atomic(&out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
+    output::write_atomic(&out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    let provenance = provenance(&model, seed, replications);
+    let report = reports::render_run(&reports::RunReport {
+        description: &loaded.scenario.description,
+        summary: &first.summary,
+        timeseries: &first.timeseries,
+        latency_cdf: &first.latency_cdf,
+        provenance: &provenance,
+    });
+    output::write_atomic(&out, "report.html", report.as_bytes())?;
     let info = RunInfo {
         servesim_version: env!("CARGO_PKG_VERSION"),
         scenario: model.name.clone(),
@@ -157,9 +167,44 @@ fn run(
                 mean + half
             );
         }
-        println!("wrote {}/{{summary.json,run.json,timeseries.csv}}", out.display());
+        println!("wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.html}}", out.display());
     }
     Ok(())
+}
+
+/// Where the report's numbers come from.
+fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, String)> {
+    let mut lines = vec![
+        ("simulator".to_string(), format!("servesim {}, seed {seed}", env!("CARGO_PKG_VERSION"))),
+        (
+            "simulated time".to_string(),
+            format!(
+                "{} s of traffic after a {} s warm-up",
+                (model.duration - model.warmup) as f64 / 1e9,
+                model.warmup as f64 / 1e9
+            ),
+        ),
+    ];
+    if replications > 1 {
+        lines.push((
+            "replications".into(),
+            format!("{replications}: the report shows the first; summary.json gives means and 95% intervals"),
+        ));
+    }
+    for region in &model.regions {
+        if let Some(serving) = &region.serving {
+            lines.push((format!("service time, {}", region.name), serving.service.source()));
+        }
+        if region.replicas > 0 {
+            let price = match (&region.instance, &region.price_source) {
+                (Some(instance), Some(source)) => format!("{instance}: {} USD/h ({source})", region.usd_per_hour),
+                (Some(instance), None) => format!("{instance}: {} USD/h (no source given)", region.usd_per_hour),
+                (None, _) => "no instance type given: cost not counted".to_string(),
+            };
+            lines.push((format!("price, {}", region.name), price));
+        }
+    }
+    lines
 }
 
 fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {

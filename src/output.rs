@@ -35,6 +35,18 @@ pub fn timeseries_csv(rows: &[TimeseriesRow]) -> Vec<u8> {
     writer.into_inner().expect("writing to memory cannot fail")
 }
 
+/// `latency_cdf.csv`: `region, latency_ms, fraction` rows.
+pub fn latency_cdf_csv(cdfs: &[(String, Vec<(f64, f64)>)]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["region", "latency_ms", "fraction"]).expect("writing to memory");
+    for (region, points) in cdfs {
+        for (ms, fraction) in points {
+            writer.write_record([region.as_str(), &ms.to_string(), &fraction.to_string()]).expect("writing to memory");
+        }
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
 /// Every numeric leaf of the replications' summaries becomes `{mean, ci95_low, ci95_high, n}`;
 /// booleans become the fraction of replications where they held; other values are the first
 /// replication's.

@@ -299,3 +299,33 @@ pub fn summarize(
         regions: region_summaries,
     }
 }
+
+/// Quantiles at which latency CDFs are sampled: dense in the tail, where SLOs live.
+const CDF_QUANTILES: [f64; 27] = [
+    0.0, 0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95,
+    0.975, 0.99, 0.995, 0.999, 0.9999, 1.0,
+];
+
+/// `(latency ms, fraction of requests at or below)` points of a latency histogram.
+pub fn latency_cdf(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    CDF_QUANTILES.iter().map(|&q| (ms(histogram.value_at_quantile(q) as f64), q)).collect()
+}
+
+/// CDFs per region with completions, then of all regions together (named "all").
+pub fn latency_cdfs(model: &Model, regions: &[RegionRun<'_>]) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut all = RegionMetrics::new(0);
+    let mut out = Vec::new();
+    for (region, run) in model.regions.iter().zip(regions) {
+        all.merge(run.metrics);
+        if !run.metrics.latency.is_empty() {
+            out.push((region.name.clone(), latency_cdf(&run.metrics.latency)));
+        }
+    }
+    if out.len() > 1 {
+        out.push(("all".to_string(), latency_cdf(&all.latency)));
+    }
+    out
+}

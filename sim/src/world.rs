@@ -166,6 +166,8 @@ pub struct RunOutput {
     pub timeseries: Vec<TimeseriesRow>,
     pub events: u64,
     pub requests: Vec<RequestRecord>,
+    /// Per region with completions (and "all" when several): `(latency ms, fraction at or below)`.
+    pub latency_cdf: Vec<(String, Vec<(f64, f64)>)>,
 }
 
 pub struct World<'m> {
@@ -342,7 +344,14 @@ impl<'m> World<'m> {
         let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
         let summary =
             summary::summarize(self.model, self.seed, &self.regions_view(), measured_area, self.now, self.stopped_at);
-        RunOutput { summary, timeseries: self.timeseries, events: self.event_count, requests: self.records }
+        let latency_cdf = summary::latency_cdfs(self.model, &self.regions_view());
+        RunOutput {
+            summary,
+            timeseries: self.timeseries,
+            events: self.event_count,
+            requests: self.records,
+            latency_cdf,
+        }
     }
 
     fn regions_view(&self) -> Vec<summary::RegionRun<'_>> {

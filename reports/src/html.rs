@@ -1,0 +1,257 @@
+//! The run report: one self-contained HTML file (inline CSS and SVG, no scripts, no fonts, no
+//! network). Every string that comes from a scenario goes through [`escape`].
+
+use crate::charts::{self, Series};
+use sim::metrics::TimeseriesRow;
+use sim::summary::{Section, Summary};
+use std::fmt::Write;
+
+/// HTML-escapes text for element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a run report shows.
+pub struct RunReport<'a> {
+    pub description: &'a str,
+    pub summary: &'a Summary,
+    pub timeseries: &'a [TimeseriesRow],
+    /// Per region (and "all"): `(latency ms, fraction of requests at or below)`.
+    pub latency_cdf: &'a [(String, Vec<(f64, f64)>)],
+    /// Label → value lines on where the numbers come from.
+    pub provenance: &'a [(String, String)],
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1400px;\
+color:#222;padding:0 1rem}h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;\
+border-bottom:1px solid #ddd;padding-bottom:.3rem}.verdict{font-size:1.1rem;padding:.8rem 1rem;border-radius:6px;\
+margin:1rem 0}.met{background:#e6f4ea;border:1px solid #34a853}.missed{background:#fce8e6;border:1px solid #d93025}\
+.neutral{background:#f1f3f4;border:1px solid #bbb}table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
+th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}th{background:#f5f5f5}td.text,th.text{text-align:left}\
+.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid>div{flex:1 1 640px}.note{color:#555;font-size:.85rem}";
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+fn region_row(out: &mut String, name: &str, instance: Option<&str>, s: &Section) {
+    let _ = write!(
+        out,
+        "<tr><td class=text>{}</td><td class=text>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td>\
+         <td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td class=text>{}</td></tr>",
+        escape(name),
+        escape(instance.unwrap_or("–")),
+        s.replicas,
+        s.throughput.offered_rps,
+        s.throughput.completed_rps,
+        s.requests.dropped,
+        s.requests.timed_out,
+        ms(s.latency_ms.p50),
+        ms(s.latency_ms.p99),
+        s.utilization.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u)),
+        s.cost.usd_per_hour,
+        if s.saturated { "saturated" } else { "" },
+    );
+}
+
+fn verdict(summary: &Summary) -> (String, &'static str) {
+    let o = &summary.overall;
+    let regions = summary.regions.values().filter(|r| r.stats.replicas > 0).count();
+    let mut text = format!(
+        "{} replicas in {} region{} served {:.0} requests/s at p99 {} ms for {:.2} USD/hour",
+        o.replicas,
+        regions,
+        if regions == 1 { "" } else { "s" },
+        o.throughput.completed_rps,
+        ms(o.latency_ms.p99),
+        o.cost.usd_per_hour
+    );
+    if let Some(per_million) = o.cost.usd_per_million_requests {
+        let _ = write!(text, " ({per_million:.3} USD per million requests)");
+    }
+    let class = match &summary.slo {
+        Some(slo) if slo.met => {
+            text.insert_str(0, "<b>SLO met.</b> ");
+            "met"
+        }
+        Some(_) => {
+            text.insert_str(0, "<b>SLO NOT met.</b> ");
+            "missed"
+        }
+        None => "neutral",
+    };
+    if o.saturated {
+        text.push_str(". <b>Saturated:</b> more than 1% of requests were dropped or timed out");
+    }
+    (text + ".", class)
+}
+
+/// Seconds, minutes or hours, whichever keeps the time axis readable.
+fn time_unit(span_s: f64) -> (f64, &'static str) {
+    if span_s > 3.0 * 3600.0 {
+        (3600.0, "time (h)")
+    } else if span_s > 3.0 * 60.0 {
+        (60.0, "time (min)")
+    } else {
+        (1.0, "time (s)")
+    }
+}
+
+fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
+    let all: Vec<&TimeseriesRow> = rows.iter().filter(|r| r.region == "all").collect();
+    let span = rows.iter().map(|r| r.end_s).fold(0.0, f64::max);
+    let (unit, axis) = time_unit(span);
+    let mid = |r: &TimeseriesRow| (r.start_s + r.end_s) / 2.0 / unit;
+    let shade = if warmup_s > 0.0 { vec![(0.0, warmup_s / unit)] } else { vec![] };
+    let throughput = [
+        Series { name: "offered".into(), points: all.iter().map(|r| (mid(r), r.offered_rps)).collect() },
+        Series { name: "completed".into(), points: all.iter().map(|r| (mid(r), r.completed_rps)).collect() },
+    ];
+    let mut regions: Vec<&str> = rows.iter().map(|r| r.region.as_str()).filter(|r| *r != "all").collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let p99: Vec<Series> = regions
+        .iter()
+        .map(|region| Series {
+            name: (*region).to_string(),
+            points: rows.iter().filter(|r| r.region == *region).filter_map(|r| r.p99_ms.map(|p| (mid(r), p))).collect(),
+        })
+        .collect();
+    let end = |r: &TimeseriesRow| r.end_s / unit;
+    let load = [
+        Series { name: "queued requests".into(), points: all.iter().map(|r| (end(r), r.queue_depth as f64)).collect() },
+        Series { name: "busy replicas".into(), points: all.iter().map(|r| (end(r), r.busy_replicas as f64)).collect() },
+        Series {
+            name: "ready replicas".into(),
+            points: all.iter().map(|r| (end(r), r.ready_replicas as f64)).collect(),
+        },
+    ];
+    vec![
+        charts::lines("Offered and completed load (all regions)", axis, "requests/s", &throughput, &shade, true),
+        charts::lines("p99 latency per region, per interval", axis, "ms", &p99, &shade, true),
+        charts::lines("Queue depth and replicas at interval ends (all regions)", axis, "count", &load, &shade, true),
+    ]
+}
+
+/// The whole report.
+pub fn render_run(report: &RunReport) -> String {
+    let summary = report.summary;
+    let mut out = String::with_capacity(256 * 1024);
+    let title = format!("servesim report: {}", escape(&summary.scenario));
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
+    );
+    if !report.description.is_empty() {
+        let _ = write!(out, "<p>{}</p>", escape(report.description));
+    }
+    let (text, class) = verdict(summary);
+    let _ = write!(out, "<div class=\"verdict {class}\">{text}</div>");
+
+    if let Some(slo) = &summary.slo {
+        out.push_str("<h2>SLO attainment</h2><table><tr><th class=text>target</th><th>observed</th><th>within target</th><th class=text>result</th></tr>");
+        for t in &slo.latency {
+            let _ = write!(
+                out,
+                "<tr><td class=text>p{} ≤ {} ms</td><td>{} ms</td><td>{:.3}%</td><td class=text>{}</td></tr>",
+                t.percentile,
+                t.target_ms,
+                ms(t.observed_ms),
+                100.0 * t.within_target,
+                if t.met { "met" } else { "<b>missed</b>" }
+            );
+        }
+        if let Some(a) = &slo.availability {
+            let _ = write!(
+                out,
+                "<tr><td class=text>availability ≥ {}</td><td>{:.5}</td><td></td><td class=text>{}</td></tr>",
+                a.target,
+                a.observed,
+                if a.met { "met" } else { "<b>missed</b>" }
+            );
+        }
+        out.push_str("</table>");
+    }
+
+    out.push_str(
+        "<h2>Regions</h2><table><tr><th class=text>region</th><th class=text>instance</th><th>replicas</th>\
+         <th>offered/s</th><th>completed/s</th><th>dropped</th><th>timed out</th><th>p50 ms</th><th>p99 ms</th>\
+         <th>utilisation</th><th>USD/h</th><th class=text></th></tr>",
+    );
+    for (name, region) in &summary.regions {
+        if region.stats.replicas > 0 || region.stats.requests.offered > 0 {
+            region_row(&mut out, name, region.instance.as_deref(), &region.stats);
+        }
+    }
+    if summary.regions.len() > 1 {
+        region_row(&mut out, "all", None, &summary.overall);
+    }
+    out.push_str("</table>");
+
+    out.push_str("<h2>Latency</h2><div class=grid>");
+    let cdf: Vec<Series> = report
+        .latency_cdf
+        .iter()
+        .map(|(name, points)| Series {
+            name: name.clone(),
+            points: points.iter().map(|&(ms, q)| (ms, 100.0 * q)).collect(),
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "<div>{}</div>",
+        charts::lines("Latency CDF (client-observed)", "latency (ms)", "% of requests at or below", &cdf, &[], true)
+    );
+    let batches: Vec<(String, f64)> =
+        summary.overall.batch_size.histogram.iter().map(|&(size, n)| (size.to_string(), n as f64)).collect();
+    let _ = write!(out, "<div>{}</div></div>", charts::bars("Batch sizes", "batches", &batches));
+
+    out.push_str(
+        "<h2>Over time</h2><p class=note>The grey band is the warm-up, left out of the statistics.</p><div class=grid>",
+    );
+    for chart in timeseries_charts(report.timeseries, summary.warmup_s) {
+        let _ = write!(out, "<div>{chart}</div>");
+    }
+    out.push_str("</div>");
+
+    out.push_str("<h2>Cost</h2><div class=grid>");
+    let costs: Vec<(String, f64)> = summary
+        .regions
+        .iter()
+        .filter(|(_, r)| r.stats.replicas > 0)
+        .map(|(name, r)| (name.clone(), r.stats.cost.usd_per_hour))
+        .collect();
+    let _ = write!(out, "<div>{}</div></div>", charts::bars("Cost per region (USD per hour)", "USD/h", &costs));
+
+    out.push_str("<h2>Where the numbers come from</h2><table>");
+    for (label, value) in report.provenance {
+        let _ = write!(out, "<tr><th class=text>{}</th><td class=text>{}</td></tr>", escape(label), escape(value));
+    }
+    out.push_str("</table><p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv.</p></body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! servesim's renderers: self-contained HTML reports with inline SVG charts (plotters). Renders
+//! only: callers pass results in and write the returned text where they like.
+
+pub mod charts;
+pub mod html;
+
+pub use html::{escape, render_run, RunReport};

@@ -1,0 +1,151 @@
+//! The HTML report in a real browser: headless Chromium loads it, must log nothing to the console,
+//! and must find charts with content; scenario strings must render as text.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn servesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("servesim-report-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const HOSTILE: &str = r#"
+name = "<script>alert(1)</script>"
+description = "<img src=x onerror=alert(2)> & friends"
+duration = "60s"
+warmup = "5s"
+interval = "5s"
+
+[regions."<b>east</b>"]
+replicas = 2
+instance = "g5.xlarge@us-east-1"
+
+[regions.west]
+replicas = 2
+instance = "g5.xlarge@us-east-1"
+
+[network]
+links = [{ from = "<b>east</b>", to = "west", rtt = "30ms" }]
+
+[[traffic]]
+origin = "<b>east</b>"
+arrivals = { process = "poisson", rate = "300/s" }
+
+[[traffic]]
+origin = "west"
+arrivals = { process = "poisson", rate = "200/s" }
+
+[serving]
+service_time = { kind = "table", points = [[1, "3ms"], [8, "8ms"]], cv = 0.1 }
+batching = { max_batch = 8, max_queue_delay = "2ms" }
+
+[slo]
+latency = [{ percentile = 99, max = "40ms" }]
+"#;
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+        found.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
+    })
+}
+
+fn headless(browser: &Path, profile: &Path, extra: &[&str], url: &str) -> Output {
+    let mut args = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    let profile = format!("--user-data-dir={}", profile.display());
+    args.push(&profile);
+    args.extend_from_slice(extra);
+    args.push(url);
+    Command::new(browser).args(&args).output().expect("the browser starts")
+}
+
+#[test]
+fn report_is_self_contained_and_escapes_scenario_strings() {
+    let dir = scratch("escape");
+    let scenario = dir.join("hostile.toml");
+    std::fs::write(&scenario, HOSTILE).unwrap();
+    let out = dir.join("out");
+    let run = servesim(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<script"), "a scenario string became markup");
+    assert!(!html.contains("<img"));
+    assert!(!html.contains("<b>east"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&lt;b&gt;east&lt;/b&gt;"));
+    // Self-contained: no tag loads anything (escaped text has no raw '<', so tags are exactly the
+    // '<'…'>' spans), and the stylesheet imports nothing.
+    for tag in html.split('<').skip(1).map(|rest| rest.split('>').next().unwrap_or("")) {
+        for attribute in ["src=", "href=", "rel=", "srcset="] {
+            assert!(!tag.contains(attribute), "report refers outside itself: <{tag}>");
+        }
+    }
+    for needle in ["@import", "url(", "<link", "<iframe", "<object"] {
+        assert!(!html.contains(needle), "report refers outside itself: {needle}");
+    }
+    let cdf = std::fs::read_to_string(out.join("latency_cdf.csv")).unwrap();
+    assert!(cdf.starts_with("region,latency_ms,fraction"));
+    assert!(cdf.contains("\"<b>east</b>\"") || cdf.contains("<b>east</b>"));
+}
+
+#[test]
+fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
+    let Some(browser) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "CI must install Debian's chromium (see .ci/run)");
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let dir = scratch("browser");
+    let out = dir.join("out");
+    let scenario = format!("{}/scenarios/three-region.toml", env!("CARGO_MANIFEST_DIR"));
+    let run = servesim(&["run", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let url = format!("file://{}", out.join("report.html").display());
+
+    let dom = headless(&browser, &dir.join("profile-dom"), &["--dump-dom"], &url);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let console: Vec<String> =
+        String::from_utf8_lossy(&dom.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(String::from).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("three-region"));
+    // Six charts (latency CDF, batch sizes, three time series, cost), each with drawn content.
+    assert_eq!(dom.matches("<svg").count(), 6, "charts in the page");
+    let long_lines = dom
+        .split("<polyline")
+        .skip(1)
+        .filter(|p| p.split("points=\"").nth(1).is_some_and(|pts| pts.split(' ').count() > 20))
+        .count();
+    assert!(long_lines >= 5, "only {long_lines} lines with data");
+    assert!(dom.matches("<rect").count() > 10, "bars are missing");
+
+    let shot = dir.join("report.png");
+    let screenshot = headless(
+        &browser,
+        &dir.join("profile-shot"),
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1400,2600"],
+        &url,
+    );
+    assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // A blank 1400×2600 page compresses to a few kilobytes; the report with its charts does not.
+    assert!(png.len() > 100_000, "screenshot is {} bytes: page looks empty", png.len());
+}
