@@ -4,6 +4,7 @@
 mod error;
 mod load;
 mod output;
+mod plan;
 mod sweep;
 mod trace;
 
@@ -61,6 +62,17 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Join the journals of sharded sweeps into what a single run would have written.
     Merge(sweep::MergeArgs),
+    /// Sweep, pick the cheapest configuration meeting the SLO, run it in full, and write the
+    /// report, the data and best.toml.
+    Plan(plan::PlanArgs),
+    /// Rebuild report.html from the files a run or plan wrote.
+    Report {
+        /// The run's or plan's output folder.
+        dir: PathBuf,
+    },
+    /// Run a scenario (a plan's best.toml, say) and exit 1 with the reason if its SLO or a cost
+    /// ceiling is not met: a capacity gate for CI.
+    Check(plan::CheckArgs),
 }
 
 #[derive(Serialize)]
@@ -100,9 +112,24 @@ fn run(
     quiet: bool,
 ) -> Result<(), CliError> {
     let loaded = load::load(scenario_path, prices)?;
+    let out = out.unwrap_or_else(|| default_out(scenario_path));
+    simulate(&loaded, seed, &out, replications, threads, None, quiet)?;
+    Ok(())
+}
+
+/// Runs a loaded scenario's replications and writes every run output and the report into `out`.
+/// Returns the first replication's summary.
+pub fn simulate(
+    loaded: &load::Loaded,
+    seed: Option<u64>,
+    out: &Path,
+    replications: u32,
+    threads: Option<u32>,
+    plan: Option<reports::PlanSection>,
+    quiet: bool,
+) -> Result<sim::summary::Summary, CliError> {
     let model = loaded.build()?;
     let seed = seed.unwrap_or(model.seed);
-    let out = out.unwrap_or_else(|| default_out(scenario_path));
     let (threads, pool) = thread_pool(threads)?;
 
     let started = Instant::now();
@@ -122,18 +149,22 @@ fn run(
         let summaries: Vec<_> = outputs.iter().map(|o| o.summary.clone()).collect();
         output::json_bytes(&output::aggregate_replications(&summaries))
     };
-    output::write_atomic(&out, "summary.json", &summary_bytes)?;
-    output::write_atomic(&out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
-    output::write_atomic(&out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
-    let provenance = provenance(&model, seed, replications);
+    output::write_atomic(out, "summary.json", &summary_bytes)?;
+    output::write_atomic(out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
+    output::write_atomic(out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    let data = reports::ReportData {
+        description: loaded.scenario.description.clone(),
+        summary: first.summary.clone(),
+        provenance: provenance(&model, seed, replications),
+        plan,
+    };
+    output::write_atomic(out, "report.json", &output::json_bytes(&data))?;
     let report = reports::render_run(&reports::RunReport {
-        description: &loaded.scenario.description,
-        summary: &first.summary,
+        data: &data,
         timeseries: &first.timeseries,
         latency_cdf: &first.latency_cdf,
-        provenance: &provenance,
     });
-    output::write_atomic(&out, "report.html", report.as_bytes())?;
+    output::write_atomic(out, "report.html", report.as_bytes())?;
     let info = RunInfo {
         servesim_version: env!("CARGO_PKG_VERSION"),
         scenario: model.name.clone(),
@@ -144,7 +175,7 @@ fn run(
         events_per_second: events as f64 / wall_seconds.max(1e-9),
         peak_memory_bytes: output::peak_memory_bytes(),
     };
-    output::write_atomic(&out, "run.json", &output::json_bytes(&info))?;
+    output::write_atomic(out, "run.json", &output::json_bytes(&info))?;
 
     if !quiet {
         println!(
@@ -167,8 +198,39 @@ fn run(
                 mean + half
             );
         }
-        println!("wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.html}}", out.display());
+        println!(
+            "wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.json,report.html}}",
+            out.display()
+        );
     }
+    Ok(first.summary.clone())
+}
+
+/// `servesim report DIR`: renders report.html again from the files a run or plan saved.
+fn report(dir: &Path) -> Result<(), CliError> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .map_err(|e| CliError::input(format!("{}: cannot read: {e}", dir.join(name).display())))
+    };
+    let data: reports::ReportData = serde_json::from_slice(&read("report.json")?)
+        .map_err(|e| CliError::input(format!("{}: {e}", dir.join("report.json").display())))?;
+    let csv_error = |name: &str, e: csv::Error| load::csv_error(&dir.join(name), &e);
+    let timeseries: Vec<sim::metrics::TimeseriesRow> = csv::Reader::from_reader(read("timeseries.csv")?.as_slice())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .map_err(|e| csv_error("timeseries.csv", e))?;
+    let mut latency_cdf: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for row in csv::Reader::from_reader(read("latency_cdf.csv")?.as_slice()).deserialize::<(String, f64, f64)>() {
+        let (region, ms, fraction) = row.map_err(|e| csv_error("latency_cdf.csv", e))?;
+        match latency_cdf.last_mut() {
+            Some((name, points)) if *name == region => points.push((ms, fraction)),
+            _ => latency_cdf.push((region, vec![(ms, fraction)])),
+        }
+    }
+    let html =
+        reports::render_run(&reports::RunReport { data: &data, timeseries: &timeseries, latency_cdf: &latency_cdf });
+    output::write_atomic(dir, "report.html", html.as_bytes())?;
+    println!("wrote {}/report.html", dir.display());
     Ok(())
 }
 
@@ -230,6 +292,9 @@ fn main() {
         Command::Validate { scenario, prices } => validate(&scenario, prices.as_deref()),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
+        Command::Plan(args) => plan::plan(&args),
+        Command::Report { dir } => report(&dir),
+        Command::Check(args) => plan::check(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

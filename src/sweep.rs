@@ -60,6 +60,33 @@ pub struct SweepArgs {
     quiet: bool,
 }
 
+impl SweepArgs {
+    /// The sweep a plan runs: the scenario's own [sweep], nothing overridden.
+    pub(crate) fn for_plan(
+        scenario: &Path,
+        out: PathBuf,
+        threads: Option<u32>,
+        prices: Option<PathBuf>,
+        quiet: bool,
+    ) -> Self {
+        SweepArgs {
+            scenario: scenario.to_path_buf(),
+            out: Some(out),
+            set: Vec::new(),
+            strategy: None,
+            samples: None,
+            replications: None,
+            threads,
+            shard: None,
+            prices,
+            emit_k8s_job: false,
+            shards: 1,
+            image: String::new(),
+            quiet,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct MergeArgs {
     /// Output folder for the joined results.
@@ -86,6 +113,8 @@ struct JournalHeader {
     shard: (u32, u32),
     /// The scenario document the points apply to (TOML).
     base: String,
+    /// The scenario's folder, against which its relative file references resolve.
+    base_dir: PathBuf,
     spec: Sweep,
 }
 
@@ -267,36 +296,68 @@ fn csv_bytes(table: &TableText) -> Vec<u8> {
     writer.into_inner().expect("writing to memory")
 }
 
+/// What a finished sweep found.
+pub(crate) struct Outcome {
+    pub results: Vec<PointResult>,
+    pub judged: Vec<planner::Judged>,
+    /// The best point's index and its resolved scenario document.
+    pub best: Option<(usize, toml::Table)>,
+}
+
+/// Makes the `file` references of a scenario document absolute (relative ones are relative to
+/// `base_dir`, the scenario's folder), so the document runs from wherever it is written.
+fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
+    fn visit(value: &mut toml::Value, base_dir: &Path) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, child) in table.iter_mut() {
+                    match child {
+                        toml::Value::String(file) if key == "file" && Path::new(file.as_str()).is_relative() => {
+                            let joined = base_dir.join(file.as_str());
+                            *file = std::fs::canonicalize(&joined).unwrap_or(joined).to_string_lossy().into_owned();
+                        }
+                        _ => visit(child, base_dir),
+                    }
+                }
+            }
+            toml::Value::Array(items) => items.iter_mut().for_each(|item| visit(item, base_dir)),
+            _ => {}
+        }
+    }
+    let mut root = toml::Value::Table(std::mem::take(document));
+    visit(&mut root, base_dir);
+    if let toml::Value::Table(table) = root {
+        *document = table;
+    }
+}
+
 /// Writes sweep.csv, pareto.csv and best.toml for a complete set of results, and prints the top.
 fn finish(
     out: &Path,
     base: &toml::Table,
+    base_dir: &Path,
     spec: &Sweep,
     mut results: Vec<PointResult>,
     quiet: bool,
-) -> Result<(), CliError> {
+) -> Result<Outcome, CliError> {
     results.sort_by_key(|r| r.index);
     results.dedup_by_key(|r| r.index);
     let judged = judge(&results, spec.strategy, spec.objective);
     write_atomic(out, "sweep.csv", &csv_bytes(&planner::report::sweep_table(&results, &judged)))?;
     write_atomic(out, "pareto.csv", &csv_bytes(&planner::report::pareto_table(&results, &judged)))?;
-    let best = planner::frontier::best(&judged);
-    match best {
+    let mut best_document = None;
+    match planner::frontier::best(&judged) {
         Some(best) => {
             let position = results.iter().position(|r| r.index == best.index).expect("judged points come from results");
             let result = &results[position];
             let mut document = base.clone();
-            let mut values = result.values.clone();
-            if let (Some(replicas), Some(right_size)) = (result.replicas, &spec.right_size) {
-                for path in &right_size.paths {
-                    values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
-                }
-            }
-            for (path, value) in &values {
+            for (path, value) in &resolved_values(result, spec) {
                 planner::apply::set(&mut document, path, value).map_err(CliError::input)?;
             }
-            let text = planner::report::best_document(document, result, best, results.len());
+            absolute_files(&mut document, base_dir);
+            let text = planner::report::best_document(document.clone(), result, best, results.len());
             write_atomic(out, "best.toml", text.as_bytes())?;
+            best_document = Some((best.index, document));
         }
         None => {
             let _ = std::fs::remove_file(out.join("best.toml"));
@@ -304,12 +365,23 @@ fn finish(
     }
     if !quiet {
         print_top(&results, &judged);
-        match best {
+        match best_document {
             Some(_) => println!("wrote {}/{{sweep.csv,pareto.csv,best.toml}}", out.display()),
             None => println!("no configuration meets the SLO; wrote {}/{{sweep.csv,pareto.csv}}", out.display()),
         }
     }
-    Ok(())
+    Ok(Outcome { results, judged, best: best_document })
+}
+
+/// A point's parameter values, with the right-sized replica count where the strategy found one.
+pub(crate) fn resolved_values(result: &PointResult, spec: &Sweep) -> Vec<(String, ParamValue)> {
+    let mut values = result.values.clone();
+    if let (Some(replicas), Some(right_size)) = (result.replicas, &spec.right_size) {
+        for path in &right_size.paths {
+            values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
+        }
+    }
+    values
 }
 
 fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
@@ -356,6 +428,11 @@ struct SweepRunInfo {
 }
 
 pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
+    run_sweep(args).map(|_| ())
+}
+
+/// Runs (or resumes) a sweep; the outcome is None for a shard or when only manifests were written.
+pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Outcome>, CliError> {
     let out = args.out.clone().unwrap_or_else(|| {
         let mut out = crate::default_out(&args.scenario);
         out.set_file_name(format!("{}-sweep", out.file_name().map_or("scenario".into(), |n| n.to_string_lossy())));
@@ -363,7 +440,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     });
     let prepared = prepare(args)?;
     if args.emit_k8s_job {
-        return emit_cluster_jobs(args, &out, prepared.points.len());
+        return emit_cluster_jobs(args, &out, prepared.points.len()).map(|_| None);
     }
     let shard = args.shard.as_deref().map(parse_shard).transpose()?.unwrap_or((0, 1));
     let mine: Vec<&Point> =
@@ -374,6 +451,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         points: prepared.points.len(),
         shard,
         base: prepared.base_text.clone(),
+        base_dir: scenario_dir(&args.scenario),
         spec: prepared.plan.spec.clone(),
     };
     std::fs::create_dir_all(&out).map_err(|e| CliError::input(format!("{}: cannot create: {e}", out.display())))?;
@@ -460,9 +538,14 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
                 journal_path.display()
             );
         }
-        return Ok(());
+        return Ok(None);
     }
-    finish(&out, &prepared.plan.base, &prepared.plan.spec, results, args.quiet)
+    finish(&out, &prepared.plan.base, &scenario_dir(&args.scenario), &prepared.plan.spec, results, args.quiet).map(Some)
+}
+
+fn scenario_dir(scenario: &Path) -> PathBuf {
+    let dir = scenario.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 pub fn merge(args: &MergeArgs) -> Result<(), CliError> {
@@ -508,7 +591,8 @@ pub fn merge(args: &MergeArgs) -> Result<(), CliError> {
     }
     let base: toml::Table =
         toml::from_str(&header.base).map_err(|e| CliError::input(format!("journal base scenario: {e}")))?;
-    finish(&args.out, &base, &header.spec, results, args.quiet)
+    finish(&args.out, &base, &header.base_dir, &header.spec, results, args.quiet)?;
+    Ok(())
 }
 
 fn emit_cluster_jobs(args: &SweepArgs, out: &Path, points: usize) -> Result<(), CliError> {

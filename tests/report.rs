@@ -114,8 +114,9 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
     };
     let dir = scratch("browser");
     let out = dir.join("out");
-    let scenario = format!("{}/scenarios/three-region.toml", env!("CARGO_MANIFEST_DIR"));
-    let run = servesim(&["run", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+    // The plan of the bundled quickstart: sweep, choice, full run, report (README's first command).
+    let scenario = format!("{}/scenarios/quickstart.toml", env!("CARGO_MANIFEST_DIR"));
+    let run = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let url = format!("file://{}", out.join("report.html").display());
 
@@ -125,9 +126,11 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
         String::from_utf8_lossy(&dom.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(String::from).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("three-region"));
-    // Six charts (latency CDF, batch sizes, three time series, cost), each with drawn content.
-    assert_eq!(dom.matches("<svg").count(), 6, "charts in the page");
+    assert!(dom.contains("quickstart"));
+    assert!(dom.contains("How this configuration was chosen"));
+    // Seven charts (Pareto, latency CDF, batch sizes, three time series, cost), each with content.
+    assert_eq!(dom.matches("<svg").count(), 7, "charts in the page");
+    assert!(dom.matches("<circle").count() >= 36, "the Pareto chart lacks its 36 points");
     let long_lines = dom
         .split("<polyline")
         .skip(1)

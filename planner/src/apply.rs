@@ -79,6 +79,37 @@ pub fn set(document: &mut Table, path: &str, value: &ParamValue) -> Result<(), S
     result
 }
 
+/// The value at `path` in `document`, if it is set (shorthands as for [`set`]).
+pub fn get(document: &Table, path: &str) -> Option<Value> {
+    if let Some(percentile) = path.strip_prefix("slo.latency_p") {
+        let percentile: f64 = percentile.parse().ok()?;
+        let targets = document.get("slo")?.get("latency")?.as_array()?;
+        return targets
+            .iter()
+            .find(|t| {
+                let p = t.get("percentile");
+                p.and_then(Value::as_float).or_else(|| p.and_then(Value::as_integer).map(|i| i as f64))
+                    == Some(percentile)
+            })
+            .and_then(|t| t.get("max").cloned());
+    }
+    let mut segments = parse(path).ok()?;
+    if segments.first() == Some(&Segment::Key("region".into())) {
+        segments[0] = Segment::Key("regions".into());
+    }
+    let mut node = document.get(match &segments[0] {
+        Segment::Key(key) => key.as_str(),
+        Segment::Index(_) => return None,
+    })?;
+    for segment in &segments[1..] {
+        node = match segment {
+            Segment::Key(key) => node.get(key.as_str())?,
+            Segment::Index(i) => node.get(*i)?,
+        };
+    }
+    Some(node.clone())
+}
+
 fn set_in(node: &mut Value, segments: &[Segment], value: Value, path: &str) -> Result<(), String> {
     let (first, rest) = segments.split_first().expect("a path has at least one segment");
     let child = match (first, node) {
@@ -166,6 +197,17 @@ usd_per_hour = 1.5
 latency = [{ percentile = 99.0, max = "90ms" }]
 "#);
         assert_eq!(d, expected);
+    }
+
+    #[test]
+    fn gets_what_set_wrote() {
+        let mut d = doc("[[traffic]]\norigin = \"a\"\n");
+        set(&mut d, "serving.batching.max_batch", &ParamValue::Integer(8)).unwrap();
+        set(&mut d, "slo.latency_p99", &ParamValue::Text("90ms".into())).unwrap();
+        assert_eq!(get(&d, "serving.batching.max_batch"), Some(Value::Integer(8)));
+        assert_eq!(get(&d, "traffic[0].origin"), Some(Value::String("a".into())));
+        assert_eq!(get(&d, "slo.latency_p99"), Some(Value::String("90ms".into())));
+        assert_eq!(get(&d, "serving.queue_capacity"), None);
     }
 
     #[test]

@@ -194,6 +194,12 @@ pub enum DotKind {
 /// Cost against p99 for sweep points: infeasible points hollow grey, the frontier joined by a line,
 /// the chosen point a large red mark.
 pub fn pareto(title: &str, dots: &[Dot]) -> String {
+    // Infeasible points can sit orders of magnitude above the rest: clip them to the top of a scale
+    // set by the feasible points, so the frontier stays readable.
+    let feasible_top = dots.iter().filter(|d| d.kind != DotKind::Infeasible).map(|d| d.y).fold(f64::NAN, f64::max);
+    let top = if feasible_top.is_finite() { feasible_top * 2.5 } else { f64::INFINITY };
+    let clipped: Vec<Dot> = dots.iter().map(|d| Dot { x: d.x, y: d.y.min(top), kind: d.kind }).collect();
+    let dots = clipped.as_slice();
     let series = [Series { name: String::new(), points: dots.iter().map(|d| (d.x, d.y)).collect() }];
     let Some(((xmin, xmax), (ymin, ymax))) = bounds(&series) else {
         return empty(title);

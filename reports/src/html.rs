@@ -22,15 +22,89 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// What a run report shows besides the time series and CDFs (which live in their own CSV files):
+/// saved as `report.json` so that `servesim report DIR` can render the page again.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ReportData {
+    pub description: String,
+    pub summary: Summary,
+    /// Label → value lines on where the numbers come from.
+    pub provenance: Vec<(String, String)>,
+    /// Present for `servesim plan`: the search that chose this configuration.
+    pub plan: Option<PlanSection>,
+}
+
+/// The sweep behind a plan.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PlanSection {
+    pub points: usize,
+    pub feasible: usize,
+    /// Sweep points: (cost USD/h, p99 ms, kind) with kind chosen | frontier | feasible | infeasible.
+    pub dots: Vec<(f64, f64, String)>,
+    /// Parameter, the scenario's value, the chosen value.
+    pub changes: Vec<(String, String, String)>,
+    /// The best alternatives: header, then rows.
+    pub alternatives: Vec<Vec<String>>,
+}
+
 /// What a run report shows.
 pub struct RunReport<'a> {
-    pub description: &'a str,
-    pub summary: &'a Summary,
+    pub data: &'a ReportData,
     pub timeseries: &'a [TimeseriesRow],
     /// Per region (and "all"): `(latency ms, fraction of requests at or below)`.
     pub latency_cdf: &'a [(String, Vec<(f64, f64)>)],
-    /// Label → value lines on where the numbers come from.
-    pub provenance: &'a [(String, String)],
+}
+
+fn plan_section(out: &mut String, plan: &PlanSection) {
+    let _ = write!(
+        out,
+        "<h2>How this configuration was chosen</h2><p>{} configurations simulated; {} meet the SLO. \
+         The chosen one is the cheapest that does.</p><div class=grid><div>",
+        plan.points, plan.feasible
+    );
+    let dots: Vec<charts::Dot> = plan
+        .dots
+        .iter()
+        .map(|(x, y, kind)| charts::Dot {
+            x: *x,
+            y: *y,
+            kind: match kind.as_str() {
+                "chosen" => charts::DotKind::Chosen,
+                "frontier" => charts::DotKind::Frontier,
+                "feasible" => charts::DotKind::Feasible,
+                _ => charts::DotKind::Infeasible,
+            },
+        })
+        .collect();
+    out.push_str(&charts::pareto("Cost against p99 latency, every configuration tried", &dots));
+    out.push_str("<p class=note>Configurations far slower than the feasible ones are drawn at the top edge.</p>");
+    out.push_str("</div><div><h3>Chosen against the scenario as written</h3><table><tr><th class=text>parameter</th><th class=text>scenario</th><th class=text>chosen</th></tr>");
+    for (parameter, original, chosen) in &plan.changes {
+        let _ = write!(
+            out,
+            "<tr><td class=text>{}</td><td class=text>{}</td><td class=text>{}</td></tr>",
+            escape(parameter),
+            escape(original),
+            escape(chosen)
+        );
+    }
+    out.push_str("</table>");
+    if let Some((header, rows)) = plan.alternatives.split_first() {
+        out.push_str("<h3>Best alternatives</h3><table><tr>");
+        for cell in header {
+            let _ = write!(out, "<th class=text>{}</th>", escape(cell));
+        }
+        out.push_str("</tr>");
+        for row in rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td class=text>{}</td>", escape(cell));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</div></div>");
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1400px;\
@@ -146,7 +220,7 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
 
 /// The whole report.
 pub fn render_run(report: &RunReport) -> String {
-    let summary = report.summary;
+    let summary = &report.data.summary;
     let mut out = String::with_capacity(256 * 1024);
     let title = format!("servesim report: {}", escape(&summary.scenario));
     let _ = write!(
@@ -154,11 +228,14 @@ pub fn render_run(report: &RunReport) -> String {
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
-    if !report.description.is_empty() {
-        let _ = write!(out, "<p>{}</p>", escape(report.description));
+    if !report.data.description.is_empty() {
+        let _ = write!(out, "<p>{}</p>", escape(&report.data.description));
     }
     let (text, class) = verdict(summary);
     let _ = write!(out, "<div class=\"verdict {class}\">{text}</div>");
+    if let Some(plan) = &report.data.plan {
+        plan_section(&mut out, plan);
+    }
 
     if let Some(slo) = &summary.slo {
         out.push_str("<h2>SLO attainment</h2><table><tr><th class=text>target</th><th>observed</th><th>within target</th><th class=text>result</th></tr>");
@@ -236,10 +313,10 @@ pub fn render_run(report: &RunReport) -> String {
     let _ = write!(out, "<div>{}</div></div>", charts::bars("Cost per region (USD per hour)", "USD/h", &costs));
 
     out.push_str("<h2>Where the numbers come from</h2><table>");
-    for (label, value) in report.provenance {
+    for (label, value) in &report.data.provenance {
         let _ = write!(out, "<tr><th class=text>{}</th><td class=text>{}</td></tr>", escape(label), escape(value));
     }
-    out.push_str("</table><p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv.</p></body></html>\n");
+    out.push_str("</table><p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv (and, for a plan, sweep/pareto.csv).</p></body></html>\n");
     out
 }
 

@@ -4,4 +4,4 @@
 pub mod charts;
 pub mod html;
 
-pub use html::{escape, render_run, RunReport};
+pub use html::{escape, render_run, PlanSection, ReportData, RunReport};

@@ -117,7 +117,7 @@ impl RegionMetrics {
 }
 
 /// One row of `timeseries.csv`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimeseriesRow {
     pub start_s: f64,
     pub end_s: f64,

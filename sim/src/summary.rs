@@ -5,13 +5,13 @@ use crate::metrics::RegionMetrics;
 use crate::model::Model;
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Demand exceeded capacity when more than this fraction of offered requests was dropped or timed out.
 pub const SATURATION_LOSS_FRACTION: f64 = 0.01;
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub offered: u64,
     pub completed: u64,
@@ -19,14 +19,14 @@ pub struct RequestCounts {
     pub timed_out: u64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Throughput {
     pub offered_rps: f64,
     pub completed_rps: f64,
 }
 
 /// Milliseconds; null when nothing was recorded.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub mean: Option<f64>,
@@ -38,7 +38,7 @@ pub struct Percentiles {
     pub max: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BatchSizes {
     pub batches: u64,
     pub mean: Option<f64>,
@@ -46,7 +46,7 @@ pub struct BatchSizes {
     pub histogram: Vec<(u32, u64)>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
     pub usd_per_hour: f64,
     /// For the whole simulated duration, warm-up included.
@@ -56,7 +56,7 @@ pub struct Cost {
 }
 
 /// The statistics of one region, or of all regions together.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Section {
     pub replicas: u64,
     pub requests: RequestCounts,
@@ -73,7 +73,7 @@ pub struct Section {
     pub cost: Cost,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RegionSummary {
     pub instance: Option<String>,
     /// Where the batch service times come from.
@@ -82,7 +82,7 @@ pub struct RegionSummary {
     pub stats: Section,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LatencyAttainment {
     pub percentile: f64,
     pub target_ms: f64,
@@ -92,21 +92,21 @@ pub struct LatencyAttainment {
     pub within_target: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AvailabilityAttainment {
     pub target: f64,
     pub observed: f64,
     pub met: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SloReport {
     pub met: bool,
     pub latency: Vec<LatencyAttainment>,
     pub availability: Option<AvailabilityAttainment>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub servesim_version: String,
     pub scenario: String,

@@ -1,0 +1,177 @@
+//! `servesim plan` (sweep → choose → full run → report) and `servesim check` (a CI gate).
+
+use crate::error::CliError;
+use crate::sweep::{resolved_values, run_sweep, SweepArgs};
+use crate::{load, output};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// Scenario file (TOML) with a [sweep] section and an [slo].
+    scenario: PathBuf,
+    /// Output folder (default: servesim-out/<scenario file name>-plan).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads for the sweep (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+    /// Price file replacing the bundled catalog.
+    #[arg(long)]
+    prices: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Scenario file (TOML), typically a plan's best.toml.
+    scenario: PathBuf,
+    /// Fail when the configuration costs more than this per hour.
+    #[arg(long)]
+    max_usd_per_hour: Option<f64>,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Price file replacing the bundled catalog.
+    #[arg(long)]
+    prices: Option<PathBuf>,
+}
+
+fn display(value: Option<toml::Value>) -> String {
+    match value {
+        None => "(not set)".into(),
+        Some(toml::Value::String(s)) => s,
+        Some(other) => other.to_string(),
+    }
+}
+
+pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        let mut out = crate::default_out(&args.scenario);
+        out.set_file_name(format!("{}-plan", out.file_name().map_or("scenario".into(), |n| n.to_string_lossy())));
+        out
+    });
+    let sweep_args =
+        SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
+    let outcome = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
+    let Some((best_index, _)) = &outcome.best else {
+        let reasons: Vec<String> =
+            outcome.judged.iter().take(3).map(|j| format!("point {}: {}", j.index, j.reason)).collect();
+        return Err(CliError {
+            message: format!("no configuration in the sweep meets the SLO ({})", reasons.join("; ")),
+            code: 1,
+        });
+    };
+    let best_text = std::fs::read(out.join("sweep").join("best.toml"))
+        .map_err(|e| CliError::input(format!("{}: {e}", out.join("sweep/best.toml").display())))?;
+    output::write_atomic(&out, "best.toml", &best_text)?;
+
+    let base: toml::Table = toml::from_str(
+        &std::fs::read_to_string(&args.scenario)
+            .map_err(|e| CliError::input(format!("{}: cannot read scenario: {e}", args.scenario.display())))?,
+    )
+    .map_err(|e| CliError::input(format!("{}: {}", args.scenario.display(), e.message())))?;
+    let position = outcome.results.iter().position(|r| r.index == *best_index).expect("the best point is a result");
+    let best = &outcome.results[position];
+    let spec = load::load(&args.scenario, args.prices.as_deref())?.scenario.sweep.unwrap_or_default();
+    let changes = resolved_values(best, &spec)
+        .iter()
+        .map(|(path, value)| (path.clone(), display(planner::apply::get(&base, path)), value.to_string()))
+        .collect();
+    let dots = outcome
+        .results
+        .iter()
+        .zip(&outcome.judged)
+        .filter_map(|(_, j)| {
+            let kind = if j.index == *best_index {
+                "chosen"
+            } else if j.on_frontier {
+                "frontier"
+            } else if j.feasible {
+                "feasible"
+            } else {
+                "infeasible"
+            };
+            Some((j.usd_per_hour?, j.p99_ms?, kind.to_string()))
+        })
+        .collect();
+    let mut ranked: Vec<(&planner::PointResult, &planner::Judged)> =
+        outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
+    ranked.sort_by_key(|(_, j)| j.rank);
+    let mut alternatives =
+        vec![["rank", "point", "parameters", "USD/h", "p99 ms", "availability"].map(String::from).to_vec()];
+    for (result, judged) in ranked.iter().take(6) {
+        let parameters: Vec<String> = resolved_values(result, &spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+        alternatives.push(vec![
+            judged.rank.unwrap_or(0).to_string(),
+            result.index.to_string(),
+            parameters.join(", "),
+            judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}")),
+            judged.p99_ms.map_or("–".into(), |v| format!("{v:.2}")),
+            judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
+        ]);
+    }
+    let plan = reports::PlanSection {
+        points: outcome.results.len(),
+        feasible: outcome.judged.iter().filter(|j| j.feasible).count(),
+        dots,
+        changes,
+        alternatives,
+    };
+    let chosen = load::load(&out.join("best.toml"), args.prices.as_deref())?;
+    crate::simulate(&chosen, None, &out, spec.replications.max(1), args.threads, Some(plan), args.quiet)?;
+    if !args.quiet {
+        println!(
+            "plan: {}/report.html, {}/best.toml (sweep details in {}/sweep/)",
+            out.display(),
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn check(args: &CheckArgs) -> Result<(), CliError> {
+    let loaded = load::load(&args.scenario, args.prices.as_deref())?;
+    let model = loaded.build()?;
+    let seed = args.seed.unwrap_or(model.seed);
+    let summary = sim::run(&model, &sim::RunOptions::seeded(seed)).summary;
+    let mut failures = Vec::new();
+    match &summary.slo {
+        None => failures.push("the scenario has no [slo] to check".to_string()),
+        Some(slo) => {
+            for target in slo.latency.iter().filter(|t| !t.met) {
+                failures.push(match target.observed_ms {
+                    Some(observed) => {
+                        format!("p{} is {observed:.2} ms, over the {} ms target", target.percentile, target.target_ms)
+                    }
+                    None => format!(
+                        "p{}: too many requests unanswered to reach the {} ms target",
+                        target.percentile, target.target_ms
+                    ),
+                });
+            }
+            if let Some(a) = slo.availability.as_ref().filter(|a| !a.met) {
+                failures.push(format!("availability is {:.5}, under the {} target", a.observed, a.target));
+            }
+        }
+    }
+    let cost = summary.overall.cost.usd_per_hour;
+    if let Some(ceiling) = args.max_usd_per_hour {
+        if cost > ceiling {
+            failures.push(format!("cost is {cost:.3} USD/h, over the {ceiling} USD/h ceiling"));
+        }
+    }
+    let name = args.scenario.display();
+    if failures.is_empty() {
+        println!(
+            "check passed: {name}: p99 {} ms, availability {:.5}, {cost:.3} USD/h",
+            summary.overall.latency_ms.p99.map_or("–".into(), |v| format!("{v:.2}")),
+            summary.overall.throughput.completed_rps / summary.overall.throughput.offered_rps.max(1e-12),
+        );
+        Ok(())
+    } else {
+        Err(CliError { message: format!("check failed: {name}: {}", failures.join("; ")), code: 1 })
+    }
+}
