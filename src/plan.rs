@@ -18,6 +18,9 @@ pub struct PlanArgs {
     /// Price file replacing the bundled catalog.
     #[arg(long)]
     prices: Option<PathBuf>,
+    /// Container image for the generated Kubernetes manifests (a Triton server image).
+    #[arg(long, default_value = "nvcr.io/nvidia/tritonserver:24.08-py3")]
+    image: String,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -121,6 +124,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let chosen = load::load(&out.join("best.toml"), args.prices.as_deref())?;
     crate::simulate(&chosen, None, &out, spec.replications.max(1), args.threads, Some(plan), args.quiet)?;
+    write_deploy(&chosen, &out.join("deploy"), &args.image)?;
     if !args.quiet {
         println!(
             "plan: {}/report.html, {}/best.toml (sweep details in {}/sweep/)",
@@ -128,6 +132,35 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             out.display(),
             out.display()
         );
+    }
+    Ok(())
+}
+
+/// Deployable configs for every serving region of the chosen scenario, under `dir/<region>/`.
+fn write_deploy(chosen: &load::Loaded, dir: &std::path::Path, image: &str) -> Result<(), CliError> {
+    let model = chosen.build()?;
+    for region in &model.regions {
+        let Some(serving) = &region.serving else { continue };
+        let autoscaling = reports::deploy::Autoscaling::around(region.replicas, serving);
+        let problems = reports::deploy::check(serving, &autoscaling);
+        if !problems.is_empty() {
+            return Err(CliError::input(format!(
+                "region {}: generated configs fail servesim's checks: {}",
+                region.name,
+                problems.join("; ")
+            )));
+        }
+        let files = reports::deploy::render(&reports::deploy::DeployInput {
+            scenario: &model.name,
+            region,
+            serving,
+            autoscaling: &autoscaling,
+            image,
+        });
+        let region_dir = dir.join(reports::deploy::dns_name(&region.name));
+        for (name, text) in files {
+            output::write_atomic(&region_dir, &name, text.as_bytes())?;
+        }
     }
     Ok(())
 }

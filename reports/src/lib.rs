@@ -2,6 +2,7 @@
 //! only: callers pass results in and write the returned text where they like.
 
 pub mod charts;
+pub mod deploy;
 pub mod html;
 
 pub use html::{escape, render_run, PlanSection, ReportData, RunReport};

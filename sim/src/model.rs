@@ -110,6 +110,8 @@ pub struct CatalogEntry {
 struct Price {
     usd_per_hour: f64,
     source: Option<String>,
+    /// GPUs per instance, where known.
+    gpus: Option<u32>,
 }
 
 /// A region's `instance`: a key of `[instance_types]`, or a catalog entry written
@@ -119,7 +121,7 @@ fn price_of(instance: &str, pricing: scenario::Pricing, scenario: &Scenario, inp
         if pricing == scenario::Pricing::Spot {
             return Err(format!("spot pricing needs a catalog instance; {instance:?} is defined in [instance_types]"));
         }
-        return Ok(Price { usd_per_hour: own.usd_per_hour, source: own.source.clone() });
+        return Ok(Price { usd_per_hour: own.usd_per_hour, source: own.source.clone(), gpus: own.gpus });
     }
     let unknown = || {
         let known: Vec<&str> = scenario.instance_types.keys().map(String::as_str).collect();
@@ -153,11 +155,13 @@ fn price_of(instance: &str, pricing: scenario::Pricing, scenario: &Scenario, inp
     };
     match pricing {
         scenario::Pricing::OnDemand => Ok(Price {
+            gpus: Some(entry.gpus),
             usd_per_hour: entry.usd_per_hour,
             source: Some(format!("{} on-demand {}: {}", entry.cloud, entry.region, entry.source)),
         }),
         scenario::Pricing::Spot => match entry.spot_usd_per_hour {
             Some(spot) => Ok(Price {
+                gpus: Some(entry.gpus),
                 usd_per_hour: spot,
                 source: Some(format!("{} spot {}: {}", entry.cloud, entry.region, entry.source)),
             }),
@@ -209,6 +213,8 @@ pub struct RegionModel {
     pub usd_per_hour: f64,
     /// Where the price comes from, and when.
     pub price_source: Option<String>,
+    /// GPUs per replica, where the instance type says.
+    pub gpus: Option<u32>,
     pub serving: Option<Arc<ServingModel>>,
 }
 
@@ -576,7 +582,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             );
         }
         let price = match &region.instance {
-            None => Price { usd_per_hour: 0.0, source: None },
+            None => Price { usd_per_hour: 0.0, source: None, gpus: None },
             Some(instance) => price_of(instance, region.pricing, scenario, inputs)
                 .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
         };
@@ -586,6 +592,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             instance: region.instance.clone(),
             usd_per_hour: price.usd_per_hour,
             price_source: price.source,
+            gpus: price.gpus,
             serving: if region.replicas > 0 { serving } else { None },
         });
     }

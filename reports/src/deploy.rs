@@ -1,0 +1,286 @@
+//! Deployable configs for a chosen configuration, per region: Kubernetes Deployment, Service and
+//! HorizontalPodAutoscaler (`autoscaling/v2`), a KEDA ScaledObject, a KServe InferenceService, and
+//! Triton's `config.pbtxt`. Written as text (YAML and protobuf text format), with servesim's own
+//! cross-field checks for what the schemas cannot say.
+//!
+//! servesim does not simulate autoscaling yet, so the autoscalers start at the simulated replica
+//! count and may grow to twice it, with Kubernetes' documented default behaviour made explicit.
+
+use sim::model::{RegionModel, ServingModel};
+
+/// Autoscaler bounds and behaviour written into the HPA, KEDA and KServe manifests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Autoscaling {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Queued requests per replica the autoscalers aim for.
+    pub target_queue: u32,
+    pub scale_up_window_s: u32,
+    pub scale_down_window_s: u32,
+    /// `(type, value, period_s)` with type `Pods` or `Percent`.
+    pub scale_up_policies: Vec<(String, u32, u32)>,
+    pub scale_down_policies: Vec<(String, u32, u32)>,
+}
+
+impl Autoscaling {
+    /// Bounds around the simulated replica count, Kubernetes' default behaviour.
+    pub fn around(replicas: u32, serving: &ServingModel) -> Self {
+        Autoscaling {
+            min_replicas: replicas.max(1),
+            max_replicas: (2 * replicas).max(1),
+            target_queue: serving.max_batch,
+            scale_up_window_s: 0,
+            scale_down_window_s: 300,
+            scale_up_policies: vec![("Pods".into(), 4, 15), ("Percent".into(), 100, 15)],
+            scale_down_policies: vec![("Percent".into(), 100, 15)],
+        }
+    }
+}
+
+/// servesim's checks that the schemas do not make; each message names the broken field.
+pub fn check(serving: &ServingModel, autoscaling: &Autoscaling) -> Vec<String> {
+    let mut problems = Vec::new();
+    for &size in &serving.preferred_batch_sizes {
+        if size == 0 || size > serving.max_batch {
+            problems
+                .push(format!("preferred_batch_size {size} is not within 1..=max_batch_size ({})", serving.max_batch));
+        }
+    }
+    for (name, window) in [("scaleUp", autoscaling.scale_up_window_s), ("scaleDown", autoscaling.scale_down_window_s)] {
+        if window > 3600 {
+            problems.push(format!("behavior.{name}.stabilizationWindowSeconds {window} is over 3600"));
+        }
+    }
+    for (kind, value, period) in autoscaling.scale_up_policies.iter().chain(&autoscaling.scale_down_policies) {
+        if kind != "Pods" && kind != "Percent" {
+            problems.push(format!("scaling policy type {kind:?} is neither Pods nor Percent"));
+        }
+        if *value == 0 || *period == 0 || *period > 1800 {
+            problems.push(format!(
+                "scaling policy {kind} {value} per {period} s: value must be positive, period 1..=1800 s"
+            ));
+        }
+    }
+    if autoscaling.min_replicas > autoscaling.max_replicas {
+        problems
+            .push(format!("minReplicas {} exceeds maxReplicas {}", autoscaling.min_replicas, autoscaling.max_replicas));
+    }
+    problems
+}
+
+/// A DNS-1123 name from a scenario string.
+pub fn dns_name(text: &str) -> String {
+    let mut name: String =
+        text.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name = name.trim_matches('-');
+    let name: String = name.chars().take(50).collect();
+    if name.is_empty() {
+        "servesim".into()
+    } else {
+        name.trim_end_matches('-').to_string()
+    }
+}
+
+/// YAML double-quoted scalar.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub struct DeployInput<'a> {
+    pub scenario: &'a str,
+    pub region: &'a RegionModel,
+    pub serving: &'a ServingModel,
+    pub autoscaling: &'a Autoscaling,
+    /// Container image serving the model (Triton).
+    pub image: &'a str,
+}
+
+fn labels(app: &str, region: &str, indent: &str) -> String {
+    format!(
+        "{indent}app.kubernetes.io/name: {app}\n{indent}app.kubernetes.io/part-of: servesim-plan\n{indent}servesim.dev/region: {}\n",
+        quoted(region)
+    )
+}
+
+fn behavior(a: &Autoscaling, indent: &str) -> String {
+    let policies = |list: &[(String, u32, u32)]| {
+        list.iter()
+            .map(|(kind, value, period)| {
+                format!("{indent}      - type: {kind}\n{indent}        value: {value}\n{indent}        periodSeconds: {period}\n")
+            })
+            .collect::<String>()
+    };
+    format!(
+        "{indent}behavior:\n{indent}  scaleUp:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: Max\n{indent}    policies:\n{}{indent}  scaleDown:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: Max\n{indent}    policies:\n{}",
+        a.scale_up_window_s,
+        policies(&a.scale_up_policies),
+        a.scale_down_window_s,
+        policies(&a.scale_down_policies),
+    )
+}
+
+/// `(file name, contents)` for one region.
+pub fn render(input: &DeployInput) -> Vec<(String, String)> {
+    let region = &input.region.name;
+    let app = dns_name(&format!("{}-{}", input.scenario, region));
+    let a = input.autoscaling;
+    let s = input.serving;
+    let gpus = input.region.gpus.unwrap_or(1).max(1);
+    // Draining: a pod removed from the Service finishes what it holds. At most a full queue plus
+    // running batches is in it, and the client gives up after its timeout anyway.
+    let grace_s = s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10);
+    let queue_timeout_us = s.timeout.map(|t| t / 1000);
+    let header = format!(
+        "# servesim plan for {}, region {}: generated, edit the image and model repository before use.\n",
+        quoted(input.scenario),
+        quoted(region)
+    );
+
+    let deployment = format!(
+        "{header}apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {app}\n  template:\n    metadata:\n      labels:\n{}    spec:\n      terminationGracePeriodSeconds: {grace_s}\n      containers:\n        - name: triton\n          image: {image}\n          args: [\"tritonserver\", \"--model-repository=/models\", \"--exit-timeout-secs={grace_s}\"]\n          ports:\n            - {{name: http, containerPort: 8000}}\n            - {{name: grpc, containerPort: 8001}}\n            - {{name: metrics, containerPort: 8002}}\n          resources:\n            limits:\n              nvidia.com/gpu: {gpus}\n            requests:\n              nvidia.com/gpu: {gpus}\n          readinessProbe:\n            httpGet: {{path: /v2/health/ready, port: http}}\n            periodSeconds: 5\n            failureThreshold: 3\n          livenessProbe:\n            httpGet: {{path: /v2/health/live, port: http}}\n            periodSeconds: 10\n            failureThreshold: 3\n          startupProbe:\n            httpGet: {{path: /v2/health/ready, port: http}}\n            periodSeconds: 10\n            failureThreshold: 60\n          lifecycle:\n            preStop:\n              exec:\n                command: [\"sleep\", \"5\"]\n",
+        labels(&app, region, "    "),
+        labels(&app, region, "        "),
+        replicas = input.region.replicas,
+        image = quoted(input.image),
+    );
+
+    let service = format!(
+        "{header}apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  selector:\n    app.kubernetes.io/name: {app}\n  ports:\n    - {{name: http, port: 8000, targetPort: http}}\n    - {{name: grpc, port: 8001, targetPort: grpc}}\n    - {{name: metrics, port: 8002, targetPort: metrics}}\n",
+        labels(&app, region, "    "),
+    );
+
+    let hpa = format!(
+        "{header}apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: {app}\n  minReplicas: {}\n  maxReplicas: {}\n  metrics:\n    - type: Pods\n      pods:\n        metric:\n          name: nv_inference_pending_request_count\n        target:\n          type: AverageValue\n          averageValue: \"{}\"\n{}",
+        labels(&app, region, "    "),
+        a.min_replicas,
+        a.max_replicas,
+        a.target_queue,
+        behavior(a, "  "),
+    );
+
+    let keda = format!(
+        "{header}# KEDA alternative to the HPA (apply one or the other): scales on Triton's queue depth from Prometheus.\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    name: {app}\n  minReplicaCount: {}\n  maxReplicaCount: {}\n  pollingInterval: 15\n  cooldownPeriod: {}\n  advanced:\n    horizontalPodAutoscalerConfig:\n{}  triggers:\n    - type: prometheus\n      metadata:\n        serverAddress: http://prometheus-operated.monitoring.svc:9090\n        query: sum(nv_inference_pending_request_count{{pod=~\"{app}-.*\"}})\n        threshold: \"{}\"\n",
+        labels(&app, region, "    "),
+        a.min_replicas,
+        a.max_replicas,
+        a.scale_down_window_s,
+        behavior(a, "      "),
+        a.target_queue,
+    );
+
+    let kserve = format!(
+        "{header}# KServe alternative to Deployment + Service + HPA.\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  predictor:\n    minReplicas: {}\n    maxReplicas: {}\n    scaleMetric: concurrency\n    scaleTarget: {}\n    model:\n      modelFormat:\n        name: triton\n      storageUri: s3://YOUR-BUCKET/model-repository\n      resources:\n        limits:\n          nvidia.com/gpu: \"{gpus}\"\n        requests:\n          nvidia.com/gpu: \"{gpus}\"\n",
+        labels(&app, region, "    "),
+        a.min_replicas,
+        a.max_replicas,
+        s.max_batch * s.instances,
+    );
+
+    let mut triton = format!(
+        "# servesim plan for {}, region {}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
+        quoted(input.scenario),
+        quoted(region),
+        s.max_batch,
+        s.instances,
+    );
+    if !s.preferred_batch_sizes.is_empty() {
+        let mut sizes = s.preferred_batch_sizes.clone();
+        sizes.sort_unstable();
+        let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
+        triton.push_str(&format!("  preferred_batch_size: [ {} ]\n", sizes.join(", ")));
+    }
+    triton.push_str(&format!("  max_queue_delay_microseconds: {}\n", s.max_queue_delay / 1000));
+    triton.push_str(&format!("  default_queue_policy {{\n    max_queue_size: {}\n", s.queue_capacity));
+    if let Some(us) = queue_timeout_us {
+        triton.push_str(&format!("    timeout_action: REJECT\n    default_timeout_microseconds: {us}\n"));
+    }
+    triton.push_str("  }\n}\n");
+
+    vec![
+        ("deployment.yaml".into(), deployment),
+        ("service.yaml".into(), service),
+        ("hpa.yaml".into(), hpa),
+        ("keda-scaledobject.yaml".into(), keda),
+        ("kserve-inferenceservice.yaml".into(), kserve),
+        ("config.pbtxt".into(), triton),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serving(text: &str) -> std::sync::Arc<ServingModel> {
+        let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
+        let model = sim::build(&scenario, &sim::Inputs::default()).unwrap();
+        model.regions[0].serving.clone().unwrap()
+    }
+
+    const SCENARIO: &str = r#"
+name = "d"
+duration = "1s"
+[regions.a]
+replicas = 3
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "10/s" }
+[serving]
+timeout = "2s"
+service_time = { kind = "constant", value = "1ms" }
+batching = { max_batch = 16, max_queue_delay = "2ms", preferred_batch_sizes = [8, 16], instances = 2 }
+"#;
+
+    #[test]
+    fn cross_field_checks_catch_broken_settings() {
+        let s = serving(SCENARIO);
+        let good = Autoscaling::around(3, &s);
+        assert!(check(&s, &good).is_empty());
+        let mut broken = good.clone();
+        broken.scale_down_window_s = 4000;
+        broken.scale_up_policies.push(("Pod".into(), 1, 60));
+        broken.min_replicas = 9;
+        let problems = check(&s, &broken);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("scaleDown.stabilizationWindowSeconds 4000"));
+        assert!(problems[1].contains("\"Pod\""));
+        assert!(problems[2].contains("minReplicas 9 exceeds maxReplicas 6"));
+    }
+
+    #[test]
+    fn triton_config_carries_the_batching_that_won() {
+        let s = serving(SCENARIO);
+        let scenario: sim::scenario::Scenario = toml::from_str(SCENARIO).unwrap();
+        let model = sim::build(&scenario, &sim::Inputs::default()).unwrap();
+        let files = render(&DeployInput {
+            scenario: "d",
+            region: &model.regions[0],
+            serving: &s,
+            autoscaling: &Autoscaling::around(3, &s),
+            image: "nvcr.io/nvidia/tritonserver:24.08-py3",
+        });
+        let pbtxt = &files.iter().find(|(name, _)| name == "config.pbtxt").unwrap().1;
+        for line in [
+            "max_batch_size: 16",
+            "preferred_batch_size: [ 8, 16 ]",
+            "max_queue_delay_microseconds: 2000",
+            "count: 2",
+            "default_timeout_microseconds: 2000000",
+            "max_queue_size: 1024",
+        ] {
+            assert!(pbtxt.contains(line), "{line} missing:\n{pbtxt}");
+        }
+        let deployment = &files[0].1;
+        assert!(deployment.contains("replicas: 3"));
+        assert!(deployment.contains("terminationGracePeriodSeconds: 12"));
+    }
+
+    #[test]
+    fn names_follow_dns_rules() {
+        assert_eq!(dns_name("Quick Start/US-East"), "quick-start-us-east");
+        assert_eq!(dns_name("<script>"), "script");
+        assert_eq!(dns_name("!!!"), "servesim");
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Validates the configs `servesim plan` writes under DIR/deploy/ against real schemas.
+
+- Deployment, Service, HorizontalPodAutoscaler: kubernetes-validate (pinned in .ci/run), strict.
+- config.pbtxt: Triton's ModelConfig protobuf from tritonclient[grpc] (pinned), text format.
+- KEDA ScaledObject, KServe InferenceService: their CRD schemas are not vendored (see README);
+  checked here for the fields servesim relies on.
+
+Usage: validate_deploy.py DEPLOY_DIR. Exit status 1 with one line per problem on failure.
+"""
+import pathlib
+import sys
+
+import kubernetes_validate
+import yaml
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+KUBERNETES_VERSION = "1.37.0"
+CORE = ["deployment.yaml", "service.yaml", "hpa.yaml"]
+
+
+def problems_in(region: pathlib.Path):
+    for name in CORE:
+        document = yaml.safe_load((region / name).read_text())
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            yield f"{region / name}: {error.message} at {'.'.join(str(p) for p in error.path)}"
+        except Exception as error:  # schema lookup and other failures are failures too
+            yield f"{region / name}: {error}"
+    try:
+        config = text_format.Parse((region / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+        batching = config.dynamic_batching
+        if any(size > config.max_batch_size for size in batching.preferred_batch_size):
+            yield f"{region / 'config.pbtxt'}: a preferred batch size exceeds max_batch_size"
+    except text_format.ParseError as error:
+        yield f"{region / 'config.pbtxt'}: {error}"
+    keda = yaml.safe_load((region / "keda-scaledobject.yaml").read_text())
+    if keda.get("apiVersion") != "keda.sh/v1alpha1" or keda.get("kind") != "ScaledObject":
+        yield f"{region}/keda-scaledobject.yaml: not a keda.sh/v1alpha1 ScaledObject"
+    spec = keda.get("spec", {})
+    if not isinstance(spec.get("minReplicaCount"), int) or not spec.get("triggers"):
+        yield f"{region}/keda-scaledobject.yaml: needs integer minReplicaCount and triggers"
+    kserve = yaml.safe_load((region / "kserve-inferenceservice.yaml").read_text())
+    predictor = kserve.get("spec", {}).get("predictor", {})
+    if kserve.get("apiVersion") != "serving.kserve.io/v1beta1" or not isinstance(predictor.get("minReplicas"), int):
+        yield f"{region}/kserve-inferenceservice.yaml: not a v1beta1 InferenceService with integer minReplicas"
+
+
+def main():
+    deploy = pathlib.Path(sys.argv[1])
+    regions = sorted(p for p in deploy.iterdir() if p.is_dir())
+    if not regions:
+        print(f"{deploy}: no region folders", file=sys.stderr)
+        return 1
+    problems = [problem for region in regions for problem in problems_in(region)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"{len(regions)} regions valid")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
