@@ -111,7 +111,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             result.index.to_string(),
             parameters.join(", "),
             judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}")),
-            judged.p99_ms.map_or("–".into(), |v| format!("{v:.2}")),
+            match judged.p99_ms {
+                Some(v) if judged.p99_ci95 > 0.0 => format!("{v:.2} ± {:.2}", judged.p99_ci95),
+                Some(v) => format!("{v:.2}"),
+                None => "–".into(),
+            },
             judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
         ]);
     }
