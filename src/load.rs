@@ -115,7 +115,25 @@ pub fn load_files(
             servings.push((sim::path!["regions", name, "serving", "service_time", "file"], serving));
         }
     }
+    // A model's table must reach the largest max_batch of every serving that uses it.
+    let mut model_batches: BTreeMap<String, u32> = BTreeMap::new();
+    for (_, serving) in &servings {
+        if let Dist::Model { model, device, seq } = &serving.service_time {
+            let largest = model_batches.entry(sim::model::model_key(model, device, *seq)).or_insert(1);
+            *largest = (*largest).max(serving.batching.max_batch.clamp(1, 65_536));
+        }
+    }
     for (key_path, serving) in servings {
+        if let Dist::Model { model, device, seq } = &serving.service_time {
+            let key = sim::model::model_key(model, device, *seq);
+            if let std::collections::btree_map::Entry::Vacant(slot) = inputs.model_tables.entry(key.clone()) {
+                let mut at = key_path.clone();
+                at.0.pop();
+                let table = crate::latency::model_table(model, device, *seq, model_batches[&key])
+                    .map_err(|message| semantic(at.join("model"), message))?;
+                slot.insert(table);
+            }
+        }
         if let Dist::Table { file: Some(file), .. } = &serving.service_time {
             if !inputs.tables.contains_key(file) {
                 let table = read_latency_table(&base.join(file)).map_err(|e| match e {

@@ -2,6 +2,7 @@
 //! itself lives in the `sim` crate.
 
 mod error;
+mod latency;
 mod load;
 mod output;
 mod plan;
@@ -73,6 +74,8 @@ enum Command {
     /// Run a scenario (a plan's best.toml, say) and exit 1 with the reason if its SLO or a cost
     /// ceiling is not met: a capacity gate for CI.
     Check(plan::CheckArgs),
+    /// Estimate a catalog model's latency on a catalog device, with the per-operator breakdown.
+    Latency(latency::LatencyArgs),
 }
 
 #[derive(Serialize)]
@@ -283,7 +286,24 @@ fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError>
     Ok(())
 }
 
+/// Die quietly on a closed pipe (`servesim latency … | head`) instead of panicking in `println!`,
+/// as command-line tools are expected to.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: called once at start-up, before any thread exists; resets a signal disposition.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() {
+    #[cfg(unix)]
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { scenario, seed, out, replications, threads, prices, quiet } => {
@@ -295,6 +315,7 @@ fn main() {
         Command::Plan(args) => plan::plan(&args),
         Command::Report { dir } => report(&dir),
         Command::Check(args) => plan::check(&args),
+        Command::Latency(args) => latency::latency(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

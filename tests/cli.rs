@@ -315,3 +315,33 @@ fn help_and_usage_errors() {
     let usage = servesim(&["run"]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn latency_estimates_name_their_source_and_model_scenarios_load() {
+    let estimate = servesim(&["latency", "--model", "distilbert-base-uncased", "--device", "a10g", "--batch", "8"]);
+    assert!(estimate.status.success(), "{}", stderr(&estimate));
+    let text = String::from_utf8_lossy(&estimate.stdout);
+    assert!(text.starts_with("distilbert-base-uncased on a10g: batch 8, seq 128:"), "{text}");
+    assert!(text.contains("source: estimated (roofline"));
+    assert!(text.contains("66955010 parameters"));
+    let unknown = servesim(&["latency", "--model", "gpt-9", "--device", "a10g"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("the catalog has: bert-base-uncased"));
+
+    let dir = scratch("model-scenario");
+    let with_model = BASE.replace(
+        r#"{ kind = "constant", value = "5ms" }"#,
+        r#"{ kind = "model", model = "distilbert-base-uncased", device = "a10g", seq = 64 }"#,
+    );
+    let path = write(&dir, "model.toml", &with_model);
+    let out = dir.join("out");
+    let summary = run_to(&path, &out, &[]);
+    let source = summary["regions"]["a"]["service_time_source"].as_str().unwrap();
+    assert!(source.starts_with("distilbert-base-uncased, seq 64, fp16: estimated (roofline on a10g"), "{source}");
+    assert_rejected(
+        &dir,
+        "model-device.toml",
+        &with_model.replace("\"a10g\"", "\"tpu\""),
+        &[":12:", "unknown device \"tpu\""],
+    );
+}

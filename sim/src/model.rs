@@ -177,6 +177,8 @@ pub struct Inputs {
     pub catalog: Vec<CatalogEntry>,
     /// Latency tables by the `file` string as written: `(batch size, latency in ns)`.
     pub tables: BTreeMap<String, Vec<(u32, f64)>>,
+    /// Batch latency tables computed from model graphs, by [`model_key`]: points and their source.
+    pub model_tables: BTreeMap<String, (Vec<(u32, f64)>, String)>,
     /// Replayed traces by [`trace_key`].
     pub traces: BTreeMap<String, Arc<TraceData>>,
 }
@@ -332,10 +334,10 @@ fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
             }
             Sampler::empirical(samples.iter().map(|d| d.nanos()).collect())
         }
-        Dist::Table { .. } => {
+        Dist::Table { .. } | Dist::Model { .. } => {
             return fail(
                 path.join("kind"),
-                "a batch-size table only describes batch service times; use a distribution here",
+                "batch latency tables and models only describe batch service times; use a distribution here",
             )
         }
     })
@@ -347,6 +349,18 @@ fn batch_latency(
     max_batch: u32,
     inputs: &Inputs,
 ) -> Result<Arc<dyn BatchLatency>, ScenarioError> {
+    if let Dist::Model { model, device, seq } = dist {
+        let Some((points, source)) = inputs.model_tables.get(&model_key(model, device, *seq)) else {
+            return fail(path.join("model"), format!("no latency table was computed for {model} on {device}"));
+        };
+        if points.last().is_none_or(|&(size, _)| size < max_batch) {
+            return fail(
+                path.join("model"),
+                format!("the computed table for {model} stops short of max_batch {max_batch}"),
+            );
+        }
+        return Ok(Arc::new(TableLatency::new(points, max_batch, 0.0, source.clone())));
+    }
     let Dist::Table { file, points, cv } = dist else {
         let sampler = sampler(path, dist)?;
         let description = format!("{} (scenario distribution)", describe_dist(dist));
@@ -400,6 +414,7 @@ fn describe_dist(dist: &Dist) -> String {
         Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
         Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
         Dist::Table { .. } => "table".into(),
+        Dist::Model { model, device, seq } => format!("{model} on {device}, seq {seq}"),
     }
 }
 
@@ -458,6 +473,11 @@ fn serving_model(path: &KeyPath, serving: &scenario::Serving, inputs: &Inputs) -
 fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
     let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
     ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
+}
+
+/// What identifies a model-derived latency table.
+pub fn model_key(model: &str, device: &str, seq: u32) -> String {
+    format!("{model}@{device}/seq{seq}")
 }
 
 /// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).

@@ -9,6 +9,10 @@ use crate::units::{Duration, Rate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+fn default_seq() -> u32 {
+    128
+}
+
 fn default_seed() -> u64 {
     1
 }
@@ -273,6 +277,15 @@ pub enum Dist {
     /// Draws uniformly from measured samples.
     Empirical {
         samples: Vec<Duration>,
+    },
+    /// Batch latency of a catalog model on a catalog device, estimated from the model's operator
+    /// graph (servesim's kernels) at scenario load: `{ kind = "model", model = "distilbert-base-uncased",
+    /// device = "a10g", seq = 128 }`.
+    Model {
+        model: String,
+        device: String,
+        #[serde(default = "default_seq")]
+        seq: u32,
     },
     /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
     /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.
