@@ -1,28 +1,15 @@
 //! The `servesim` binary end to end: bundled scenarios, output files, determinism, exit codes and
 //! error messages for bad input.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
+use common::*;
+
+use serde_json::Value;
+use std::path::Path;
 
 fn repo(path: &str) -> String {
     format!("{}/{}", env!("CARGO_MANIFEST_DIR"), path)
-}
-
-/// A fresh folder under the system temp dir, unique to this test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("servesim-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn run_to(scenario: &str, out: &Path, extra: &[&str]) -> Value {
@@ -111,12 +98,6 @@ fn replications_report_a_mean_and_confidence_interval() {
     assert!(low < mean && mean < high, "{wait}");
     // Erlang C for M/M/8 at λ = 720/s, μ = 100/s: mean wait 8.37 ms; four one-hour runs land close.
     assert!((mean - 8.37).abs() < 0.6, "mean wait {mean} ms");
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 const BASE: &str = r#"name = "bad"

@@ -2,12 +2,12 @@
 //! (kubernetes-validate for the core kinds, Triton's ModelConfig protobuf), in the venv that
 //! .ci/run installs; and a broken config must be caught.
 
+mod common;
+
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
 
 fn python() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");

@@ -1,22 +1,9 @@
 //! `servesim plan`, `servesim report` and `servesim check` end to end.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
+use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("servesim-plan-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// Constant 900 requests/s, 1 ms requests one at a time, 60 ms p99 target: a replica serves at
 /// most 1000/s, so 1 replica runs at ρ = 0.9 with no queueing (constant gaps, constant service)

@@ -2,30 +2,12 @@
 //! capacity search against the M/M/c latency distribution, determinism across threads and shards,
 //! and resumption after SIGKILL.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
+use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("servesim-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
 
 /// pareto.csv as (header, rows of cells).
 fn pareto(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
