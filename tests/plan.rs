@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 
-
 /// Constant 900 requests/s, 1 ms requests one at a time, 60 ms p99 target: a replica serves at
 /// most 1000/s, so 1 replica runs at ρ = 0.9 with no queueing (constant gaps, constant service)
 /// and meets the SLO; the cheapest plan is 1 replica of the cheap instance, whatever the scenario says.

@@ -358,6 +358,7 @@ impl<'m> World<'m> {
         self.regions.iter().map(|r| summary::RegionRun { metrics: &r.metrics }).collect()
     }
 
+    #[inline]
     fn schedule_next_arrival(&mut self, source: usize) {
         let process = &self.model.sources[source].process;
         if let Some((time, size)) = self.sources[source].next_arrival(process) {
@@ -369,12 +370,14 @@ impl<'m> World<'m> {
     }
 
     /// Integrates the number of requests in the system over the measured window, for Little's law.
+    #[inline]
     fn change_in_system(&mut self, delta: i64) {
         self.in_system_area += u128::from(self.in_system) * u128::from(self.now - self.in_system_since);
         self.in_system_since = self.now;
         self.in_system = self.in_system.wrapping_add_signed(delta);
     }
 
+    #[cold]
     fn on_mark(&mut self) {
         self.change_in_system(0);
         if self.now == self.model.warmup {
@@ -385,6 +388,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[inline]
     fn on_arrival(&mut self, source: usize) {
         let origin = self.model.sources[source].origin as u32;
         let region = self.route(origin);
@@ -436,6 +440,7 @@ impl<'m> World<'m> {
         state.queued > u64::from(limit) * u64::from(state.replicas)
     }
 
+    #[inline]
     fn route(&mut self, origin: u32) -> u32 {
         let model = self.model;
         let order = &self.nearest[origin as usize];
@@ -487,6 +492,7 @@ impl<'m> World<'m> {
         chosen
     }
 
+    #[inline]
     fn balance(&mut self, region: u32) -> u32 {
         let state = &mut self.regions[region as usize];
         let n = state.replicas;
@@ -536,6 +542,7 @@ impl<'m> World<'m> {
         first + offset
     }
 
+    #[inline]
     fn on_reach_region(&mut self, id: u32) {
         let region = self.requests[id as usize].region;
         let replica = self.balance(region);
@@ -569,6 +576,7 @@ impl<'m> World<'m> {
         dist.map_or(0, |d| d.sample(&mut self.replicas[replica as usize].overhead_rng))
     }
 
+    #[cold]
     fn cpu_submit(&mut self, replica: u32, id: u32) {
         let state = &mut self.replicas[replica as usize];
         if state.cpu_idle > 0 {
@@ -586,6 +594,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[cold]
     fn on_cpu_done(&mut self, id: u32) {
         let replica = self.requests[id as usize].replica;
         self.replicas[replica as usize].cpu_idle += 1;
@@ -601,6 +610,7 @@ impl<'m> World<'m> {
         self.on_stage_done(id);
     }
 
+    #[inline]
     fn enqueue(&mut self, replica: u32, id: u32) {
         let state = &mut self.replicas[replica as usize];
         let capacity = serving_of(self.model, state.region).queue_capacity as usize;
@@ -617,6 +627,7 @@ impl<'m> World<'m> {
     /// Triton's dynamic batcher: when an instance is free, send the largest preferred size that the
     /// queue can form; failing that, send up to `max_batch` if that many wait or once the oldest
     /// request has waited `max_queue_delay`; otherwise set a timer for that moment.
+    #[inline]
     fn try_dispatch(&mut self, replica: u32) {
         let model = self.model;
         loop {
@@ -646,6 +657,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[inline]
     fn start_batch(&mut self, replica: u32, take: u32) {
         let model = self.model;
         let now = self.now;
@@ -688,6 +700,7 @@ impl<'m> World<'m> {
         self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
     }
 
+    #[inline]
     fn on_batch_done(&mut self, instance: u32) {
         let model = self.model;
         let running = &mut self.instances[instance as usize];
@@ -727,6 +740,7 @@ impl<'m> World<'m> {
     }
 
     /// The response leaves the replica for the client.
+    #[inline]
     fn depart(&mut self, id: u32) {
         let request = &self.requests[id as usize];
         self.replicas[request.replica as usize].outstanding -= 1;
@@ -738,6 +752,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[inline]
     fn on_respond(&mut self, id: u32) {
         let request = &self.requests[id as usize];
         let latency = self.now - request.sent;
@@ -760,6 +775,7 @@ impl<'m> World<'m> {
     }
 
     /// A request the server drops (full queue) or discards (past its deadline) before answering.
+    #[cold]
     fn discard(&mut self, id: u32, outcome: Outcome) {
         let request = &self.requests[id as usize];
         self.replicas[request.replica as usize].outstanding -= 1;
@@ -777,6 +793,7 @@ impl<'m> World<'m> {
         self.finish(id, outcome);
     }
 
+    #[inline]
     fn finish(&mut self, id: u32, outcome: Outcome) {
         if self.record_requests {
             let request = self.requests[id as usize];
@@ -797,6 +814,7 @@ impl<'m> World<'m> {
         self.free_requests.push(id);
     }
 
+    #[cold]
     fn on_tick(&mut self) {
         let start = self.interval_start;
         let end = self.now;
