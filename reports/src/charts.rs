@@ -57,6 +57,16 @@ fn tick(value: &f64) -> String {
     }
 }
 
+/// The frame every chart shares: caption, margins and axis label areas.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder.caption(title, ("sans-serif", 16)).margin(10).x_label_area_size(36).y_label_area_size(56);
+    builder
+}
+
 fn empty(title: &str) -> String {
     let mut svg = String::new();
     {
@@ -87,12 +97,7 @@ pub fn lines(
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(36)
-                .y_label_area_size(56)
-                .build_cartesian_2d(xmin..xmax, ymin..ymax)?;
+            let mut chart = frame(&root, title).build_cartesian_2d(xmin..xmax, ymin..ymax)?;
             chart
                 .configure_mesh()
                 .x_desc(x_label)
@@ -142,12 +147,7 @@ pub fn bars(title: &str, y_label: &str, bars: &[(String, f64)]) -> String {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(36)
-                .y_label_area_size(56)
-                .build_cartesian_2d((0u32..n).into_segmented(), 0.0..ymax)?;
+            let mut chart = frame(&root, title).build_cartesian_2d((0u32..n).into_segmented(), 0.0..ymax)?;
             let label = |v: &SegmentValue<u32>| match v {
                 SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.0.clone()).unwrap_or_default(),
                 _ => String::new(),
@@ -211,11 +211,7 @@ pub fn pareto(title: &str, dots: &[Dot]) -> String {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 40)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
             root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(36)
-                .y_label_area_size(56)
+            let mut chart = frame(&root, title)
                 .build_cartesian_2d((xmin - pad_x)..(xmax + pad_x), (ymin - pad_y).max(0.0)..(ymax + pad_y))?;
             chart
                 .configure_mesh()
