@@ -58,7 +58,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let outcome = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
-    let Some((best_index, _)) = &outcome.best else {
+    let Some(best_index) = outcome.best else {
         let reasons: Vec<String> =
             outcome.judged.iter().take(3).map(|j| format!("point {}: {}", j.index, j.reason)).collect();
         return Err(CliError {
@@ -70,24 +70,19 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("{}: {e}", out.join("sweep/best.toml").display())))?;
     output::write_atomic(&out, "best.toml", &best_text)?;
 
-    let base: toml::Table = toml::from_str(
-        &std::fs::read_to_string(&args.scenario)
-            .map_err(|e| CliError::input(format!("{}: cannot read scenario: {e}", args.scenario.display())))?,
-    )
-    .map_err(|e| CliError::input(format!("{}: {}", args.scenario.display(), e.message())))?;
-    let position = outcome.results.iter().position(|r| r.index == *best_index).expect("the best point is a result");
+    let position = outcome.results.iter().position(|r| r.index == best_index).expect("the best point is a result");
     let best = &outcome.results[position];
-    let spec = load::load(&args.scenario, args.prices.as_deref())?.scenario.sweep.unwrap_or_default();
-    let changes = resolved_values(best, &spec)
+    let (base, spec) = (&outcome.base, &outcome.spec);
+    let changes = resolved_values(best, spec)
         .iter()
-        .map(|(path, value)| (path.clone(), display(planner::apply::get(&base, path)), value.to_string()))
+        .map(|(path, value)| (path.clone(), display(planner::apply::get(base, path)), value.to_string()))
         .collect();
     let dots = outcome
         .results
         .iter()
         .zip(&outcome.judged)
         .filter_map(|(_, j)| {
-            let kind = if j.index == *best_index {
+            let kind = if j.index == best_index {
                 "chosen"
             } else if j.on_frontier {
                 "frontier"
@@ -105,7 +100,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let mut alternatives =
         vec![["rank", "point", "parameters", "USD/h", "p99 ms", "availability"].map(String::from).to_vec()];
     for (result, judged) in ranked.iter().take(6) {
-        let parameters: Vec<String> = resolved_values(result, &spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+        let parameters: Vec<String> = resolved_values(result, spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
         alternatives.push(vec![
             judged.rank.unwrap_or(0).to_string(),
             result.index.to_string(),

@@ -300,8 +300,11 @@ fn csv_bytes(table: &TableText) -> Vec<u8> {
 pub(crate) struct Outcome {
     pub results: Vec<PointResult>,
     pub judged: Vec<planner::Judged>,
-    /// The best point's index and its resolved scenario document.
-    pub best: Option<(usize, toml::Table)>,
+    /// The best point's index.
+    pub best: Option<usize>,
+    /// The scenario document the points applied to, and the sweep as run.
+    pub base: toml::Table,
+    pub spec: Sweep,
 }
 
 /// Makes the `file` references of a scenario document absolute (relative ones are relative to
@@ -355,9 +358,9 @@ fn finish(
                 planner::apply::set(&mut document, path, value).map_err(CliError::input)?;
             }
             absolute_files(&mut document, base_dir);
-            let text = planner::report::best_document(document.clone(), result, best, results.len());
+            let text = planner::report::best_document(document, result, best, results.len());
             write_atomic(out, "best.toml", text.as_bytes())?;
-            best_document = Some((best.index, document));
+            best_document = Some(best.index);
         }
         None => {
             let _ = std::fs::remove_file(out.join("best.toml"));
@@ -370,7 +373,7 @@ fn finish(
             None => println!("no configuration meets the SLO; wrote {}/{{sweep.csv,pareto.csv}}", out.display()),
         }
     }
-    Ok(Outcome { results, judged, best: best_document })
+    Ok(Outcome { results, judged, best: best_document, base: base.clone(), spec: spec.clone() })
 }
 
 /// A point's parameter values, with the right-sized replica count where the strategy found one.

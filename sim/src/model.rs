@@ -262,8 +262,6 @@ pub struct Model {
     pub sources: Vec<SourceModel>,
     pub routing: RoutingModel,
     pub slo: SloModel,
-    /// Where the service times come from, per region, for provenance.
-    pub scenario: Scenario,
 }
 
 impl Model {
@@ -757,7 +755,6 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         sources,
         routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue },
         slo,
-        scenario: scenario.clone(),
     })
 }
 

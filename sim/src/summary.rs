@@ -125,10 +125,6 @@ pub struct Summary {
     pub regions: BTreeMap<String, RegionSummary>,
 }
 
-pub struct RegionRun<'a> {
-    pub metrics: &'a RegionMetrics,
-}
-
 fn ms(nanos: f64) -> f64 {
     nanos / 1e6
 }
@@ -261,7 +257,7 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
 pub fn summarize(
     model: &Model,
     seed: u64,
-    regions: &[RegionRun<'_>],
+    regions: &[&RegionMetrics],
     in_system_area: f64,
     end: Nanos,
     stopped_at: Option<Nanos>,
@@ -274,8 +270,8 @@ pub fn summarize(
         let replicas = u64::from(region_model.replicas);
         let usd_per_hour = region_model.usd_per_hour * replicas as f64;
         let mut totals = Totals::new();
-        totals.add(run.metrics, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
-        overall.add(run.metrics, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
+        totals.add(run, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
+        overall.add(run, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
         region_summaries.insert(
             region_model.name.clone(),
             RegionSummary {
@@ -315,13 +311,13 @@ pub fn latency_cdf(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
 }
 
 /// CDFs per region with completions, then of all regions together (named "all").
-pub fn latency_cdfs(model: &Model, regions: &[RegionRun<'_>]) -> Vec<(String, Vec<(f64, f64)>)> {
+pub fn latency_cdfs(model: &Model, regions: &[&RegionMetrics]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut all = RegionMetrics::new(0);
     let mut out = Vec::new();
     for (region, run) in model.regions.iter().zip(regions) {
-        all.merge(run.metrics);
-        if !run.metrics.latency.is_empty() {
-            out.push((region.name.clone(), latency_cdf(&run.metrics.latency)));
+        all.merge(run);
+        if !run.latency.is_empty() {
+            out.push((region.name.clone(), latency_cdf(&run.latency)));
         }
     }
     if out.len() > 1 {

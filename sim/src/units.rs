@@ -20,10 +20,6 @@ pub fn nanos_to_secs(nanos: Nanos) -> f64 {
     nanos as f64 / NANOS_PER_SEC
 }
 
-pub fn nanos_to_ms(nanos: f64) -> f64 {
-    nanos / 1e6
-}
-
 /// A non-negative duration, written with a unit: `ns`, `us` (or `µs`), `ms`, `s`, `m`/`min`, `h`, `d`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(pub Nanos);

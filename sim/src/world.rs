@@ -341,10 +341,10 @@ impl<'m> World<'m> {
                 Event::Mark => self.on_mark(),
             }
         }
+        let metrics: Vec<&RegionMetrics> = self.regions.iter().map(|r| &r.metrics).collect();
         let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
-        let summary =
-            summary::summarize(self.model, self.seed, &self.regions_view(), measured_area, self.now, self.stopped_at);
-        let latency_cdf = summary::latency_cdfs(self.model, &self.regions_view());
+        let summary = summary::summarize(self.model, self.seed, &metrics, measured_area, self.now, self.stopped_at);
+        let latency_cdf = summary::latency_cdfs(self.model, &metrics);
         RunOutput {
             summary,
             timeseries: self.timeseries,
@@ -352,10 +352,6 @@ impl<'m> World<'m> {
             requests: self.records,
             latency_cdf,
         }
-    }
-
-    fn regions_view(&self) -> Vec<summary::RegionRun<'_>> {
-        self.regions.iter().map(|r| summary::RegionRun { metrics: &r.metrics }).collect()
     }
 
     #[inline]
