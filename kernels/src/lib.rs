@@ -1,13 +1,18 @@
-//! servesim's kernels: the operator catalog and model graphs of real architectures, with the
-//! FLOPs, bytes and weights each forward pass needs. Knows nothing of queues or serving.
-//!
-//! Still to come here (the kernels issue): CPU and CUDA profilers that measure these operators,
-//! and the batch-latency models built on the measurements.
+//! servesim's kernels: the operator catalog and model graphs of real architectures, the profilers
+//! that measure their operators, and the latency models built on the measurements. Knows nothing
+//! of queues or serving.
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod cpu;
 pub mod models;
 pub mod ops;
+pub mod predict;
+pub mod profile;
 pub mod roofline;
 
 pub use models::{catalog, find, Graph, ModelSpec, Pass};
 pub use ops::{DType, Op};
+pub use predict::{Prediction, Predictor, Source};
+pub use profile::{Measurement, Profile, Stat};
 pub use roofline::{estimate, Calibration, Device, Estimate};

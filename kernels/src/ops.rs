@@ -23,6 +23,15 @@ impl DType {
         }
     }
 
+    pub fn parse(text: &str) -> Option<DType> {
+        match text {
+            "fp32" => Some(DType::F32),
+            "fp16" => Some(DType::F16),
+            "bf16" => Some(DType::BF16),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "fp32",
@@ -49,6 +58,9 @@ impl Activation {
             Activation::Silu | Activation::Tanh | Activation::Sigmoid => 4,
         }
     }
+
+    const ALL: [Activation; 5] =
+        [Activation::Relu, Activation::Gelu, Activation::Silu, Activation::Tanh, Activation::Sigmoid];
 
     fn name(self) -> &'static str {
         match self {
@@ -208,6 +220,95 @@ impl Op {
         }
     }
 
+    /// The inverse of (`name`, `shape`, `dtype`): reads an operator back from a profile row.
+    pub fn parse(name: &str, shape: &str, dtype: &str) -> Result<Op, String> {
+        let dtype = DType::parse(dtype).ok_or_else(|| format!("unknown dtype {dtype:?}; use fp32, fp16 or bf16"))?;
+        let mut fields: Vec<(&str, &str)> = Vec::new();
+        for pair in shape.split_whitespace() {
+            let (key, value) =
+                pair.split_once('=').ok_or_else(|| format!("shape field {pair:?} is not key=value"))?;
+            fields.push((key, value));
+        }
+        let get = |key: &str| -> Result<u64, String> {
+            let value = fields
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| format!("{name} needs `{key}=` in its shape"))?;
+            match value.parse::<u64>() {
+                Ok(0) | Err(_) => Err(format!("{key}={value} must be a positive integer")),
+                Ok(n) => Ok(n),
+            }
+        };
+        let op = match name {
+            "gemm" => Op::Gemm { m: get("m")?, n: get("n")?, k: get("k")?, dtype, weight_params: 0 },
+            "batched_gemm" => Op::BatchedGemm { batch: get("batch")?, m: get("m")?, n: get("n")?, k: get("k")?, dtype },
+            "softmax" => Op::Softmax { rows: get("rows")?, cols: get("cols")?, dtype },
+            "layer_norm" => Op::LayerNorm { rows: get("rows")?, cols: get("cols")?, dtype },
+            "rms_norm" => Op::RmsNorm { rows: get("rows")?, cols: get("cols")?, dtype },
+            "add" => Op::Add { elements: get("elements")?, dtype },
+            "mul" => Op::Mul { elements: get("elements")?, dtype },
+            "embedding_gather" => {
+                Op::EmbeddingGather { lookups: get("lookups")?, dim: get("dim")?, table_rows: get("table")?, dtype }
+            }
+            "embedding_bag" => Op::EmbeddingBag {
+                bags: get("bags")?,
+                bag_size: get("bag_size")?,
+                dim: get("dim")?,
+                table_rows: get("table")?,
+                dtype,
+            },
+            "attention_prefill" => {
+                let causal = match fields.iter().find(|(k, _)| *k == "causal").map(|(_, v)| *v) {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err("attention_prefill needs `causal=true` or `causal=false`".into()),
+                };
+                Op::AttentionPrefill {
+                    batch: get("batch")?,
+                    heads: get("heads")?,
+                    kv_heads: get("kv_heads")?,
+                    seq: get("seq")?,
+                    head_dim: get("head_dim")?,
+                    causal,
+                    dtype,
+                }
+            }
+            "attention_decode" => Op::AttentionDecode {
+                batch: get("batch")?,
+                heads: get("heads")?,
+                kv_heads: get("kv_heads")?,
+                kv_len: get("kv_len")?,
+                head_dim: get("head_dim")?,
+                dtype,
+            },
+            other => match Activation::ALL.iter().find(|a| a.name() == other) {
+                Some(&kind) => Op::Activation { kind, elements: get("elements")?, dtype },
+                None => return Err(format!("unknown operator {other:?}")),
+            },
+        };
+        let canonical = op.shape();
+        let known: Vec<&str> = canonical.split_whitespace().filter_map(|pair| pair.split_once('=')).map(|(k, _)| k).collect();
+        if fields.len() != known.len() || fields.iter().any(|(k, _)| !known.contains(k)) {
+            return Err(format!("shape {shape:?} has fields {name} does not take (it takes: {})", known.join(", ")));
+        }
+        if let Op::AttentionPrefill { heads, kv_heads, .. } | Op::AttentionDecode { heads, kv_heads, .. } = op {
+            if heads % kv_heads != 0 {
+                return Err(format!("heads={heads} must be a multiple of kv_heads={kv_heads}"));
+            }
+        }
+        Ok(op)
+    }
+
+    /// The operator without its weight bookkeeping: what a profiler measures (a GEMM costs the
+    /// same whether its `B` is a weight or an activation).
+    pub fn kernel(&self) -> Op {
+        match self {
+            Op::Gemm { m, n, k, dtype, .. } => Op::Gemm { m: *m, n: *n, k: *k, dtype: *dtype, weight_params: 0 },
+            other => other.clone(),
+        }
+    }
+
     pub fn flops(&self) -> u64 {
         match *self {
             Op::Gemm { m, n, k, .. } => 2 * m * n * k,
@@ -305,5 +406,40 @@ mod tests {
         assert_eq!(bag.flops(), 4 * 2 * 8);
         assert_eq!(bag.bytes(), 4 * (4 * 3 * 8 + 4 * 8));
         assert_eq!(bag.params(), 8000);
+    }
+
+    #[test]
+    fn operators_read_back_from_their_name_shape_and_dtype() {
+        let ops = [
+            Op::Gemm { m: 3, n: 5, k: 7, dtype: DType::BF16, weight_params: 0 },
+            Op::BatchedGemm { batch: 2, m: 3, n: 5, k: 7, dtype: DType::F32 },
+            Op::Softmax { rows: 4, cols: 9, dtype: DType::F16 },
+            Op::LayerNorm { rows: 4, cols: 9, dtype: DType::F32 },
+            Op::RmsNorm { rows: 4, cols: 9, dtype: DType::F32 },
+            Op::Activation { kind: Activation::Gelu, elements: 10, dtype: DType::F32 },
+            Op::Activation { kind: Activation::Sigmoid, elements: 10, dtype: DType::F32 },
+            Op::Add { elements: 10, dtype: DType::F32 },
+            Op::Mul { elements: 10, dtype: DType::F32 },
+            Op::EmbeddingGather { lookups: 8, dim: 4, table_rows: 100, dtype: DType::F32 },
+            Op::EmbeddingBag { bags: 2, bag_size: 3, dim: 4, table_rows: 100, dtype: DType::F32 },
+            Op::AttentionPrefill {
+                batch: 1,
+                heads: 8,
+                kv_heads: 2,
+                seq: 16,
+                head_dim: 4,
+                causal: true,
+                dtype: DType::F32,
+            },
+            Op::AttentionDecode { batch: 1, heads: 8, kv_heads: 8, kv_len: 16, head_dim: 4, dtype: DType::F32 },
+        ];
+        for op in ops {
+            assert_eq!(Op::parse(&op.name(), &op.shape(), op.dtype().name()), Ok(op.clone()), "{}", op.shape());
+        }
+        assert!(Op::parse("gemm", "m=1 n=2", "fp32").unwrap_err().contains("k="));
+        assert!(Op::parse("gemm", "m=1 n=2 k=0", "fp32").unwrap_err().contains("positive"));
+        assert!(Op::parse("gemm", "m=1 n=2 k=3 z=4", "fp32").unwrap_err().contains("does not take"));
+        assert!(Op::parse("gemm", "m=1 n=2 k=3", "int4").unwrap_err().contains("dtype"));
+        assert!(Op::parse("conv", "m=1", "fp32").unwrap_err().contains("unknown operator"));
     }
 }
