@@ -2,7 +2,10 @@
 //! latency tables that scenarios with `service_time = { kind = "model", ... }` run on.
 
 use crate::error::CliError;
-use kernels::{models, roofline, Calibration, DType, Device, Pass};
+use kernels::predict::{self, Source};
+use kernels::{models, Calibration, DType, Device, Pass, Prediction, Predictor, Profile};
+use sim::model::ModelTable;
+use std::path::{Path, PathBuf};
 
 /// GPU datasheet figures (catalog/gpus.csv, copied from the shared catalog with sources).
 const GPUS: &str = include_str!("../catalog/gpus.csv");
@@ -46,34 +49,118 @@ pub fn model(name: &str) -> Result<models::ModelSpec, String> {
     })
 }
 
-/// Estimated latency (ns) of batches 1..=max_batch of `seq` tokens, and where it comes from.
+/// What a model's latency is predicted on: a catalog device (roofline estimate) or a measured
+/// profile (measured, interpolated, or estimated from the profile's own fitted roofline).
+pub enum Target {
+    Catalog(Device),
+    Profile { predictor: Box<Predictor>, dtype: DType, path: String, device: String },
+}
+
+/// A device name is a profile when it looks like a path.
+pub fn is_profile(device: &str) -> bool {
+    device.ends_with(".csv") || device.contains('/') || device.contains('\\')
+}
+
+pub fn read_profile(path: &Path) -> Result<Profile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
+    Profile::parse(&text).map_err(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message))
+}
+
+impl Target {
+    /// `device` as written; profile paths are relative to `base`.
+    pub fn resolve(device: &str, base: &Path) -> Result<Target, String> {
+        if !is_profile(device) {
+            return Ok(Target::Catalog(self::device(device)?));
+        }
+        let path = base.join(device);
+        let profile = read_profile(&path)?;
+        if profile.measurements.is_empty() {
+            return Err(format!("profile {} has no measurements", path.display()));
+        }
+        // The dtype most of the profile was measured in.
+        let mut counts: Vec<(DType, usize)> = Vec::new();
+        for m in &profile.measurements {
+            match counts.iter_mut().find(|(d, _)| *d == m.op.dtype()) {
+                Some(entry) => entry.1 += 1,
+                None => counts.push((m.op.dtype(), 1)),
+            }
+        }
+        let dtype = counts.iter().max_by_key(|(_, n)| *n).map(|(d, _)| *d).expect("not empty");
+        Ok(Target::Profile {
+            predictor: Box::new(Predictor::new(&profile, device)),
+            dtype,
+            path: device.to_string(),
+            device: profile.device().to_string(),
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Target::Catalog(_) => DType::F16,
+            Target::Profile { dtype, .. } => *dtype,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Target::Catalog(device) => device.name.clone(),
+            Target::Profile { path, device, .. } => format!("{device} (profile {path})"),
+        }
+    }
+
+    /// Refuses models whose weights do not fit one catalog device.
+    pub fn check_fit(&self, spec: &models::ModelSpec) -> Result<(), String> {
+        let Target::Catalog(device) = self else { return Ok(()) };
+        let weights = spec.graph(1, 8, Pass::Prefill, DType::F16).weight_bytes() as f64;
+        if weights > device.memory_bytes {
+            return Err(format!(
+                "{} needs {:.1} GB of fp16 weights; {} has {:.0} GB",
+                spec.name,
+                weights / 1e9,
+                device.name,
+                device.memory_bytes / 1e9
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn predict(&self, spec: &models::ModelSpec, batch: u64, seq: u64, pass: Pass) -> Result<Prediction, String> {
+        let graph = spec.graph(batch.max(1), seq.max(1), pass, self.dtype());
+        match self {
+            Target::Catalog(device) => Ok(predict::estimated(&graph, device, &Calibration::h200_measured())),
+            Target::Profile { predictor, .. } => predictor.graph(&graph),
+        }
+    }
+}
+
+/// Latency (ns) of batches 1..=max_batch at each of `seqs`, and where it comes from.
 pub fn model_table(
     model_name: &str,
     device_name: &str,
-    seq: u32,
+    base: &Path,
+    seqs: &[u32],
     max_batch: u32,
-) -> Result<(Vec<(u32, f64)>, String), String> {
+) -> Result<ModelTable, String> {
     let spec = model(model_name)?;
-    let device = device(device_name)?;
-    let calibration = Calibration::h200_measured();
-    let weights = spec.graph(1, u64::from(seq), Pass::Prefill, DType::F16).weight_bytes() as f64;
-    if weights > device.memory_bytes {
-        return Err(format!(
-            "{model_name} needs {:.1} GB of fp16 weights; {} has {:.0} GB",
-            weights / 1e9,
-            device.name,
-            device.memory_bytes / 1e9
-        ));
+    let target = Target::resolve(device_name, base)?;
+    target.check_fit(&spec)?;
+    let mut table = ModelTable::default();
+    let mut worst = Source::Measured;
+    let mut description = String::new();
+    for &seq in seqs {
+        let mut points = Vec::with_capacity(max_batch as usize);
+        for batch in 1..=max_batch {
+            let prediction = target.predict(&spec, u64::from(batch), u64::from(seq), Pass::Prefill)?;
+            points.push((batch, prediction.seconds * 1e9));
+            if prediction.source >= worst {
+                worst = prediction.source;
+                description = prediction.description;
+            }
+        }
+        table.by_seq.insert(seq, points);
     }
-    let mut points = Vec::with_capacity(max_batch as usize);
-    let mut source = String::new();
-    for batch in 1..=max_batch {
-        let graph = spec.graph(u64::from(batch), u64::from(seq), Pass::Prefill, DType::F16);
-        let estimate = roofline::estimate(&graph, &device, &calibration);
-        points.push((batch, estimate.seconds * 1e9));
-        source = estimate.source;
-    }
-    Ok((points, format!("{model_name}, seq {seq}, fp16: {source}")))
+    table.source = format!("{}: {description}", target.dtype().name());
+    Ok(table)
 }
 
 #[derive(clap::Args)]
@@ -81,7 +168,7 @@ pub struct LatencyArgs {
     /// Catalog model (bert-base-uncased, distilbert-base-uncased, all-MiniLM-L6-v2, dlrm-criteo-style, mlp-churn, llama-3-8b).
     #[arg(long)]
     model: String,
-    /// Catalog device (h200, h100, a100, l4, t4, a10g).
+    /// Catalog device (h200, h100, a100, l4, t4, a10g) or a profile CSV written by `servesim profile`.
     #[arg(long)]
     device: String,
     #[arg(long, default_value_t = 1)]
@@ -89,70 +176,129 @@ pub struct LatencyArgs {
     /// Tokens per request (prompt length for a decoder's prefill).
     #[arg(long, default_value_t = 128)]
     seq: u64,
-    /// Estimate one decoder step with this many tokens cached instead of the prefill.
+    /// Predict one decoder step with this many tokens cached instead of the prefill.
     #[arg(long)]
     decode_kv: Option<u64>,
+    /// Compare with measured whole-model latencies (CSV with batch,seq,median_ms columns, such as
+    /// kernels/accuracy/minilm-ort.csv): print a table and the mean absolute percentage error.
+    #[arg(long)]
+    compare: Option<PathBuf>,
 }
 
 pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
     let spec = model(&args.model).map_err(CliError::input)?;
-    let device = device(&args.device).map_err(CliError::input)?;
+    let target = Target::resolve(&args.device, Path::new(".")).map_err(CliError::input)?;
+    if let Some(path) = &args.compare {
+        return compare(&spec, &target, path);
+    }
     let pass = args.decode_kv.map_or(Pass::Prefill, |kv_len| Pass::Decode { kv_len });
-    let graph = spec.graph(args.batch.max(1), args.seq.max(1), pass, DType::F16);
-    let estimate = roofline::estimate(&graph, &device, &Calibration::h200_measured());
+    let prediction = target.predict(&spec, args.batch, args.seq, pass).map_err(CliError::input)?;
     println!(
-        "{} on {}: batch {}, seq {}{}: {:.3} ms",
+        "{} on {}: batch {}, seq {}{}: {:.3} ms ({})",
         spec.name,
-        device.name,
+        target.name(),
         args.batch,
         args.seq,
         args.decode_kv.map_or(String::new(), |kv| format!(", one decode step over {kv} cached tokens")),
-        estimate.seconds * 1e3
+        prediction.seconds * 1e3,
+        prediction.source
     );
-    println!("source: {}", estimate.source);
-    if graph.weight_bytes() as f64 > device.memory_bytes {
-        println!(
-            "warning: {:.1} GB of fp16 weights do not fit in the {:.0} GB of one {}",
-            graph.weight_bytes() as f64 / 1e9,
-            device.memory_bytes / 1e9,
-            device.name
-        );
+    println!("source: {}", prediction.description);
+    if let Err(warning) = target.check_fit(&spec) {
+        println!("warning: {warning}");
     }
+    let graph = spec.graph(args.batch.max(1), args.seq.max(1), pass, target.dtype());
     println!(
-        "graph: {:.3} GFLOP, {:.1} MB moved, {:.1} MB of fp16 weights ({} parameters)",
+        "graph: {:.3} GFLOP, {:.1} MB moved, {:.1} MB of {} weights ({} parameters)",
         graph.flops() as f64 / 1e9,
         graph.bytes() as f64 / 1e6,
         graph.weight_bytes() as f64 / 1e6,
+        target.dtype().name(),
         graph.params()
     );
     // Operators of the same kind and shape, summed, largest first.
-    let mut groups: Vec<(String, String, usize, f64, &'static str)> = Vec::new();
-    for op in &estimate.ops {
-        let bound = match op.bound {
-            roofline::Bound::Compute => "compute",
-            roofline::Bound::Memory => "memory",
-            roofline::Bound::Overhead => "overhead",
-        };
-        match groups.iter_mut().find(|g| g.0 == op.op && g.1 == op.shape) {
+    let mut groups: Vec<(String, String, usize, f64, Source)> = Vec::new();
+    for op in &prediction.ops {
+        let (name, shape) = (op.op.name(), op.op.shape());
+        match groups.iter_mut().find(|g| g.0 == name && g.1 == shape) {
             Some(group) => {
                 group.2 += 1;
                 group.3 += op.seconds;
             }
-            None => groups.push((op.op.clone(), op.shape.clone(), 1, op.seconds, bound)),
+            None => groups.push((name, shape, 1, op.seconds, op.source)),
         }
     }
     groups.sort_by(|a, b| b.3.total_cmp(&a.3));
-    println!("{:>9} {:>6} {:>6}  {:<10} {:<18} shape", "ms", "share", "count", "bound", "operator");
-    for (name, shape, count, seconds, bound) in groups {
+    println!("{:>9} {:>6} {:>6}  {:<12} {:<9} {:<18} shape", "ms", "share", "count", "source", "bound", "operator");
+    for (name, shape, count, seconds, source) in groups {
+        let op = prediction.ops.iter().find(|o| o.op.name() == name && o.op.shape() == shape).expect("grouped");
         println!(
-            "{:>9.4} {:>5.1}% {:>6}  {:<10} {:<18} {}",
+            "{:>9.4} {:>5.1}% {:>6}  {:<12} {:<9} {:<18} {}",
             seconds * 1e3,
-            100.0 * seconds / estimate.seconds,
+            100.0 * seconds / prediction.seconds,
             count,
-            bound,
+            source.to_string(),
+            if predict::is_matrix(&op.op) { "compute" } else { "memory" },
             name,
             shape
         );
     }
+    if prediction.overhead_seconds > 0.0 {
+        println!(
+            "{:>9.4} {:>5.1}% {:>6}  {:<12} {:<9} per-batch overhead",
+            prediction.overhead_seconds * 1e3,
+            100.0 * prediction.overhead_seconds / prediction.seconds,
+            1,
+            "measured",
+            "-"
+        );
+    }
+    Ok(())
+}
+
+/// Predicted against measured whole-model latency: a Markdown table and the MAPE.
+fn compare(spec: &models::ModelSpec, target: &Target, path: &Path) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| CliError::input(format!("{}: {e}", path.display())))?.clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            CliError::input(format!("{}:1:1: needs a `{name}` column (batch,seq,median_ms)", path.display()))
+        })
+    };
+    let (batch_at, seq_at, median_at) = (column("batch")?, column("seq")?, column("median_ms")?);
+    println!("| batch | seq | measured ms | predicted ms | error | predicted from |");
+    println!("|---:|---:|---:|---:|---:|---|");
+    let mut errors = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let number = |i: usize| {
+            record.get(i).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v > 0.0).ok_or_else(
+                || {
+                    CliError::input(format!(
+                        "{}:{line}: expected positive numbers in batch, seq and median_ms",
+                        path.display()
+                    ))
+                },
+            )
+        };
+        let (batch, seq, measured) = (number(batch_at)? as u64, number(seq_at)? as u64, number(median_at)?);
+        let prediction = target.predict(spec, batch, seq, Pass::Prefill).map_err(CliError::input)?;
+        let predicted = prediction.seconds * 1e3;
+        let error = (predicted - measured) / measured;
+        errors.push(error.abs());
+        println!(
+            "| {batch} | {seq} | {measured:.2} | {predicted:.2} | {:+.1}% | {} |",
+            100.0 * error,
+            prediction.source
+        );
+    }
+    if errors.is_empty() {
+        return Err(CliError::input(format!("{}: no measurements", path.display())));
+    }
+    let mape = 100.0 * errors.iter().sum::<f64>() / errors.len() as f64;
+    println!();
+    println!("MAPE: {mape:.1}% over {} shapes ({} on {})", errors.len(), spec.name, target.name());
     Ok(())
 }

@@ -115,22 +115,32 @@ pub fn load_files(
             servings.push((sim::path!["regions", name, "serving", "service_time", "file"], serving));
         }
     }
-    // A model's table must reach the largest max_batch of every serving that uses it.
-    let mut model_batches: BTreeMap<String, u32> = BTreeMap::new();
+    // A model's table must reach the largest max_batch and hold every sequence length of every
+    // serving that uses it.
+    let mut model_needs: BTreeMap<String, (u32, Vec<u32>)> = BTreeMap::new();
     for (_, serving) in &servings {
-        if let Dist::Model { model, device, seq } = &serving.service_time {
-            let largest = model_batches.entry(sim::model::model_key(model, device, *seq)).or_insert(1);
-            *largest = (*largest).max(serving.batching.max_batch.clamp(1, 65_536));
+        if let Dist::Model { model, device, seq, seq_buckets } = &serving.service_time {
+            let need = model_needs.entry(sim::model::model_key(model, device)).or_insert((1, Vec::new()));
+            need.0 = need.0.max(serving.batching.max_batch.clamp(1, 65_536));
+            need.1.extend(sim::model::model_seqs(*seq, seq_buckets).into_iter().filter(|&s| s > 0 && s <= 1 << 20));
         }
     }
-    for (key_path, serving) in servings {
-        if let Dist::Model { model, device, seq } = &serving.service_time {
-            let key = sim::model::model_key(model, device, *seq);
+    for (key_path, serving) in &servings {
+        if let Dist::Model { model, device, .. } = &serving.service_time {
+            let key = sim::model::model_key(model, device);
             if let std::collections::btree_map::Entry::Vacant(slot) = inputs.model_tables.entry(key.clone()) {
                 let mut at = key_path.clone();
                 at.0.pop();
-                let table = crate::latency::model_table(model, device, *seq, model_batches[&key])
-                    .map_err(|message| semantic(at.join("model"), message))?;
+                let (max_batch, seqs) = &model_needs[&key];
+                let seqs = sim::model::model_seqs(seqs[0], seqs);
+                let table = crate::latency::model_table(model, device, base, &seqs, *max_batch).map_err(|message| {
+                    let field = if crate::latency::is_profile(device) || message.contains("device") {
+                        "device"
+                    } else {
+                        "model"
+                    };
+                    semantic(at.join(field), message)
+                })?;
                 slot.insert(table);
             }
         }

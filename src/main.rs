@@ -6,6 +6,7 @@ mod latency;
 mod load;
 mod output;
 mod plan;
+mod profile;
 mod sweep;
 mod trace;
 
@@ -74,8 +75,11 @@ enum Command {
     /// Run a scenario (a plan's best.toml, say) and exit 1 with the reason if its SLO or a cost
     /// ceiling is not met: a capacity gate for CI.
     Check(plan::CheckArgs),
-    /// Estimate a catalog model's latency on a catalog device, with the per-operator breakdown.
+    /// Predict a catalog model's latency on a catalog device or from a measured profile, with the
+    /// per-operator breakdown and where each number comes from.
     Latency(latency::LatencyArgs),
+    /// Measure operators on this host's CPU or GPU and write a profile CSV.
+    Profile(profile::ProfileArgs),
 }
 
 #[derive(Serialize)]
@@ -316,6 +320,7 @@ fn main() {
         Command::Report { dir } => report(&dir),
         Command::Check(args) => plan::check(&args),
         Command::Latency(args) => latency::latency(&args),
+        Command::Profile(args) => profile::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

@@ -3,9 +3,11 @@
 //! GEMMs use `matrixmultiply`'s packed, vectorised sgemm (the GEMM inside ndarray); the other
 //! operators are plain loops written so the compiler vectorises them, compiled for AVX2+FMA when
 //! the host has it (as ONNX Runtime's MLAS picks its kernels at run time). Inputs are random and
-//! never zero, and rotate across copies whose total exceeds the L2 cache, so a run finds its data
-//! where a real forward pass would (a model's other layers have evicted it from L2). fp32 only:
-//! CPUs serve fp32 (or int8, which the catalog does not model).
+//! never zero. Each run finds its data where a real forward pass would: a GEMM's weights rotate
+//! across copies spanning twice the L2 cache (a forward pass reads each layer's weights once, after
+//! the other layers evicted them), gather indices rotate too, while activations stay where the
+//! previous operator wrote them (in cache when they fit). fp32 only: CPUs serve fp32 (or int8,
+//! which the catalog does not model).
 
 use crate::ops::{Activation, DType, Op};
 use crate::profile::Stat;
@@ -20,7 +22,9 @@ pub struct Settings {
     pub max_runs: u32,
     /// Keep timing until this much time has been spent (and `min_runs` reached).
     pub min_seconds: f64,
-    /// Total bytes the rotated input copies should span (twice the L2 cache, say).
+    /// Stop after this much time even short of `min_runs` (slow shapes), once 3 runs are in.
+    pub max_seconds: f64,
+    /// Total bytes the rotated weight copies should span (twice the L2 cache, say).
     pub rotate_bytes: u64,
     /// Largest single copy of an operator's inputs the host is asked to allocate.
     pub max_bytes: u64,
@@ -28,14 +32,30 @@ pub struct Settings {
 
 impl Settings {
     pub fn full(rotate_bytes: u64) -> Settings {
-        Settings { warmup_runs: 3, min_runs: 15, max_runs: 2000, min_seconds: 0.3, rotate_bytes, max_bytes: 4 << 30 }
+        Settings {
+            warmup_runs: 3,
+            min_runs: 15,
+            max_runs: 2000,
+            min_seconds: 0.3,
+            max_seconds: 3.0,
+            rotate_bytes,
+            max_bytes: 4 << 30,
+        }
     }
 
     pub fn quick(rotate_bytes: u64) -> Settings {
-        Settings { warmup_runs: 2, min_runs: 7, max_runs: 500, min_seconds: 0.05, rotate_bytes, max_bytes: 4 << 30 }
+        Settings {
+            warmup_runs: 2,
+            min_runs: 7,
+            max_runs: 500,
+            min_seconds: 0.05,
+            max_seconds: 0.5,
+            rotate_bytes,
+            max_bytes: 4 << 30,
+        }
     }
 
-    /// Copies of `set_bytes` of inputs to rotate through.
+    /// Copies of `set_bytes` of weights to rotate through.
     pub fn copies(&self, set_bytes: u64) -> usize {
         let wanted = self.rotate_bytes.div_ceil(set_bytes.max(1)).clamp(1, 64);
         // Never more than 1 GiB of copies in all.
@@ -51,9 +71,13 @@ pub fn time_runs(settings: &Settings, mut run: impl FnMut(usize)) -> Stat {
     let mut samples = Vec::with_capacity(settings.min_runs as usize);
     let started = Instant::now();
     let mut i = settings.warmup_runs as usize;
-    while samples.len() < settings.max_runs as usize
-        && (samples.len() < settings.min_runs as usize || started.elapsed().as_secs_f64() < settings.min_seconds)
-    {
+    loop {
+        let (runs, elapsed) = (samples.len(), started.elapsed().as_secs_f64());
+        let enough = runs >= settings.min_runs as usize && elapsed >= settings.min_seconds;
+        let too_long = runs >= 3 && elapsed >= settings.max_seconds;
+        if runs >= settings.max_runs as usize || enough || too_long {
+            break;
+        }
         let t = Instant::now();
         run(i);
         samples.push(t.elapsed().as_nanos() as f64);
@@ -65,8 +89,8 @@ pub fn time_runs(settings: &Settings, mut run: impl FnMut(usize)) -> Stat {
 /// Measures one operator.
 pub fn measure(op: &Op, settings: &Settings, seed: u64) -> Result<Stat, String> {
     let mut prepared = Prepared::new(op, settings, seed)?;
-    let copies = prepared.copies;
-    Ok(time_runs(settings, |i| vectorized(|| prepared.run(i % copies))))
+    let (copies, avx2) = (prepared.copies, has_avx2());
+    Ok(time_runs(settings, |i| run_best(&mut prepared, i % copies, avx2)))
 }
 
 /// The per-batch cost that is no operator: handing a batch's input to an inference worker thread
@@ -93,37 +117,185 @@ pub fn measure_batch_overhead(settings: &Settings) -> Stat {
     stat
 }
 
-/// Runs `f` compiled for AVX2 and FMA where the host has them.
-#[inline(always)]
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+/// Whether this host runs the AVX2+FMA build of the operator loops.
+pub fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were just detected on this host.
-            return unsafe { with_avx2(f) };
-        }
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
-    f()
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
+/// `prepared.run` compiled for AVX2 and FMA. A function of its own with `run` inlined into it:
+/// through a closure the compiler may keep the body out of line, compiled for the baseline.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
+fn run_avx2(prepared: &mut Prepared, copy: usize) {
+    prepared.run(copy);
+}
+
+fn run_best(prepared: &mut Prepared, copy: usize, avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is true only where `has_avx2` detected the features on this host.
+        unsafe { run_avx2(prepared, copy) };
+        return;
+    }
+    let _ = avx2;
+    prepared.run(copy);
+}
+
+/// The buffers an operator reads and writes, in elements, as [`execute`] lays them out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Inputs produced by earlier operators: GEMM's `A`; attention's Q, K and V token-major
+    /// (`[batch, tokens, heads, head_dim]`, back to back); both operands of an add.
+    pub activations: u64,
+    /// A GEMM's `B`.
+    pub weights: u64,
+    /// Norm scales (and shifts), embedding tables.
+    pub params: u64,
+    /// Gather indices.
+    pub indices: u64,
+    pub output: u64,
+    /// Attention scores of one head.
+    pub scratch: u64,
+}
+
+impl Layout {
+    pub fn of(op: &Op) -> Layout {
+        let (activations, weights, params, indices, output, scratch) = match *op {
+            Op::Gemm { m, n, k, .. } => (m * k, k * n, 0, 0, m * n, 0),
+            Op::BatchedGemm { batch, m, n, k, .. } => (batch * (m * k + k * n), 0, 0, 0, batch * m * n, 0),
+            Op::Softmax { rows, cols, .. } => (rows * cols, 0, 0, 0, rows * cols, 0),
+            Op::LayerNorm { rows, cols, .. } => (rows * cols, 0, 2 * cols, 0, rows * cols, 0),
+            Op::RmsNorm { rows, cols, .. } => (rows * cols, 0, cols, 0, rows * cols, 0),
+            Op::Activation { elements, .. } => (elements, 0, 0, 0, elements, 0),
+            Op::Add { elements, .. } | Op::Mul { elements, .. } => (2 * elements, 0, 0, 0, elements, 0),
+            Op::EmbeddingGather { lookups, dim, table_rows, .. } => (0, 0, table_rows * dim, lookups, lookups * dim, 0),
+            Op::EmbeddingBag { bags, bag_size, dim, table_rows, .. } => {
+                (0, 0, table_rows * dim, bags * bag_size, bags * dim, 0)
+            }
+            Op::AttentionPrefill { batch, heads, kv_heads, seq, head_dim, .. } => {
+                (batch * seq * head_dim * (heads + 2 * kv_heads), 0, 0, 0, batch * seq * heads * head_dim, seq * seq)
+            }
+            Op::AttentionDecode { batch, heads, kv_heads, kv_len, head_dim, .. } => {
+                (batch * head_dim * (heads + 2 * kv_heads * kv_len), 0, 0, 0, batch * heads * head_dim, kv_len)
+            }
+        };
+        Layout { activations, weights, params, indices, output, scratch }
+    }
+
+    /// Rows an embedding's indices range over (1 for other operators).
+    pub fn table_rows(op: &Op) -> u64 {
+        match *op {
+            Op::EmbeddingGather { table_rows, .. } | Op::EmbeddingBag { table_rows, .. } => table_rows,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs `op` on buffers laid out as [`Layout`] says: the CPU backend's kernel and the reference
+/// the CUDA backend's results are checked against.
+#[inline(always)]
+pub fn execute(
+    op: &Op,
+    input: &[f32],
+    weights: &[f32],
+    params: &[f32],
+    indices: &[u32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    match *op {
+        Op::Gemm { m, n, k, .. } => {
+            let (m, n, k) = (usize_of(m), usize_of(n), usize_of(k));
+            gemm(m, n, k, input, (k, 1), weights, (n, 1), out, n);
+        }
+        Op::BatchedGemm { batch, m, n, k, .. } => {
+            let (batch, m, n, k) = (usize_of(batch), usize_of(m), usize_of(n), usize_of(k));
+            let (a, b) = input.split_at(batch * m * k);
+            for i in 0..batch {
+                let a = &a[i * m * k..];
+                let b = &b[i * k * n..];
+                gemm(m, n, k, a, (k, 1), b, (n, 1), &mut out[i * m * n..], n);
+            }
+        }
+        Op::Softmax { cols, .. } => {
+            for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
+                softmax(x, y);
+            }
+        }
+        Op::LayerNorm { cols, .. } => {
+            let (scale, shift) = params.split_at(usize_of(cols));
+            for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
+                layer_norm(x, scale, shift, y);
+            }
+        }
+        Op::RmsNorm { cols, .. } => {
+            for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
+                rms_norm(x, params, y);
+            }
+        }
+        Op::Activation { kind, .. } => activation(kind, input, out),
+        Op::Add { elements, .. } => {
+            let (a, b) = input.split_at(usize_of(elements));
+            for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *y = a + b;
+            }
+        }
+        Op::Mul { elements, .. } => {
+            let (a, b) = input.split_at(usize_of(elements));
+            for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *y = a * b;
+            }
+        }
+        Op::EmbeddingGather { dim, .. } => {
+            let dim = usize_of(dim);
+            for (row, &index) in out.chunks_exact_mut(dim).zip(indices) {
+                row.copy_from_slice(&params[index as usize * dim..][..dim]);
+            }
+        }
+        Op::EmbeddingBag { bag_size, dim, .. } => {
+            let (bag_size, dim) = (usize_of(bag_size), usize_of(dim));
+            for (row, bag) in out.chunks_exact_mut(dim).zip(indices.chunks_exact(bag_size)) {
+                row.copy_from_slice(&params[bag[0] as usize * dim..][..dim]);
+                for &index in &bag[1..] {
+                    for (y, &x) in row.iter_mut().zip(&params[index as usize * dim..][..dim]) {
+                        *y += x;
+                    }
+                }
+            }
+        }
+        Op::AttentionPrefill { batch, heads, kv_heads, seq, head_dim, causal, .. } => {
+            let shape = Attention::new(batch, heads, kv_heads, seq, seq, head_dim);
+            shape.run(input, out, scratch, causal);
+        }
+        Op::AttentionDecode { batch, heads, kv_heads, kv_len, head_dim, .. } => {
+            let shape = Attention::new(batch, heads, kv_heads, 1, kv_len, head_dim);
+            shape.run(input, out, scratch, false);
+        }
+    }
 }
 
 /// An operator with its buffers allocated and filled.
 #[derive(Debug)]
 struct Prepared {
     op: Op,
-    /// `copies` sets of inputs, back to back, `set_len` floats each.
+    /// Activations: one copy, reused run after run like a forward pass's intermediate tensors.
     inputs: Vec<f32>,
-    set_len: usize,
+    /// `copies` sets of weights, back to back, `weight_len` floats each.
+    weights: Vec<f32>,
+    weight_len: usize,
     copies: usize,
     /// Embedding tables, norm scales: shared by every copy.
     params: Vec<f32>,
-    /// Gather indices, `copies` sets.
+    /// Gather indices, `copies` sets of `indices_len`.
     indices: Vec<u32>,
+    indices_len: usize,
     output: Vec<f32>,
     scratch: Vec<f32>,
 }
@@ -137,27 +309,16 @@ impl Prepared {
         if op.dtype() != DType::F32 {
             return Err(format!("the CPU backend measures fp32 only, not {}", op.dtype().name()));
         }
-        let (set_len, params_len, indices_len, output_len, scratch_len): (u64, u64, u64, u64, u64) = match *op {
-            Op::Gemm { m, n, k, .. } => (m * k + k * n, 0, 0, m * n, 0),
-            Op::BatchedGemm { batch, m, n, k, .. } => (batch * (m * k + k * n), 0, 0, batch * m * n, 0),
-            Op::Softmax { rows, cols, .. } => (rows * cols, 0, 0, rows * cols, 0),
-            Op::LayerNorm { rows, cols, .. } => (rows * cols, 2 * cols, 0, rows * cols, 0),
-            Op::RmsNorm { rows, cols, .. } => (rows * cols, cols, 0, rows * cols, 0),
-            Op::Activation { elements, .. } => (elements, 0, 0, elements, 0),
-            Op::Add { elements, .. } | Op::Mul { elements, .. } => (2 * elements, 0, 0, elements, 0),
-            Op::EmbeddingGather { lookups, dim, table_rows, .. } => (0, table_rows * dim, lookups, lookups * dim, 0),
-            Op::EmbeddingBag { bags, bag_size, dim, table_rows, .. } => {
-                (0, table_rows * dim, bags * bag_size, bags * dim, 0)
-            }
-            Op::AttentionPrefill { batch, heads, kv_heads, seq, head_dim, .. } => {
-                (batch * seq * head_dim * (heads + 2 * kv_heads), 0, 0, batch * seq * heads * head_dim, seq * seq)
-            }
-            Op::AttentionDecode { batch, heads, kv_heads, kv_len, head_dim, .. } => {
-                (batch * head_dim * (heads + 2 * kv_heads * kv_len), 0, 0, batch * heads * head_dim, kv_len)
-            }
-        };
-        let set_bytes = 4 * (set_len + indices_len);
-        let total = 4 * (set_len + params_len + indices_len + output_len + scratch_len);
+        let Layout {
+            activations: set_len,
+            weights: weight_len,
+            params: params_len,
+            indices: indices_len,
+            output: output_len,
+            scratch: scratch_len,
+        } = Layout::of(op);
+        let set_bytes = 4 * (weight_len + indices_len);
+        let total = 4 * (set_len + weight_len + params_len + indices_len + output_len + scratch_len);
         if total > settings.max_bytes {
             return Err(format!(
                 "{} {} needs {:.1} GB of buffers, over the {:.1} GB this host is asked for",
@@ -167,7 +328,7 @@ impl Prepared {
                 settings.max_bytes as f64 / 1e9
             ));
         }
-        let copies = settings.copies(set_bytes);
+        let copies = if set_bytes == 0 { 1 } else { settings.copies(set_bytes) };
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
         // Never zero: uniform magnitude in [0.5, 1.5) with a random sign.
         let mut random = |n: u64| -> Vec<f32> {
@@ -182,21 +343,21 @@ impl Prepared {
                 })
                 .collect()
         };
-        let inputs = random(set_len * copies as u64);
+        let inputs = random(set_len);
+        let weights = random(weight_len * copies as u64);
         let params = random(params_len);
-        let table_rows = match *op {
-            Op::EmbeddingGather { table_rows, .. } | Op::EmbeddingBag { table_rows, .. } => table_rows,
-            _ => 1,
-        };
+        let table_rows = Layout::table_rows(op);
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
         let indices = (0..indices_len * copies as u64).map(|_| rng.random_range(0..table_rows) as u32).collect();
         Ok(Prepared {
             op: op.clone(),
             inputs,
-            set_len: usize_of(set_len),
+            weights,
+            weight_len: usize_of(weight_len),
             copies,
             params,
             indices,
+            indices_len: usize_of(indices_len),
             output: vec![0.0; usize_of(output_len)],
             scratch: vec![0.0; usize_of(scratch_len)],
         })
@@ -204,80 +365,9 @@ impl Prepared {
 
     #[inline(always)]
     fn run(&mut self, copy: usize) {
-        let input = &self.inputs[copy * self.set_len..(copy + 1) * self.set_len];
-        let out = &mut self.output[..];
-        match self.op {
-            Op::Gemm { m, n, k, .. } => {
-                let (m, n, k) = (usize_of(m), usize_of(n), usize_of(k));
-                let (a, b) = input.split_at(m * k);
-                gemm(m, n, k, a, (k, 1), b, (n, 1), out, n);
-            }
-            Op::BatchedGemm { batch, m, n, k, .. } => {
-                let (batch, m, n, k) = (usize_of(batch), usize_of(m), usize_of(n), usize_of(k));
-                let (a, b) = input.split_at(batch * m * k);
-                for i in 0..batch {
-                    let a = &a[i * m * k..];
-                    let b = &b[i * k * n..];
-                    gemm(m, n, k, a, (k, 1), b, (n, 1), &mut out[i * m * n..], n);
-                }
-            }
-            Op::Softmax { cols, .. } => {
-                for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
-                    softmax(x, y);
-                }
-            }
-            Op::LayerNorm { cols, .. } => {
-                let (scale, shift) = self.params.split_at(usize_of(cols));
-                for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
-                    layer_norm(x, scale, shift, y);
-                }
-            }
-            Op::RmsNorm { cols, .. } => {
-                for (x, y) in input.chunks_exact(usize_of(cols)).zip(out.chunks_exact_mut(usize_of(cols))) {
-                    rms_norm(x, &self.params, y);
-                }
-            }
-            Op::Activation { kind, .. } => activation(kind, input, out),
-            Op::Add { elements, .. } => {
-                let (a, b) = input.split_at(usize_of(elements));
-                for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                    *y = a + b;
-                }
-            }
-            Op::Mul { elements, .. } => {
-                let (a, b) = input.split_at(usize_of(elements));
-                for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                    *y = a * b;
-                }
-            }
-            Op::EmbeddingGather { lookups, dim, .. } => {
-                let (lookups, dim) = (usize_of(lookups), usize_of(dim));
-                let indices = &self.indices[copy * lookups..(copy + 1) * lookups];
-                for (row, &index) in out.chunks_exact_mut(dim).zip(indices) {
-                    row.copy_from_slice(&self.params[index as usize * dim..][..dim]);
-                }
-            }
-            Op::EmbeddingBag { bags, bag_size, dim, .. } => {
-                let (bags, bag_size, dim) = (usize_of(bags), usize_of(bag_size), usize_of(dim));
-                let indices = &self.indices[copy * bags * bag_size..(copy + 1) * bags * bag_size];
-                for (row, bag) in out.chunks_exact_mut(dim).zip(indices.chunks_exact(bag_size)) {
-                    row.copy_from_slice(&self.params[bag[0] as usize * dim..][..dim]);
-                    for &index in &bag[1..] {
-                        for (y, &x) in row.iter_mut().zip(&self.params[index as usize * dim..][..dim]) {
-                            *y += x;
-                        }
-                    }
-                }
-            }
-            Op::AttentionPrefill { batch, heads, kv_heads, seq, head_dim, causal, .. } => {
-                let shape = Attention::new(batch, heads, kv_heads, seq, seq, head_dim);
-                shape.run(input, out, &mut self.scratch, causal);
-            }
-            Op::AttentionDecode { batch, heads, kv_heads, kv_len, head_dim, .. } => {
-                let shape = Attention::new(batch, heads, kv_heads, 1, kv_len, head_dim);
-                shape.run(input, out, &mut self.scratch, false);
-            }
-        }
+        let weights = &self.weights[copy * self.weight_len..(copy + 1) * self.weight_len];
+        let indices = &self.indices[copy * self.indices_len..(copy + 1) * self.indices_len];
+        execute(&self.op, &self.inputs, weights, &self.params, indices, &mut self.output, &mut self.scratch);
         std::hint::black_box(&self.output);
     }
 }
@@ -285,7 +375,17 @@ impl Prepared {
 /// `C[m×n] = A·B` with A's and B's (row, column) strides; C row-major with row stride `ldc`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gemm(m: usize, n: usize, k: usize, a: &[f32], sa: (usize, usize), b: &[f32], sb: (usize, usize), c: &mut [f32], ldc: usize) {
+fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    sa: (usize, usize),
+    b: &[f32],
+    sb: (usize, usize),
+    c: &mut [f32],
+    ldc: usize,
+) {
     assert!(a.len() > (m - 1) * sa.0 + (k - 1) * sa.1, "A in bounds");
     assert!(b.len() > (k - 1) * sb.0 + (n - 1) * sb.1, "B in bounds");
     assert!(c.len() > (m - 1) * ldc + (n - 1), "C in bounds");
@@ -366,19 +466,24 @@ impl Attention {
     }
 }
 
-/// `e^x` in f32 to a few ulp, branch-free so loops over it vectorise (range reduction to
-/// `2^n · e^r`, |r| ≤ ln2/2, degree-6 Taylor polynomial).
+/// `e^x` in f32 to a few ulp, branch-free so loops over it vectorise: range reduction to
+/// `2^n · e^r` with |r| ≤ ln2/2 and a degree-6 Taylor polynomial. `n` is rounded by adding
+/// 1.5·2²³, which leaves it in the float's low mantissa bits, from where a shift moves it into the
+/// exponent field (no float-to-int conversion, which would not vectorise as well).
 #[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let x = x.clamp(-87.0, 88.0);
-    // Round to nearest through the 1.5·2²³ trick: vectorises where `round` would not.
-    let n = (x * LOG2E + 12_582_912.0) - 12_582_912.0;
+    const ROUND: f32 = 12_582_912.0;
+    // Not `clamp`: it keeps NaN, which needs extra blend instructions in the vectorised loop.
+    #[allow(clippy::manual_clamp)]
+    let x = x.max(-87.0).min(88.0);
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
 }
 
 #[inline(always)]
@@ -386,17 +491,36 @@ fn fast_tanh(x: f32) -> f32 {
     1.0 - 2.0 / (fast_exp(2.0 * x) + 1.0)
 }
 
+// Plain `for` loops, not `for_each`: an iterator's `fold` may stay out of line, compiled for the
+// baseline instead of the AVX2 caller.
 #[inline(always)]
 fn activation(kind: Activation, x: &[f32], y: &mut [f32]) {
-    let pairs = y.iter_mut().zip(x);
     match kind {
-        Activation::Relu => pairs.for_each(|(y, &x)| *y = x.max(0.0)),
-        Activation::Gelu => {
-            pairs.for_each(|(y, &x)| *y = 0.5 * x * (1.0 + fast_tanh(0.797_884_6 * (x + 0.044_715 * x * x * x))))
+        Activation::Relu => {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x.max(0.0);
+            }
         }
-        Activation::Silu => pairs.for_each(|(y, &x)| *y = x / (1.0 + fast_exp(-x))),
-        Activation::Tanh => pairs.for_each(|(y, &x)| *y = fast_tanh(x)),
-        Activation::Sigmoid => pairs.for_each(|(y, &x)| *y = 1.0 / (1.0 + fast_exp(-x))),
+        Activation::Gelu => {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = 0.5 * x * (1.0 + fast_tanh(0.797_884_6 * (x + 0.044_715 * x * x * x)));
+            }
+        }
+        Activation::Silu => {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x / (1.0 + fast_exp(-x));
+            }
+        }
+        Activation::Tanh => {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = fast_tanh(x);
+            }
+        }
+        Activation::Sigmoid => {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = 1.0 / (1.0 + fast_exp(-x));
+            }
+        }
     }
 }
 
@@ -406,15 +530,41 @@ fn softmax(x: &[f32], y: &mut [f32]) {
     softmax_in_place(y);
 }
 
+/// Sums in eight lanes: a single running sum is a serial chain the compiler may not reorder (float
+/// addition is not associative), which would keep these loops scalar.
+#[inline(always)]
+fn lane_sum(x: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| term(v)).sum();
+    for chunk in chunks {
+        for i in 0..8 {
+            lanes[i] += term(chunk[i]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn lane_max(x: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for chunk in chunks {
+        for i in 0..8 {
+            lanes[i] = lanes[i].max(chunk[i]);
+        }
+    }
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
 #[inline(always)]
 fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
+    let max = lane_max(row);
     for v in row.iter_mut() {
         *v = fast_exp(*v - max);
-        sum += *v;
     }
-    let inverse = 1.0 / sum;
+    let inverse = 1.0 / lane_sum(row, |v| v);
     for v in row.iter_mut() {
         *v *= inverse;
     }
@@ -423,8 +573,8 @@ fn softmax_in_place(row: &mut [f32]) {
 #[inline(always)]
 fn layer_norm(x: &[f32], scale: &[f32], shift: &[f32], y: &mut [f32]) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let variance = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(x, |v| v) / n;
+    let variance = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
     let inverse = 1.0 / (variance + 1e-12).sqrt();
     for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(scale).zip(shift) {
         *y = (x - mean) * inverse * g + b;
@@ -433,7 +583,7 @@ fn layer_norm(x: &[f32], scale: &[f32], shift: &[f32], y: &mut [f32]) {
 
 #[inline(always)]
 fn rms_norm(x: &[f32], scale: &[f32], y: &mut [f32]) {
-    let mean_square = x.iter().map(|&v| v * v).sum::<f32>() / x.len() as f32;
+    let mean_square = lane_sum(x, |v| v * v) / x.len() as f32;
     let inverse = 1.0 / (mean_square + 1e-6).sqrt();
     for ((y, &x), &g) in y.iter_mut().zip(x).zip(scale) {
         *y = x * inverse * g;
@@ -445,12 +595,20 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings { warmup_runs: 1, min_runs: 3, max_runs: 3, min_seconds: 0.0, rotate_bytes: 1 << 20, max_bytes: 1 << 30 }
+        Settings {
+            warmup_runs: 1,
+            min_runs: 3,
+            max_runs: 3,
+            min_seconds: 0.0,
+            max_seconds: 1.0,
+            rotate_bytes: 1 << 20,
+            max_bytes: 1 << 30,
+        }
     }
 
     fn prepared(op: Op) -> Prepared {
         let mut p = Prepared::new(&op, &settings(), 3).unwrap();
-        vectorized(|| p.run(1));
+        run_best(&mut p, 1, has_avx2());
         p
     }
 
@@ -472,8 +630,7 @@ mod tests {
     fn gemm_matches_naive_loops() {
         let (m, n, k) = (5, 7, 3);
         let p = prepared(Op::Gemm { m: 5, n: 7, k: 3, dtype: DType::F32, weight_params: 0 });
-        let set = &p.inputs[p.set_len..2 * p.set_len];
-        let (a, b) = set.split_at(m * k);
+        let (a, b) = (&p.inputs[..], &p.weights[p.weight_len..2 * p.weight_len]);
         for i in 0..m {
             for j in 0..n {
                 let expected: f32 = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
@@ -497,7 +654,7 @@ mod tests {
             dtype: DType::F32,
         };
         let p = prepared(op);
-        let set = &p.inputs[p.set_len..2 * p.set_len];
+        let set = &p.inputs[..];
         let (q, rest) = set.split_at(batch * seq * heads * d);
         let (k, v) = rest.split_at(batch * seq * kv_heads * d);
         for b in 0..batch {
@@ -515,9 +672,8 @@ mod tests {
                     let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
                     let total: f32 = weights.iter().sum();
                     for c in 0..d {
-                        let expected: f32 = (0..=i)
-                            .map(|j| weights[j] / total * v[(b * seq + j) * kv_heads * d + g * d + c])
-                            .sum();
+                        let expected: f32 =
+                            (0..=i).map(|j| weights[j] / total * v[(b * seq + j) * kv_heads * d + g * d + c]).sum();
                         let got = p.output[(b * seq + i) * heads * d + h * d + c];
                         assert!(close(got, expected), "b{b} h{h} i{i} c{c}: {got} vs {expected}");
                     }
@@ -549,7 +705,7 @@ mod tests {
             assert!(close(row.iter().sum(), 1.0));
         }
         let p = prepared(Op::Activation { kind: Activation::Silu, elements: 9, dtype: DType::F32 });
-        let x = &p.inputs[9..18];
+        let x = &p.inputs[..9];
         for (y, &x) in p.output.iter().zip(x) {
             assert!(close(*y, x / (1.0 + (-x).exp())));
         }

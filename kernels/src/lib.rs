@@ -2,9 +2,9 @@
 //! that measure their operators, and the latency models built on the measurements. Knows nothing
 //! of queues or serving.
 
+pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
-pub mod cpu;
 pub mod models;
 pub mod ops;
 pub mod predict;

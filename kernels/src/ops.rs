@@ -225,8 +225,7 @@ impl Op {
         let dtype = DType::parse(dtype).ok_or_else(|| format!("unknown dtype {dtype:?}; use fp32, fp16 or bf16"))?;
         let mut fields: Vec<(&str, &str)> = Vec::new();
         for pair in shape.split_whitespace() {
-            let (key, value) =
-                pair.split_once('=').ok_or_else(|| format!("shape field {pair:?} is not key=value"))?;
+            let (key, value) = pair.split_once('=').ok_or_else(|| format!("shape field {pair:?} is not key=value"))?;
             fields.push((key, value));
         }
         let get = |key: &str| -> Result<u64, String> {
@@ -288,7 +287,8 @@ impl Op {
             },
         };
         let canonical = op.shape();
-        let known: Vec<&str> = canonical.split_whitespace().filter_map(|pair| pair.split_once('=')).map(|(k, _)| k).collect();
+        let known: Vec<&str> =
+            canonical.split_whitespace().filter_map(|pair| pair.split_once('=')).map(|(k, _)| k).collect();
         if fields.len() != known.len() || fields.iter().any(|(k, _)| !known.contains(k)) {
             return Err(format!("shape {shape:?} has fields {name} does not take (it takes: {})", known.join(", ")));
         }

@@ -76,7 +76,9 @@ fn split(op: &Op) -> (String, u64) {
         Op::Softmax { rows, cols, .. } | Op::LayerNorm { rows, cols, .. } | Op::RmsNorm { rows, cols, .. } => {
             (format!("cols={cols}"), rows)
         }
-        Op::Activation { elements, .. } | Op::Add { elements, .. } | Op::Mul { elements, .. } => (String::new(), elements),
+        Op::Activation { elements, .. } | Op::Add { elements, .. } | Op::Mul { elements, .. } => {
+            (String::new(), elements)
+        }
         Op::EmbeddingGather { lookups, dim, table_rows, .. } => (format!("dim={dim} table={table_rows}"), lookups),
         Op::EmbeddingBag { bags, bag_size, dim, table_rows, .. } => {
             (format!("bag_size={bag_size} dim={dim} table={table_rows}"), bags)
@@ -431,13 +433,8 @@ mod tests {
         assert!((memory.rate / 10e9 - 1.0).abs() < 1e-9);
         assert!((compute.fixed_s - 1e-6).abs() < 1e-12);
         // On a device with 4× the fitted rate, the calibration says 25% efficiency.
-        let device = Device {
-            name: "d".into(),
-            peak_flops: 400e9,
-            bandwidth: 40e9,
-            memory_bytes: 1e9,
-            source: String::new(),
-        };
+        let device =
+            Device { name: "d".into(), peak_flops: 400e9, bandwidth: 40e9, memory_bytes: 1e9, source: String::new() };
         let calibration = Calibration::from_fit(&fitted, &device, "test").unwrap();
         assert!((calibration.compute_efficiency - 0.25).abs() < 1e-9);
         assert!((calibration.memory_efficiency - 0.25).abs() < 1e-9);

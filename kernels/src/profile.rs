@@ -123,7 +123,7 @@ impl Profile {
                 return Err(fail(1, format!("expected 7 comma-separated fields, found {}", fields.len())));
             }
             let column_of = |i: usize| 1 + fields[..i].iter().map(|f| f.len() + 1).sum::<usize>();
-            let mut number = |i: usize, name: &str| -> Result<f64, ProfileError> {
+            let number = |i: usize, name: &str| -> Result<f64, ProfileError> {
                 match fields[i].trim().parse::<f64>() {
                     Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
                     _ => Err(fail(column_of(i), format!("{name} must be a non-negative number, not {:?}", fields[i]))),
@@ -257,7 +257,8 @@ mod tests {
         for t in tokens {
             assert!(ops.contains(&Op::Gemm { m: t, n: 1152, k: 384, dtype: DType::F32, weight_params: 0 }));
         }
-        let unique: std::collections::HashSet<String> = ops.iter().map(|op| format!("{} {}", op.name(), op.shape())).collect();
+        let unique: std::collections::HashSet<String> =
+            ops.iter().map(|op| format!("{} {}", op.name(), op.shape())).collect();
         assert_eq!(unique.len(), ops.len());
     }
 }

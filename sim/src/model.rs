@@ -6,7 +6,7 @@
 
 use crate::dist::Sampler;
 use crate::scenario::{self, Arrivals, Balancer, Dist, RoutingPolicy, Scenario};
-use crate::service::{BatchLatency, DistLatency, TableLatency};
+use crate::service::{BatchLatency, BucketedLatency, DistLatency, TableLatency};
 use crate::traffic::{Process, TraceData};
 use crate::units::{Nanos, NANOS_PER_SEC};
 use std::collections::BTreeMap;
@@ -177,8 +177,8 @@ pub struct Inputs {
     pub catalog: Vec<CatalogEntry>,
     /// Latency tables by the `file` string as written: `(batch size, latency in ns)`.
     pub tables: BTreeMap<String, Vec<(u32, f64)>>,
-    /// Batch latency tables computed from model graphs, by [`model_key`]: points and their source.
-    pub model_tables: BTreeMap<String, (Vec<(u32, f64)>, String)>,
+    /// Batch latency tables computed from model graphs, by [`model_key`].
+    pub model_tables: BTreeMap<String, ModelTable>,
     /// Replayed traces by [`trace_key`].
     pub traces: BTreeMap<String, Arc<TraceData>>,
 }
@@ -341,23 +341,57 @@ fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
     })
 }
 
+/// Longest sequence a model table is computed for (BERT-class encoders stop at 512; decoders go
+/// further).
+const MAX_SEQ: u32 = 1 << 20;
+
+fn check_seqs(path: &KeyPath, seq: u32, seq_buckets: &[u32]) -> Result<(), ScenarioError> {
+    if seq == 0 || seq > MAX_SEQ {
+        return fail(path.join("seq"), format!("seq must be between 1 and {MAX_SEQ}, got {seq}"));
+    }
+    if seq_buckets.len() > 64 {
+        return fail(path.join("seq_buckets"), "at most 64 sequence-length buckets");
+    }
+    for (i, &bucket) in seq_buckets.iter().enumerate() {
+        if bucket == 0 || bucket > MAX_SEQ || (i > 0 && bucket <= seq_buckets[i - 1]) {
+            return fail(
+                path.join("seq_buckets"),
+                format!("buckets must increase strictly and lie between 1 and {MAX_SEQ}; got {seq_buckets:?}"),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn batch_latency(
     path: &KeyPath,
     dist: &Dist,
     max_batch: u32,
     inputs: &Inputs,
 ) -> Result<Arc<dyn BatchLatency>, ScenarioError> {
-    if let Dist::Model { model, device, seq } = dist {
-        let Some((points, source)) = inputs.model_tables.get(&model_key(model, device, *seq)) else {
+    if let Dist::Model { model, device, seq, seq_buckets } = dist {
+        check_seqs(path, *seq, seq_buckets)?;
+        let Some(table) = inputs.model_tables.get(&model_key(model, device)) else {
             return fail(path.join("model"), format!("no latency table was computed for {model} on {device}"));
         };
-        if points.last().is_none_or(|&(size, _)| size < max_batch) {
-            return fail(
-                path.join("model"),
-                format!("the computed table for {model} stops short of max_batch {max_batch}"),
-            );
+        let mut buckets = Vec::new();
+        for wanted in model_seqs(*seq, seq_buckets) {
+            let points = table.by_seq.get(&wanted).filter(|p| p.last().is_some_and(|&(size, _)| size >= max_batch));
+            let Some(points) = points else {
+                return fail(
+                    path.join("model"),
+                    format!("the computed table for {model} lacks seq {wanted} up to max_batch {max_batch}"),
+                );
+            };
+            buckets.push((wanted, TableLatency::new(points, max_batch, 0.0, String::new())));
         }
-        return Ok(Arc::new(TableLatency::new(points, max_batch, 0.0, source.clone())));
+        let description = if seq_buckets.is_empty() {
+            format!("{model} on {device}, seq {seq}: {}", table.source)
+        } else {
+            let list: Vec<String> = seq_buckets.iter().map(u32::to_string).collect();
+            format!("{model} on {device}, seq buckets {} (default {seq}): {}", list.join("/"), table.source)
+        };
+        return Ok(Arc::new(BucketedLatency::new(buckets, *seq, seq_buckets.is_empty(), description)));
     }
     let Dist::Table { file, points, cv } = dist else {
         let sampler = sampler(path, dist)?;
@@ -412,7 +446,7 @@ fn describe_dist(dist: &Dist) -> String {
         Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
         Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
         Dist::Table { .. } => "table".into(),
-        Dist::Model { model, device, seq } => format!("{model} on {device}, seq {seq}"),
+        Dist::Model { model, device, seq, .. } => format!("{model} on {device}, seq {seq}"),
     }
 }
 
@@ -474,8 +508,25 @@ fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> Scenari
 }
 
 /// What identifies a model-derived latency table.
-pub fn model_key(model: &str, device: &str, seq: u32) -> String {
-    format!("{model}@{device}/seq{seq}")
+pub fn model_key(model: &str, device: &str) -> String {
+    format!("{model}@{device}")
+}
+
+/// The sequence lengths a `kind = "model"` service time needs tables for: its buckets and its
+/// default `seq`, sorted and distinct.
+pub fn model_seqs(seq: u32, seq_buckets: &[u32]) -> Vec<u32> {
+    let mut seqs: Vec<u32> = seq_buckets.iter().copied().chain([seq]).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs
+}
+
+/// A model's batch latency on one device: per sequence length, `(batch size, ns)` points.
+#[derive(Clone, Debug, Default)]
+pub struct ModelTable {
+    pub by_seq: BTreeMap<u32, Vec<(u32, f64)>>,
+    /// Where the numbers come from (measured, interpolated or estimated, and from what).
+    pub source: String,
 }
 
 /// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).

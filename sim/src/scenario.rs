@@ -278,14 +278,20 @@ pub enum Dist {
     Empirical {
         samples: Vec<Duration>,
     },
-    /// Batch latency of a catalog model on a catalog device, estimated from the model's operator
-    /// graph (servesim's kernels) at scenario load: `{ kind = "model", model = "distilbert-base-uncased",
+    /// Batch latency of a catalog model, computed at scenario load from the model's operator graph
+    /// on a catalog device (roofline estimate) or from a measured profile (a path to a profile CSV,
+    /// relative to the scenario): `{ kind = "model", model = "distilbert-base-uncased",
     /// device = "a10g", seq = 128 }`.
     Model {
         model: String,
         device: String,
+        /// Tokens per request when requests carry no size (synthetic traffic).
         #[serde(default = "default_seq")]
         seq: u32,
+        /// Sequence-length buckets: a batch runs at the smallest bucket that holds its longest
+        /// request (sizes from a trace's `size_column`); longer requests are truncated to the last.
+        #[serde(default)]
+        seq_buckets: Vec<u32>,
     },
     /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
     /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.

@@ -13,6 +13,12 @@ use std::fmt::Debug;
 pub trait BatchLatency: Send + Sync + Debug {
     /// One draw of the time to run a batch of `batch_size` requests.
     fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos;
+    /// The same for a batch whose longest request has size `longest` (tokens, say; 0 when the
+    /// traffic gives no sizes). Size-blind models ignore it.
+    #[inline]
+    fn sample_sized(&self, batch_size: u32, _longest: u32, rng: &mut Rng) -> Nanos {
+        self.sample(batch_size, rng)
+    }
     /// The mean time for a batch of `batch_size`, in nanoseconds (for routing estimates and reports).
     fn mean(&self, batch_size: u32) -> f64;
     /// Where the numbers come from, for provenance in results.
@@ -103,6 +109,54 @@ impl BatchLatency for TableLatency {
     }
 }
 
+/// Batch latency by batch size and sequence-length bucket, as a model's profile gives it: a batch
+/// runs at the smallest bucket holding its longest request (padding to the bucket, as serving
+/// runtimes with fixed-shape engines do).
+#[derive(Debug)]
+pub struct BucketedLatency {
+    /// Sorted by sequence length.
+    buckets: Vec<(u32, TableLatency)>,
+    /// The bucket of requests without a size.
+    default: usize,
+    ignore_sizes: bool,
+    description: String,
+}
+
+impl BucketedLatency {
+    /// `buckets` sorted by sequence length and containing `default_seq`; with `ignore_sizes`,
+    /// every batch runs at `default_seq`.
+    pub fn new(buckets: Vec<(u32, TableLatency)>, default_seq: u32, ignore_sizes: bool, description: String) -> Self {
+        let default = buckets.iter().position(|(seq, _)| *seq == default_seq).expect("the default seq has a table");
+        BucketedLatency { buckets, default, ignore_sizes, description }
+    }
+
+    fn bucket(&self, longest: u32) -> &TableLatency {
+        let index = if longest == 0 || self.ignore_sizes {
+            self.default
+        } else {
+            self.buckets.partition_point(|(seq, _)| *seq < longest).min(self.buckets.len() - 1)
+        };
+        &self.buckets[index].1
+    }
+}
+
+impl BatchLatency for BucketedLatency {
+    #[inline]
+    fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos {
+        self.buckets[self.default].1.sample(batch_size, rng)
+    }
+    #[inline]
+    fn sample_sized(&self, batch_size: u32, longest: u32, rng: &mut Rng) -> Nanos {
+        self.bucket(longest).sample(batch_size, rng)
+    }
+    fn mean(&self, batch_size: u32) -> f64 {
+        self.buckets[self.default].1.mean(batch_size)
+    }
+    fn source(&self) -> String {
+        self.description.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +174,26 @@ mod tests {
         let mut rng = crate::rng::stream(1, "t");
         assert_eq!(table.sample(12, &mut rng), 19);
         assert_eq!(table.mean(16), 27.0);
+    }
+
+    #[test]
+    fn batches_run_at_the_bucket_of_their_longest_request() {
+        let table = |ms: f64| TableLatency::new(&[(1, ms), (4, 4.0 * ms)], 4, 0.0, String::new());
+        let model = BucketedLatency::new(
+            vec![(32, table(1.0)), (128, table(3.0)), (512, table(10.0))],
+            128,
+            false,
+            String::new(),
+        );
+        let mut rng = crate::rng::stream(1, "t");
+        assert_eq!(model.sample_sized(1, 0, &mut rng), 3); // no size: the default seq
+        assert_eq!(model.sample_sized(1, 20, &mut rng), 1);
+        assert_eq!(model.sample_sized(1, 32, &mut rng), 1);
+        assert_eq!(model.sample_sized(1, 33, &mut rng), 3);
+        assert_eq!(model.sample_sized(4, 500, &mut rng), 40);
+        assert_eq!(model.sample_sized(1, 4000, &mut rng), 10); // truncated to the last bucket
+        assert_eq!(model.mean(4), 12.0);
+        let blind = BucketedLatency::new(vec![(64, table(2.0))], 64, true, String::new());
+        assert_eq!(blind.sample_sized(1, 4000, &mut rng), 2);
     }
 }

@@ -663,12 +663,15 @@ impl<'m> World<'m> {
         let instance = state.free_instances.pop().expect("an idle replica has a free instance");
         let mut batch = std::mem::take(&mut self.instances[instance as usize].batch);
         self.regions[region as usize].queued -= u64::from(take);
+        let mut longest = 0;
         for _ in 0..take {
             let id = self.replicas[replica as usize].queue.pop_front().expect("take ≤ queue length");
-            if self.requests[id as usize].deadline <= now {
+            let request = &self.requests[id as usize];
+            if request.deadline <= now {
                 // The client has given up: discard instead of spending the GPU on it.
                 self.discard(id, Outcome::TimedOut);
             } else {
+                longest = longest.max(request.size);
                 batch.push(id);
             }
         }
@@ -679,7 +682,7 @@ impl<'m> World<'m> {
             return;
         }
         let size = batch.len() as u32;
-        let service = serving.service.sample(size, &mut state.service_rng);
+        let service = serving.service.sample_sized(size, longest, &mut state.service_rng);
         if state.idle_instances == serving.instances {
             self.regions[region as usize].busy_replicas += 1;
         }
