@@ -318,7 +318,10 @@ fn latency_estimates_name_their_source_and_model_scenarios_load() {
     let out = dir.join("out");
     let summary = run_to(&path, &out, &[]);
     let source = summary["regions"]["a"]["service_time_source"].as_str().unwrap();
-    assert!(source.starts_with("distilbert-base-uncased, seq 64, fp16: estimated (roofline on a10g"), "{source}");
+    assert!(
+        source.starts_with("distilbert-base-uncased on a10g, seq 64: fp16: estimated (roofline on a10g"),
+        "{source}"
+    );
     assert_rejected(
         &dir,
         "model-device.toml",
