@@ -97,6 +97,35 @@ pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
     Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs })
 }
 
+/// Computes the model table `key` unless `inputs` holds one covering `seqs` up to `max_batch`. A
+/// sweep point may ask more than the base scenario did (a larger max_batch, another bucket): the
+/// table is then recomputed to cover both.
+fn ensure_model_table(
+    inputs: &mut Inputs,
+    key: &str,
+    model: &str,
+    device: &str,
+    base: &Path,
+    max_batch: u32,
+    seqs: &[u32],
+) -> Result<(), String> {
+    let mut seqs = seqs.to_vec();
+    let mut max_batch = max_batch;
+    if let Some(existing) = inputs.model_tables.get(key) {
+        let reaches = |seq: &u32| existing.by_seq.get(seq).and_then(|p| p.last()).is_some_and(|&(b, _)| b >= max_batch);
+        if seqs.iter().all(reaches) {
+            return Ok(());
+        }
+        seqs.extend(existing.by_seq.keys().copied());
+        let held = existing.by_seq.values().filter_map(|p| p.last()).map(|&(b, _)| b).max().unwrap_or(1);
+        max_batch = max_batch.max(held);
+    }
+    let seqs = sim::model::model_seqs(seqs[0], &seqs);
+    let table = crate::latency::model_table(model, device, base, &seqs, max_batch)?;
+    inputs.model_tables.insert(key.to_string(), table);
+    Ok(())
+}
+
 /// Reads the latency tables and traces `scenario` names that `inputs` lacks. `semantic` turns a
 /// problem with a scenario key (a file that cannot be read, a missing column) into an error.
 pub fn load_files(
@@ -128,21 +157,14 @@ pub fn load_files(
     for (key_path, serving) in &servings {
         if let Dist::Model { model, device, .. } = &serving.service_time {
             let key = sim::model::model_key(model, device);
-            if let std::collections::btree_map::Entry::Vacant(slot) = inputs.model_tables.entry(key.clone()) {
-                let mut at = key_path.clone();
-                at.0.pop();
-                let (max_batch, seqs) = &model_needs[&key];
-                let seqs = sim::model::model_seqs(seqs[0], seqs);
-                let table = crate::latency::model_table(model, device, base, &seqs, *max_batch).map_err(|message| {
-                    let field = if crate::latency::is_profile(device) || message.contains("device") {
-                        "device"
-                    } else {
-                        "model"
-                    };
-                    semantic(at.join(field), message)
-                })?;
-                slot.insert(table);
-            }
+            let (max_batch, seqs) = &model_needs[&key];
+            let mut at = key_path.clone();
+            at.0.pop();
+            ensure_model_table(inputs, &key, model, device, base, *max_batch, seqs).map_err(|message| {
+                let field =
+                    if crate::latency::is_profile(device) || message.contains("device") { "device" } else { "model" };
+                semantic(at.join(field), message)
+            })?;
         }
         if let Dist::Table { file: Some(file), .. } = &serving.service_time {
             if !inputs.tables.contains_key(file) {

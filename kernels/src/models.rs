@@ -357,6 +357,29 @@ mod tests {
     }
 
     #[test]
+    fn flops_and_bytes_of_the_small_models_by_hand() {
+        // mlp-churn, batch 8, fp32: three dense layers 64-256-128-1, ReLU, ReLU, sigmoid.
+        let graph = find("mlp-churn").unwrap().graph(8, 1, Pass::Prefill, DType::F32);
+        let dense = 2 * 8 * (64 * 256 + 256 * 128 + 128);
+        let activations = 8 * (256 + 128) + 4 * 8;
+        assert_eq!(graph.flops(), dense + activations);
+        // Bytes: each GEMM reads its input and weights (with bias) and writes its output; each
+        // activation reads and writes its tensor once.
+        let gemm_bytes =
+            4 * ((8 * 64 + 64 * 256 + 256 + 8 * 256) + (8 * 256 + 256 * 128 + 128 + 8 * 128) + (8 * 128 + 129 + 8));
+        let activation_bytes = 4 * 2 * 8 * (256 + 128 + 1);
+        assert_eq!(graph.bytes(), gemm_bytes + activation_bytes);
+        // DLRM-style, batch 4: MLPs as above, 26 bags of 1 row (no adds), and the interaction's
+        // 27 × 27 dot products of length 64 per sample.
+        let graph = find("dlrm-criteo-style").unwrap().graph(4, 1, Pass::Prefill, DType::F32);
+        let bottom = 2 * 4 * (13 * 512 + 512 * 256 + 256 * 64) + 4 * (512 + 256 + 64);
+        let interaction = 2 * 4 * 27 * 27 * 64;
+        let top = 2 * 4 * (415 * 512 + 512 * 256 + 256) + 4 * (512 + 256) + 4 * 4;
+        let bags: u64 = graph.ops.iter().filter(|op| matches!(op, Op::EmbeddingBag { .. })).map(Op::flops).sum();
+        assert_eq!(graph.flops(), bottom + interaction + top + bags);
+    }
+
+    #[test]
     fn llama_decode_is_memory_bound_and_prefill_is_not() {
         let llama = find("llama-3-8b").unwrap();
         let decode = llama.graph(1, 1, Pass::Decode { kv_len: 1024 }, DType::BF16);
