@@ -4,10 +4,14 @@
 //!
 //! Data flows one way: scenario → [`model::build`] (checks, resolves) → [`world::run`] → summary.
 
+pub mod autoscale;
+pub mod breaker;
 pub mod dist;
 pub mod event;
 pub mod metrics;
 pub mod model;
+pub mod operations;
+pub mod resilience;
 pub mod rng;
 pub mod scenario;
 pub mod service;

@@ -23,14 +23,44 @@ pub fn new_interval_histogram() -> Histogram<u64> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub offered: u64,
+    /// Answered by the model.
     pub completed: u64,
+    /// Answered by a fallback.
+    pub degraded: u64,
+    /// Ended in an error: a crashed replica or region, a failed dependency without fallback.
+    pub failed: u64,
+    /// Refused by a full queue.
     pub dropped: u64,
     pub timed_out: u64,
+    /// Attempts beyond each request's first.
+    pub retries: u64,
+    /// Requests the global router sent away from the region its policy chose, because it saw that
+    /// region down.
+    pub failover: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.offered += other.offered;
+        self.completed += other.completed;
+        self.degraded += other.degraded;
+        self.failed += other.failed;
+        self.dropped += other.dropped;
+        self.timed_out += other.timed_out;
+        self.retries += other.retries;
+        self.failover += other.failover;
+    }
+
+    /// Requests with an answer, from the model or a fallback.
+    pub fn answered(&self) -> u64 {
+        self.completed + self.degraded
+    }
 }
 
 pub struct RegionMetrics {
     /// Requests sent at or after warm-up.
     pub counts: Counts,
+    /// Every answered request's latency, degraded answers included.
     pub latency: Histogram<u64>,
     pub queue_wait: Histogram<u64>,
     pub service_time: Histogram<u64>,
@@ -42,7 +72,37 @@ pub struct RegionMetrics {
     pub batch_sizes: Vec<u64>,
     /// Instance-nanoseconds spent running batches inside the measured window.
     pub busy_nanos: f64,
+    /// Replica-nanoseconds by [`Phase`] inside the measured window, and over the whole run up to
+    /// `duration` (what the cost is computed from).
+    pub replica_nanos: [f64; PHASES],
+    pub replica_nanos_run: [f64; PHASES],
+    /// Most replicas alive (in any phase but off) at once.
+    pub peak_replicas: u64,
+    /// Times the circuit breaker opened, and nanoseconds it spent open, in the measured window.
+    pub breaker_opened: u64,
+    pub breaker_open_nanos: f64,
     pub interval: IntervalMetrics,
+}
+
+/// Where a replica is in its life. Off slots cost nothing; every other phase is paid for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Off = 0,
+    Provisioning = 1,
+    ImagePull = 2,
+    ModelLoad = 3,
+    Ready = 4,
+    Draining = 5,
+    /// Crashed, or in a region that is out: not serving, awaiting restart.
+    Down = 6,
+}
+
+pub const PHASES: usize = 7;
+
+impl Phase {
+    pub fn is_starting(self) -> bool {
+        matches!(self, Phase::Provisioning | Phase::ImagePull | Phase::ModelLoad)
+    }
 }
 
 /// The current time-series row, counting every request (warm-up included).
@@ -79,16 +139,18 @@ impl RegionMetrics {
             service_time_sum: 0.0,
             batch_sizes: vec![0; max_batch as usize + 1],
             busy_nanos: 0.0,
+            replica_nanos: [0.0; PHASES],
+            replica_nanos_run: [0.0; PHASES],
+            peak_replicas: 0,
+            breaker_opened: 0,
+            breaker_open_nanos: 0.0,
             interval: IntervalMetrics::new(),
         }
     }
 
     /// Adds another region's measured statistics (not its current interval) to these.
     pub fn merge(&mut self, other: &RegionMetrics) {
-        self.counts.offered += other.counts.offered;
-        self.counts.completed += other.counts.completed;
-        self.counts.dropped += other.counts.dropped;
-        self.counts.timed_out += other.counts.timed_out;
+        self.counts.add(&other.counts);
         self.latency.add(&other.latency).expect("histograms share bounds");
         self.queue_wait.add(&other.queue_wait).expect("histograms share bounds");
         self.service_time.add(&other.service_time).expect("histograms share bounds");
@@ -102,6 +164,22 @@ impl RegionMetrics {
             self.batch_sizes[size] += n;
         }
         self.busy_nanos += other.busy_nanos;
+        for phase in 0..PHASES {
+            self.replica_nanos[phase] += other.replica_nanos[phase];
+            self.replica_nanos_run[phase] += other.replica_nanos_run[phase];
+        }
+        // Peaks of different regions need not coincide; their sum bounds the joint peak.
+        self.peak_replicas += other.peak_replicas;
+        self.breaker_opened += other.breaker_opened;
+        self.breaker_open_nanos += other.breaker_open_nanos;
+    }
+
+    /// An answer from a fallback: counted and timed, but not a model completion.
+    #[inline]
+    pub fn record_degraded(&mut self, latency: Nanos) {
+        self.counts.degraded += 1;
+        self.latency.saturating_record(latency);
+        self.latency_sum += latency as f64;
     }
 
     #[inline]
@@ -135,4 +213,16 @@ pub struct TimeseriesRow {
     /// Replicas running at least one batch at the end of the interval.
     pub busy_replicas: u64,
     pub ready_replicas: u64,
+    /// The autoscaler's replica count (the configured count without autoscaling).
+    pub desired_replicas: u64,
+    /// Replicas provisioning, pulling the image or loading the model.
+    pub starting_replicas: u64,
+    pub draining_replicas: u64,
+    pub down_replicas: u64,
+    pub degraded: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub failover: u64,
+    /// Circuit breaker at the end of the interval: 0 closed, 1 half-open, 2 open (empty without one).
+    pub breaker: Option<u8>,
 }

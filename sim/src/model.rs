@@ -4,7 +4,13 @@
 //! Errors carry the key path of the offending value (`traffic[0].arrivals.rate`), so the caller,
 //! which has the file, can point at its line and column.
 
+use crate::autoscale::AutoscalingModel;
+use crate::breaker::BreakerModel;
 use crate::dist::Sampler;
+use crate::resilience::{
+    build_autoscaling, build_breaker, build_fallback, build_fault, build_feature_store, build_health, build_retries,
+    build_startup, FallbackModel, FaultModel, FeatureStoreModel, HealthModel, RetryModel, StartupModel,
+};
 use crate::scenario::{self, Arrivals, Balancer, Dist, RoutingPolicy, Scenario};
 use crate::service::{BatchLatency, BucketedLatency, DistLatency, TableLatency};
 use crate::traffic::{Process, TraceData};
@@ -87,7 +93,7 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-fn fail<T>(path: KeyPath, message: impl Into<String>) -> Result<T, ScenarioError> {
+pub(crate) fn fail<T>(path: KeyPath, message: impl Into<String>) -> Result<T, ScenarioError> {
     Err(ScenarioError { path, message: message.into() })
 }
 
@@ -197,6 +203,11 @@ pub struct ServingModel {
     pub pre: Option<Sampler>,
     pub post: Option<Sampler>,
     pub cpu_workers: Option<u32>,
+    pub startup: StartupModel,
+    pub health: HealthModel,
+    pub feature_store: Option<FeatureStoreModel>,
+    pub breaker: Option<BreakerModel>,
+    pub fallback: Option<FallbackModel>,
 }
 
 impl ServingModel {
@@ -218,6 +229,34 @@ pub struct RegionModel {
     /// GPUs per replica, where the instance type says.
     pub gpus: Option<u32>,
     pub serving: Option<Arc<ServingModel>>,
+    pub autoscaling: Option<AutoscalingModel>,
+    /// An A/B variant and a shadow candidate beside the primary deployment.
+    pub variant: Option<DeploymentModel>,
+    pub shadow: Option<DeploymentModel>,
+}
+
+impl RegionModel {
+    /// Replica slots the primary deployment may use.
+    pub fn max_replicas(&self) -> u32 {
+        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
+    }
+}
+
+/// A variant or shadow deployment in one region.
+#[derive(Debug)]
+pub struct DeploymentModel {
+    pub fraction: f64,
+    pub replicas: u32,
+    pub serving: Arc<ServingModel>,
+    pub autoscaling: Option<AutoscalingModel>,
+    pub instance: Option<String>,
+    pub usd_per_hour: f64,
+}
+
+impl DeploymentModel {
+    pub fn max_replicas(&self) -> u32 {
+        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
+    }
 }
 
 #[derive(Debug)]
@@ -234,6 +273,8 @@ pub struct RoutingModel {
     /// Per region; zero for regions that serve nothing.
     pub weights: Vec<f64>,
     pub spillover_queue: Option<u32>,
+    /// The global router's probes of regions.
+    pub health: HealthModel,
 }
 
 #[derive(Clone, Debug)]
@@ -262,6 +303,8 @@ pub struct Model {
     pub sources: Vec<SourceModel>,
     pub routing: RoutingModel,
     pub slo: SloModel,
+    pub faults: Vec<FaultModel>,
+    pub retries: Option<RetryModel>,
 }
 
 impl Model {
@@ -271,7 +314,7 @@ impl Model {
 }
 
 /// Sizes beyond these are typos, not plans, and would exhaust memory before the run starts.
-const MAX_REPLICAS: u32 = 100_000;
+pub(crate) const MAX_REPLICAS: u32 = 100_000;
 const MAX_BATCH: u32 = 65_536;
 const MAX_INSTANCES: u32 = 1_024;
 const MAX_CPU_WORKERS: u32 = 100_000;
@@ -308,7 +351,7 @@ fn check_positive(path: KeyPath, what: &str, value: Nanos) -> Result<f64, Scenar
 }
 
 /// A distribution for per-request overhead (tables are for batches only).
-fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
+pub(crate) fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
     Ok(match dist {
         Dist::Constant { value } => Sampler::constant(value.nanos()),
         Dist::Exponential { mean } => Sampler::exponential(check_positive(path.join("mean"), "mean", mean.nanos())?),
@@ -499,6 +542,19 @@ fn serving_model(path: &KeyPath, serving: &scenario::Serving, inputs: &Inputs) -
         pre,
         post,
         cpu_workers: serving.overhead.cpu_workers,
+        startup: build_startup(&path.join("startup"), &serving.startup)?,
+        health: build_health(&path.join("health_check"), &serving.health_check)?,
+        feature_store: serving
+            .feature_store
+            .as_ref()
+            .map(|f| build_feature_store(&path.join("feature_store"), f))
+            .transpose()?,
+        breaker: serving
+            .circuit_breaker
+            .as_ref()
+            .map(|b| build_breaker(&path.join("circuit_breaker"), b))
+            .transpose()?,
+        fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
     })
 }
 
@@ -655,6 +711,53 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             Some(instance) => price_of(instance, region.pricing, scenario, inputs)
                 .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
         };
+        let autoscaling = match &region.autoscaling {
+            Some(a) if serving.is_some() => {
+                Some(build_autoscaling(&region_path.join("autoscaling"), a, region.replicas)?)
+            }
+            Some(_) => return fail(region_path.join("autoscaling"), "autoscaling needs a [serving] section"),
+            None => None,
+        };
+        let serves = region.replicas > 0 || autoscaling.is_some();
+        let deployment =
+            |key: &str, given: &Option<scenario::Deployment>| -> Result<Option<DeploymentModel>, ScenarioError> {
+                let (Some(d), true) = (given, serves) else { return Ok(None) };
+                let at = path![key];
+                if !(d.fraction > 0.0 && d.fraction <= 1.0) {
+                    return fail(at.join("fraction"), format!("fraction must be in (0, 1], got {}", d.fraction));
+                }
+                if d.replicas == 0 || d.replicas > MAX_REPLICAS {
+                    return fail(at.join("replicas"), format!("replicas must be between 1 and {MAX_REPLICAS}"));
+                }
+                let own = match &d.serving {
+                    Some(own) => Arc::new(serving_model(&at.join("serving"), own, inputs)?),
+                    None => serving.clone().expect("serving regions have a serving model"),
+                };
+                let instance = d.instance.clone().or_else(|| region.instance.clone());
+                let usd_per_hour = match &instance {
+                    None => 0.0,
+                    Some(instance) => {
+                        price_of(instance, region.pricing, scenario, inputs)
+                            .map_err(|message| ScenarioError { path: at.join("instance"), message })?
+                            .usd_per_hour
+                    }
+                };
+                let autoscaling = d
+                    .autoscaling
+                    .as_ref()
+                    .map(|a| build_autoscaling(&at.join("autoscaling"), a, d.replicas))
+                    .transpose()?;
+                Ok(Some(DeploymentModel {
+                    fraction: d.fraction,
+                    replicas: d.replicas,
+                    serving: own,
+                    autoscaling,
+                    instance,
+                    usd_per_hour,
+                }))
+            };
+        let variant = deployment("ab", &scenario.ab)?;
+        let shadow = deployment("shadow", &scenario.shadow)?;
         regions.push(RegionModel {
             name: name.clone(),
             replicas: region.replicas,
@@ -662,10 +765,13 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             usd_per_hour: price.usd_per_hour,
             price_source: price.source,
             gpus: price.gpus,
-            serving: if region.replicas > 0 { serving } else { None },
+            serving: if serves { serving } else { None },
+            variant,
+            shadow,
+            autoscaling,
         });
     }
-    if regions.iter().all(|r| r.replicas == 0) {
+    if regions.iter().all(|r| r.serving.is_none()) {
         return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
     }
     for (name, instance) in &scenario.instance_types {
@@ -727,7 +833,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     let mut rtt_resolved = vec![vec![0; n]; n];
     for source in &sources {
         for (r, region) in regions.iter().enumerate() {
-            if region.replicas == 0 {
+            if region.serving.is_none() {
                 continue;
             }
             match rtt[source.origin][r] {
@@ -756,7 +862,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         if !weight.is_finite() || weight < 0.0 {
             return fail(weight_path, format!("weight must be zero or positive, got {weight}"));
         }
-        if regions[r].replicas == 0 && weight > 0.0 {
+        if regions[r].serving.is_none() && weight > 0.0 {
             return fail(weight_path, format!("region {name:?} has no replicas to take traffic"));
         }
         weights[r] = weight;
@@ -795,6 +901,27 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         slo.availability = given.availability;
     }
 
+    let mut faults = Vec::with_capacity(scenario.faults.len());
+    for (i, fault) in scenario.faults.iter().enumerate() {
+        let at = path!["faults", i];
+        let r = regions
+            .iter()
+            .position(|r| r.name == fault.region)
+            .ok_or_else(|| unknown_region(at.join("region"), &fault.region, &regions))?;
+        if regions[r].serving.is_none() {
+            return fail(at.join("region"), format!("region {:?} serves nothing to fail", fault.region));
+        }
+        let model = build_fault(&at, i, fault, r, duration)?;
+        if fault.kind == crate::operations::FaultKind::DependencyFailure
+            && regions[r].serving.as_ref().is_none_or(|s| s.feature_store.is_none())
+        {
+            return fail(at.join("kind"), format!("region {:?} has no feature_store to fail", fault.region));
+        }
+        faults.push(model);
+    }
+    let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
+    let health = build_health(&path!["routing", "health_check"], &routing.health_check)?;
+
     Ok(Model {
         name: scenario.name.clone(),
         seed: scenario.seed,
@@ -804,8 +931,10 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         regions,
         rtt: rtt_resolved,
         sources,
-        routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue },
+        routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue, health },
         slo,
+        faults,
+        retries,
     })
 }
 

@@ -5,6 +5,7 @@
 //! references (`file = "..."`) stay strings here: the caller reads them (this crate does no I/O) and
 //! passes their contents in [`crate::model::Inputs`].
 
+use crate::operations::{Autoscaling, CircuitBreaker, Fallback, Fault, FeatureStore, HealthCheck, Retries, Startup};
 use crate::units::{Duration, Rate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,8 +57,33 @@ pub struct Scenario {
     #[serde(default)]
     pub instance_types: BTreeMap<String, InstanceType>,
     pub slo: Option<Slo>,
+    /// Scheduled and random failures.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// How clients retry failed requests (none when absent).
+    pub retries: Option<Retries>,
+    /// A fraction of each region's traffic served by a variant deployment, reported apart.
+    pub ab: Option<Deployment>,
+    /// A candidate deployment that receives a mirrored fraction of each region's traffic; users
+    /// never see its answers.
+    pub shadow: Option<Deployment>,
     /// What `servesim sweep` varies; ignored by `servesim run`.
     pub sweep: Option<Sweep>,
+}
+
+/// An extra deployment in every serving region: an A/B variant or a shadow candidate.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// Fraction of requests sent (A/B) or mirrored (shadow).
+    pub fraction: f64,
+    /// Replicas per region.
+    pub replicas: u32,
+    /// Key into `[instance_types]` (default: the region's).
+    pub instance: Option<String>,
+    /// How the deployment serves (default: as the region's primary).
+    pub serving: Option<Serving>,
+    pub autoscaling: Option<Autoscaling>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -72,6 +98,8 @@ pub struct Region {
     /// Which catalog price applies to `instance`.
     #[serde(default)]
     pub pricing: Pricing,
+    /// Replicas follow load between bounds (`replicas` is the start).
+    pub autoscaling: Option<Autoscaling>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -186,6 +214,10 @@ pub struct Routing {
     /// When the chosen region has more than this many queued requests per replica, the request goes
     /// to the next region in the policy's order whose queue is below it.
     pub spillover_queue: Option<u32>,
+    /// The global router's probes of each region (defaults: every 10 s, down after 3 failures):
+    /// a region it sees down gets no traffic; its clients fail over to the next-nearest region.
+    #[serde(default)]
+    pub health_check: HealthCheck,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -214,6 +246,17 @@ pub struct Serving {
     pub service_time: Dist,
     #[serde(default)]
     pub overhead: Overhead,
+    /// Time from a replica's creation to serving (new replicas, restarts after a crash).
+    #[serde(default)]
+    pub startup: Startup,
+    /// The load balancer's probes of each replica (defaults: every 10 s, out after 3 failures).
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    /// A lookup before inference.
+    pub feature_store: Option<FeatureStore>,
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// Answers given when the model call fails or the breaker is open (degraded, not failed).
+    pub fallback: Option<Fallback>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

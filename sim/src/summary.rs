@@ -1,7 +1,7 @@
 //! The summary of one run: what `summary.json` holds. Simulated results only — nothing here depends
 //! on the wall clock — so the same scenario and seed give the same bytes.
 
-use crate::metrics::RegionMetrics;
+use crate::metrics::{Phase, RegionMetrics};
 use crate::model::Model;
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
@@ -14,9 +14,41 @@ pub const SATURATION_LOSS_FRACTION: f64 = 0.01;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub offered: u64,
+    /// Answered by the model.
     pub completed: u64,
+    /// Answered by a fallback.
+    #[serde(default)]
+    pub degraded: u64,
+    /// Ended in an error (crash, outage, failed dependency) with no fallback and no retry left.
+    #[serde(default)]
+    pub failed: u64,
     pub dropped: u64,
     pub timed_out: u64,
+    /// Attempts beyond the first, over all requests.
+    #[serde(default)]
+    pub retries: u64,
+    /// Requests the router sent away from a region it saw down.
+    #[serde(default)]
+    pub failover: u64,
+}
+
+/// Replica-hours in each phase over the measured window (what the cost is made of).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReplicaHours {
+    pub provisioning: f64,
+    pub image_pull: f64,
+    pub model_load: f64,
+    pub ready: f64,
+    pub draining: f64,
+    pub down: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BreakerStats {
+    /// Times it opened in the measured window.
+    pub opened: u64,
+    /// Seconds it was open in the measured window.
+    pub open_s: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -58,7 +90,15 @@ pub struct Cost {
 /// The statistics of one region, or of all regions together.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Section {
+    /// Replicas configured at the start.
     pub replicas: u64,
+    /// Time-average replicas alive (any phase but off) in the measured window.
+    #[serde(default)]
+    pub replicas_mean: f64,
+    #[serde(default)]
+    pub replicas_peak: u64,
+    #[serde(default)]
+    pub replica_hours: ReplicaHours,
     pub requests: RequestCounts,
     pub throughput: Throughput,
     /// Client-observed: network round trip, overheads, queueing and service.
@@ -68,9 +108,12 @@ pub struct Section {
     pub batch_size: BatchSizes,
     /// Busy instance-time over available instance-time in the measured window.
     pub utilization: Option<f64>,
-    /// More than 1% of offered requests were dropped or timed out.
+    /// More than 1% of offered requests were dropped, timed out or failed.
     pub saturated: bool,
     pub cost: Cost,
+    /// The circuit breaker, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerStats>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -120,9 +163,14 @@ pub struct Summary {
     /// Time-average number of requests in the system (sent, not yet answered) in the measured window.
     pub mean_in_system: f64,
     pub slo: Option<SloReport>,
+    /// Every user-facing deployment (primaries and A/B variants; shadows are apart).
     #[serde(flatten)]
     pub overall: Section,
+    /// Each region's primary deployment.
     pub regions: BTreeMap<String, RegionSummary>,
+    /// A/B variants and shadow candidates, by `REGION#variant` / `REGION#shadow`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployments: BTreeMap<String, RegionSummary>,
 }
 
 fn ms(nanos: f64) -> f64 {
@@ -144,40 +192,74 @@ fn percentiles(histogram: &Histogram<u64>, sum: f64) -> Percentiles {
     }
 }
 
-/// Measured statistics of a group of regions, with what they cost.
+/// Measured statistics of a group of deployments, with what they cost.
 struct Totals {
     metrics: RegionMetrics,
-    instances: f64,
+    /// Instance-nanoseconds available (ready or draining replicas) in the measured window.
+    capacity_nanos: f64,
     replicas: u64,
-    usd_per_hour: f64,
+    /// Σ price × replica-nanoseconds alive, in the measured window and over the run.
+    usd_nanos: f64,
+    usd_nanos_run: f64,
+    has_breaker: bool,
 }
 
 impl Totals {
     fn new() -> Self {
-        Totals { metrics: RegionMetrics::new(0), instances: 0.0, replicas: 0, usd_per_hour: 0.0 }
+        Totals {
+            metrics: RegionMetrics::new(0),
+            capacity_nanos: 0.0,
+            replicas: 0,
+            usd_nanos: 0.0,
+            usd_nanos_run: 0.0,
+            has_breaker: false,
+        }
     }
 
-    fn add(&mut self, metrics: &RegionMetrics, replicas: u64, instances: f64, usd_per_hour: f64) {
-        self.metrics.merge(metrics);
-        self.instances += instances;
-        self.replicas += replicas;
-        self.usd_per_hour += usd_per_hour;
+    fn add(&mut self, pool: &PoolSummary) {
+        self.metrics.merge(pool.metrics);
+        self.replicas += u64::from(pool.replicas);
+        let alive: f64 = pool.metrics.replica_nanos[1..].iter().sum();
+        let alive_run: f64 = pool.metrics.replica_nanos_run[1..].iter().sum();
+        self.usd_nanos += pool.usd_per_hour * alive;
+        self.usd_nanos_run += pool.usd_per_hour * alive_run;
+        self.capacity_nanos += f64::from(pool.instances)
+            * (pool.metrics.replica_nanos[Phase::Ready as usize]
+                + pool.metrics.replica_nanos[Phase::Draining as usize]);
+        self.has_breaker |= pool.has_breaker;
     }
 
     fn section(&self, model: &Model, window_end: Nanos) -> Section {
+        let window = (window_end - model.warmup) as f64;
         let measured = nanos_to_secs(window_end - model.warmup);
         let m = &self.metrics;
         let c = m.counts;
         let batches: u64 = m.batch_sizes.iter().sum();
         let batched: u64 = m.batch_sizes.iter().enumerate().map(|(size, &n)| size as u64 * n).sum();
-        let usd_measured = self.usd_per_hour * measured / 3600.0;
+        let usd_measured = self.usd_nanos / 3.6e12;
+        let hours = |phase: Phase| m.replica_nanos[phase as usize] / 3.6e12;
+        let alive: f64 = m.replica_nanos[1..].iter().sum();
         Section {
             replicas: self.replicas,
+            replicas_mean: alive / window,
+            replicas_peak: m.peak_replicas,
+            replica_hours: ReplicaHours {
+                provisioning: hours(Phase::Provisioning),
+                image_pull: hours(Phase::ImagePull),
+                model_load: hours(Phase::ModelLoad),
+                ready: hours(Phase::Ready),
+                draining: hours(Phase::Draining),
+                down: hours(Phase::Down),
+            },
             requests: RequestCounts {
                 offered: c.offered,
                 completed: c.completed,
+                degraded: c.degraded,
+                failed: c.failed,
                 dropped: c.dropped,
                 timed_out: c.timed_out,
+                retries: c.retries,
+                failover: c.failover,
             },
             throughput: Throughput {
                 offered_rps: c.offered as f64 / measured,
@@ -197,15 +279,34 @@ impl Totals {
                     .map(|(size, &n)| (size as u32, n))
                     .collect(),
             },
-            utilization: (self.instances > 0.0).then(|| m.busy_nanos / (self.instances * (measured * 1e9))),
-            saturated: (c.dropped + c.timed_out) as f64 > SATURATION_LOSS_FRACTION * c.offered as f64,
+            utilization: (self.capacity_nanos > 0.0).then(|| m.busy_nanos / self.capacity_nanos),
+            saturated: (c.dropped + c.timed_out + c.failed) as f64 > SATURATION_LOSS_FRACTION * c.offered as f64,
             cost: Cost {
-                usd_per_hour: self.usd_per_hour,
-                usd_total: self.usd_per_hour * nanos_to_secs(model.duration) / 3600.0,
-                usd_per_million_requests: (c.completed > 0).then(|| usd_measured / c.completed as f64 * 1e6),
+                usd_per_hour: self.usd_nanos / window,
+                usd_total: self.usd_nanos_run / 3.6e12,
+                usd_per_million_requests: (c.answered() > 0).then(|| usd_measured / c.answered() as f64 * 1e6),
             },
+            breaker: self
+                .has_breaker
+                .then(|| BreakerStats { opened: m.breaker_opened, open_s: m.breaker_open_nanos / 1e9 }),
         }
     }
+}
+
+/// What the engine hands over per deployment.
+pub struct PoolSummary<'a> {
+    pub region: usize,
+    /// `REGION`, `REGION#variant` or `REGION#shadow`.
+    pub name: String,
+    /// Primary (0), variant (1), shadow (2).
+    pub role: u8,
+    pub metrics: &'a RegionMetrics,
+    pub replicas: u32,
+    pub instances: u32,
+    pub usd_per_hour: f64,
+    pub has_breaker: bool,
+    pub service_time_source: Option<String>,
+    pub instance: Option<String>,
 }
 
 fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
@@ -223,14 +324,11 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
                 None
             } else {
                 let rank = (target.percentile / 100.0 * offered as f64).ceil() as u64;
-                if rank > totals.metrics.counts.completed {
+                let answered = totals.metrics.counts.answered();
+                if rank > answered {
                     Some(f64::INFINITY)
                 } else {
-                    Some(ms(totals
-                        .metrics
-                        .latency
-                        .value_at_quantile(rank as f64 / totals.metrics.counts.completed.max(1) as f64)
-                        as f64))
+                    Some(ms(totals.metrics.latency.value_at_quantile(rank as f64 / answered.max(1) as f64) as f64))
                 }
             };
             let within = totals.metrics.latency.count_between(0, target.max);
@@ -245,7 +343,8 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
         })
         .collect();
     let availability = slo.availability.map(|target| {
-        let observed = if offered == 0 { 0.0 } else { totals.metrics.counts.completed as f64 / offered as f64 };
+        // Answered within the timeout, degraded answers included.
+        let observed = if offered == 0 { 0.0 } else { totals.metrics.counts.answered() as f64 / offered as f64 };
         AvailabilityAttainment { target, observed, met: observed >= target }
     });
     let met = latency.iter().all(|l| l.met) && availability.as_ref().is_none_or(|a| a.met);
@@ -257,29 +356,31 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
 pub fn summarize(
     model: &Model,
     seed: u64,
-    regions: &[&RegionMetrics],
+    pools: &[PoolSummary],
     in_system_area: f64,
     end: Nanos,
     stopped_at: Option<Nanos>,
 ) -> Summary {
     let window_end = stopped_at.unwrap_or(model.duration);
     let mut overall = Totals::new();
-    let mut region_summaries = BTreeMap::new();
-    for (region_model, run) in model.regions.iter().zip(regions) {
-        let instances = region_model.serving.as_ref().map_or(0, |s| s.instances);
-        let replicas = u64::from(region_model.replicas);
-        let usd_per_hour = region_model.usd_per_hour * replicas as f64;
+    let mut regions = BTreeMap::new();
+    let mut deployments = BTreeMap::new();
+    for pool in pools {
+        if pool.role != 2 {
+            overall.add(pool);
+        }
         let mut totals = Totals::new();
-        totals.add(run, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
-        overall.add(run, replicas, replicas as f64 * f64::from(instances), usd_per_hour);
-        region_summaries.insert(
-            region_model.name.clone(),
-            RegionSummary {
-                instance: region_model.instance.clone(),
-                service_time_source: region_model.serving.as_ref().map(|s| s.service.source()),
-                stats: totals.section(model, window_end),
-            },
-        );
+        totals.add(pool);
+        let summary = RegionSummary {
+            instance: pool.instance.clone(),
+            service_time_source: pool.service_time_source.clone(),
+            stats: totals.section(model, window_end),
+        };
+        if pool.role == 0 {
+            regions.insert(pool.name.clone(), summary);
+        } else {
+            deployments.insert(pool.name.clone(), summary);
+        }
     }
     Summary {
         servesim_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -292,7 +393,8 @@ pub fn summarize(
         mean_in_system: in_system_area / (window_end - model.warmup) as f64,
         slo: slo_report(model, &overall),
         overall: overall.section(model, window_end),
-        regions: region_summaries,
+        regions,
+        deployments,
     }
 }
 
@@ -310,14 +412,14 @@ pub fn latency_cdf(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
     CDF_QUANTILES.iter().map(|&q| (ms(histogram.value_at_quantile(q) as f64), q)).collect()
 }
 
-/// CDFs per region with completions, then of all regions together (named "all").
-pub fn latency_cdfs(model: &Model, regions: &[&RegionMetrics]) -> Vec<(String, Vec<(f64, f64)>)> {
+/// CDFs per user-facing deployment with answers, then of all of them together (named "all").
+pub fn latency_cdfs(pools: &[PoolSummary]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut all = RegionMetrics::new(0);
     let mut out = Vec::new();
-    for (region, run) in model.regions.iter().zip(regions) {
-        all.merge(run);
-        if !run.latency.is_empty() {
-            out.push((region.name.clone(), latency_cdf(&run.latency)));
+    for pool in pools.iter().filter(|p| p.role != 2) {
+        all.merge(pool.metrics);
+        if !pool.metrics.latency.is_empty() {
+            out.push((pool.name.clone(), latency_cdf(&pool.metrics.latency)));
         }
     }
     if out.len() > 1 {
