@@ -137,9 +137,9 @@ fn a_region_outage_moves_traffic_after_the_detection_delay() {
     // the probe at 160 s) everything goes to b.
     for record in &out.requests {
         let sent = record.sent as f64 / 1e9;
-        if sent >= 100.0 && sent < 120.0 {
+        if (100.0..120.0).contains(&sent) {
             assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
-        } else if sent >= 120.0 && sent < 160.0 {
+        } else if (120.0..160.0).contains(&sent) {
             assert_eq!((record.region, record.outcome), (1, Outcome::Completed), "{record:?}");
         } else {
             assert_eq!((record.region, record.outcome), (0, Outcome::Completed), "{record:?}");
