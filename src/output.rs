@@ -105,13 +105,33 @@ fn ms(value: Option<f64>) -> String {
 
 /// The table printed after a run.
 pub fn print_table(summary: &Summary) {
+    let operational = summary
+        .regions
+        .values()
+        .map(|r| &r.stats)
+        .chain(summary.deployments.values().map(|d| &d.stats))
+        .any(|s| s.requests.failed + s.requests.degraded + s.requests.retries > 0 || s.replicas_peak != s.replicas);
     println!(
-        "{:<14} {:>8} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}",
-        "region", "replicas", "offered/s", "done/s", "dropped", "timedout", "p50 ms", "p99 ms", "util", "USD/h"
+        "{:<20} {:>8} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}{}",
+        "region",
+        "replicas",
+        "offered/s",
+        "done/s",
+        "dropped",
+        "timedout",
+        "p50 ms",
+        "p99 ms",
+        "util",
+        "USD/h",
+        if operational {
+            format!(" {:>9} {:>9} {:>9} {:>7} {:>7}", "failed", "degraded", "retries", "mean", "peak")
+        } else {
+            String::new()
+        }
     );
     let line = |name: &str, s: &sim::summary::Section| {
         println!(
-            "{:<14} {:>8} {:>11.1} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9.2}{}",
+            "{:<20} {:>8} {:>11.1} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9.2}{}{}",
             name,
             s.replicas,
             s.throughput.offered_rps,
@@ -122,6 +142,14 @@ pub fn print_table(summary: &Summary) {
             ms(s.latency_ms.p99),
             s.utilization.map_or("-".into(), |u| format!("{u:.2}")),
             s.cost.usd_per_hour,
+            if operational {
+                format!(
+                    " {:>9} {:>9} {:>9} {:>7.1} {:>7}",
+                    s.requests.failed, s.requests.degraded, s.requests.retries, s.replicas_mean, s.replicas_peak
+                )
+            } else {
+                String::new()
+            },
             if s.saturated { "  SATURATED" } else { "" }
         );
     };
@@ -130,8 +158,11 @@ pub fn print_table(summary: &Summary) {
             line(name, &region.stats);
         }
     }
-    if summary.regions.len() > 1 {
+    if summary.regions.len() > 1 || !summary.deployments.is_empty() {
         line("all", &summary.overall);
+    }
+    for (name, deployment) in &summary.deployments {
+        line(name, &deployment.stats);
     }
     if let Some(slo) = &summary.slo {
         let mut parts = Vec::new();

@@ -32,7 +32,21 @@ fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
     assert!(scenarios.len() >= 3);
     for scenario in scenarios {
         let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
-        let path = scenario.to_str().unwrap();
+        let mut path = scenario.to_str().unwrap().to_string();
+        if name == "realtime-personalization" {
+            // An hour at 100 000 requests/s is a benchmark (docs/performance.md), not a test:
+            // run two minutes of it, the outage included.
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("duration = \"1h\"", "duration = \"2min\"")
+                .replace("warmup = \"2min\"", "warmup = \"20s\"")
+                .replace("interval = \"1min\"", "interval = \"10s\"")
+                .replace("at = \"25min\"", "at = \"50s\"")
+                .replace("duration = \"10min\"", "duration = \"30s\"");
+            assert!(text.contains("duration = \"2min\"") && text.contains("at = \"50s\""));
+            path = write(&dir, "realtime-personalization.toml", &text);
+        }
+        let path = path.as_str();
         let validated = servesim(&["validate", path]);
         assert!(validated.status.success(), "{name}: {}", stderr(&validated));
         let out = dir.join(&name);
@@ -46,17 +60,36 @@ fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
             .collect();
         assert!(leftovers.is_empty(), "{name}: temporary files left behind");
 
-        // Conservation: every offered request is accounted for.
+        // Conservation: every offered request is accounted for, overall, per region and per
+        // extra deployment.
+        let sections = std::iter::once(&summary)
+            .chain(summary["regions"].as_object().unwrap().values())
+            .chain(summary.get("deployments").and_then(Value::as_object).into_iter().flat_map(|d| d.values()));
+        for section in sections {
+            let r = &section["requests"];
+            let n = |k: &str| r[k].as_u64().unwrap();
+            assert_eq!(
+                n("offered"),
+                n("completed") + n("degraded") + n("failed") + n("dropped") + n("timed_out"),
+                "{name}: {r}"
+            );
+        }
         let r = &summary["requests"];
         let n = |k: &str| r[k].as_u64().unwrap();
-        assert_eq!(n("offered"), n("completed") + n("dropped") + n("timed_out"), "{name}");
         assert!(n("completed") > 1000, "{name}: too little traffic to check anything");
 
-        // Little's law: time-average number in system = throughput × mean latency.
-        let lambda = summary["throughput"]["completed_rps"].as_f64().unwrap();
+        // Little's law: time-average number in system = throughput × mean latency, where every
+        // request is answered; requests that failed or gave up also spent time in the system, so
+        // then the answered ones alone bound it from below.
+        let measured = summary["duration_s"].as_f64().unwrap() - summary["warmup_s"].as_f64().unwrap();
+        let lambda = (n("completed") + n("degraded")) as f64 / measured;
         let w = summary["latency_ms"]["mean"].as_f64().unwrap() / 1e3;
         let l = summary["mean_in_system"].as_f64().unwrap();
-        assert!((l / (lambda * w) - 1.0).abs() < 0.02, "{name}: L = {l}, λW = {}", lambda * w);
+        if n("failed") + n("dropped") + n("timed_out") == 0 {
+            assert!((l / (lambda * w) - 1.0).abs() < 0.02, "{name}: L = {l}, λW = {}", lambda * w);
+        } else {
+            assert!(l >= 0.98 * lambda * w, "{name}: L = {l}, λW = {}", lambda * w);
+        }
 
         let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
         assert!(run["events"].as_u64().unwrap() > 0);
@@ -131,6 +164,69 @@ fn assert_rejected(dir: &Path, name: &str, text: &str, expect: &[&str]) {
         }
         assert!(!out_dir.exists(), "{name}: a rejected run wrote output");
     }
+}
+
+#[test]
+fn bad_operations_are_rejected_with_file_line_and_column() {
+    let dir = scratch("errors-operations");
+    let with = |extra: &str| format!("{BASE}{extra}");
+    assert_rejected(
+        &dir,
+        "fault-region.toml",
+        &with("\n[[faults]]\nkind = \"region_outage\"\nregion = \"mars\"\nat = \"1s\"\nduration = \"1s\"\n"),
+        &[":17:", "unknown region \"mars\"", "regions are: a"],
+    );
+    assert_rejected(
+        &dir,
+        "fault-timing.toml",
+        &with("\n[[faults]]\nkind = \"replica_crash\"\nregion = \"a\"\nat = \"1s\"\nmttr = \"1s\"\n"),
+        &[":15:", "either `at` and `duration`, or `mtbf` and `mttr`"],
+    );
+    assert_rejected(
+        &dir,
+        "autoscaling-typo.toml",
+        &BASE.replace(
+            "replicas = 2\n",
+            "replicas = 2\nautoscaling = { metric = \"utilization\", targett = 0.5, max_replicas = 4 }\n",
+        ),
+        &[":6:", "targett"],
+    );
+    assert_rejected(
+        &dir,
+        "autoscaling-bounds.toml",
+        &BASE.replace("replicas = 2\n", "replicas = 2\nautoscaling = { metric = \"utilization\", target = 0.5, min_replicas = 3, max_replicas = 4 }\n"),
+        &[":6:", "within [min_replicas, max_replicas] = [3, 4]"],
+    );
+    assert_rejected(
+        &dir,
+        "autoscaling-zero.toml",
+        &BASE.replace("replicas = 2\n", "replicas = 2\nautoscaling = { metric = \"concurrency\", target = 4, min_replicas = 0, max_replicas = 4 }\n"),
+        &[":6:", "needs a cooldown"],
+    );
+    assert_rejected(
+        &dir,
+        "retries.toml",
+        &with("\n[retries]\nmultiplier = -2\n"),
+        &[":16:", "multiplier must be at least 1"],
+    );
+    assert_rejected(
+        &dir,
+        "breaker.toml",
+        &BASE.replace("[serving]\n", "[serving]\ncircuit_breaker = { failure_rate = 1.5 }\n"),
+        &[":12:", "failure_rate must be between 0 and 1"],
+    );
+    assert_rejected(
+        &dir,
+        "dependency.toml",
+        &with("\n[[faults]]\nkind = \"dependency_failure\"\nregion = \"a\"\nat = \"1s\"\nduration = \"1s\"\n"),
+        &["has no feature_store to fail"],
+    );
+    assert_rejected(
+        &dir,
+        "shadow.toml",
+        &with("\n[shadow]\nfraction = 2\nreplicas = 1\n"),
+        &[":16:", "fraction must be in (0, 1]"],
+    );
 }
 
 #[test]
