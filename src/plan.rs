@@ -140,7 +140,11 @@ fn write_deploy(chosen: &load::Loaded, dir: &std::path::Path, image: &str) -> Re
     let model = chosen.build()?;
     for region in &model.regions {
         let Some(serving) = &region.serving else { continue };
-        let autoscaling = reports::deploy::Autoscaling::around(region.replicas, serving);
+        // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
+        let autoscaling = match &region.autoscaling {
+            Some(simulated) => reports::deploy::Autoscaling::simulated(simulated),
+            None => reports::deploy::Autoscaling::around(region.replicas, serving),
+        };
         let problems = reports::deploy::check(serving, &autoscaling);
         if !problems.is_empty() {
             return Err(CliError::input(format!(

@@ -86,4 +86,38 @@ fn generated_configs_pass_real_schemas_and_broken_ones_do_not() {
     for file in ["deployment.yaml", "service.yaml", "hpa.yaml", "config.pbtxt"] {
         assert!(report.contains(&format!("us-east/{file}")), "{file} break not caught:\n{report}");
     }
+
+    // A region with a simulated autoscaler deploys that autoscaler: metric, target, bounds and
+    // behavior, for the HPA and for KEDA (which alone may scale to zero).
+    let text = std::fs::read_to_string(&scenario).unwrap().replace(
+        "[regions.eu-west]\nreplicas = 2\n",
+        "[regions.eu-west]\nreplicas = 2\nautoscaling = { metric = \"utilization\", target = 0.6, min_replicas = 0, \
+         max_replicas = 6, cooldown = \"10min\", activation = 2, evaluation_interval = \"30s\", \
+         scale_down = { stabilization = \"10min\", policies = [{ type = \"pods\", value = 1, period = \"1min\" }], select = \"min\" } }\n",
+    );
+    assert!(text.contains("autoscaling = {"));
+    let scaled = dir.join("scaled.toml");
+    std::fs::write(&scaled, text).unwrap();
+    let out = dir.join("scaled-plan");
+    let plan = servesim(&["plan", scaled.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let deploy = out.join("deploy");
+    let valid = validate(&python, &deploy);
+    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
+    let hpa = std::fs::read_to_string(deploy.join("eu-west/hpa.yaml")).unwrap();
+    for expected in [
+        "name: DCGM_FI_DEV_GPU_UTIL",
+        "averageValue: \"60\"",
+        "minReplicas: 1",
+        "maxReplicas: 6",
+        "stabilizationWindowSeconds: 600",
+        "selectPolicy: Min",
+        "type: Pods\n          value: 1\n          periodSeconds: 60",
+    ] {
+        assert!(hpa.contains(expected), "hpa lacks {expected:?}:\n{hpa}");
+    }
+    let keda = std::fs::read_to_string(deploy.join("eu-west/keda-scaledobject.yaml")).unwrap();
+    for expected in ["minReplicaCount: 0", "pollingInterval: 30", "cooldownPeriod: 600", "activationThreshold: \"2\""] {
+        assert!(keda.contains(expected), "keda lacks {expected:?}:\n{keda}");
+    }
 }

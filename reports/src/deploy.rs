@@ -6,33 +6,115 @@
 //! servesim does not simulate autoscaling yet, so the autoscalers start at the simulated replica
 //! count and may grow to twice it, with Kubernetes' documented default behaviour made explicit.
 
+use sim::autoscale::{AutoscalingModel, RulesModel};
 use sim::model::{RegionModel, ServingModel};
+use sim::operations::{PolicyKind, ScaleMetric, Select};
 
 /// Autoscaler bounds and behaviour written into the HPA, KEDA and KServe manifests.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Autoscaling {
     pub min_replicas: u32,
     pub max_replicas: u32,
-    /// Queued requests per replica the autoscalers aim for.
-    pub target_queue: u32,
+    /// The per-pod metric the HPA reads (through a Prometheus adapter rule) and its target
+    /// `averageValue`.
+    pub metric: String,
+    pub target: String,
+    /// The PromQL sum over the deployment's pods that KEDA divides by `target`.
+    pub keda_query: String,
+    pub polling_s: u32,
+    /// KEDA's cooldownPeriod and activationThreshold (scale to zero when `min_replicas` is 0).
+    pub cooldown_s: u32,
+    pub activation: f64,
     pub scale_up_window_s: u32,
     pub scale_down_window_s: u32,
+    pub scale_up_select: String,
+    pub scale_down_select: String,
     /// `(type, value, period_s)` with type `Pods` or `Percent`.
     pub scale_up_policies: Vec<(String, u32, u32)>,
     pub scale_down_policies: Vec<(String, u32, u32)>,
 }
 
+fn seconds(nanos: u64) -> u32 {
+    (nanos / 1_000_000_000) as u32
+}
+
 impl Autoscaling {
-    /// Bounds around the simulated replica count, Kubernetes' default behaviour.
+    /// Bounds around the simulated replica count, Kubernetes' default behaviour, scaling on
+    /// Triton's queue depth (a full batch waiting per replica).
     pub fn around(replicas: u32, serving: &ServingModel) -> Self {
         Autoscaling {
             min_replicas: replicas.max(1),
             max_replicas: (2 * replicas).max(1),
-            target_queue: serving.max_batch,
+            metric: "nv_inference_pending_request_count".into(),
+            target: serving.max_batch.to_string(),
+            keda_query: "sum(nv_inference_pending_request_count{pod=~\"APP-.*\"})".into(),
+            polling_s: 15,
+            cooldown_s: 300,
+            activation: 0.0,
             scale_up_window_s: 0,
             scale_down_window_s: 300,
+            scale_up_select: "Max".into(),
+            scale_down_select: "Max".into(),
             scale_up_policies: vec![("Pods".into(), 4, 15), ("Percent".into(), 100, 15)],
             scale_down_policies: vec![("Percent".into(), 100, 15)],
+        }
+    }
+
+    /// Exactly the autoscaler the scenario simulated.
+    pub fn simulated(model: &AutoscalingModel) -> Self {
+        let (metric, target, query) = match model.metric {
+            ScaleMetric::Utilization => (
+                "DCGM_FI_DEV_GPU_UTIL",
+                format!("{}", (model.target * 100.0).round()),
+                "sum(DCGM_FI_DEV_GPU_UTIL{pod=~\"APP-.*\"})",
+            ),
+            ScaleMetric::RequestsPerSecond => (
+                "nv_inference_requests_per_second",
+                format!("{}", model.target),
+                "sum(rate(nv_inference_request_success{pod=~\"APP-.*\"}[1m]))",
+            ),
+            ScaleMetric::QueueDepth | ScaleMetric::Concurrency => (
+                "nv_inference_pending_request_count",
+                format!("{}", model.target),
+                "sum(nv_inference_pending_request_count{pod=~\"APP-.*\"})",
+            ),
+        };
+        let policies = |rules: &RulesModel| -> Vec<(String, u32, u32)> {
+            rules
+                .policies
+                .iter()
+                .map(|p| {
+                    let kind = match p.kind {
+                        PolicyKind::Pods => "Pods",
+                        PolicyKind::Percent => "Percent",
+                    };
+                    (kind.to_string(), p.value, seconds(p.period))
+                })
+                .collect()
+        };
+        let select = |rules: &RulesModel| {
+            match rules.select {
+                Select::Max => "Max",
+                Select::Min => "Min",
+                Select::Disabled => "Disabled",
+            }
+            .to_string()
+        };
+        Autoscaling {
+            min_replicas: model.min_replicas,
+            max_replicas: model.max_replicas,
+            metric: metric.into(),
+            target,
+            keda_query: query.into(),
+            polling_s: seconds(model.interval).max(1),
+            cooldown_s: model.cooldown.map_or(300, seconds),
+            activation: model.activation,
+            scale_up_window_s: seconds(model.up.stabilization),
+            scale_down_window_s: seconds(model.down.stabilization),
+            scale_up_select: select(&model.up),
+            scale_down_select: select(&model.down),
+            scale_up_policies: policies(&model.up),
+            scale_down_policies: policies(&model.down),
         }
     }
 }
@@ -114,10 +196,12 @@ fn behavior(a: &Autoscaling, indent: &str) -> String {
             .collect::<String>()
     };
     format!(
-        "{indent}behavior:\n{indent}  scaleUp:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: Max\n{indent}    policies:\n{}{indent}  scaleDown:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: Max\n{indent}    policies:\n{}",
+        "{indent}behavior:\n{indent}  scaleUp:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: {}\n{indent}    policies:\n{}{indent}  scaleDown:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: {}\n{indent}    policies:\n{}",
         a.scale_up_window_s,
+        a.scale_up_select,
         policies(&a.scale_up_policies),
         a.scale_down_window_s,
+        a.scale_down_select,
         policies(&a.scale_down_policies),
     )
 }
@@ -153,22 +237,26 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     );
 
     let hpa = format!(
-        "{header}apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: {app}\n  minReplicas: {}\n  maxReplicas: {}\n  metrics:\n    - type: Pods\n      pods:\n        metric:\n          name: nv_inference_pending_request_count\n        target:\n          type: AverageValue\n          averageValue: \"{}\"\n{}",
+        "{header}# The per-pod metric comes from a Prometheus adapter rule (DCGM exporter for GPU utilisation,\n# Triton's /metrics otherwise). An HPA cannot go below one replica: scale to zero is KEDA's.\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: {app}\n  minReplicas: {}\n  maxReplicas: {}\n  metrics:\n    - type: Pods\n      pods:\n        metric:\n          name: {}\n        target:\n          type: AverageValue\n          averageValue: \"{}\"\n{}",
         labels(&app, region, "    "),
-        a.min_replicas,
+        a.min_replicas.max(1),
         a.max_replicas,
-        a.target_queue,
+        a.metric,
+        a.target,
         behavior(a, "  "),
     );
 
     let keda = format!(
-        "{header}# KEDA alternative to the HPA (apply one or the other): scales on Triton's queue depth from Prometheus.\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    name: {app}\n  minReplicaCount: {}\n  maxReplicaCount: {}\n  pollingInterval: 15\n  cooldownPeriod: {}\n  advanced:\n    horizontalPodAutoscalerConfig:\n{}  triggers:\n    - type: prometheus\n      metadata:\n        serverAddress: http://prometheus-operated.monitoring.svc:9090\n        query: sum(nv_inference_pending_request_count{{pod=~\"{app}-.*\"}})\n        threshold: \"{}\"\n",
+        "{header}# KEDA alternative to the HPA (apply one or the other): the same metric from Prometheus.\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    name: {app}\n  minReplicaCount: {}\n  maxReplicaCount: {}\n  pollingInterval: {}\n  cooldownPeriod: {}\n  advanced:\n    horizontalPodAutoscalerConfig:\n{}  triggers:\n    - type: prometheus\n      metadata:\n        serverAddress: http://prometheus-operated.monitoring.svc:9090\n        query: '{}'\n        threshold: \"{}\"\n        activationThreshold: \"{}\"\n",
         labels(&app, region, "    "),
         a.min_replicas,
         a.max_replicas,
-        a.scale_down_window_s,
+        a.polling_s,
+        a.cooldown_s,
         behavior(a, "      "),
-        a.target_queue,
+        a.keda_query.replace("APP", &app),
+        a.target,
+        a.activation,
     );
 
     let kserve = format!(

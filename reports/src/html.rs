@@ -211,11 +211,114 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
             points: all.iter().map(|r| (end(r), r.ready_replicas as f64)).collect(),
         },
     ];
-    vec![
+    let mut out = vec![
         charts::lines("Offered and completed load (all regions)", axis, "requests/s", &throughput, &shade, true),
         charts::lines("p99 latency per region, per interval", axis, "ms", &p99, &shade, true),
         charts::lines("Queue depth and replicas at interval ends (all regions)", axis, "count", &load, &shade, true),
-    ]
+    ];
+    // Autoscaling and faults: only when replicas ever differ from the configured count.
+    let moving = all.iter().any(|r| {
+        r.desired_replicas != r.ready_replicas || r.starting_replicas + r.draining_replicas + r.down_replicas > 0
+    });
+    if moving {
+        let count = |name: &str, f: fn(&TimeseriesRow) -> u64| Series {
+            name: name.into(),
+            points: all.iter().map(|r| (end(r), f(r) as f64)).collect(),
+        };
+        let replicas = [
+            count("desired", |r| r.desired_replicas),
+            count("starting", |r| r.starting_replicas),
+            count("ready", |r| r.ready_replicas),
+            count("draining", |r| r.draining_replicas),
+            count("down", |r| r.down_replicas),
+        ];
+        out.push(charts::lines("Replicas by state (all regions)", axis, "replicas", &replicas, &shade, true));
+    }
+    let troubled = all.iter().any(|r| r.failed + r.degraded + r.retries + r.failover > 0);
+    if troubled {
+        let rate = |name: &str, f: fn(&TimeseriesRow) -> u64| Series {
+            name: name.into(),
+            points: all.iter().map(|r| (mid(r), f(r) as f64 / (r.end_s - r.start_s))).collect(),
+        };
+        let errors = [
+            rate("failed", |r| r.failed),
+            rate("degraded (fallback)", |r| r.degraded),
+            rate("retries", |r| r.retries),
+            rate("failed over", |r| r.failover),
+        ];
+        out.push(charts::lines("Failures, fallbacks, retries and failover", axis, "requests/s", &errors, &shade, true));
+    }
+    if rows.iter().any(|r| r.breaker.is_some_and(|b| b > 0)) {
+        let states: Vec<Series> = regions
+            .iter()
+            .filter(|region| rows.iter().any(|r| r.region == **region && r.breaker.is_some()))
+            .map(|region| Series {
+                name: (*region).to_string(),
+                points: rows
+                    .iter()
+                    .filter(|r| r.region == *region)
+                    .filter_map(|r| r.breaker.map(|b| (end(r), f64::from(b))))
+                    .collect(),
+            })
+            .collect();
+        out.push(charts::lines(
+            "Circuit breaker at interval ends (0 closed, 1 half-open, 2 open)",
+            axis,
+            "state",
+            &states,
+            &shade,
+            true,
+        ));
+    }
+    out
+}
+
+/// Failures, fallbacks, retries, replica counts and breaker openings, per deployment.
+fn resilience_table(out: &mut String, summary: &sim::summary::Summary) {
+    let sections: Vec<(&String, &sim::summary::Section)> = summary
+        .regions
+        .iter()
+        .map(|(name, r)| (name, &r.stats))
+        .chain(summary.deployments.iter().map(|(name, d)| (name, &d.stats)))
+        .filter(|(_, s)| s.replicas > 0 || s.requests.offered > 0)
+        .collect();
+    let shown = sections.iter().any(|(_, s)| {
+        s.requests.failed + s.requests.degraded + s.requests.retries + s.requests.failover > 0
+            || s.replicas_peak != s.replicas
+            || s.breaker.is_some()
+    });
+    if !shown && summary.deployments.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Resilience and scaling</h2><table><tr><th class=text>deployment</th><th>failed</th><th>degraded</th>\
+         <th>retries</th><th>failed over in</th><th>replicas (start / mean / peak)</th><th>replica-hours starting</th>\
+         <th>replica-hours ready</th><th>breaker openings</th><th>USD/h</th></tr>",
+    );
+    for (name, s) in sections {
+        let h = &s.replica_hours;
+        let _ = write!(
+            out,
+            "<tr><td class=text>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {:.1} / {}</td><td>{:.2}</td>\
+             <td>{:.2}</td><td>{}</td><td>{:.2}</td></tr>",
+            escape(name),
+            s.requests.failed,
+            s.requests.degraded,
+            s.requests.retries,
+            s.requests.failover,
+            s.replicas,
+            s.replicas_mean,
+            s.replicas_peak,
+            h.provisioning + h.image_pull + h.model_load,
+            h.ready,
+            s.breaker.as_ref().map_or("-".into(), |b| b.opened.to_string()),
+            s.cost.usd_per_hour
+        );
+    }
+    out.push_str(
+        "</table><p class=note>Deployments named REGION#variant take an A/B share of the traffic; REGION#shadow \
+         receive a mirror their clients never see. Availability counts degraded (fallback) answers as answered.</p>",
+    );
 }
 
 /// The whole report.
@@ -276,6 +379,7 @@ pub fn render_run(report: &RunReport) -> String {
         region_row(&mut out, "all", None, &summary.overall);
     }
     out.push_str("</table>");
+    resilience_table(&mut out, summary);
 
     out.push_str("<h2>Latency</h2><div class=grid>");
     let cdf: Vec<Series> = report
