@@ -888,13 +888,14 @@ impl<'m> World<'m> {
     /// With a shadow deployment, mirrors a fraction of model calls to it.
     #[inline]
     fn mirror(&mut self, id: u32) {
-        let request = self.requests[id as usize];
-        let region = &mut self.regions[request.region as usize];
+        let region_index = self.requests[id as usize].region as usize;
+        let region = &mut self.regions[region_index];
         let Some(shadow) = region.shadow else { return };
-        let fraction = self.model.regions[request.region as usize].shadow.as_ref().map_or(0.0, |s| s.fraction);
+        let fraction = self.model.regions[region_index].shadow.as_ref().map_or(0.0, |s| s.fraction);
         if region.shadow_rng.random::<f64>() >= fraction {
             return;
         }
+        let request = self.requests[id as usize];
         let serving = serving_of(&self.pools, shadow);
         let copy = Request {
             shadow: true,
