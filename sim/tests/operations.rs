@@ -344,3 +344,94 @@ startup = { model_load = { kind = "constant", value = "15s" } }
     let ready_s = hours.ready * 3600.0;
     assert!(ready_s >= 235.0 - 1e-6 && ready_s <= 235.0 + later_starts * 75.0 + 1e-6, "{hours:?}");
 }
+
+#[test]
+fn random_crashes_leave_replicas_down_for_mttr_over_mtbf_plus_mttr() {
+    // Each replica fails after an exponential time with mean 100 s of being ready and is back an
+    // exponential 20 s later (restart is instant): down a fraction 20 / (100 + 20) = 1/6 of the
+    // time. 10 replicas over 20 000 s is about 1 700 failures per run; 8 seeds.
+    let text = r#"
+name = "mtbf"
+duration = "20000s"
+interval = "1000s"
+[regions.a]
+replicas = 10
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "10/s" }
+[serving]
+service_time = { kind = "constant", value = "1ms" }
+[[faults]]
+kind = "replica_crash"
+region = "a"
+mtbf = "100s"
+mttr = "20s"
+"#;
+    let m = model(text);
+    let fractions: Vec<f64> = (1..=8)
+        .map(|seed| {
+            let stats = run_seed(&m, seed).summary.regions["a"].stats.clone();
+            let h = &stats.replica_hours;
+            assert_conserved(&stats);
+            h.down / (h.ready + h.down)
+        })
+        .collect();
+    let (mean, se) = support::mean_se(&fractions);
+    let band = support::t_9995(fractions.len() - 1) * se;
+    assert!((mean - 1.0 / 6.0).abs() < band, "{mean} ± {band}");
+    assert!(se < 0.01, "standard error {se} too wide to fail");
+}
+
+#[test]
+fn feature_store_errors_and_a_dependency_failure_go_to_the_fallback() {
+    // 2% of lookups fail at all times, every lookup fails during the dependency fault of
+    // [100 s, 150 s); failures are answered by the fallback (degraded). Lookups take 2 ms, the
+    // model 5 ms, the fallback 1 ms.
+    let text = r#"
+name = "features"
+duration = "300s"
+[regions.a]
+replicas = 4
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "200/s" }
+[serving]
+service_time = { kind = "constant", value = "5ms" }
+feature_store = { latency = { kind = "constant", value = "2ms" }, error_rate = 0.02 }
+fallback = { latency = { kind = "constant", value = "1ms" } }
+[[faults]]
+kind = "dependency_failure"
+region = "a"
+at = "100s"
+duration = "50s"
+error_rate = 1.0
+factor = 3
+"#;
+    let out = run(&model(text), &RunOptions { seed: 2, record_requests: true, ..Default::default() });
+    let mut outside = (0u64, 0u64);
+    for record in &out.requests {
+        let sent = record.sent as f64 / 1e9;
+        let latency = (record.finished - record.sent) as f64 / 1e6;
+        // Lookups started in the fault take 3 × 2 ms and fail; the fallback answers 1 ms later.
+        // (Whether a lookup fails is decided when it answers: near the fault's edges, skipped.)
+        if (100.0..149.99).contains(&sent) {
+            assert_eq!(record.outcome, Outcome::Degraded, "{record:?}");
+            assert!((latency - 7.0).abs() < 1e-6, "{latency}");
+        } else if !(99.99..=150.1).contains(&sent) {
+            outside.0 += 1;
+            match record.outcome {
+                Outcome::Degraded => {
+                    outside.1 += 1;
+                    assert!((latency - 3.0).abs() < 1e-6, "{latency}");
+                }
+                _ => assert!((latency - 7.0).abs() < 1e-6, "{latency}"),
+            }
+        }
+    }
+    // Binomial: n ≈ 50 000, sd of the share = sqrt(0.02 × 0.98 / n) ≈ 0.0006; 5 sd.
+    let share = outside.1 as f64 / outside.0 as f64;
+    assert!((share - 0.02).abs() < 0.003, "{share}");
+    let r = &out.summary.overall.requests;
+    assert_eq!(r.failed, 0);
+    assert_conserved(&out.summary.overall);
+}
