@@ -435,3 +435,33 @@ factor = 3
     assert_eq!(r.failed, 0);
     assert_conserved(&out.summary.overall);
 }
+
+#[test]
+fn a_slow_replica_runs_its_batches_factor_times_longer() {
+    // One replica, 4 ms batches, three times slower from 50 s to 80 s.
+    let text = r#"
+name = "slow"
+duration = "120s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "20/s" }
+[serving]
+service_time = { kind = "constant", value = "4ms" }
+[[faults]]
+kind = "slow_replica"
+region = "a"
+at = "50s"
+duration = "30s"
+factor = 3
+"#;
+    let out = run(&model(text), &RunOptions { seed: 1, record_requests: true, ..Default::default() });
+    for record in &out.requests {
+        let sent = record.sent as f64 / 1e9;
+        let service = (record.finished - record.batch_start) as f64 / 1e6;
+        let expected = if (50.0..80.0).contains(&sent) { 12.0 } else { 4.0 };
+        assert!((service - expected).abs() < 1e-6, "{record:?}");
+    }
+    assert_conserved(&out.summary.overall);
+}
