@@ -48,6 +48,9 @@ impl<'m> Pool<'m> {
             first_replica: 0,
             slots,
             lb: Vec::with_capacity(slots as usize),
+            lb_is_all: false,
+            plain_call: serving.is_none_or(|s| s.breaker.is_none())
+                && (role == Role::Shadow || region_model.shadow.is_none()),
             desired: 0,
             phase_counts: {
                 let mut counts = [0; PHASES];
@@ -154,6 +157,7 @@ impl World<'_> {
         let pool = &mut self.pools[state.pool as usize];
         let at = pool.lb.partition_point(|&r| r < replica);
         pool.lb.insert(at, replica);
+        pool.lb_is_all = pool.lb.len() == pool.slots as usize;
         let p = state.pool;
         while let Some(id) = self.pools[p as usize].pending.pop_front() {
             if self.requests[id as usize].deadline <= self.now {
@@ -175,6 +179,7 @@ impl World<'_> {
         if let Ok(at) = pool.lb.binary_search(&replica) {
             pool.lb.remove(at);
         }
+        pool.lb_is_all = pool.lb.len() == pool.slots as usize;
     }
 
     /// Creates a replica in an off slot: provisioning, image pull, model load, then ready.
