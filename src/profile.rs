@@ -187,25 +187,25 @@ fn measure_cpu(ops: &[Op], quick: bool, bar: &indicatif::ProgressBar) -> Result<
         profile.measurements.push(Measurement { op: op.clone(), stat });
         bar.inc(1);
     }
-    profile.batch_overhead = Some(cpu::measure_batch_overhead(&settings));
+    profile.batch_overhead = Some(cpu::measure_batch_overhead(&settings.timing));
     Ok(profile)
 }
 
 #[cfg(feature = "cuda")]
 fn measure_cuda(ops: &[Op], quick: bool, bar: &indicatif::ProgressBar) -> Result<Profile, CliError> {
     let mut gpu = kernels::cuda::Gpu::open().map_err(|e| CliError::input(format!("cuda backend: {e}")))?;
-    let settings = if quick { kernels::cuda::Settings::quick() } else { kernels::cuda::Settings::full() };
+    let timing = if quick { kernels::cuda::quick_timing() } else { kernels::cuda::full_timing() };
     let mut profile = Profile { provenance: gpu.provenance(), ..Profile::default() };
     for op in ops {
         bar.set_message(format!("{} {}", op.name(), op.shape()));
         let stat = gpu
-            .measure(op, &settings)
+            .measure(op, &timing)
             .map_err(|message| CliError::input(format!("{} {} on {}: {message}", op.name(), op.shape(), gpu.name())))?;
         profile.measurements.push(Measurement { op: op.clone(), stat });
         bar.inc(1);
     }
     profile.batch_overhead =
-        Some(gpu.measure_batch_overhead(&settings).map_err(|e| CliError::input(format!("cuda backend: {e}")))?);
+        Some(gpu.measure_batch_overhead(&timing).map_err(|e| CliError::input(format!("cuda backend: {e}")))?);
     Ok(profile)
 }
 

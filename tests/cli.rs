@@ -8,10 +8,6 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 
-fn repo(path: &str) -> String {
-    format!("{}/{}", env!("CARGO_MANIFEST_DIR"), path)
-}
-
 fn run_to(scenario: &str, out: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["run", scenario, "--out", out.to_str().unwrap(), "--quiet"];
     args.extend_from_slice(extra);

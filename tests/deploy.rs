@@ -41,7 +41,7 @@ fn generated_configs_pass_real_schemas_and_broken_ones_do_not() {
     let dir = std::env::temp_dir().join(format!("servesim-deploy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.join("plan");
-    let scenario = format!("{}/scenarios/three-region.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = repo("scenarios/three-region.toml");
     let plan = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
     let deploy = out.join("deploy");

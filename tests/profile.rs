@@ -3,12 +3,8 @@
 
 mod common;
 
-use common::{ok, scratch, servesim, stderr, write};
+use common::{ok, repo, scratch, servesim, stderr, write};
 use serde_json::Value;
-
-fn repo(path: &str) -> String {
-    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn cpu_profiles_carry_provenance_and_sane_spreads() {

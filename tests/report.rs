@@ -108,7 +108,7 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
     let dir = scratch("browser");
     let out = dir.join("out");
     // The plan of the bundled quickstart: sweep, choice, full run, report (README's first command).
-    let scenario = format!("{}/scenarios/quickstart.toml", env!("CARGO_MANIFEST_DIR"));
+    let scenario = repo("scenarios/quickstart.toml");
     let run = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let url = format!("file://{}", out.join("report.html").display());

@@ -10,20 +10,14 @@
 //! which the catalog does not model).
 
 use crate::ops::{Activation, DType, Op};
-use crate::profile::Stat;
+use crate::profile::{Stat, Timing};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
-/// How long and how often to time each shape.
+/// How to time each shape, and how its buffers are laid out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    pub warmup_runs: u32,
-    pub min_runs: u32,
-    pub max_runs: u32,
-    /// Keep timing until this much time has been spent (and `min_runs` reached).
-    pub min_seconds: f64,
-    /// Stop after this much time even short of `min_runs` (slow shapes), once 3 runs are in.
-    pub max_seconds: f64,
+    pub timing: Timing,
     /// Total bytes the rotated weight copies should span (twice the L2 cache, say).
     pub rotate_bytes: u64,
     /// Largest single copy of an operator's inputs the host is asked to allocate.
@@ -32,27 +26,13 @@ pub struct Settings {
 
 impl Settings {
     pub fn full(rotate_bytes: u64) -> Settings {
-        Settings {
-            warmup_runs: 3,
-            min_runs: 15,
-            max_runs: 2000,
-            min_seconds: 0.3,
-            max_seconds: 3.0,
-            rotate_bytes,
-            max_bytes: 4 << 30,
-        }
+        let timing = Timing { warmup_runs: 3, min_runs: 15, max_runs: 2000, min_seconds: 0.3, max_seconds: 3.0 };
+        Settings { timing, rotate_bytes, max_bytes: 4 << 30 }
     }
 
     pub fn quick(rotate_bytes: u64) -> Settings {
-        Settings {
-            warmup_runs: 2,
-            min_runs: 7,
-            max_runs: 500,
-            min_seconds: 0.05,
-            max_seconds: 0.5,
-            rotate_bytes,
-            max_bytes: 4 << 30,
-        }
+        let timing = Timing { warmup_runs: 2, min_runs: 7, max_runs: 500, min_seconds: 0.05, max_seconds: 0.5 };
+        Settings { timing, rotate_bytes, max_bytes: 4 << 30 }
     }
 
     /// Copies of `set_bytes` of weights to rotate through.
@@ -64,20 +44,14 @@ impl Settings {
 }
 
 /// Runs `run(i)` for warm-up and then timed runs; `run` gets the run number to pick its copy.
-pub fn time_runs(settings: &Settings, mut run: impl FnMut(usize)) -> Stat {
-    for i in 0..settings.warmup_runs as usize {
+pub fn time_runs(timing: &Timing, mut run: impl FnMut(usize)) -> Stat {
+    for i in 0..timing.warmup_runs as usize {
         run(i);
     }
-    let mut samples = Vec::with_capacity(settings.min_runs as usize);
+    let mut samples = Vec::with_capacity(timing.min_runs as usize);
     let started = Instant::now();
-    let mut i = settings.warmup_runs as usize;
-    loop {
-        let (runs, elapsed) = (samples.len(), started.elapsed().as_secs_f64());
-        let enough = runs >= settings.min_runs as usize && elapsed >= settings.min_seconds;
-        let too_long = runs >= 3 && elapsed >= settings.max_seconds;
-        if runs >= settings.max_runs as usize || enough || too_long {
-            break;
-        }
+    let mut i = timing.warmup_runs as usize;
+    while !timing.done(samples.len(), started.elapsed().as_secs_f64()) {
         let t = Instant::now();
         run(i);
         samples.push(t.elapsed().as_nanos() as f64);
@@ -90,12 +64,12 @@ pub fn time_runs(settings: &Settings, mut run: impl FnMut(usize)) -> Stat {
 pub fn measure(op: &Op, settings: &Settings, seed: u64) -> Result<Stat, String> {
     let mut prepared = Prepared::new(op, settings, seed)?;
     let (copies, avx2) = (prepared.copies, has_avx2());
-    Ok(time_runs(settings, |i| run_best(&mut prepared, i % copies, avx2)))
+    Ok(time_runs(&settings.timing, |i| run_best(&mut prepared, i % copies, avx2)))
 }
 
 /// The per-batch cost that is no operator: handing a batch's input to an inference worker thread
 /// and getting its output back, as a CPU serving runtime does once per forward call.
-pub fn measure_batch_overhead(settings: &Settings) -> Stat {
+pub fn measure_batch_overhead(timing: &Timing) -> Stat {
     use std::sync::mpsc;
     let (to_worker, worker_inbox) = mpsc::channel::<Vec<f32>>();
     let (to_client, client_inbox) = mpsc::channel::<Vec<f32>>();
@@ -108,7 +82,7 @@ pub fn measure_batch_overhead(settings: &Settings) -> Stat {
         }
     });
     let mut batch = Some(vec![1.0f32; 4096]);
-    let stat = time_runs(settings, |_| {
+    let stat = time_runs(timing, |_| {
         to_worker.send(batch.take().expect("the batch came back")).expect("the worker runs");
         batch = Some(client_inbox.recv().expect("the worker answers"));
     });
@@ -595,15 +569,8 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings {
-            warmup_runs: 1,
-            min_runs: 3,
-            max_runs: 3,
-            min_seconds: 0.0,
-            max_seconds: 1.0,
-            rotate_bytes: 1 << 20,
-            max_bytes: 1 << 30,
-        }
+        let timing = Timing { warmup_runs: 1, min_runs: 3, max_runs: 3, min_seconds: 0.0, max_seconds: 1.0 };
+        Settings { timing, rotate_bytes: 1 << 20, max_bytes: 1 << 30 }
     }
 
     fn prepared(op: Op) -> Prepared {
@@ -725,10 +692,10 @@ mod tests {
     #[test]
     fn timing_reports_every_run() {
         let mut calls = 0;
-        let stat = time_runs(&settings(), |_| calls += 1);
+        let stat = time_runs(&settings().timing, |_| calls += 1);
         assert_eq!((calls, stat.runs), (4, 3));
         let stat = measure(&Op::Add { elements: 1000, dtype: DType::F32 }, &settings(), 1).unwrap();
         assert!(stat.p10_ns <= stat.median_ns && stat.median_ns <= stat.p90_ns && stat.median_ns > 0.0);
-        assert!(measure_batch_overhead(&settings()).median_ns > 0.0);
+        assert!(measure_batch_overhead(&settings().timing).median_ns > 0.0);
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::cpu::{self, Layout};
 use crate::ops::{Activation, DType, Op};
-use crate::profile::Stat;
+use crate::profile::{Stat, Timing};
 use cudarc::cublas::sys as blas;
 use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
 use cudarc::driver::{
@@ -24,24 +24,13 @@ use cudarc::driver::{
 use std::sync::Arc;
 use std::time::Instant;
 
-/// How long and how often to time each shape.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    pub warmup_runs: u32,
-    pub min_runs: u32,
-    pub max_runs: u32,
-    pub min_seconds: f64,
-    pub max_seconds: f64,
+/// Timing for the GPU: more runs than on the CPU, as each is short and events are cheap.
+pub fn full_timing() -> Timing {
+    Timing { warmup_runs: 10, min_runs: 50, max_runs: 5000, min_seconds: 0.2, max_seconds: 2.0 }
 }
 
-impl Settings {
-    pub fn full() -> Settings {
-        Settings { warmup_runs: 10, min_runs: 50, max_runs: 5000, min_seconds: 0.2, max_seconds: 2.0 }
-    }
-
-    pub fn quick() -> Settings {
-        Settings { warmup_runs: 5, min_runs: 20, max_runs: 1000, min_seconds: 0.05, max_seconds: 0.5 }
-    }
+pub fn quick_timing() -> Timing {
+    Timing { warmup_runs: 5, min_runs: 20, max_runs: 1000, min_seconds: 0.05, max_seconds: 0.5 }
 }
 
 const KERNELS: &str = r#"
@@ -647,31 +636,25 @@ impl Gpu {
     }
 
     /// Measures one operator and checks its first run against the CPU reference.
-    pub fn measure(&mut self, op: &Op, settings: &Settings) -> Result<Stat, String> {
+    pub fn measure(&mut self, op: &Op, timing: &Timing) -> Result<Stat, String> {
         let mut buffers = self.prepare(op)?;
         let copies = buffers.sets.len();
         self.launch(op, &mut buffers, 0)?;
         self.stream.synchronize().map_err(err)?;
         self.check(op, &buffers)?;
-        for i in 0..settings.warmup_runs as usize {
+        for i in 0..timing.warmup_runs as usize {
             self.launch(op, &mut buffers, i % copies)?;
         }
         const ROUND: usize = 10;
-        let timing = Some(CUevent_flags::CU_EVENT_DEFAULT);
+        let flags = Some(CUevent_flags::CU_EVENT_DEFAULT);
         let events: Vec<(CudaEvent, CudaEvent)> = (0..ROUND)
-            .map(|_| Ok((self.context.new_event(timing)?, self.context.new_event(timing)?)))
+            .map(|_| Ok((self.context.new_event(flags)?, self.context.new_event(flags)?)))
             .collect::<Result<_, cudarc::driver::DriverError>>()
             .map_err(err)?;
         let mut samples = Vec::new();
         let started = Instant::now();
-        let mut run = settings.warmup_runs as usize;
-        loop {
-            let elapsed = started.elapsed().as_secs_f64();
-            let enough = samples.len() >= settings.min_runs as usize && elapsed >= settings.min_seconds;
-            let too_long = samples.len() >= 3 && elapsed >= settings.max_seconds;
-            if samples.len() >= settings.max_runs as usize || enough || too_long {
-                break;
-            }
+        let mut run = timing.warmup_runs as usize;
+        while !timing.done(samples.len(), started.elapsed().as_secs_f64()) {
             for (start, end) in &events {
                 start.record(&self.stream).map_err(err)?;
                 self.launch(op, &mut buffers, run % copies)?;
@@ -755,21 +738,18 @@ impl Gpu {
     }
 
     /// Per forward call: inputs to the device, outputs back, and a synchronisation (4 KiB each way).
-    pub fn measure_batch_overhead(&self, settings: &Settings) -> Result<Stat, String> {
+    pub fn measure_batch_overhead(&self, timing: &Timing) -> Result<Stat, String> {
         let host = vec![1u8; 4096];
         let mut device = self.stream.clone_htod(&host).map_err(err)?;
         let mut samples = Vec::new();
         let started = Instant::now();
-        while samples.len() < settings.min_runs as usize || started.elapsed().as_secs_f64() < settings.min_seconds {
+        while !timing.done(samples.len(), started.elapsed().as_secs_f64()) {
             let t = Instant::now();
             self.stream.memcpy_htod(&host, &mut device).map_err(err)?;
             let back = self.stream.clone_dtoh(&device).map_err(err)?;
             self.stream.synchronize().map_err(err)?;
             samples.push(t.elapsed().as_nanos() as f64);
             std::hint::black_box(back);
-            if samples.len() >= settings.max_runs as usize {
-                break;
-            }
         }
         Ok(Stat::from_samples(&mut samples))
     }

@@ -220,7 +220,7 @@ pub struct Predictor {
 
 fn sorted_distinct(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    // Same x measured twice (different shapes of equal work): keep the median-ish first of each.
+    // Same x measured twice (different shapes of equal work): keep the faster (sorted first).
     points.dedup_by(|b, a| a.0 == b.0);
     points
 }

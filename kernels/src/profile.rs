@@ -41,6 +41,27 @@ impl Stat {
     }
 }
 
+/// How often and how long a backend times each shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    pub warmup_runs: u32,
+    pub min_runs: u32,
+    pub max_runs: u32,
+    /// Keep timing until this much time has been spent (and `min_runs` reached).
+    pub min_seconds: f64,
+    /// Stop after this much time even short of `min_runs` (slow shapes), once 3 runs are in.
+    pub max_seconds: f64,
+}
+
+impl Timing {
+    /// Whether `runs` timed runs over `elapsed` seconds are enough.
+    pub fn done(&self, runs: usize, elapsed: f64) -> bool {
+        let enough = runs >= self.min_runs as usize && elapsed >= self.min_seconds;
+        let too_long = runs >= 3 && elapsed >= self.max_seconds;
+        runs >= self.max_runs as usize || enough || too_long
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
     pub op: Op,

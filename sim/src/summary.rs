@@ -293,13 +293,20 @@ impl Totals {
     }
 }
 
+/// A region's deployments: the primary, an A/B variant, a shadow candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Variant,
+    Shadow,
+}
+
 /// What the engine hands over per deployment.
 pub struct PoolSummary<'a> {
     pub region: usize,
     /// `REGION`, `REGION#variant` or `REGION#shadow`.
     pub name: String,
-    /// Primary (0), variant (1), shadow (2).
-    pub role: u8,
+    pub role: Role,
     pub metrics: &'a RegionMetrics,
     pub replicas: u32,
     pub instances: u32,
@@ -366,7 +373,7 @@ pub fn summarize(
     let mut regions = BTreeMap::new();
     let mut deployments = BTreeMap::new();
     for pool in pools {
-        if pool.role != 2 {
+        if pool.role != Role::Shadow {
             overall.add(pool);
         }
         let mut totals = Totals::new();
@@ -376,7 +383,7 @@ pub fn summarize(
             service_time_source: pool.service_time_source.clone(),
             stats: totals.section(model, window_end),
         };
-        if pool.role == 0 {
+        if pool.role == Role::Primary {
             regions.insert(pool.name.clone(), summary);
         } else {
             deployments.insert(pool.name.clone(), summary);
@@ -416,7 +423,7 @@ pub fn latency_cdf(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
 pub fn latency_cdfs(pools: &[PoolSummary]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut all = RegionMetrics::new(0);
     let mut out = Vec::new();
-    for pool in pools.iter().filter(|p| p.role != 2) {
+    for pool in pools.iter().filter(|p| p.role != Role::Shadow) {
         all.merge(pool.metrics);
         if !pool.metrics.latency.is_empty() {
             out.push((pool.name.clone(), latency_cdf(&pool.metrics.latency)));

@@ -5,6 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A path inside the repository.
+pub fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
 pub fn servesim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
 }

@@ -27,7 +27,7 @@ use crate::metrics::{new_interval_histogram, Counts, Phase, RegionMetrics, Times
 use crate::model::{Model, ServingModel};
 use crate::rng::{self, Rng};
 use crate::scenario::{Balancer, RoutingPolicy};
-use crate::summary::{self, Summary};
+use crate::summary::{self, Role, Summary};
 use crate::traffic::SourceState;
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
@@ -176,13 +176,6 @@ pub enum Outcome {
     TimedOut,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Primary,
-    Variant,
-    Shadow,
-}
-
 struct Replica {
     pool: u32,
     phase: Phase,
@@ -230,11 +223,6 @@ struct Pool<'m> {
     slots: u32,
     /// Replicas receiving traffic, in slot order.
     lb: Vec<u32>,
-    /// `lb` holds every slot (so slot k is `first_replica + k`): the balancer can skip the list.
-    lb_is_all: bool,
-    /// No breaker on this deployment and no shadow in its region: the model call goes straight
-    /// to the balancer.
-    plain_call: bool,
     desired: u32,
     phase_counts: [u32; PHASES],
     phase_since: Nanos,
@@ -263,8 +251,6 @@ struct Region {
     shadow: Option<u32>,
     /// Out (a fault): unreachable.
     down: bool,
-    /// No A/B variant and no feature store: requests go straight to the model call.
-    plain_frontend: bool,
     /// The global router's view.
     routable: bool,
     /// Requests routed here and not yet answered by a replica (on the wire, queued or running).
@@ -445,8 +431,6 @@ impl<'m> World<'m> {
                     variant: pool_of(Role::Variant),
                     shadow: pool_of(Role::Shadow),
                     down: false,
-                    plain_frontend: region.variant.is_none()
-                        && region.serving.as_ref().is_none_or(|s| s.feature_store.is_none()),
                     routable: region.serving.is_some(),
                     assigned: 0,
                     probe_failures: 0,
@@ -577,11 +561,7 @@ impl<'m> World<'m> {
                 summary::PoolSummary {
                     region: p.region as usize,
                     name: p.name.clone(),
-                    role: match p.role {
-                        Role::Primary => 0,
-                        Role::Variant => 1,
-                        Role::Shadow => 2,
-                    },
+                    role: p.role,
                     metrics: &p.metrics,
                     replicas: if p.serving.is_some() { replicas } else { 0 },
                     instances: p.serving.map_or(0, |s| s.instances),
@@ -821,10 +801,6 @@ impl<'m> World<'m> {
             self.server_error(id, Outcome::Failed, false);
             return;
         }
-        if state.plain_frontend {
-            self.model_call(id);
-            return;
-        }
         if let Some(variant) = state.variant {
             let fraction = self.model.regions[region as usize].variant.as_ref().map_or(0.0, |v| v.fraction);
             if state.ab_rng.random::<f64>() < fraction {
@@ -861,7 +837,7 @@ impl<'m> World<'m> {
     fn model_call(&mut self, id: u32) {
         let pool = self.requests[id as usize].pool;
         let now = self.now;
-        if !self.pools[pool as usize].plain_call && !self.requests[id as usize].shadow {
+        if !self.requests[id as usize].shadow {
             if let Some(model) = serving_of(&self.pools, pool).breaker.as_ref() {
                 let breaker = self.pools[pool as usize].breaker.as_mut().expect("a breaker model has a breaker");
                 if !breaker.allow(model, now) {
@@ -961,27 +937,6 @@ impl<'m> World<'m> {
                 k
             }
             Balancer::Random => state.balancer_rng.random_range(0..n),
-            Balancer::LeastOutstanding if state.lb_is_all => {
-                // Every slot is in the balancer: scan the replicas directly.
-                let start = state.next_round_robin % n;
-                state.next_round_robin = if start + 1 == n { 0 } else { start + 1 };
-                let first = state.first_replica as usize;
-                let replicas = &self.replicas[first..first + n as usize];
-                let mut best = start;
-                let mut best_load = replicas[start as usize].outstanding;
-                for (k, replica) in replicas
-                    .iter()
-                    .enumerate()
-                    .skip(start as usize + 1)
-                    .chain(replicas.iter().enumerate().take(start as usize))
-                {
-                    if replica.outstanding < best_load {
-                        best = k as u32;
-                        best_load = replica.outstanding;
-                    }
-                }
-                return state.first_replica + best;
-            }
             Balancer::LeastOutstanding => {
                 // Scan from a rotating start, so ties spread over replicas instead of piling on the first.
                 let start = state.next_round_robin % n;
@@ -1066,20 +1021,18 @@ impl<'m> World<'m> {
 
     #[cold]
     fn on_cpu_done(&mut self, id: u32) {
-        // The worker is free whatever became of the request (a crash keeps workers' books).
+        // The worker is free whatever became of the request: a crash leaves requests in CPU
+        // service with their replica, and `on_stage_done` fails them as stale.
         let replica = self.requests[id as usize].replica;
-        let holder = if replica == NONE { None } else { Some(replica) };
-        if let Some(replica) = holder {
-            self.replicas[replica as usize].cpu_idle += 1;
-            while let Some(next) = self.replicas[replica as usize].cpu_waiting.pop_front() {
-                let waiting = self.requests[next as usize];
-                if waiting.stage == Stage::Pre && waiting.deadline <= self.now {
-                    self.discard(next, Outcome::TimedOut);
-                    continue;
-                }
-                self.cpu_submit(replica, next);
-                break;
+        self.replicas[replica as usize].cpu_idle += 1;
+        while let Some(next) = self.replicas[replica as usize].cpu_waiting.pop_front() {
+            let waiting = self.requests[next as usize];
+            if waiting.stage == Stage::Pre && waiting.deadline <= self.now {
+                self.discard(next, Outcome::TimedOut);
+                continue;
             }
+            self.cpu_submit(replica, next);
+            break;
         }
         self.on_stage_done(id);
     }
@@ -1385,28 +1338,6 @@ impl<'m> World<'m> {
     #[inline]
     fn finish(&mut self, id: u32, outcome: Outcome) {
         self.unassign(id);
-        let request = &self.requests[id as usize];
-        if outcome == Outcome::Completed && request.attempt == 1 && !request.shadow && !self.record_requests {
-            // The common case, kept short: a first-attempt answer from the model.
-            let measured = request.sent >= self.model.warmup;
-            let latency = self.now - request.sent;
-            let (queue_wait, service) = (request.batch_start - request.enqueued, request.service);
-            let metrics = &mut self.pools[request.pool as usize].metrics;
-            metrics.interval.counts.completed += 1;
-            metrics.interval.latency.saturating_record(latency);
-            if measured {
-                metrics.counts.offered += 1;
-                metrics.record_completion(latency, queue_wait, service);
-            }
-            self.change_in_system(-1);
-            self.free_requests.push(id);
-            return;
-        }
-        self.finish_any(id, outcome);
-    }
-
-    #[cold]
-    fn finish_any(&mut self, id: u32, outcome: Outcome) {
         let request = self.requests[id as usize];
         let measured = request.sent >= self.model.warmup;
         let latency = self.now - request.sent;

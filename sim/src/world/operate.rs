@@ -4,7 +4,7 @@
 use super::{overlap, serving_of, Event, Outcome, Pool, Role, World, NO_TIME};
 use crate::metrics::{Phase, RegionMetrics, PHASES};
 use crate::model::Model;
-use crate::operations::FaultKind;
+use crate::operations::ScaleMetric;
 use crate::resilience::{FaultAction, FaultTiming};
 use crate::rng;
 use crate::units::Nanos;
@@ -48,9 +48,6 @@ impl<'m> Pool<'m> {
             first_replica: 0,
             slots,
             lb: Vec::with_capacity(slots as usize),
-            lb_is_all: false,
-            plain_call: serving.is_none_or(|s| s.breaker.is_none())
-                && (role == Role::Shadow || region_model.shadow.is_none()),
             desired: 0,
             phase_counts: {
                 let mut counts = [0; PHASES];
@@ -157,7 +154,6 @@ impl World<'_> {
         let pool = &mut self.pools[state.pool as usize];
         let at = pool.lb.partition_point(|&r| r < replica);
         pool.lb.insert(at, replica);
-        pool.lb_is_all = pool.lb.len() == pool.slots as usize;
         let p = state.pool;
         while let Some(id) = self.pools[p as usize].pending.pop_front() {
             if self.requests[id as usize].deadline <= self.now {
@@ -179,7 +175,6 @@ impl World<'_> {
         if let Ok(at) = pool.lb.binary_search(&replica) {
             pool.lb.remove(at);
         }
-        pool.lb_is_all = pool.lb.len() == pool.slots as usize;
     }
 
     /// Creates a replica in an off slot: provisioning, image pull, model load, then ready.
@@ -259,17 +254,7 @@ impl World<'_> {
         let window = now.saturating_sub(state.window_start).max(1) as f64;
         let first = state.first_replica;
         let serving = serving_of(&self.pools, pool);
-        let mut seen = crate::autoscale::Observation {
-            ready: state.phase_counts[Phase::Ready as usize],
-            starting: (state.phase_counts[Phase::Provisioning as usize]
-                + state.phase_counts[Phase::ImagePull as usize]
-                + state.phase_counts[Phase::ModelLoad as usize]),
-            metric_sum: 0.0,
-            pending: state.pending.len() as u64,
-            active: state.window_arrivals > 0,
-        };
-        use crate::operations::ScaleMetric;
-        seen.metric_sum = match autoscaling.metric {
+        let metric_sum = match autoscaling.metric {
             ScaleMetric::RequestsPerSecond => state.window_arrivals as f64 / (window / 1e9),
             ScaleMetric::Utilization => {
                 // Busy instance-time in the window, batches still running included.
@@ -297,6 +282,15 @@ impl World<'_> {
                 .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
                 .map(|r| f64::from(self.replicas[r as usize].outstanding))
                 .sum(),
+        };
+        let seen = crate::autoscale::Observation {
+            ready: state.phase_counts[Phase::Ready as usize],
+            starting: state.phase_counts[Phase::Provisioning as usize]
+                + state.phase_counts[Phase::ImagePull as usize]
+                + state.phase_counts[Phase::ModelLoad as usize],
+            metric_sum,
+            pending: state.pending.len() as u64,
+            active: state.window_arrivals > 0,
         };
         let current = state.desired;
         let desired = self.pools[pool as usize].hpa.evaluate(autoscaling, now, current, &seen);
@@ -509,7 +503,8 @@ impl World<'_> {
     }
 
     pub(super) fn on_fault_start(&mut self, f: usize) {
-        let fault = self.model.faults[f].clone();
+        let model = self.model;
+        let fault = &model.faults[f];
         let primary = self.regions[fault.region].primary;
         let random = matches!(fault.timing, FaultTiming::Random { .. });
         match fault.action {
@@ -574,11 +569,11 @@ impl World<'_> {
                 }
             }
         }
-        debug_assert!(fault.kind != FaultKind::RegionOutage || self.regions[fault.region].down);
     }
 
     pub(super) fn on_fault_end(&mut self, f: usize) {
-        let fault = self.model.faults[f].clone();
+        let model = self.model;
+        let fault = &model.faults[f];
         match fault.action {
             FaultAction::Outage => {
                 self.regions[fault.region].down = false;
