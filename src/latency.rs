@@ -2,30 +2,53 @@
 //! latency tables that scenarios with `service_time = { kind = "model", ... }` run on.
 
 use crate::error::CliError;
+use kernels::device_fit::{self, Band};
 use kernels::predict::{self, Source};
+use kernels::published::Published;
 use kernels::{models, Calibration, DType, Device, Pass, Prediction, Predictor, Profile};
 use sim::model::ModelTable;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// GPU datasheet figures (catalog/gpus.csv, copied from the shared catalog with sources).
 const GPUS: &str = include_str!("../catalog/gpus.csv");
+/// Published whole-model latencies the catalog devices are calibrated on (catalog/gpu-published.csv).
+pub const PUBLISHED: &str = include_str!("../catalog/gpu-published.csv");
 
-pub fn devices() -> Vec<Device> {
+/// A catalog device and the device whose published latencies calibrate it (itself, or a sibling
+/// on the same chip, such as the 80 GB A100 for the 40 GB one).
+struct CatalogEntry {
+    device: Device,
+    calibrated_by: String,
+}
+
+fn catalog_entries() -> Vec<CatalogEntry> {
     let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_reader(GPUS.as_bytes());
     reader
         .records()
         .map(|r| {
             let r = r.expect("the bundled GPU catalog is well-formed");
             let number = |i: usize| r.get(i).and_then(|v| v.parse::<f64>().ok()).expect("bundled figures are numbers");
-            Device {
+            let device = Device {
                 name: r[0].to_string(),
                 peak_flops: number(1) * 1e12,
                 bandwidth: number(4) * 1e9,
                 memory_bytes: number(3) * 1e9,
                 source: r[5].to_string(),
-            }
+            };
+            let calibrated_by = r.get(6).filter(|v| !v.is_empty()).unwrap_or(&r[0]).to_string();
+            CatalogEntry { device, calibrated_by }
         })
         .collect()
+}
+
+pub fn devices() -> Vec<Device> {
+    catalog_entries().into_iter().map(|e| e.device).collect()
+}
+
+pub fn published() -> Vec<Published> {
+    kernels::published::parse(PUBLISHED).expect("the bundled published table is well-formed (tested)")
 }
 
 /// A catalog device by name; `a10g` also finds `a10g`, `h200` finds `h200-sxm`.
@@ -42,6 +65,63 @@ pub fn device(name: &str) -> Result<Device, String> {
         })
 }
 
+/// A catalog device with the roofline calibration its estimates use and the 68% band of their
+/// error.
+#[derive(Clone, Debug)]
+pub struct Calibrated {
+    pub device: Device,
+    pub calibration: Calibration,
+    pub band: Band,
+}
+
+/// Fits on first use (a device's fit and its hold-out refits take tens of milliseconds) and
+/// keeps the result for the process.
+pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, String> {
+    static CACHE: Mutex<BTreeMap<String, Arc<Calibrated>>> = Mutex::new(BTreeMap::new());
+    if let Some(found) = CACHE.lock().expect("no panics while held").get(&device.name) {
+        return Ok(found.clone());
+    }
+    let entries = catalog_entries();
+    let rows = published();
+    let models = kernels::catalog();
+    let by = entries.iter().find(|e| e.device.name == device.name).map_or(device.name.as_str(), |e| &e.calibrated_by);
+    let sibling = entries.iter().find(|e| e.device.name == by).map_or(device, |e| &e.device);
+    let calibrated = match device_fit::calibrate_device(sibling, &rows, &models)? {
+        Some(fitted) => {
+            let mut calibration = fitted.calibration;
+            if sibling.name != device.name {
+                calibration.source = format!(
+                    "efficiencies of {} (same chip), {}",
+                    sibling.name,
+                    calibration.source.replacen("calibrated on", "which is calibrated on", 1)
+                );
+            }
+            Calibrated { device: device.clone(), calibration, band: fitted.band }
+        }
+        None => {
+            let (_, band) = device_fit::fallback(&devices(), &rows, &models)?;
+            let mut calibration = Calibration::h200_measured();
+            let mut gpus: Vec<&str> = rows.iter().map(|r| r.gpu.as_str()).collect();
+            gpus.sort_unstable();
+            gpus.dedup();
+            calibration.source = format!(
+                "no published measurements for {}: {}; 68% band ×{:.2}–×{:.2} from that calibration's error on {} \
+                 published latencies of {} devices",
+                device.name,
+                calibration.source,
+                band.low,
+                band.high,
+                band.points,
+                gpus.len()
+            );
+            Calibrated { device: device.clone(), calibration, band }
+        }
+    };
+    let calibrated = Arc::new(calibrated);
+    CACHE.lock().expect("no panics while held").insert(device.name.clone(), calibrated.clone());
+    Ok(calibrated)
+}
+
 pub fn model(name: &str) -> Result<models::ModelSpec, String> {
     models::find(name).ok_or_else(|| {
         let names: Vec<&str> = models::catalog().iter().map(|m| m.name).collect();
@@ -52,7 +132,7 @@ pub fn model(name: &str) -> Result<models::ModelSpec, String> {
 /// What a model's latency is predicted on: a catalog device (roofline estimate) or a measured
 /// profile (measured, interpolated, or estimated from the profile's own fitted roofline).
 pub enum Target {
-    Catalog(Device),
+    Catalog(Arc<Calibrated>),
     Profile { predictor: Box<Predictor>, dtype: DType, path: String, device: String },
 }
 
@@ -70,7 +150,7 @@ impl Target {
     /// `device` as written; profile paths are relative to `base`.
     pub fn resolve(device: &str, base: &Path) -> Result<Target, String> {
         if !is_profile(device) {
-            return Ok(Target::Catalog(self::device(device)?));
+            return Ok(Target::Catalog(calibrated(&self::device(device)?)?));
         }
         let path = base.join(device);
         let profile = read_profile(&path)?;
@@ -94,6 +174,14 @@ impl Target {
         })
     }
 
+    /// The 68% band of an estimate's error; profiles have none yet.
+    pub fn band(&self) -> Option<&Band> {
+        match self {
+            Target::Catalog(c) => Some(&c.band),
+            Target::Profile { .. } => None,
+        }
+    }
+
     pub fn dtype(&self) -> DType {
         match self {
             Target::Catalog(_) => DType::F16,
@@ -103,14 +191,15 @@ impl Target {
 
     pub fn name(&self) -> String {
         match self {
-            Target::Catalog(device) => device.name.clone(),
+            Target::Catalog(calibrated) => calibrated.device.name.clone(),
             Target::Profile { path, device, .. } => format!("{device} (profile {path})"),
         }
     }
 
     /// Refuses models whose weights do not fit one catalog device.
     pub fn check_fit(&self, spec: &models::ModelSpec) -> Result<(), String> {
-        let Target::Catalog(device) = self else { return Ok(()) };
+        let Target::Catalog(calibrated) = self else { return Ok(()) };
+        let device = &calibrated.device;
         let weights = spec.graph(1, 8, Pass::Prefill, DType::F16).weight_bytes() as f64;
         if weights > device.memory_bytes {
             return Err(format!(
@@ -127,7 +216,7 @@ impl Target {
     pub fn predict(&self, spec: &models::ModelSpec, batch: u64, seq: u64, pass: Pass) -> Result<Prediction, String> {
         let graph = spec.graph(batch.max(1), seq.max(1), pass, self.dtype());
         match self {
-            Target::Catalog(device) => Ok(predict::estimated(&graph, device, &Calibration::h200_measured())),
+            Target::Catalog(c) => Ok(predict::estimated(&graph, &c.device, &c.calibration)),
             Target::Profile { predictor, .. } => predictor.graph(&graph),
         }
     }
@@ -160,6 +249,7 @@ pub fn model_table(
         table.by_seq.insert(seq, points);
     }
     table.source = format!("{}: {description}", target.dtype().name());
+    table.band = target.band().map(|b| (b.low, b.high));
     Ok(table)
 }
 
@@ -193,14 +283,22 @@ pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
     }
     let pass = args.decode_kv.map_or(Pass::Prefill, |kv_len| Pass::Decode { kv_len });
     let prediction = target.predict(&spec, args.batch, args.seq, pass).map_err(CliError::input)?;
+    let ms = prediction.seconds * 1e3;
+    let band = target.band().map_or(String::new(), |b| {
+        format!(
+            ", 68% band {:.3}–{:.3} ms from {} checks against published latencies",
+            b.low * ms,
+            b.high * ms,
+            b.points
+        )
+    });
     println!(
-        "{} on {}: batch {}, seq {}{}: {:.3} ms ({})",
+        "{} on {}: batch {}, seq {}{}: {ms:.3} ms ({}){band}",
         spec.name,
         target.name(),
         args.batch,
         args.seq,
         args.decode_kv.map_or(String::new(), |kv| format!(", one decode step over {kv} cached tokens")),
-        prediction.seconds * 1e3,
         prediction.source
     );
     println!("source: {}", prediction.description);

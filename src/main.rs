@@ -1,6 +1,7 @@
 //! `servesim`: the command line. Reads files, runs the simulator, writes results; the simulation
 //! itself lives in the `sim` crate.
 
+mod accuracy;
 mod error;
 mod latency;
 mod load;
@@ -78,6 +79,9 @@ enum Command {
     /// Predict a catalog model's latency on a catalog device or from a measured profile, with the
     /// per-operator breakdown and where each number comes from.
     Latency(latency::LatencyArgs),
+    /// Print the catalog GPUs' estimates against the published latencies they are calibrated on
+    /// (Markdown: per device, out of sample, every point).
+    Accuracy(accuracy::AccuracyArgs),
     /// Measure operators on this host's CPU or GPU and write a profile CSV.
     Profile(profile::ProfileArgs),
 }
@@ -320,6 +324,7 @@ fn main() {
         Command::Report { dir } => report(&dir),
         Command::Check(args) => plan::check(&args),
         Command::Latency(args) => latency::latency(&args),
+        Command::Accuracy(args) => accuracy::run(&args),
         Command::Profile(args) => profile::run(&args),
     };
     if let Err(error) = result {

@@ -5,10 +5,12 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod device_fit;
 pub mod models;
 pub mod ops;
 pub mod predict;
 pub mod profile;
+pub mod published;
 pub mod roofline;
 
 pub use models::{catalog, find, Graph, ModelSpec, Pass};

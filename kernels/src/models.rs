@@ -90,6 +90,11 @@ pub fn catalog() -> Vec<ModelSpec> {
             architecture: Architecture::Encoder(bert_like(12, 768, 12, 3072, 2, true, None)),
         },
         ModelSpec {
+            name: "bert-large-uncased",
+            source: "Hugging Face config.json of bert-large-uncased (24 layers, 1024 hidden, 16 heads, 4096 intermediate)",
+            architecture: Architecture::Encoder(bert_like(24, 1024, 16, 4096, 2, true, None)),
+        },
+        ModelSpec {
             name: "distilbert-base-uncased",
             source: "Hugging Face config.json of distilbert-base-uncased-finetuned-sst-2-english (6 layers, 768 dim, 12 heads, 3072 hidden, 2 labels)",
             architecture: Architecture::Encoder(bert_like(6, 768, 12, 3072, 0, false, Some((true, 2)))),
@@ -320,6 +325,7 @@ mod tests {
     fn parameter_counts_match_the_published_checkpoints() {
         // Hugging Face model cards / num_parameters() of each checkpoint.
         assert_eq!(params("bert-base-uncased"), 109_482_240);
+        assert_eq!(params("bert-large-uncased"), 335_141_888);
         assert_eq!(params("distilbert-base-uncased"), 66_955_010);
         assert_eq!(params("all-MiniLM-L6-v2"), 22_713_216);
         assert_eq!(params("llama-3-8b"), 8_030_261_248);

@@ -190,6 +190,7 @@ impl Calibration {
         let launch = fit.floor_s.min(compute.fixed_s).min(memory.fixed_s);
         Some(Calibration {
             compute_efficiency: compute.rate / device.peak_flops,
+            attention_ratio: 1.0,
             memory_efficiency: memory.rate / device.bandwidth,
             flops_half: ((compute.fixed_s - launch) * compute.rate).max(1.0),
             bytes_half: ((memory.fixed_s - launch) * memory.rate).max(1.0),

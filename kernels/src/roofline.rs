@@ -27,6 +27,9 @@ pub struct Device {
 pub struct Calibration {
     /// Fraction of peak FLOP/s large GEMMs reach.
     pub compute_efficiency: f64,
+    /// Attention's compute efficiency as a fraction of `compute_efficiency`: fused attention
+    /// kernels (softmax between two small matrix products) sustain less than a GEMM does.
+    pub attention_ratio: f64,
     /// Fraction of peak bandwidth large copies reach.
     pub memory_efficiency: f64,
     /// FLOPs at which an operator reaches half of `compute_efficiency`.
@@ -44,6 +47,7 @@ impl Calibration {
     pub fn h200_measured() -> Self {
         Calibration {
             compute_efficiency: 785.0 / 989.0,
+            attention_ratio: 1.0,
             memory_efficiency: 4300.0 / 4800.0,
             flops_half: 2e8,
             bytes_half: 2.5e5,
@@ -80,28 +84,52 @@ pub struct Estimate {
     pub source: String,
 }
 
+/// What an operator's time is bound by: matrix products and attention run on the tensor cores
+/// whose peak the datasheet gives; the rest are elementwise or gathers, bound by memory long
+/// before their few FLOPs matter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkKind {
+    Matrix,
+    Attention,
+    Memory,
+}
+
+impl WorkKind {
+    pub fn of(op: &Op) -> WorkKind {
+        match op {
+            Op::Gemm { .. } | Op::BatchedGemm { .. } => WorkKind::Matrix,
+            Op::AttentionPrefill { .. } | Op::AttentionDecode { .. } => WorkKind::Attention,
+            _ => WorkKind::Memory,
+        }
+    }
+}
+
+/// Seconds of compute and of memory traffic for `flops` and `bytes` of work (each zero when
+/// there is none), before the launch overhead.
+pub fn work_seconds(flops: f64, bytes: f64, kind: WorkKind, device: &Device, calibration: &Calibration) -> (f64, f64) {
+    let efficiency = |x: f64, half: f64, max: f64| max * x / (x + half);
+    let peak_efficiency = match kind {
+        WorkKind::Matrix => calibration.compute_efficiency,
+        WorkKind::Attention => calibration.compute_efficiency * calibration.attention_ratio,
+        WorkKind::Memory => 0.0,
+    };
+    let compute = if flops == 0.0 || kind == WorkKind::Memory {
+        0.0
+    } else {
+        flops / (device.peak_flops * efficiency(flops, calibration.flops_half, peak_efficiency))
+    };
+    let memory = if bytes == 0.0 {
+        0.0
+    } else {
+        bytes / (device.bandwidth * efficiency(bytes, calibration.bytes_half, calibration.memory_efficiency))
+    };
+    (compute, memory)
+}
+
 pub fn estimate_op(op: &Op, device: &Device, calibration: &Calibration) -> OpEstimate {
     let flops = op.flops();
     let bytes = op.bytes();
-    let efficiency = |x: f64, half: f64, max: f64| max * x / (x + half);
-    // Only matrix operators run on the tensor cores whose peak the datasheet gives; the others are
-    // elementwise or gathers, bound by memory long before their few FLOPs matter.
-    let matrix = matches!(
-        op,
-        Op::Gemm { .. } | Op::BatchedGemm { .. } | Op::AttentionPrefill { .. } | Op::AttentionDecode { .. }
-    );
-    let compute = if flops == 0 || !matrix {
-        0.0
-    } else {
-        flops as f64
-            / (device.peak_flops * efficiency(flops as f64, calibration.flops_half, calibration.compute_efficiency))
-    };
-    let memory = if bytes == 0 {
-        0.0
-    } else {
-        bytes as f64
-            / (device.bandwidth * efficiency(bytes as f64, calibration.bytes_half, calibration.memory_efficiency))
-    };
+    let (compute, memory) = work_seconds(flops as f64, bytes as f64, WorkKind::of(op), device, calibration);
     let work = compute.max(memory);
     let bound = if work < calibration.launch_overhead_s {
         Bound::Overhead

@@ -429,10 +429,10 @@ fn batch_latency(
             buckets.push((wanted, TableLatency::new(points, max_batch, 0.0, String::new())));
         }
         let description = if seq_buckets.is_empty() {
-            format!("{model} on {device}, seq {seq}: {}", table.source)
+            format!("{model} on {device}, seq {seq}: {}", table.describe())
         } else {
             let list: Vec<String> = seq_buckets.iter().map(u32::to_string).collect();
-            format!("{model} on {device}, seq buckets {} (default {seq}): {}", list.join("/"), table.source)
+            format!("{model} on {device}, seq buckets {} (default {seq}): {}", list.join("/"), table.describe())
         };
         return Ok(Arc::new(BucketedLatency::new(buckets, *seq, seq_buckets.is_empty(), description)));
     }
@@ -583,6 +583,18 @@ pub struct ModelTable {
     pub by_seq: BTreeMap<u32, Vec<(u32, f64)>>,
     /// Where the numbers come from (measured, interpolated or estimated, and from what).
     pub source: String,
+    /// The 68% band of the source's error, as factors (low, high) on every latency: where the
+    /// true service time is likely to lie, for an estimate judged against published measurements.
+    pub band: Option<(f64, f64)>,
+}
+
+impl ModelTable {
+    fn describe(&self) -> String {
+        match self.band {
+            Some((low, high)) => format!("{} [68% band ×{low:.2}–×{high:.2}]", self.source),
+            None => self.source.clone(),
+        }
+    }
 }
 
 /// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).
