@@ -326,6 +326,7 @@ pub fn calibrate_device(
         None => (Band::from_log_errors(&log_errors(&in_sample)).expect("rows exist"), "in-sample predictions"),
     };
     let mut frameworks: Vec<&str> = own_rows.iter().map(|r| r.framework.as_str()).collect();
+    frameworks.sort_unstable();
     frameworks.dedup();
     calibration.source = format!(
         "calibrated on {} published latencies ({}): {:.0}% of peak compute ({:.0}% for attention), \
