@@ -3,8 +3,9 @@
 
 use crate::error::CliError;
 use crate::trace;
-use sim::model::{CatalogEntry, Inputs, KeyPath, PathSegment};
+use sim::model::{CatalogEntry, Inputs};
 use sim::scenario::{Arrivals, Dist, Scenario};
+use sim::scenario::{KeyPath, PathSegment};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

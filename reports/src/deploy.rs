@@ -1,14 +1,14 @@
 //! Deployable configs for a chosen configuration, per region: Kubernetes Deployment, Service and
 //! HorizontalPodAutoscaler (`autoscaling/v2`), a KEDA ScaledObject, a KServe InferenceService, and
-//! Triton's `config.pbtxt`. Written as text (YAML and protobuf text format), with servesim's own
-//! cross-field checks for what the schemas cannot say.
+//! Triton's `config.pbtxt`. Written as text (YAML and protobuf text format) from a checked model:
+//! what `sim::model::build` checked is not checked again here.
 //!
 //! servesim does not simulate autoscaling yet, so the autoscalers start at the simulated replica
 //! count and may grow to twice it, with Kubernetes' documented default behaviour made explicit.
 
-use sim::autoscale::{AutoscalingModel, RulesModel};
 use sim::model::{RegionModel, ServingModel};
-use sim::operations::{PolicyKind, ScaleMetric, Select};
+use sim::policy::autoscale::{AutoscalingModel, PolicyKind, RulesModel, ScaleMetric, Select};
+use sim::policy::batching::DynamicBatching;
 
 /// Autoscaler bounds and behaviour written into the HPA, KEDA and KServe manifests.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,7 @@ impl Autoscaling {
             min_replicas: replicas.max(1),
             max_replicas: (2 * replicas).max(1),
             metric: "nv_inference_pending_request_count".into(),
-            target: serving.max_batch.to_string(),
+            target: serving.kind.max_batch().to_string(),
             keda_query: "sum(nv_inference_pending_request_count{pod=~\"APP-.*\"})".into(),
             polling_s: 15,
             cooldown_s: 300,
@@ -117,37 +117,6 @@ impl Autoscaling {
             scale_down_policies: policies(&model.down),
         }
     }
-}
-
-/// servesim's checks that the schemas do not make; each message names the broken field.
-pub fn check(serving: &ServingModel, autoscaling: &Autoscaling) -> Vec<String> {
-    let mut problems = Vec::new();
-    for &size in &serving.preferred_batch_sizes {
-        if size == 0 || size > serving.max_batch {
-            problems
-                .push(format!("preferred_batch_size {size} is not within 1..=max_batch_size ({})", serving.max_batch));
-        }
-    }
-    for (name, window) in [("scaleUp", autoscaling.scale_up_window_s), ("scaleDown", autoscaling.scale_down_window_s)] {
-        if window > 3600 {
-            problems.push(format!("behavior.{name}.stabilizationWindowSeconds {window} is over 3600"));
-        }
-    }
-    for (kind, value, period) in autoscaling.scale_up_policies.iter().chain(&autoscaling.scale_down_policies) {
-        if kind != "Pods" && kind != "Percent" {
-            problems.push(format!("scaling policy type {kind:?} is neither Pods nor Percent"));
-        }
-        if *value == 0 || *period == 0 || *period > 1800 {
-            problems.push(format!(
-                "scaling policy {kind} {value} per {period} s: value must be positive, period 1..=1800 s"
-            ));
-        }
-    }
-    if autoscaling.min_replicas > autoscaling.max_replicas {
-        problems
-            .push(format!("minReplicas {} exceeds maxReplicas {}", autoscaling.min_replicas, autoscaling.max_replicas));
-    }
-    problems
 }
 
 /// A DNS-1123 name from a scenario string.
@@ -264,37 +233,50 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
         labels(&app, region, "    "),
         a.min_replicas,
         a.max_replicas,
-        s.max_batch * s.instances,
+        s.kind.max_batch() * s.kind.instances(),
     );
 
-    let mut triton = format!(
-        "# servesim plan for {}, region {}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
-        quoted(input.scenario),
-        quoted(region),
-        s.max_batch,
-        s.instances,
-    );
-    if !s.preferred_batch_sizes.is_empty() {
-        let mut sizes = s.preferred_batch_sizes.clone();
-        sizes.sort_unstable();
-        let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
-        triton.push_str(&format!("  preferred_batch_size: [ {} ]\n", sizes.join(", ")));
-    }
-    triton.push_str(&format!("  max_queue_delay_microseconds: {}\n", s.max_queue_delay / 1000));
-    triton.push_str(&format!("  default_queue_policy {{\n    max_queue_size: {}\n", s.queue_capacity));
-    if let Some(us) = queue_timeout_us {
-        triton.push_str(&format!("    timeout_action: REJECT\n    default_timeout_microseconds: {us}\n"));
-    }
-    triton.push_str("  }\n}\n");
-
-    vec![
+    let mut files: Vec<(String, String)> = vec![
         ("deployment.yaml".into(), deployment),
         ("service.yaml".into(), service),
         ("hpa.yaml".into(), hpa),
         ("keda-scaledobject.yaml".into(), keda),
         ("kserve-inferenceservice.yaml".into(), kserve),
-        ("config.pbtxt".into(), triton),
-    ]
+    ];
+    if let Some(batching) = s.kind.dynamic_batching() {
+        files.push(("config.pbtxt".into(), triton_config(input, region, batching, queue_timeout_us)));
+    }
+    files
+}
+
+/// Triton's model configuration for a dynamic-batching deployment.
+fn triton_config(
+    input: &DeployInput,
+    region: &str,
+    batching: &DynamicBatching,
+    queue_timeout_us: Option<u64>,
+) -> String {
+    let s = input.serving;
+    let mut triton = format!(
+        "# servesim plan for {}, region {}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
+        quoted(input.scenario),
+        quoted(region),
+        batching.max_batch,
+        batching.instances,
+    );
+    if !batching.preferred_batch_sizes.is_empty() {
+        let mut sizes = batching.preferred_batch_sizes.clone();
+        sizes.sort_unstable();
+        let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
+        triton.push_str(&format!("  preferred_batch_size: [ {} ]\n", sizes.join(", ")));
+    }
+    triton.push_str(&format!("  max_queue_delay_microseconds: {}\n", batching.max_queue_delay / 1000));
+    triton.push_str(&format!("  default_queue_policy {{\n    max_queue_size: {}\n", s.queue_capacity));
+    if let Some(us) = queue_timeout_us {
+        triton.push_str(&format!("    timeout_action: REJECT\n    default_timeout_microseconds: {us}\n"));
+    }
+    triton.push_str("  }\n}\n");
+    triton
 }
 
 #[cfg(test)]
@@ -320,22 +302,6 @@ timeout = "2s"
 service_time = { kind = "constant", value = "1ms" }
 batching = { max_batch = 16, max_queue_delay = "2ms", preferred_batch_sizes = [8, 16], instances = 2 }
 "#;
-
-    #[test]
-    fn cross_field_checks_catch_broken_settings() {
-        let s = serving(SCENARIO);
-        let good = Autoscaling::around(3, &s);
-        assert!(check(&s, &good).is_empty());
-        let mut broken = good.clone();
-        broken.scale_down_window_s = 4000;
-        broken.scale_up_policies.push(("Pod".into(), 1, 60));
-        broken.min_replicas = 9;
-        let problems = check(&s, &broken);
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("scaleDown.stabilizationWindowSeconds 4000"));
-        assert!(problems[1].contains("\"Pod\""));
-        assert!(problems[2].contains("minReplicas 9 exceeds maxReplicas 6"));
-    }
 
     #[test]
     fn triton_config_carries_the_batching_that_won() {

@@ -4,14 +4,11 @@
 //!
 //! Data flows one way: scenario → [`model::build`] (checks, resolves) → [`world::run`] → summary.
 
-pub mod autoscale;
-pub mod breaker;
 pub mod dist;
 pub mod event;
 pub mod metrics;
 pub mod model;
-pub mod operations;
-pub mod resilience;
+pub mod policy;
 pub mod rng;
 pub mod scenario;
 pub mod service;

@@ -4,8 +4,10 @@
 use super::{overlap, serving_of, Event, Outcome, Pool, Role, World, NO_TIME};
 use crate::metrics::{Phase, RegionMetrics, PHASES};
 use crate::model::Model;
-use crate::operations::ScaleMetric;
-use crate::resilience::{FaultAction, FaultTiming};
+use crate::model::{FaultAction, FaultTiming};
+use crate::policy::autoscale::{Observation, ScaleMetric};
+use crate::policy::balance::Balancing;
+use crate::policy::breaker::Breaker;
 use crate::rng;
 use crate::units::Nanos;
 use rand::Rng as _;
@@ -38,7 +40,7 @@ impl<'m> Pool<'m> {
                 (format!("{}#{suffix}", region_model.name), Some(&*d.serving), d.autoscaling.as_ref(), d.usd_per_hour)
             }
         };
-        let max_batch = serving.map_or(1, |s| s.max_batch);
+        let max_batch = serving.map_or(1, |s| s.kind.max_batch());
         Pool {
             region,
             role,
@@ -57,8 +59,7 @@ impl<'m> Pool<'m> {
             phase_since: 0,
             queued: 0,
             busy_replicas: 0,
-            balancer_rng: rng::stream(seed, &format!("balancer/{name}")),
-            next_round_robin: 0,
+            balancing: Balancing::new(rng::stream(seed, &format!("balancer/{name}"))),
             lifecycle_rng: rng::stream(seed, &format!("startup/{name}")),
             fallback_rng: rng::stream(seed, &format!("fallback/{name}")),
             metrics: RegionMetrics::new(max_batch),
@@ -67,7 +68,7 @@ impl<'m> Pool<'m> {
             window_arrivals: 0,
             window_busy: 0.0,
             pending: Default::default(),
-            breaker: serving.and_then(|s| s.breaker.as_ref()).map(crate::breaker::Breaker::new),
+            breaker: serving.and_then(|s| s.breaker.as_ref()).map(Breaker::new),
             usd_per_hour,
             name,
         }
@@ -239,10 +240,7 @@ impl World<'_> {
 
     pub(super) fn finish_draining(&mut self, replica: u32) {
         let state = &self.replicas[replica as usize];
-        if state.phase == Phase::Draining
-            && state.outstanding == 0
-            && state.idle_instances == serving_of(&self.pools, state.pool).instances
-        {
+        if state.phase == Phase::Draining && state.outstanding == 0 && self.is_idle(replica) {
             self.set_phase(replica, Phase::Off);
         }
     }
@@ -253,7 +251,7 @@ impl World<'_> {
         let state = &self.pools[pool as usize];
         let window = now.saturating_sub(state.window_start).max(1) as f64;
         let first = state.first_replica;
-        let serving = serving_of(&self.pools, pool);
+        let instances = serving_of(&self.pools, pool).kind.instances();
         let metric_sum = match autoscaling.metric {
             ScaleMetric::RequestsPerSecond => state.window_arrivals as f64 / (window / 1e9),
             ScaleMetric::Utilization => {
@@ -261,29 +259,22 @@ impl World<'_> {
                 let mut busy = state.window_busy;
                 for replica in first..first + state.slots {
                     let r = &self.replicas[replica as usize];
-                    if r.phase != Phase::Ready {
-                        continue;
-                    }
-                    for instance in
-                        &self.instances[r.first_instance as usize..(r.first_instance + serving.instances) as usize]
-                    {
-                        if !instance.batch.is_empty() && !instance.dead {
-                            busy += (now - instance.started.max(state.window_start)) as f64;
-                        }
+                    if r.phase == Phase::Ready {
+                        busy = self.add_busy_nanos_since(replica, state.window_start, busy);
                     }
                 }
-                busy / (f64::from(serving.instances) * window)
+                busy / (f64::from(instances) * window)
             }
             ScaleMetric::QueueDepth => (first..first + state.slots)
                 .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
-                .map(|r| self.replicas[r as usize].queue.len() as f64)
+                .map(|r| self.replicas[r as usize].batcher.waiting() as f64)
                 .sum(),
             ScaleMetric::Concurrency => (first..first + state.slots)
                 .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
                 .map(|r| f64::from(self.replicas[r as usize].outstanding))
                 .sum(),
         };
-        let seen = crate::autoscale::Observation {
+        let seen = Observation {
             ready: state.phase_counts[Phase::Ready as usize],
             starting: state.phase_counts[Phase::Provisioning as usize]
                 + state.phase_counts[Phase::ImagePull as usize]
@@ -351,38 +342,17 @@ impl World<'_> {
         if phase == Phase::Off || phase == Phase::Down {
             return;
         }
-        let pool = self.replicas[replica as usize].pool;
         self.replicas[replica as usize].generation += 1;
         self.replicas[replica as usize].phase_until = NO_TIME;
         self.set_phase(replica, Phase::Down);
         if phase == Phase::Draining {
             self.leave_lb(replica);
         }
-        // Queued requests.
-        while let Some(id) = self.replicas[replica as usize].queue.pop_front() {
-            self.pools[pool as usize].queued -= 1;
-            self.server_error(id, Outcome::Failed, true);
-        }
+        self.fail_waiting(replica);
         while let Some(id) = self.replicas[replica as usize].cpu_waiting.pop_front() {
             self.server_error(id, Outcome::Failed, true);
         }
-        // Running batches: their requests fail now; the instances stay busy (dead) until their
-        // BatchDone frees them.
-        let serving = serving_of(&self.pools, pool);
-        let first_instance = self.replicas[replica as usize].first_instance;
-        for instance in first_instance..first_instance + serving.instances {
-            if self.instances[instance as usize].batch.is_empty() || self.instances[instance as usize].dead {
-                continue;
-            }
-            let mut batch = std::mem::take(&mut self.instances[instance as usize].batch);
-            self.instances[instance as usize].dead = true;
-            for &id in &batch {
-                self.server_error(id, Outcome::Failed, true);
-            }
-            batch.clear();
-            self.instances[instance as usize].batch = batch;
-        }
-        self.replicas[replica as usize].timer_at = NO_TIME;
+        self.fail_running(replica);
         if phase == Phase::Draining {
             self.set_phase(replica, Phase::Off);
         }

@@ -2,7 +2,7 @@
 //! faults, client retries, the feature-store dependency, circuit breaker and fallback. Serde types
 //! only, unknown keys rejected; [`crate::model::build`] checks them.
 
-use crate::scenario::Dist;
+use super::dist::Dist;
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 

@@ -15,9 +15,38 @@
 //! KEDA on top: at zero replicas, more than `activation` waiting requests scale to one; with
 //! `min_replicas = 0`, no request for `cooldown` scales to zero.
 
-use crate::operations::{PolicyKind, ScaleMetric, Select};
 use crate::units::Nanos;
 use std::collections::VecDeque;
+
+/// What the autoscaler compares with its target, per replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleMetric {
+    /// Busy fraction of the replicas' model instances over the evaluation interval, 0–1.
+    Utilization,
+    /// Requests waiting in a replica's queue.
+    QueueDepth,
+    /// Requests per second arriving at a replica.
+    RequestsPerSecond,
+    /// Requests in a replica (queued or running).
+    Concurrency,
+}
+
+/// A rate-limiting policy's unit: pods, or percent of the replicas at the period's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    Pods,
+    Percent,
+}
+
+/// Which of several rate-limiting policies applies (HPA's `selectPolicy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// The policy allowing the biggest change.
+    Max,
+    Min,
+    /// No change in this direction.
+    Disabled,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyModel {

@@ -5,14 +5,17 @@
 //! references (`file = "..."`) stay strings here: the caller reads them (this crate does no I/O) and
 //! passes their contents in [`crate::model::Inputs`].
 
-use crate::operations::{Autoscaling, CircuitBreaker, Fallback, Fault, FeatureStore, HealthCheck, Retries, Startup};
+mod dist;
+mod key_path;
+pub mod operations;
+
+pub use dist::Dist;
+pub use key_path::{KeyPath, PathSegment};
+
 use crate::units::{Duration, Rate};
+use operations::{Autoscaling, CircuitBreaker, Fallback, Fault, FeatureStore, HealthCheck, Retries, Startup};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-fn default_seq() -> u32 {
-    128
-}
 
 fn default_seed() -> u64 {
     1
@@ -292,59 +295,6 @@ pub struct Overhead {
     /// When set, pre- and post-processing run on this many worker threads per replica and queue for
     /// them under load; otherwise they are pure delays.
     pub cpu_workers: Option<u32>,
-}
-
-/// A latency distribution, or for batch service times a batch-size → latency table.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Dist {
-    Constant {
-        value: Duration,
-    },
-    Exponential {
-        mean: Duration,
-    },
-    /// Parameterised by mean and coefficient of variation (std / mean).
-    Lognormal {
-        mean: Duration,
-        cv: f64,
-    },
-    Gamma {
-        mean: Duration,
-        cv: f64,
-    },
-    Uniform {
-        min: Duration,
-        max: Duration,
-    },
-    /// Draws uniformly from measured samples.
-    Empirical {
-        samples: Vec<Duration>,
-    },
-    /// Batch latency of a catalog model, computed at scenario load from the model's operator graph
-    /// on a catalog device (roofline estimate) or from a measured profile (a path to a profile CSV,
-    /// relative to the scenario): `{ kind = "model", model = "distilbert-base-uncased",
-    /// device = "a10g", seq = 128 }`.
-    Model {
-        model: String,
-        device: String,
-        /// Tokens per request when requests carry no size (synthetic traffic).
-        #[serde(default = "default_seq")]
-        seq: u32,
-        /// Sequence-length buckets: a batch runs at the smallest bucket that holds its longest
-        /// request (sizes from a trace's `size_column`); longer requests are truncated to the last.
-        #[serde(default)]
-        seq_buckets: Vec<u32>,
-    },
-    /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
-    /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.
-    Table {
-        file: Option<String>,
-        points: Option<Vec<(u32, Duration)>>,
-        /// Multiplicative lognormal jitter with mean 1 and this coefficient of variation.
-        #[serde(default)]
-        cv: f64,
-    },
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -1,0 +1,313 @@
+//! `build`: a whole scenario → [`Model`]. Regions, prices, the network, traffic, routing, SLO,
+//! faults and retries, each checked where it is read.
+
+use super::arrivals::process;
+use super::checks::{check_positive, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REPLICAS};
+use super::error::{fail, ScenarioError};
+use super::inputs::Inputs;
+use super::operations::{build_autoscaling, build_fault, build_health, build_retries};
+use super::price::{price_of, Price};
+use super::serving::serving_model;
+use super::{DeploymentModel, LatencyTargetModel, Model, RegionModel, RoutingModel, SloModel, SourceModel};
+use crate::path;
+use crate::policy::routing::RoutingPolicy;
+use crate::scenario::{self, KeyPath, Scenario};
+use crate::traffic::Process;
+use crate::units::Nanos;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Check a scenario and resolve it into a runnable model.
+pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioError> {
+    let duration = scenario.duration.nanos();
+    check_positive(path!["duration"], "duration", duration)?;
+    if scenario.warmup.nanos() >= duration {
+        return fail(
+            path!["warmup"],
+            format!("warmup ({}) must be shorter than duration ({})", scenario.warmup, scenario.duration),
+        );
+    }
+    check_positive(path!["interval"], "interval", scenario.interval.nanos())?;
+    let intervals = duration.div_ceil(scenario.interval.nanos());
+    if intervals > MAX_INTERVALS {
+        return fail(
+            path!["interval"],
+            format!(
+                "interval {} would give {intervals} time-series rows per region; use at most {MAX_INTERVALS}",
+                scenario.interval
+            ),
+        );
+    }
+    if scenario.regions.is_empty() {
+        return fail(path!["regions"], "at least one region is needed");
+    }
+
+    let mut shared_serving = None;
+    if let Some(serving) = &scenario.serving {
+        shared_serving = Some(Arc::new(serving_model(&path!["serving"], serving, inputs)?));
+    }
+    let mut regions = Vec::with_capacity(scenario.regions.len());
+    for (name, region) in &scenario.regions {
+        let region_path = path!["regions", name];
+        if region.replicas > MAX_REPLICAS {
+            return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
+        }
+        let serving = match &region.serving {
+            Some(own) => Some(Arc::new(serving_model(&region_path.join("serving"), own, inputs)?)),
+            None => shared_serving.clone(),
+        };
+        if region.replicas > 0 && serving.is_none() {
+            return fail(
+                region_path,
+                "region has replicas but there is no [serving] section (top level or in the region)",
+            );
+        }
+        let price = match &region.instance {
+            None => Price { usd_per_hour: 0.0, source: None, gpus: None },
+            Some(instance) => price_of(instance, region.pricing, scenario, inputs)
+                .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
+        };
+        let autoscaling = match &region.autoscaling {
+            Some(a) if serving.is_some() => {
+                Some(build_autoscaling(&region_path.join("autoscaling"), a, region.replicas)?)
+            }
+            Some(_) => return fail(region_path.join("autoscaling"), "autoscaling needs a [serving] section"),
+            None => None,
+        };
+        let serves = region.replicas > 0 || autoscaling.is_some();
+        let deployment =
+            |key: &str, given: &Option<scenario::Deployment>| -> Result<Option<DeploymentModel>, ScenarioError> {
+                let (Some(d), true) = (given, serves) else { return Ok(None) };
+                let at = path![key];
+                if !(d.fraction > 0.0 && d.fraction <= 1.0) {
+                    return fail(at.join("fraction"), format!("fraction must be in (0, 1], got {}", d.fraction));
+                }
+                if d.replicas == 0 || d.replicas > MAX_REPLICAS {
+                    return fail(at.join("replicas"), format!("replicas must be between 1 and {MAX_REPLICAS}"));
+                }
+                let own = match &d.serving {
+                    Some(own) => Arc::new(serving_model(&at.join("serving"), own, inputs)?),
+                    None => serving.clone().expect("serving regions have a serving model"),
+                };
+                let instance = d.instance.clone().or_else(|| region.instance.clone());
+                let usd_per_hour = match &instance {
+                    None => 0.0,
+                    Some(instance) => {
+                        price_of(instance, region.pricing, scenario, inputs)
+                            .map_err(|message| ScenarioError { path: at.join("instance"), message })?
+                            .usd_per_hour
+                    }
+                };
+                let autoscaling = d
+                    .autoscaling
+                    .as_ref()
+                    .map(|a| build_autoscaling(&at.join("autoscaling"), a, d.replicas))
+                    .transpose()?;
+                Ok(Some(DeploymentModel {
+                    fraction: d.fraction,
+                    replicas: d.replicas,
+                    serving: own,
+                    autoscaling,
+                    instance,
+                    usd_per_hour,
+                }))
+            };
+        let variant = deployment("ab", &scenario.ab)?;
+        let shadow = deployment("shadow", &scenario.shadow)?;
+        regions.push(RegionModel {
+            name: name.clone(),
+            replicas: region.replicas,
+            instance: region.instance.clone(),
+            usd_per_hour: price.usd_per_hour,
+            price_source: price.source,
+            gpus: price.gpus,
+            serving: if serves { serving } else { None },
+            variant,
+            shadow,
+            autoscaling,
+        });
+    }
+    if regions.iter().all(|r| r.serving.is_none()) {
+        return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
+    }
+    for (name, instance) in &scenario.instance_types {
+        if !instance.usd_per_hour.is_finite() || instance.usd_per_hour < 0.0 {
+            return fail(path!["instance_types", name, "usd_per_hour"], "price must be zero or positive");
+        }
+    }
+
+    let n = regions.len();
+    let mut rtt: Vec<Vec<Option<Nanos>>> = vec![vec![None; n]; n];
+    for (i, row) in rtt.iter_mut().enumerate() {
+        row[i] = Some(scenario.network.same_region_rtt.nanos());
+    }
+    for (i, link) in scenario.network.links.iter().enumerate() {
+        let link_path = path!["network", "links", i];
+        let from = regions.iter().position(|r| r.name == link.from);
+        let to = regions.iter().position(|r| r.name == link.to);
+        let from = from.ok_or_else(|| unknown_region(link_path.join("from"), &link.from, &regions))?;
+        let to = to.ok_or_else(|| unknown_region(link_path.join("to"), &link.to, &regions))?;
+        rtt[from][to] = Some(link.rtt.nanos());
+        rtt[to][from] = Some(link.rtt.nanos());
+    }
+
+    if scenario.traffic.is_empty() {
+        return fail(path!["traffic"], "at least one [[traffic]] source is needed");
+    }
+    let mut sources = Vec::with_capacity(scenario.traffic.len());
+    let mut per_origin: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, traffic) in scenario.traffic.iter().enumerate() {
+        let traffic_path = path!["traffic", i];
+        let origin = regions
+            .iter()
+            .position(|r| r.name == traffic.origin)
+            .ok_or_else(|| unknown_region(traffic_path.join("origin"), &traffic.origin, &regions))?;
+        // The k-th source of an origin keeps its stream when sources of other origins come and go.
+        let k = per_origin.entry(origin).or_insert(0);
+        let stream = format!("traffic/{}/{}", traffic.origin, k);
+        *k += 1;
+        let process = process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs)?;
+        sources.push(SourceModel { origin, process, stream });
+    }
+
+    let expected: f64 = sources
+        .iter()
+        .map(|s| match &s.process {
+            Process::Trace(trace) => trace.offsets.len() as f64,
+            Process::Schedule { points } => points.iter().map(|p| p.1).fold(0.0, f64::max) * duration as f64,
+            process => process.mean_rate_per_sec().unwrap_or(0.0) * duration as f64 / 1e9,
+        })
+        .sum();
+    if expected > MAX_EXPECTED_REQUESTS {
+        return fail(
+            path!["duration"],
+            format!("the traffic would send about {expected:.2e} requests; shorten duration or lower the rates (at most {MAX_EXPECTED_REQUESTS:.0e})"),
+        );
+    }
+
+    // Every origin must reach every serving region: spillover and failover may use any of them.
+    let mut rtt_resolved = vec![vec![0; n]; n];
+    for source in &sources {
+        for (r, region) in regions.iter().enumerate() {
+            if region.serving.is_none() {
+                continue;
+            }
+            match rtt[source.origin][r] {
+                Some(value) => rtt_resolved[source.origin][r] = value,
+                None => {
+                    return fail(
+                        path!["network", "links"],
+                        format!(
+                            "no RTT between {} and {}: add a [[network.links]] entry with from, to and rtt",
+                            regions[source.origin].name, region.name
+                        ),
+                    )
+                }
+            }
+        }
+    }
+
+    let routing = &scenario.routing;
+    let mut weights = vec![0.0; n];
+    for (name, &weight) in &routing.weights {
+        let weight_path = path!["routing", "weights", name];
+        let r = regions
+            .iter()
+            .position(|r| &r.name == name)
+            .ok_or_else(|| unknown_region(weight_path.clone(), name, &regions))?;
+        if !weight.is_finite() || weight < 0.0 {
+            return fail(weight_path, format!("weight must be zero or positive, got {weight}"));
+        }
+        if regions[r].serving.is_none() && weight > 0.0 {
+            return fail(weight_path, format!("region {name:?} has no replicas to take traffic"));
+        }
+        weights[r] = weight;
+    }
+    let weighted = routing.policy == scenario::RoutingPolicy::Weighted;
+    if weighted && weights.iter().sum::<f64>() <= 0.0 {
+        return fail(path!["routing", "weights"], "weighted routing needs weights that sum to a positive number");
+    }
+    if !weighted && !routing.weights.is_empty() {
+        return fail(path!["routing", "weights"], "weights apply only to policy = \"weighted\"");
+    }
+    if routing.spillover_queue == Some(0) {
+        return fail(path!["routing", "spillover_queue"], "spillover_queue must be at least 1");
+    }
+
+    let mut slo = SloModel::default();
+    if let Some(given) = &scenario.slo {
+        for (i, target) in given.latency.iter().enumerate() {
+            if !(target.percentile > 0.0 && target.percentile < 100.0) {
+                return fail(
+                    path!["slo", "latency", i, "percentile"],
+                    "percentile must be between 0 and 100, e.g. 99 or 99.9",
+                );
+            }
+            check_positive(path!["slo", "latency", i, "max"], "max", target.max.nanos())?;
+            slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
+        }
+        if let Some(a) = given.availability {
+            if !(a > 0.0 && a <= 1.0) {
+                return fail(
+                    path!["slo", "availability"],
+                    format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"),
+                );
+            }
+        }
+        slo.availability = given.availability;
+    }
+
+    let mut faults = Vec::with_capacity(scenario.faults.len());
+    for (i, fault) in scenario.faults.iter().enumerate() {
+        let at = path!["faults", i];
+        let r = regions
+            .iter()
+            .position(|r| r.name == fault.region)
+            .ok_or_else(|| unknown_region(at.join("region"), &fault.region, &regions))?;
+        if regions[r].serving.is_none() {
+            return fail(at.join("region"), format!("region {:?} serves nothing to fail", fault.region));
+        }
+        let model = build_fault(&at, i, fault, r, duration)?;
+        if fault.kind == scenario::operations::FaultKind::DependencyFailure
+            && regions[r].serving.as_ref().is_none_or(|s| s.feature_store.is_none())
+        {
+            return fail(at.join("kind"), format!("region {:?} has no feature_store to fail", fault.region));
+        }
+        faults.push(model);
+    }
+    let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
+    let health = build_health(&path!["routing", "health_check"], &routing.health_check)?;
+
+    Ok(Model {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        duration,
+        warmup: scenario.warmup.nanos(),
+        interval: scenario.interval.nanos(),
+        regions,
+        rtt: rtt_resolved,
+        sources,
+        routing: RoutingModel {
+            policy: routing_policy(routing.policy),
+            weights,
+            spillover_queue: routing.spillover_queue,
+            health,
+        },
+        slo,
+        faults,
+        retries,
+    })
+}
+
+fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
+    let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+    ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
+}
+
+fn routing_policy(written: scenario::RoutingPolicy) -> RoutingPolicy {
+    match written {
+        scenario::RoutingPolicy::Nearest => RoutingPolicy::Nearest,
+        scenario::RoutingPolicy::Weighted => RoutingPolicy::Weighted,
+        scenario::RoutingPolicy::LatencyAware => RoutingPolicy::LatencyAware,
+    }
+}

@@ -1,0 +1,99 @@
+//! Checks shared by every part of the builder: limits, positive values, rates, distributions.
+
+use super::error::{fail, ScenarioError};
+use crate::dist::Sampler;
+use crate::scenario::{Dist, KeyPath};
+use crate::units::{Nanos, NANOS_PER_SEC};
+
+/// Sizes beyond these are typos, not plans, and would exhaust memory before the run starts.
+pub(super) const MAX_REPLICAS: u32 = 100_000;
+pub(super) const MAX_BATCH: u32 = 65_536;
+pub(super) const MAX_INSTANCES: u32 = 1_024;
+pub(super) const MAX_CPU_WORKERS: u32 = 100_000;
+/// Time-series rows a run may write (duration / interval).
+pub(super) const MAX_INTERVALS: u64 = 1_000_000;
+/// Requests a run may simulate: about an hour of computing on one core.
+pub(super) const MAX_EXPECTED_REQUESTS: f64 = 1e10;
+
+pub(super) fn positive_finite(value: f64) -> bool {
+    value.is_finite() && value > 0.0
+}
+
+pub(super) fn check_rate(path: KeyPath, rate: crate::units::Rate, allow_zero: bool) -> Result<f64, ScenarioError> {
+    let per_sec = rate.per_sec();
+    if !per_sec.is_finite() || per_sec < 0.0 || (!allow_zero && per_sec == 0.0) {
+        let need = if allow_zero { "zero or positive" } else { "positive" };
+        return fail(path, format!("rate must be {need}, got {per_sec}/s"));
+    }
+    Ok(per_sec / NANOS_PER_SEC)
+}
+
+pub(super) fn check_cv(path: KeyPath, cv: f64) -> Result<(), ScenarioError> {
+    if !cv.is_finite() || cv < 0.0 {
+        return fail(path, format!("cv (coefficient of variation) must be zero or positive, got {cv}"));
+    }
+    Ok(())
+}
+
+pub(super) fn check_positive(path: KeyPath, what: &str, value: Nanos) -> Result<f64, ScenarioError> {
+    if value == 0 {
+        return fail(path, format!("{what} must be greater than zero"));
+    }
+    Ok(value as f64)
+}
+
+/// A distribution for per-request overhead (tables are for batches only).
+pub(super) fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
+    Ok(match dist {
+        Dist::Constant { value } => Sampler::constant(value.nanos()),
+        Dist::Exponential { mean } => Sampler::exponential(check_positive(path.join("mean"), "mean", mean.nanos())?),
+        Dist::Lognormal { mean, cv } => {
+            check_cv(path.join("cv"), *cv)?;
+            Sampler::lognormal(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+        }
+        Dist::Gamma { mean, cv } => {
+            check_cv(path.join("cv"), *cv)?;
+            Sampler::gamma(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+        }
+        Dist::Uniform { min, max } => {
+            if min > max {
+                return fail(path.join("min"), format!("min ({min}) is greater than max ({max})"));
+            }
+            Sampler::uniform(min.nanos(), max.nanos())
+        }
+        Dist::Empirical { samples } => {
+            if samples.is_empty() {
+                return fail(path.join("samples"), "empirical distribution needs at least one sample");
+            }
+            Sampler::empirical(samples.iter().map(|d| d.nanos()).collect())
+        }
+        Dist::Table { .. } | Dist::Model { .. } => {
+            return fail(
+                path.join("kind"),
+                "batch latency tables and models only describe batch service times; use a distribution here",
+            )
+        }
+    })
+}
+
+/// Longest sequence a model table is computed for (BERT-class encoders stop at 512; decoders go
+/// further).
+pub(super) const MAX_SEQ: u32 = 1 << 20;
+
+pub(super) fn check_seqs(path: &KeyPath, seq: u32, seq_buckets: &[u32]) -> Result<(), ScenarioError> {
+    if seq == 0 || seq > MAX_SEQ {
+        return fail(path.join("seq"), format!("seq must be between 1 and {MAX_SEQ}, got {seq}"));
+    }
+    if seq_buckets.len() > 64 {
+        return fail(path.join("seq_buckets"), "at most 64 sequence-length buckets");
+    }
+    for (i, &bucket) in seq_buckets.iter().enumerate() {
+        if bucket == 0 || bucket > MAX_SEQ || (i > 0 && bucket <= seq_buckets[i - 1]) {
+            return fail(
+                path.join("seq_buckets"),
+                format!("buckets must increase strictly and lie between 1 and {MAX_SEQ}; got {seq_buckets:?}"),
+            );
+        }
+    }
+    Ok(())
+}

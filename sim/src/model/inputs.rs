@@ -1,0 +1,82 @@
+//! What the caller reads for the builder (this crate does no I/O): prices, latency tables, model
+//! tables and traces, and the keys that name them.
+
+use crate::scenario::Arrivals;
+use crate::traffic::TraceData;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One row of the instance price catalog.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogEntry {
+    pub cloud: String,
+    pub instance: String,
+    pub gpu: String,
+    pub gpus: u32,
+    pub region: String,
+    pub usd_per_hour: f64,
+    pub spot_usd_per_hour: Option<f64>,
+    /// Expected spot preemptions per instance-hour, where known.
+    pub preemptions_per_hour: Option<f64>,
+    /// Where the figure comes from, and its date.
+    pub source: String,
+}
+
+/// File contents the scenario refers to, read by the caller (this crate does no I/O).
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Instance prices (the bundled catalog, or the user's own file).
+    pub catalog: Vec<CatalogEntry>,
+    /// Latency tables by the `file` string as written: `(batch size, latency in ns)`.
+    pub tables: BTreeMap<String, Vec<(u32, f64)>>,
+    /// Batch latency tables computed from model graphs, by [`model_key`].
+    pub model_tables: BTreeMap<String, ModelTable>,
+    /// Replayed traces by [`trace_key`].
+    pub traces: BTreeMap<String, Arc<TraceData>>,
+}
+
+/// What identifies a model-derived latency table.
+pub fn model_key(model: &str, device: &str) -> String {
+    format!("{model}@{device}")
+}
+
+/// The sequence lengths a `kind = "model"` service time needs tables for: its buckets and its
+/// default `seq`, sorted and distinct.
+pub fn model_seqs(seq: u32, seq_buckets: &[u32]) -> Vec<u32> {
+    let mut seqs: Vec<u32> = seq_buckets.iter().copied().chain([seq]).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs
+}
+
+/// A model's batch latency on one device: per sequence length, `(batch size, ns)` points.
+#[derive(Clone, Debug, Default)]
+pub struct ModelTable {
+    pub by_seq: BTreeMap<u32, Vec<(u32, f64)>>,
+    /// Where the numbers come from (measured, interpolated or estimated, and from what).
+    pub source: String,
+    /// The 68% band of the source's error, as factors (low, high) on every latency: where the
+    /// true service time is likely to lie, for an estimate judged against published measurements.
+    pub band: Option<(f64, f64)>,
+}
+
+impl ModelTable {
+    pub(super) fn describe(&self) -> String {
+        match self.band {
+            Some((low, high)) => format!("{} [68% band ×{low:.2}–×{high:.2}]", self.source),
+            None => self.source.clone(),
+        }
+    }
+}
+
+/// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).
+pub fn trace_key(arrivals: &Arrivals) -> Option<String> {
+    match arrivals {
+        Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } => Some(format!(
+            "{file}|{timestamp_column}|{}|{}|{origin}",
+            size_column.as_deref().unwrap_or(""),
+            output_column.as_deref().unwrap_or("")
+        )),
+        _ => None,
+    }
+}

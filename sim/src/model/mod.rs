@@ -1,0 +1,185 @@
+//! From a scenario as written to the model the engine runs: every semantic check, every name
+//! resolved to an index, every duration in nanoseconds and every rate per nanosecond.
+//!
+//! Errors carry the key path of the offending value (`traffic[0].arrivals.rate`), so the caller,
+//! which has the file, can point at its line and column.
+
+mod arrivals;
+mod build;
+mod checks;
+mod error;
+mod inputs;
+mod operations;
+mod price;
+mod serving;
+
+pub use build::build;
+pub use error::ScenarioError;
+pub use inputs::{model_key, model_seqs, trace_key, CatalogEntry, Inputs, ModelTable};
+pub use operations::{
+    FallbackModel, FaultAction, FaultModel, FaultTiming, FeatureStoreModel, HealthModel, RetryModel, StartupModel,
+};
+
+use crate::dist::Sampler;
+use crate::policy::autoscale::AutoscalingModel;
+use crate::policy::balance::Balancer;
+use crate::policy::batching::DynamicBatching;
+use crate::policy::breaker::BreakerModel;
+use crate::policy::routing::RoutingPolicy;
+use crate::service::BatchLatency;
+use crate::traffic::Process;
+use crate::units::Nanos;
+use std::sync::Arc;
+
+/// What a replica does with the requests it holds once pre-processing is done: how it groups
+/// them, runs them and hands them back for post-processing. The engine's side of each kind is one
+/// file in `world/` (the dynamic batcher: `world/batcher.rs`).
+#[derive(Debug)]
+pub enum ReplicaKind {
+    /// Triton's dynamic batcher: a bounded FIFO queue, batches on free model instances.
+    DynamicBatcher(DynamicBatching),
+}
+
+impl ReplicaKind {
+    /// The most requests one unit of work serves together (tables are computed up to it).
+    pub fn max_batch(&self) -> u32 {
+        match self {
+            ReplicaKind::DynamicBatcher(b) => b.max_batch,
+        }
+    }
+
+    /// Units of work a replica runs at once (model instances).
+    pub fn instances(&self) -> u32 {
+        match self {
+            ReplicaKind::DynamicBatcher(b) => b.instances,
+        }
+    }
+
+    /// The batcher's settings, for kinds that are a Triton dynamic batcher.
+    pub fn dynamic_batching(&self) -> Option<&DynamicBatching> {
+        match self {
+            ReplicaKind::DynamicBatcher(b) => Some(b),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ServingModel {
+    pub queue_capacity: u32,
+    pub timeout: Option<Nanos>,
+    pub balancer: Balancer,
+    pub kind: ReplicaKind,
+    pub service: Arc<dyn BatchLatency>,
+    pub pre: Option<Sampler>,
+    pub post: Option<Sampler>,
+    pub cpu_workers: Option<u32>,
+    pub startup: StartupModel,
+    pub health: HealthModel,
+    pub feature_store: Option<FeatureStoreModel>,
+    pub breaker: Option<BreakerModel>,
+    pub fallback: Option<FallbackModel>,
+}
+
+impl ServingModel {
+    /// Mean server time per request at full batches: the reciprocal of one instance's peak throughput.
+    pub fn per_request_nanos(&self) -> f64 {
+        let max_batch = self.kind.max_batch();
+        self.service.mean(max_batch) / f64::from(max_batch)
+    }
+}
+
+#[derive(Debug)]
+pub struct RegionModel {
+    pub name: String,
+    pub replicas: u32,
+    pub instance: Option<String>,
+    /// Per replica.
+    pub usd_per_hour: f64,
+    /// Where the price comes from, and when.
+    pub price_source: Option<String>,
+    /// GPUs per replica, where the instance type says.
+    pub gpus: Option<u32>,
+    pub serving: Option<Arc<ServingModel>>,
+    pub autoscaling: Option<AutoscalingModel>,
+    /// An A/B variant and a shadow candidate beside the primary deployment.
+    pub variant: Option<DeploymentModel>,
+    pub shadow: Option<DeploymentModel>,
+}
+
+impl RegionModel {
+    /// Replica slots the primary deployment may use.
+    pub fn max_replicas(&self) -> u32 {
+        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
+    }
+}
+
+/// A variant or shadow deployment in one region.
+#[derive(Debug)]
+pub struct DeploymentModel {
+    pub fraction: f64,
+    pub replicas: u32,
+    pub serving: Arc<ServingModel>,
+    pub autoscaling: Option<AutoscalingModel>,
+    pub instance: Option<String>,
+    pub usd_per_hour: f64,
+}
+
+impl DeploymentModel {
+    pub fn max_replicas(&self) -> u32 {
+        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
+    }
+}
+
+#[derive(Debug)]
+pub struct SourceModel {
+    pub origin: usize,
+    pub process: Process,
+    /// Stable id of the source's random stream.
+    pub stream: String,
+}
+
+#[derive(Debug)]
+pub struct RoutingModel {
+    pub policy: RoutingPolicy,
+    /// Per region; zero for regions that serve nothing.
+    pub weights: Vec<f64>,
+    pub spillover_queue: Option<u32>,
+    /// The global router's probes of regions.
+    pub health: HealthModel,
+}
+
+#[derive(Clone, Debug)]
+pub struct LatencyTargetModel {
+    pub percentile: f64,
+    pub max: Nanos,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SloModel {
+    pub latency: Vec<LatencyTargetModel>,
+    pub availability: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub seed: u64,
+    pub duration: Nanos,
+    pub warmup: Nanos,
+    pub interval: Nanos,
+    /// In name order.
+    pub regions: Vec<RegionModel>,
+    /// `rtt[origin][region]`, round trip.
+    pub rtt: Vec<Vec<Nanos>>,
+    pub sources: Vec<SourceModel>,
+    pub routing: RoutingModel,
+    pub slo: SloModel,
+    pub faults: Vec<FaultModel>,
+    pub retries: Option<RetryModel>,
+}
+
+impl Model {
+    pub fn region_index(&self, name: &str) -> Option<usize> {
+        self.regions.iter().position(|r| r.name == name)
+    }
+}

@@ -1,0 +1,183 @@
+//! A `[serving]` section → [`ServingModel`]: batching, queue, overheads, service time, and the
+//! per-deployment operational models.
+
+use super::checks::{
+    check_cv, check_positive, check_seqs, positive_finite, sampler, MAX_BATCH, MAX_CPU_WORKERS, MAX_INSTANCES,
+};
+use super::error::{fail, ScenarioError};
+use super::inputs::{model_key, model_seqs, Inputs};
+use super::operations::{build_breaker, build_fallback, build_feature_store, build_health, build_startup};
+use super::{ReplicaKind, ServingModel};
+use crate::dist::Sampler;
+use crate::policy::balance::Balancer;
+use crate::policy::batching::DynamicBatching;
+use crate::scenario::{self, Dist, KeyPath};
+use crate::service::{BatchLatency, BucketedLatency, DistLatency, TableLatency};
+use std::sync::Arc;
+
+pub(super) fn batch_latency(
+    path: &KeyPath,
+    dist: &Dist,
+    max_batch: u32,
+    inputs: &Inputs,
+) -> Result<Arc<dyn BatchLatency>, ScenarioError> {
+    if let Dist::Model { model, device, seq, seq_buckets } = dist {
+        check_seqs(path, *seq, seq_buckets)?;
+        let Some(table) = inputs.model_tables.get(&model_key(model, device)) else {
+            return fail(path.join("model"), format!("no latency table was computed for {model} on {device}"));
+        };
+        let mut buckets = Vec::new();
+        for wanted in model_seqs(*seq, seq_buckets) {
+            let points = table.by_seq.get(&wanted).filter(|p| p.last().is_some_and(|&(size, _)| size >= max_batch));
+            let Some(points) = points else {
+                return fail(
+                    path.join("model"),
+                    format!("the computed table for {model} lacks seq {wanted} up to max_batch {max_batch}"),
+                );
+            };
+            buckets.push((wanted, TableLatency::new(points, max_batch, 0.0, String::new())));
+        }
+        let description = if seq_buckets.is_empty() {
+            format!("{model} on {device}, seq {seq}: {}", table.describe())
+        } else {
+            let list: Vec<String> = seq_buckets.iter().map(u32::to_string).collect();
+            format!("{model} on {device}, seq buckets {} (default {seq}): {}", list.join("/"), table.describe())
+        };
+        return Ok(Arc::new(BucketedLatency::new(buckets, *seq, seq_buckets.is_empty(), description)));
+    }
+    let Dist::Table { file, points, cv } = dist else {
+        let sampler = sampler(path, dist)?;
+        let description = format!("{} (scenario distribution)", describe_dist(dist));
+        return Ok(Arc::new(DistLatency { sampler, description }));
+    };
+    check_cv(path.join("cv"), *cv)?;
+    let (points, origin): (Vec<(u32, f64)>, String) = match (file, points) {
+        (Some(_), Some(_)) => return fail(path.join("points"), "give either `file` or `points`, not both"),
+        (None, None) => {
+            return fail(path.clone(), "a table needs `file` (CSV batch_size,latency_ms) or inline `points`")
+        }
+        (None, Some(points)) => (points.iter().map(|(b, d)| (*b, d.nanos() as f64)).collect(), "inline points".into()),
+        (Some(file), None) => match inputs.tables.get(file) {
+            Some(points) => (points.clone(), format!("table {file}")),
+            None => return fail(path.join("file"), format!("latency table {file:?} was not loaded")),
+        },
+    };
+    let point_path = if file.is_some() { path.join("file") } else { path.join("points") };
+    if points.is_empty() {
+        return fail(point_path, "latency table has no rows");
+    }
+    for (i, window) in points.windows(2).enumerate() {
+        if window[1].0 <= window[0].0 {
+            return fail(
+                point_path,
+                format!("batch sizes must increase strictly: row {} has {} after {}", i + 2, window[1].0, window[0].0),
+            );
+        }
+    }
+    for &(size, latency) in &points {
+        if size == 0 || !positive_finite(latency) {
+            return fail(point_path, format!("row for batch size {size}: sizes and latencies must be positive"));
+        }
+    }
+    let largest = points[points.len() - 1].0;
+    if largest < max_batch {
+        return fail(
+            point_path,
+            format!("latency table stops at batch size {largest} but max_batch is {max_batch}: measure up to {max_batch} or lower max_batch"),
+        );
+    }
+    Ok(Arc::new(TableLatency::new(&points, max_batch, *cv, origin)))
+}
+
+fn describe_dist(dist: &Dist) -> String {
+    match dist {
+        Dist::Constant { value } => format!("constant {value}"),
+        Dist::Exponential { mean } => format!("exponential mean {mean}"),
+        Dist::Lognormal { mean, cv } => format!("lognormal mean {mean} cv {cv}"),
+        Dist::Gamma { mean, cv } => format!("gamma mean {mean} cv {cv}"),
+        Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
+        Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
+        Dist::Table { .. } => "table".into(),
+        Dist::Model { model, device, seq, .. } => format!("{model} on {device}, seq {seq}"),
+    }
+}
+
+pub(super) fn serving_model(
+    path: &KeyPath,
+    serving: &scenario::Serving,
+    inputs: &Inputs,
+) -> Result<ServingModel, ScenarioError> {
+    let batching = &serving.batching;
+    let batching_path = path.join("batching");
+    if batching.max_batch == 0 || batching.max_batch > MAX_BATCH {
+        return fail(batching_path.join("max_batch"), format!("max_batch must be between 1 and {MAX_BATCH}"));
+    }
+    if batching.instances == 0 || batching.instances > MAX_INSTANCES {
+        return fail(batching_path.join("instances"), format!("instances must be between 1 and {MAX_INSTANCES}"));
+    }
+    let mut preferred = batching.preferred_batch_sizes.clone();
+    for (i, &size) in preferred.iter().enumerate() {
+        if size == 0 || size > batching.max_batch {
+            return fail(
+                batching_path.join("preferred_batch_sizes").join(i),
+                format!("preferred batch size {size} must be between 1 and max_batch ({})", batching.max_batch),
+            );
+        }
+    }
+    preferred.sort_unstable_by(|a, b| b.cmp(a));
+    preferred.dedup();
+    if serving.queue_capacity == 0 {
+        return fail(path.join("queue_capacity"), "queue_capacity must be at least 1");
+    }
+    if let Some(timeout) = serving.timeout {
+        check_positive(path.join("timeout"), "timeout", timeout.nanos())?;
+    }
+    let overhead_path = path.join("overhead");
+    if serving.overhead.cpu_workers.is_some_and(|w| w == 0 || w > MAX_CPU_WORKERS) {
+        return fail(overhead_path.join("cpu_workers"), format!("cpu_workers must be between 1 and {MAX_CPU_WORKERS}"));
+    }
+    let stage = |key: &str, dist: &Option<Dist>| -> Result<Option<Sampler>, ScenarioError> {
+        dist.as_ref().map(|d| sampler(&overhead_path.join(key), d)).transpose()
+    };
+    let pre = stage("pre", &serving.overhead.pre)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
+    let post =
+        stage("post", &serving.overhead.post)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
+    let service = batch_latency(&path.join("service_time"), &serving.service_time, batching.max_batch, inputs)?;
+    Ok(ServingModel {
+        queue_capacity: serving.queue_capacity,
+        timeout: serving.timeout.map(|t| t.nanos()),
+        balancer: balancer(serving.balancer),
+        kind: ReplicaKind::DynamicBatcher(DynamicBatching {
+            max_batch: batching.max_batch,
+            max_queue_delay: batching.max_queue_delay.nanos(),
+            preferred_batch_sizes: preferred,
+            instances: batching.instances,
+        }),
+        service,
+        pre,
+        post,
+        cpu_workers: serving.overhead.cpu_workers,
+        startup: build_startup(&path.join("startup"), &serving.startup)?,
+        health: build_health(&path.join("health_check"), &serving.health_check)?,
+        feature_store: serving
+            .feature_store
+            .as_ref()
+            .map(|f| build_feature_store(&path.join("feature_store"), f))
+            .transpose()?,
+        breaker: serving
+            .circuit_breaker
+            .as_ref()
+            .map(|b| build_breaker(&path.join("circuit_breaker"), b))
+            .transpose()?,
+        fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
+    })
+}
+
+fn balancer(written: scenario::Balancer) -> Balancer {
+    match written {
+        scenario::Balancer::RoundRobin => Balancer::RoundRobin,
+        scenario::Balancer::Random => Balancer::Random,
+        scenario::Balancer::LeastOutstanding => Balancer::LeastOutstanding,
+        scenario::Balancer::PowerOfTwo => Balancer::PowerOfTwo,
+    }
+}

@@ -1,0 +1,61 @@
+//! Latency distributions as written: shared by the serving and the operational sections.
+
+use crate::units::Duration;
+use serde::{Deserialize, Serialize};
+
+fn default_seq() -> u32 {
+    128
+}
+
+/// A latency distribution, or for batch service times a batch-size → latency table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Dist {
+    Constant {
+        value: Duration,
+    },
+    Exponential {
+        mean: Duration,
+    },
+    /// Parameterised by mean and coefficient of variation (std / mean).
+    Lognormal {
+        mean: Duration,
+        cv: f64,
+    },
+    Gamma {
+        mean: Duration,
+        cv: f64,
+    },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    /// Draws uniformly from measured samples.
+    Empirical {
+        samples: Vec<Duration>,
+    },
+    /// Batch latency of a catalog model, computed at scenario load from the model's operator graph
+    /// on a catalog device (roofline estimate) or from a measured profile (a path to a profile CSV,
+    /// relative to the scenario): `{ kind = "model", model = "distilbert-base-uncased",
+    /// device = "a10g", seq = 128 }`.
+    Model {
+        model: String,
+        device: String,
+        /// Tokens per request when requests carry no size (synthetic traffic).
+        #[serde(default = "default_seq")]
+        seq: u32,
+        /// Sequence-length buckets: a batch runs at the smallest bucket that holds its longest
+        /// request (sizes from a trace's `size_column`); longer requests are truncated to the last.
+        #[serde(default)]
+        seq_buckets: Vec<u32>,
+    },
+    /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
+    /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.
+    Table {
+        file: Option<String>,
+        points: Option<Vec<(u32, Duration)>>,
+        /// Multiplicative lognormal jitter with mean 1 and this coefficient of variation.
+        #[serde(default)]
+        cv: f64,
+    },
+}

@@ -1,0 +1,245 @@
+//! From the client to a replica: arrival, routing (the policy in `policy::routing`), the wire to
+//! the region, and the regional frontend: A/B split, feature-store lookup, circuit breaker, shadow
+//! mirror, and the call into the deployment.
+
+use super::request::{Request, Stamp};
+use super::{serving_of, Event, Outcome, Pool, Region, World, NONE, NO_TIME};
+use crate::metrics::Phase;
+use crate::policy::routing::{self, RegionView};
+use crate::units::Nanos;
+use rand::Rng as _;
+
+/// What the global router sees of the regions, from one origin.
+struct RouterView<'w, 'm> {
+    regions: &'w [Region],
+    pools: &'w [Pool<'m>],
+    /// Round trips from the origin, by region.
+    rtt: &'w [Nanos],
+}
+
+impl RouterView<'_, '_> {
+    #[inline]
+    fn primary(&self, region: u32) -> &Pool<'_> {
+        &self.pools[self.regions[region as usize].primary as usize]
+    }
+}
+
+impl RegionView for RouterView<'_, '_> {
+    #[inline]
+    fn routable(&self, region: u32) -> bool {
+        self.regions[region as usize].routable
+    }
+
+    fn score(&self, region: u32) -> f64 {
+        let pool = self.primary(region);
+        let serving = pool.serving.expect("routed regions serve");
+        let instances = f64::from(serving.kind.instances()) * pool.lb.len().max(1) as f64;
+        let assigned = self.regions[region as usize].assigned as f64;
+        // Work ahead of a new request per model instance, at full-batch speed.
+        self.rtt[region as usize] as f64 + assigned * pool.per_request_nanos / instances
+    }
+
+    fn over_spillover(&self, region: u32, limit: u32) -> bool {
+        let pool = self.primary(region);
+        pool.queued > u64::from(limit) * pool.lb.len().max(1) as u64
+    }
+}
+
+impl World<'_> {
+    #[inline]
+    pub(super) fn on_arrival(&mut self, source: usize) {
+        let origin = self.model.sources[source].origin as u32;
+        let request = Request::new(self.next_serial, origin, self.next_sizes[source], self.now);
+        self.next_serial += 1;
+        let id = self.new_request(request);
+        self.change_in_system(1);
+        if self.model.retries.is_some() {
+            self.budgets[origin as usize].deposit();
+        }
+        self.send_attempt(id, true);
+        self.schedule_next_arrival(source);
+    }
+
+    /// Routes the request's current attempt and puts it on the wire.
+    #[inline]
+    pub(super) fn send_attempt(&mut self, id: u32, first: bool) {
+        self.stamp(id, Stamp::AttemptSent);
+        let origin = self.requests[id as usize].origin;
+        let routed = self.route(origin);
+        let region = routed.unwrap_or_else(|| self.nearest[origin as usize].first().copied().unwrap_or(0));
+        let pool = self.regions[region as usize].primary;
+        let serving = self.pools[pool as usize].serving;
+        let one_way = self.model.rtt[origin as usize][region as usize] / 2;
+        let now = self.now;
+        let request = &mut self.requests[id as usize];
+        request.region = region;
+        request.pool = pool;
+        request.one_way = one_way;
+        request.replica = NONE;
+        if first {
+            request.deadline = serving.and_then(|s| s.timeout).map_or(NO_TIME, |t| now.saturating_add(t));
+            self.pools[pool as usize].metrics.interval.counts.offered += 1;
+        }
+        if routed.is_none() {
+            // No region the router sees up: the client's connection fails at once.
+            self.requests[id as usize].one_way = 0;
+            self.requests[id as usize].error = Outcome::Failed;
+            self.on_client_error(id);
+            return;
+        }
+        self.regions[region as usize].assigned += 1;
+        self.requests[id as usize].assigned_to = region;
+        if one_way == 0 {
+            self.on_reach_region(id);
+        } else {
+            self.events.schedule(self.now.saturating_add(one_way), Event::ReachRegion { request: id });
+        }
+    }
+
+    /// The region no longer has this request to answer.
+    #[inline]
+    pub(super) fn unassign(&mut self, id: u32) {
+        let region = std::mem::replace(&mut self.requests[id as usize].assigned_to, NONE);
+        if region != NONE {
+            self.regions[region as usize].assigned -= 1;
+        }
+    }
+
+    /// The region for a new attempt from `origin`, among those the router sees up (None if none).
+    #[inline]
+    pub(super) fn route(&mut self, origin: u32) -> Option<u32> {
+        let model = self.model;
+        let view = RouterView { regions: &self.regions, pools: &self.pools, rtt: &model.rtt[origin as usize] };
+        let route = routing::route(
+            model.routing.policy,
+            &self.nearest[origin as usize],
+            &model.routing.weights,
+            model.routing.spillover_queue,
+            &mut self.routers[origin as usize],
+            &view,
+        )?;
+        if let Some(other) = route.failed_over_to {
+            let measured = self.now >= model.warmup;
+            let metrics = &mut self.pools[self.regions[other as usize].primary as usize].metrics;
+            metrics.interval.counts.failover += 1;
+            if measured {
+                metrics.counts.failover += 1;
+            }
+        }
+        Some(route.region)
+    }
+
+    /// The region's frontend: A/B split, then the feature-store lookup, then the model call.
+    #[inline]
+    pub(super) fn on_reach_region(&mut self, id: u32) {
+        self.stamp(id, Stamp::ReachedRegion);
+        let region = self.requests[id as usize].region;
+        let state = &mut self.regions[region as usize];
+        if state.down {
+            self.server_error(id, Outcome::Failed, false);
+            return;
+        }
+        if let Some(variant) = state.variant {
+            let fraction = self.model.regions[region as usize].variant.as_ref().map_or(0.0, |v| v.fraction);
+            if state.ab_rng.random::<f64>() < fraction {
+                self.requests[id as usize].pool = variant;
+            }
+        }
+        let pool = self.requests[id as usize].pool;
+        match &serving_of(&self.pools, pool).feature_store {
+            Some(store) => {
+                let state = &mut self.regions[region as usize];
+                let delay = (store.latency.sample(&mut state.feature_rng) as f64 * state.feature_factor) as Nanos;
+                self.events.schedule(self.now.saturating_add(delay), Event::FeatureDone { request: id });
+            }
+            None => self.model_call(id),
+        }
+    }
+
+    #[cold]
+    pub(super) fn on_feature_done(&mut self, id: u32) {
+        let request = self.requests[id as usize];
+        let state = &mut self.regions[request.region as usize];
+        let store = serving_of(&self.pools, request.pool).feature_store.as_ref().expect("looked up");
+        let error_rate = (store.error_rate + state.feature_error).min(1.0);
+        let failed = state.down || (error_rate > 0.0 && state.feature_rng.random::<f64>() < error_rate);
+        if failed {
+            self.server_error(id, Outcome::Failed, true);
+        } else {
+            self.model_call(id);
+        }
+    }
+
+    /// The call to the model deployment: breaker, shadow mirror, balancer, replica.
+    #[inline]
+    pub(super) fn model_call(&mut self, id: u32) {
+        let pool = self.requests[id as usize].pool;
+        let now = self.now;
+        if !self.requests[id as usize].shadow {
+            if let Some(model) = serving_of(&self.pools, pool).breaker.as_ref() {
+                let breaker = self.pools[pool as usize].breaker.as_mut().expect("a breaker model has a breaker");
+                if !breaker.allow(model, now) {
+                    self.server_error(id, Outcome::Failed, true);
+                    return;
+                }
+                self.requests[id as usize].breaker_admitted = true;
+            }
+            self.mirror(id);
+        }
+        self.stamp(id, Stamp::CallStarted);
+        let state = &mut self.pools[pool as usize];
+        state.window_arrivals += 1;
+        if state.lb.is_empty() {
+            let serving = serving_of(&self.pools, pool);
+            let state = &mut self.pools[pool as usize];
+            if state.autoscaling.is_some_and(|a| a.min_replicas == 0)
+                && state.pending.len() < serving.queue_capacity as usize
+            {
+                // Held by the scale-from-zero activator until a replica is ready.
+                state.pending.push_back(id);
+                return;
+            }
+            self.server_error(id, Outcome::Failed, true);
+            return;
+        }
+        let replica = self.balance(pool);
+        if self.replicas[replica as usize].phase == Phase::Down {
+            // Crashed, and the load balancer has not noticed yet: connection refused.
+            self.server_error(id, Outcome::Failed, true);
+            return;
+        }
+        self.enter_replica(id, replica);
+    }
+
+    /// With a shadow deployment, mirrors a fraction of model calls to it.
+    #[inline]
+    pub(super) fn mirror(&mut self, id: u32) {
+        let region_index = self.requests[id as usize].region as usize;
+        let region = &mut self.regions[region_index];
+        let Some(shadow) = region.shadow else { return };
+        let fraction = self.model.regions[region_index].shadow.as_ref().map_or(0.0, |s| s.fraction);
+        if region.shadow_rng.random::<f64>() >= fraction {
+            return;
+        }
+        let request = self.requests[id as usize];
+        let serving = serving_of(&self.pools, shadow);
+        let copy = Request {
+            shadow: true,
+            pool: shadow,
+            replica: NONE,
+            attempt: 1,
+            sent: self.now,
+            deadline: serving.timeout.map_or(NO_TIME, |t| self.now.saturating_add(t)),
+            one_way: 0,
+            breaker_admitted: false,
+            degraded: false,
+            batch: u64::MAX,
+            served_by: NONE,
+            assigned_to: NONE,
+            ..request
+        };
+        let copy = self.new_request(copy);
+        self.pools[shadow as usize].metrics.interval.counts.offered += 1;
+        self.model_call(copy);
+    }
+}

@@ -1,0 +1,219 @@
+//! How an attempt ends and what the client does about it: the answer's way back, server errors
+//! and the fallback, client retries with backoff, discards, and `finish`, where every request's
+//! counts, latency and record are kept in one place.
+
+use super::request::{Outcome, RequestRecord, Stamp};
+use super::{overlap, serving_of, Event, World, NONE};
+use crate::metrics::Counts;
+use rand::Rng as _;
+
+impl World<'_> {
+    /// Records the model call's outcome with the pool's circuit breaker.
+    #[inline]
+    pub(super) fn breaker_record(&mut self, id: u32, failed: bool) {
+        let request = &mut self.requests[id as usize];
+        if !request.breaker_admitted {
+            return;
+        }
+        request.breaker_admitted = false;
+        let (pool, duration) = (request.pool, self.now - request.at(Stamp::CallStarted));
+        let model = serving_of(&self.pools, pool).breaker.as_ref().expect("admitted by a breaker");
+        let now = self.now;
+        let state = &mut self.pools[pool as usize];
+        let breaker = state.breaker.as_mut().expect("admitted by a breaker");
+        let before = breaker.opened;
+        breaker.record(model, now, failed, duration);
+        if breaker.opened > before {
+            // Open for exactly open_duration, then half-open.
+            let (warmup, end) = (self.model.warmup, self.model.duration);
+            if (warmup..end).contains(&now) {
+                state.metrics.breaker_opened += 1;
+            }
+            state.metrics.breaker_open_nanos += overlap(now, now.saturating_add(model.open_duration), warmup, end);
+        }
+    }
+
+    /// The response leaves the replica for the client.
+    #[inline]
+    pub(super) fn depart(&mut self, id: u32) {
+        self.release(id);
+        self.unassign(id);
+        self.breaker_record(id, false);
+        let request = &self.requests[id as usize];
+        if request.shadow {
+            self.finish(id, Outcome::Completed);
+            return;
+        }
+        if request.one_way == 0 {
+            self.on_respond(id);
+        } else {
+            self.events.schedule(self.now.saturating_add(request.one_way), Event::Respond { request: id });
+        }
+    }
+
+    #[inline]
+    pub(super) fn on_respond(&mut self, id: u32) {
+        let request = &self.requests[id as usize];
+        let outcome = if self.now > request.deadline {
+            Outcome::TimedOut
+        } else if request.degraded {
+            Outcome::Degraded
+        } else {
+            Outcome::Completed
+        };
+        self.finish(id, outcome);
+    }
+
+    /// The attempt failed at the server side (`outcome` says how). With a fallback and `at_frontend`
+    /// (the region's frontend still works) the fallback answers; otherwise the error travels back to
+    /// the client.
+    #[cold]
+    pub(super) fn server_error(&mut self, id: u32, outcome: Outcome, at_frontend: bool) {
+        self.release(id);
+        self.unassign(id);
+        self.breaker_record(id, true);
+        let request = self.requests[id as usize];
+        if request.shadow {
+            self.finish(id, outcome);
+            return;
+        }
+        if at_frontend {
+            if let Some(fallback) = &serving_of(&self.pools, request.pool).fallback {
+                let delay = fallback.latency.sample(&mut self.pools[request.pool as usize].fallback_rng);
+                self.events.schedule(self.now.saturating_add(delay), Event::FallbackDone { request: id });
+                return;
+            }
+        }
+        self.requests[id as usize].error = outcome;
+        self.events.schedule(self.now.saturating_add(request.one_way), Event::ClientError { request: id });
+    }
+
+    #[cold]
+    pub(super) fn on_fallback_done(&mut self, id: u32) {
+        let request = &mut self.requests[id as usize];
+        request.degraded = true;
+        if request.one_way == 0 {
+            self.on_respond(id);
+        } else {
+            let at = self.now.saturating_add(request.one_way);
+            self.events.schedule(at, Event::Respond { request: id });
+        }
+    }
+
+    /// The client sees an error: retry with backoff if attempts, budget and deadline allow.
+    #[cold]
+    pub(super) fn on_client_error(&mut self, id: u32) {
+        let request = self.requests[id as usize];
+        if self.now >= request.deadline {
+            self.finish(id, Outcome::TimedOut);
+            return;
+        }
+        if let Some(retries) = &self.model.retries {
+            let origin = request.origin as usize;
+            if request.attempt < retries.max_attempts && self.budgets[origin].try_withdraw() {
+                let mut wait = retries.backoff(request.attempt);
+                if retries.jitter && wait > 0 {
+                    wait = self.retry_rngs[origin].random_range(0..=wait);
+                }
+                self.requests[id as usize].attempt += 1;
+                self.events.schedule(self.now.saturating_add(wait), Event::Retry { request: id });
+                return;
+            }
+        }
+        self.finish(id, request.error);
+    }
+
+    #[cold]
+    pub(super) fn on_retry(&mut self, id: u32) {
+        if self.now >= self.requests[id as usize].deadline {
+            self.finish(id, Outcome::TimedOut);
+            return;
+        }
+        self.send_attempt(id, false);
+    }
+
+    /// A request the server discards before answering because its client has given up.
+    #[cold]
+    pub(super) fn discard(&mut self, id: u32, outcome: Outcome) {
+        self.release(id);
+        self.unassign(id);
+        self.breaker_record(id, true);
+        self.finish(id, outcome);
+    }
+
+    /// The request's end: counts (offered included, in the pool that answered or failed it), the
+    /// latency of an answer, the record, the slot.
+    #[inline]
+    pub(super) fn finish(&mut self, id: u32, outcome: Outcome) {
+        self.unassign(id);
+        let request = self.requests[id as usize];
+        let measured = request.sent >= self.model.warmup;
+        let latency = self.now - request.sent;
+        let metrics = &mut self.pools[request.pool as usize].metrics;
+        let (interval, total) = (&mut metrics.interval.counts, &mut metrics.counts);
+        let bump = |counts: &mut Counts| match outcome {
+            // Answers are counted with their latency below.
+            Outcome::Completed | Outcome::Degraded => {}
+            Outcome::Failed => counts.failed += 1,
+            Outcome::Dropped => counts.dropped += 1,
+            Outcome::TimedOut => counts.timed_out += 1,
+        };
+        bump(interval);
+        interval.retries += u64::from(request.attempt - 1);
+        if measured {
+            bump(total);
+            total.offered += 1;
+            total.retries += u64::from(request.attempt - 1);
+        }
+        match outcome {
+            Outcome::Completed => {
+                metrics.interval.counts.completed += 1;
+                metrics.interval.latency.saturating_record(latency);
+                if measured {
+                    metrics.record_completion(latency, request.queue_wait(), request.service());
+                }
+            }
+            Outcome::Degraded => {
+                metrics.interval.counts.degraded += 1;
+                metrics.interval.latency.saturating_record(latency);
+                if measured {
+                    metrics.record_degraded(latency);
+                }
+            }
+            _ => {}
+        }
+        if self.record_requests && !request.shadow {
+            let first = if request.served_by == NONE {
+                NONE
+            } else {
+                request.served_by - self.pools[self.replicas[request.served_by as usize].pool as usize].first_replica
+            };
+            self.records.push(RequestRecord {
+                serial: request.serial,
+                sent: request.sent,
+                size: request.size,
+                region: request.region,
+                replica: first,
+                batch: request.batch,
+                batch_size: request.batch_size,
+                batch_start: request.at(Stamp::BatchStarted),
+                finished: self.now,
+                attempts: request.attempt,
+                outcome,
+            });
+        }
+        if !request.shadow {
+            self.change_in_system(-1);
+        }
+        self.free_requests.push(id);
+    }
+
+    /// Requests still waiting at the end (held for a replica that never came): their clients gave up.
+    pub(super) fn abandon_waiting(&mut self) {
+        for p in 0..self.pools.len() {
+            while let Some(id) = self.pools[p].pending.pop_front() {
+                self.finish(id, Outcome::TimedOut);
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! A request in flight, what became of it, and the one place its per-stage times are written.
+
+use super::{World, NONE};
+use crate::units::Nanos;
+
+/// Which processing stage a request at a replica is in (pre- or post-processing share the CPU
+/// workers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    Pre,
+    Post,
+}
+
+/// The moments of an attempt's life, in the order a served request passes them. Every handler
+/// writes them through [`World::stamp`], so a latency breakdown or a request trace reads them
+/// from one array instead of from every handler. An attempt overwrites the previous attempt's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stamp {
+    /// The client put this attempt on the wire (the first attempt's is the request's `sent`).
+    AttemptSent,
+    /// The regional frontend received it.
+    ReachedRegion,
+    /// The model call began (after the feature-store lookup): the circuit breaker times calls from here.
+    CallStarted,
+    /// A replica took it: pre-processing begins.
+    EnteredReplica,
+    /// Pre-processing done: in the replica kind's queue.
+    Enqueued,
+    /// Its batch started on a model instance.
+    BatchStarted,
+    /// Its batch ended: post-processing begins.
+    ServiceDone,
+    /// Post-processing done: the answer leaves the replica.
+    Departed,
+}
+
+pub(super) const STAMPS: usize = Stamp::Departed as usize + 1;
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Request {
+    pub serial: u64,
+    /// When the client sent the first attempt: latency is measured from here.
+    pub sent: Nanos,
+    pub deadline: Nanos,
+    pub stamps: [Nanos; STAMPS],
+    pub batch: u64,
+    pub origin: u32,
+    pub region: u32,
+    pub pool: u32,
+    /// NONE unless a replica holds the request.
+    pub replica: u32,
+    /// The replica that last took the request (kept after it lets go), for records.
+    pub served_by: u32,
+    /// The region whose `assigned` count includes this request, or NONE.
+    pub assigned_to: u32,
+    /// The replica's generation when it took the request: a crash since makes events stale.
+    pub generation: u32,
+    pub size: u32,
+    pub batch_size: u32,
+    pub attempt: u32,
+    pub stage: Stage,
+    pub shadow: bool,
+    pub degraded: bool,
+    pub breaker_admitted: bool,
+    /// Why the last attempt failed.
+    pub error: Outcome,
+    /// Half the round trip between the client's region and the serving region.
+    pub one_way: Nanos,
+}
+
+impl Request {
+    /// A new request from `origin`, sent at `now`, before routing.
+    pub fn new(serial: u64, origin: u32, size: u32, now: Nanos) -> Request {
+        let mut stamps = [0; STAMPS];
+        stamps[Stamp::AttemptSent as usize] = now;
+        Request {
+            serial,
+            sent: now,
+            deadline: Nanos::MAX,
+            stamps,
+            batch: u64::MAX,
+            origin,
+            region: NONE,
+            pool: NONE,
+            replica: NONE,
+            served_by: NONE,
+            assigned_to: NONE,
+            generation: 0,
+            size,
+            batch_size: 0,
+            attempt: 1,
+            stage: Stage::Pre,
+            shadow: false,
+            degraded: false,
+            breaker_admitted: false,
+            error: Outcome::Failed,
+            one_way: 0,
+        }
+    }
+
+    #[inline]
+    pub fn at(&self, stamp: Stamp) -> Nanos {
+        self.stamps[stamp as usize]
+    }
+
+    /// Time in the replica's queue until its batch started.
+    #[inline]
+    pub fn queue_wait(&self) -> Nanos {
+        self.at(Stamp::BatchStarted) - self.at(Stamp::Enqueued)
+    }
+
+    /// Time its batch ran.
+    #[inline]
+    pub fn service(&self) -> Nanos {
+        self.at(Stamp::ServiceDone) - self.at(Stamp::BatchStarted)
+    }
+}
+
+impl World<'_> {
+    /// Notes that request `id` passes `stamp` now.
+    #[inline]
+    pub(super) fn stamp(&mut self, id: u32, stamp: Stamp) {
+        self.requests[id as usize].stamps[stamp as usize] = self.now;
+    }
+}
+
+/// What happened to one request; kept only when [`super::RunOptions::record_requests`] is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Order of arrival, from 0.
+    pub serial: u64,
+    pub sent: Nanos,
+    /// Request size from the trace (0 for synthetic traffic).
+    pub size: u32,
+    pub region: u32,
+    /// Slot within the deployment (u32::MAX if no replica took it).
+    pub replica: u32,
+    /// Batch number within the run, from 0 (u64::MAX if it never ran).
+    pub batch: u64,
+    pub batch_size: u32,
+    pub batch_start: Nanos,
+    /// When the client had its answer or gave up (the time of the drop or discard otherwise).
+    pub finished: Nanos,
+    pub attempts: u32,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Answered by the fallback.
+    Degraded,
+    Failed,
+    Dropped,
+    TimedOut,
+}

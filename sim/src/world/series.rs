@@ -1,0 +1,136 @@
+//! The time series: one row per deployment (and "all") per interval, from the interval's
+//! counts and histogram and the pools' state at its end.
+
+use super::{Event, Role, World, GIVE_UP_MIN_OFFERED};
+use crate::metrics::{Counts, Phase, TimeseriesRow};
+use crate::units::{nanos_to_secs, Nanos};
+use hdrhistogram::Histogram;
+
+impl World<'_> {
+    #[cold]
+    pub(super) fn on_tick(&mut self) {
+        let start = self.interval_start;
+        let end = self.now;
+        let seconds = nanos_to_secs(end - start);
+        let warmup = start < self.model.warmup;
+        let mut all = Counts::default();
+        let mut all_state = PoolState::default();
+        self.interval_all.reset();
+        for p in 0..self.pools.len() {
+            let pool = &self.pools[p];
+            if pool.serving.is_none() && pool.metrics.interval.counts == Counts::default() {
+                continue;
+            }
+            let state = self.pool_state(p as u32);
+            let pool = &mut self.pools[p];
+            let interval = &pool.metrics.interval;
+            let counts = interval.counts;
+            if pool.role != Role::Shadow {
+                all.add(&counts);
+                all_state.add(&state);
+                self.interval_all.add(&interval.latency).expect("histograms share bounds");
+            }
+            self.timeseries.push(row(start, end, &pool.name, warmup, seconds, counts, &interval.latency, &state));
+            pool.metrics.interval.reset();
+        }
+        all_state.breaker = None;
+        self.timeseries.push(row(start, end, "all", warmup, seconds, all, &self.interval_all, &all_state));
+        self.interval_start = end;
+        if let (Some(limit), false) = (self.give_up_loss, warmup) {
+            let (offered, lost) =
+                self.pools.iter().filter(|p| p.role != Role::Shadow).fold((0, 0), |(offered, lost), p| {
+                    let c = p.metrics.counts;
+                    (offered + c.offered, lost + c.dropped + c.timed_out + c.failed)
+                });
+            if offered >= GIVE_UP_MIN_OFFERED && lost as f64 > limit * offered as f64 {
+                self.stopped_at = Some(end);
+                self.change_in_system(0);
+                self.area_at_end = self.in_system_area;
+                return;
+            }
+        }
+        if end < self.model.duration {
+            self.events.schedule((end + self.model.interval).min(self.model.duration), Event::Tick);
+        }
+    }
+
+    fn pool_state(&mut self, pool: u32) -> PoolState {
+        let now = self.now;
+        let state = &mut self.pools[pool as usize];
+        let breaker = state.breaker.as_mut().map(|b| b.state(now).level());
+        let count = |phase: Phase| u64::from(state.phase_counts[phase as usize]);
+        PoolState {
+            queued: state.queued,
+            busy: state.busy_replicas,
+            ready: count(Phase::Ready),
+            desired: u64::from(state.desired),
+            starting: count(Phase::Provisioning) + count(Phase::ImagePull) + count(Phase::ModelLoad),
+            draining: count(Phase::Draining),
+            down: count(Phase::Down),
+            breaker,
+        }
+    }
+}
+
+/// A deployment's replicas and queue at the end of a time-series interval.
+#[derive(Clone, Copy, Debug, Default)]
+struct PoolState {
+    queued: u64,
+    busy: u64,
+    ready: u64,
+    desired: u64,
+    starting: u64,
+    draining: u64,
+    down: u64,
+    breaker: Option<u8>,
+}
+
+impl PoolState {
+    pub(super) fn add(&mut self, other: &PoolState) {
+        self.queued += other.queued;
+        self.busy += other.busy;
+        self.ready += other.ready;
+        self.desired += other.desired;
+        self.starting += other.starting;
+        self.draining += other.draining;
+        self.down += other.down;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    start: Nanos,
+    end: Nanos,
+    region: &str,
+    warmup: bool,
+    seconds: f64,
+    counts: Counts,
+    latency: &Histogram<u64>,
+    state: &PoolState,
+) -> TimeseriesRow {
+    let quantile = |q: f64| (!latency.is_empty()).then(|| latency.value_at_quantile(q) as f64 / 1e6);
+    TimeseriesRow {
+        start_s: nanos_to_secs(start),
+        end_s: nanos_to_secs(end),
+        region: region.to_string(),
+        warmup,
+        offered_rps: counts.offered as f64 / seconds,
+        completed_rps: counts.completed as f64 / seconds,
+        dropped: counts.dropped,
+        timed_out: counts.timed_out,
+        p50_ms: quantile(0.5),
+        p99_ms: quantile(0.99),
+        queue_depth: state.queued,
+        busy_replicas: state.busy,
+        ready_replicas: state.ready,
+        desired_replicas: state.desired,
+        starting_replicas: state.starting,
+        draining_replicas: state.draining,
+        down_replicas: state.down,
+        degraded: counts.degraded,
+        failed: counts.failed,
+        retries: counts.retries,
+        failover: counts.failover,
+        breaker: state.breaker,
+    }
+}
