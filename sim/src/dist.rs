@@ -81,6 +81,11 @@ impl Sampler {
         self.mean
     }
 
+    /// True for a constant: every draw is the same value (and draws nothing from the stream).
+    pub fn is_constant(&self) -> bool {
+        matches!(self.shape, Shape::Constant(_))
+    }
+
     /// True for the zero constant, so callers can skip a stage that takes no time.
     pub fn is_zero(&self) -> bool {
         matches!(self.shape, Shape::Constant(0))

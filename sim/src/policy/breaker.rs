@@ -50,6 +50,9 @@ pub struct Breaker {
     ring: Vec<Call>,
     next: usize,
     filled: usize,
+    /// Failed and slow calls among the ring's `filled`, kept as calls enter and leave it.
+    failures: usize,
+    slows: usize,
     /// Half-open: calls let through and their results so far.
     trial_started: u32,
     trial_done: u32,
@@ -66,6 +69,8 @@ impl Breaker {
             ring: vec![Call::default(); model.window as usize],
             next: 0,
             filled: 0,
+            failures: 0,
+            slows: 0,
             trial_started: 0,
             trial_done: 0,
             trial_failed: 0,
@@ -108,14 +113,20 @@ impl Breaker {
         let slow = model.slow_call.is_some_and(|limit| duration > limit);
         match self.state(now) {
             BreakerState::Closed => {
+                if self.filled == self.ring.len() {
+                    let leaving = self.ring[self.next];
+                    self.failures -= usize::from(leaving.failed);
+                    self.slows -= usize::from(leaving.slow);
+                } else {
+                    self.filled += 1;
+                }
                 self.ring[self.next] = Call { failed, slow };
-                self.next = (self.next + 1) % self.ring.len();
-                self.filled = (self.filled + 1).min(self.ring.len());
+                self.failures += usize::from(failed);
+                self.slows += usize::from(slow);
+                self.next = if self.next + 1 == self.ring.len() { 0 } else { self.next + 1 };
                 if self.filled >= model.minimum_calls as usize {
-                    let calls = &self.ring[..self.filled];
-                    let n = calls.len() as f64;
-                    let failures = calls.iter().filter(|c| c.failed).count() as f64;
-                    let slows = calls.iter().filter(|c| c.slow).count() as f64;
+                    let n = self.filled as f64;
+                    let (failures, slows) = (self.failures as f64, self.slows as f64);
                     if failures / n >= model.failure_rate
                         || (model.slow_call.is_some() && slows / n >= model.slow_call_rate)
                     {
@@ -137,6 +148,8 @@ impl Breaker {
                         self.state = BreakerState::Closed;
                         self.filled = 0;
                         self.next = 0;
+                        self.failures = 0;
+                        self.slows = 0;
                     }
                 }
             }
@@ -231,6 +244,20 @@ mod tests {
             b.record(&m, 2014 + t, true, 10);
         }
         assert_eq!(b.state(2020), BreakerState::Closed);
+    }
+
+    #[test]
+    fn the_window_slides_old_calls_out() {
+        let m = BreakerModel { window: 4, minimum_calls: 4, slow_call: None, ..model() };
+        let mut b = Breaker::new(&m);
+        // F S S S: 1 of 4 failed; S pushes the F out (0 of 4); F, F: 2 of 4, which opens it.
+        for (t, failed) in [true, false, false, false, false, true].into_iter().enumerate() {
+            b.record(&m, t as u64, failed, 1);
+            assert_eq!(b.state(t as u64), BreakerState::Closed, "call {t}");
+        }
+        b.record(&m, 6, true, 1);
+        assert_eq!(b.state(6), BreakerState::Open { until: 1006 });
+        assert_eq!(b.opened, 1);
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl World<'_> {
         if one_way == 0 {
             self.on_reach_region(id);
         } else {
-            self.events.schedule(self.now.saturating_add(one_way), Event::ReachRegion { request: id });
+            self.schedule_in(one_way, true, Event::ReachRegion { request: id });
         }
     }
 
@@ -150,7 +150,7 @@ impl World<'_> {
             Some(store) => {
                 let state = &mut self.regions[region as usize];
                 let delay = (store.latency.sample(&mut state.feature_rng) as f64 * state.feature_factor) as Nanos;
-                self.events.schedule(self.now.saturating_add(delay), Event::FeatureDone { request: id });
+                self.schedule_in(delay, store.latency.is_constant(), Event::FeatureDone { request: id });
             }
             None => self.model_call(id),
         }

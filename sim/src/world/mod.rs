@@ -517,6 +517,17 @@ impl<'m> World<'m> {
         }
     }
 
+    /// Schedules `event` `delay` from now. `constant` says the delay is one of a few fixed values (a
+    /// network hop, a constant distribution): the queue keeps such events in FIFO lanes.
+    #[inline]
+    fn schedule_in(&mut self, delay: Nanos, constant: bool, event: Event) {
+        if constant {
+            self.events.schedule_after(self.now, delay, event);
+        } else {
+            self.events.schedule(self.now.saturating_add(delay), event);
+        }
+    }
+
     fn new_request(&mut self, request: Request) -> u32 {
         match self.free_requests.pop() {
             Some(id) => {

@@ -47,7 +47,7 @@ impl World<'_> {
         if request.one_way == 0 {
             self.on_respond(id);
         } else {
-            self.events.schedule(self.now.saturating_add(request.one_way), Event::Respond { request: id });
+            self.schedule_in(request.one_way, true, Event::Respond { request: id });
         }
     }
 
@@ -80,12 +80,12 @@ impl World<'_> {
         if at_frontend {
             if let Some(fallback) = &serving_of(&self.pools, request.pool).fallback {
                 let delay = fallback.latency.sample(&mut self.pools[request.pool as usize].fallback_rng);
-                self.events.schedule(self.now.saturating_add(delay), Event::FallbackDone { request: id });
+                self.schedule_in(delay, fallback.latency.is_constant(), Event::FallbackDone { request: id });
                 return;
             }
         }
         self.requests[id as usize].error = outcome;
-        self.events.schedule(self.now.saturating_add(request.one_way), Event::ClientError { request: id });
+        self.schedule_in(request.one_way, true, Event::ClientError { request: id });
     }
 
     #[cold]
@@ -95,8 +95,8 @@ impl World<'_> {
         if request.one_way == 0 {
             self.on_respond(id);
         } else {
-            let at = self.now.saturating_add(request.one_way);
-            self.events.schedule(at, Event::Respond { request: id });
+            let one_way = request.one_way;
+            self.schedule_in(one_way, true, Event::Respond { request: id });
         }
     }
 

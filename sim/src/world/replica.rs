@@ -23,7 +23,7 @@ impl World<'_> {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(pre) => {
                 let delay = pre.sample(&mut self.replicas[replica as usize].overhead_rng);
-                self.events.schedule(self.now.saturating_add(delay), Event::StageDone { request: id });
+                self.schedule_in(delay, pre.is_constant(), Event::StageDone { request: id });
             }
             None => self.admit(replica, id),
         }
@@ -62,13 +62,14 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn stage_time(&mut self, replica: u32, stage: Stage) -> Nanos {
+    /// A stage's time on a CPU worker, and whether it is a constant.
+    pub(super) fn stage_time(&mut self, replica: u32, stage: Stage) -> (Nanos, bool) {
         let serving = serving_of(&self.pools, self.replicas[replica as usize].pool);
         let dist = match stage {
             Stage::Pre => serving.pre.as_ref(),
             Stage::Post => serving.post.as_ref(),
         };
-        dist.map_or(0, |d| d.sample(&mut self.replicas[replica as usize].overhead_rng))
+        dist.map_or((0, true), |d| (d.sample(&mut self.replicas[replica as usize].overhead_rng), d.is_constant()))
     }
 
     #[cold]
@@ -77,8 +78,8 @@ impl World<'_> {
         if state.cpu_idle > 0 {
             state.cpu_idle -= 1;
             let stage = self.requests[id as usize].stage;
-            let time = self.stage_time(replica, stage);
-            self.events.schedule(self.now.saturating_add(time), Event::CpuDone { request: id });
+            let (time, constant) = self.stage_time(replica, stage);
+            self.schedule_in(time, constant, Event::CpuDone { request: id });
             return;
         }
         let capacity = serving_of(&self.pools, state.pool).queue_capacity as usize;
@@ -132,7 +133,7 @@ impl World<'_> {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(post) => {
                 let delay = post.sample(&mut self.replicas[replica as usize].overhead_rng);
-                self.events.schedule(self.now.saturating_add(delay), Event::StageDone { request: id });
+                self.schedule_in(delay, post.is_constant(), Event::StageDone { request: id });
             }
             None => {
                 self.stamp(id, Stamp::Departed);
