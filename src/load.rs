@@ -2,15 +2,13 @@
 //! and column.
 
 use crate::error::CliError;
+use crate::locate::{csv_error, field_error, io_reason, located, span_of};
 use crate::trace;
 use sim::model::{CatalogEntry, Inputs};
-use sim::scenario::{Arrivals, Dist, Scenario};
-use sim::scenario::{KeyPath, PathSegment};
+use sim::scenario::{Arrivals, Dist, KeyPath, Scenario};
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use toml::de::{DeTable, DeValue};
 
 /// A scenario with its source text and the files it refers to, ready to build.
 pub struct Loaded {
@@ -18,68 +16,6 @@ pub struct Loaded {
     pub text: String,
     pub scenario: Scenario,
     pub inputs: Inputs,
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-pub fn located(path: &Path, text: &str, span: Option<Range<usize>>, message: &str) -> CliError {
-    let message = one_line(message);
-    match span {
-        Some(span) => {
-            let (line, column) = line_column(text, span.start);
-            CliError::input(format!("{}:{}:{}: {}", path.display(), line, column, message))
-        }
-        None => CliError::input(format!("{}: {}", path.display(), message)),
-    }
-}
-
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The span of the value at `path`, or of the nearest enclosing value that exists.
-pub fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
-    let root = DeTable::parse(text).ok()?;
-    let mut span = None;
-    let mut table: Option<&DeTable> = Some(root.get_ref());
-    let mut array: Option<&[toml::Spanned<DeValue>]> = None;
-    for segment in &path.0 {
-        let value = match segment {
-            PathSegment::Key(key) => {
-                let found = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == key));
-                match found {
-                    Some((k, v)) => {
-                        // Point at the key itself when the value is a whole table.
-                        span = Some(if matches!(v.get_ref(), DeValue::Table(_)) { k.span() } else { v.span() });
-                        v
-                    }
-                    None => break,
-                }
-            }
-            PathSegment::Index(i) => match array.and_then(|a| a.get(*i)) {
-                Some(v) => {
-                    span = Some(v.span());
-                    v
-                }
-                None => break,
-            },
-        };
-        table = None;
-        array = None;
-        match value.get_ref() {
-            DeValue::Table(t) => table = Some(t),
-            DeValue::Array(a) => array = Some(a),
-            _ => {}
-        }
-    }
-    span
 }
 
 /// The bundled instance price catalog (copied from the shared catalog facts, with sources).
@@ -316,30 +252,4 @@ fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
         }
     }
     Ok(rows.into_iter().collect())
-}
-
-/// A bad value in field `index` of a CSV record, located at its line and column.
-pub fn field_error(path: &Path, record: &csv::StringRecord, index: usize, what: &str) -> CliError {
-    let line = record.position().map_or(0, |p| p.line());
-    // Field ranges exclude the delimiters: add one per field before this one.
-    let column = record.range(index).map_or(1, |r| r.start + index + 1);
-    let value = record.get(index).unwrap_or("");
-    CliError::input(format!("{}:{line}:{column}: {what}: {value:?}", path.display()))
-}
-
-/// A CSV reader's own error (unequal row lengths, bad UTF-8, I/O), located where it can be.
-pub fn csv_error(path: &Path, error: &csv::Error) -> CliError {
-    match error.position() {
-        Some(position) => {
-            CliError::input(format!("{}:{}:1: {}", path.display(), position.line(), one_line(&error.to_string())))
-        }
-        None => CliError::input(format!("{}: {}", path.display(), io_reason(error))),
-    }
-}
-
-fn io_reason(error: &csv::Error) -> String {
-    match error.kind() {
-        csv::ErrorKind::Io(io) => io.to_string(),
-        _ => one_line(&error.to_string()),
-    }
 }

@@ -50,15 +50,12 @@ fn display(value: Option<toml::Value>) -> String {
 }
 
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
-    let out = args.out.clone().unwrap_or_else(|| {
-        let mut out = crate::default_out(&args.scenario);
-        out.set_file_name(format!("{}-plan", out.file_name().map_or("scenario".into(), |n| n.to_string_lossy())));
-        out
-    });
+    let out = args.out.clone().unwrap_or_else(|| crate::run::default_out(&args.scenario, "-plan"));
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
-    let outcome = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
-    let Some(best_index) = outcome.best else {
+    let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
+    let outcome = &finished.outcome;
+    let (Some(best_index), Some(chosen)) = (outcome.best, &finished.chosen) else {
         let reasons: Vec<String> =
             outcome.judged.iter().take(3).map(|j| format!("point {}: {}", j.index, j.reason)).collect();
         return Err(CliError {
@@ -66,9 +63,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             code: 1,
         });
     };
-    let best_text = std::fs::read(out.join("sweep").join("best.toml"))
-        .map_err(|e| CliError::input(format!("{}: {e}", out.join("sweep/best.toml").display())))?;
-    output::write_atomic(&out, "best.toml", &best_text)?;
+    output::write_atomic(&out, "best.toml", chosen.text.as_bytes())?;
 
     let position = outcome.results.iter().position(|r| r.index == best_index).expect("the best point is a result");
     let best = &outcome.results[position];
@@ -121,9 +116,10 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         changes,
         alternatives,
     };
-    let chosen = load::load(&out.join("best.toml"), args.prices.as_deref())?;
-    crate::simulate(&chosen, None, &out, spec.replications.max(1), args.threads, Some(plan), args.quiet)?;
-    write_deploy(&chosen, &out.join("deploy"), &args.image)?;
+    let model = chosen.build()?;
+    let replications = spec.replications.max(1);
+    crate::run::simulate(chosen, &model, None, &out, replications, args.threads, Some(plan), args.quiet)?;
+    write_deploy(&model, &out.join("deploy"), &args.image)?;
     if !args.quiet {
         println!(
             "plan: {}/report.html, {}/best.toml (sweep details in {}/sweep/)",
@@ -136,8 +132,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
 }
 
 /// Deployable configs for every serving region of the chosen scenario, under `dir/<region>/`.
-fn write_deploy(chosen: &load::Loaded, dir: &std::path::Path, image: &str) -> Result<(), CliError> {
-    let model = chosen.build()?;
+fn write_deploy(model: &sim::Model, dir: &std::path::Path, image: &str) -> Result<(), CliError> {
     for region in &model.regions {
         let Some(serving) = &region.serving else { continue };
         // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
@@ -152,7 +147,7 @@ fn write_deploy(chosen: &load::Loaded, dir: &std::path::Path, image: &str) -> Re
             autoscaling: &autoscaling,
             image,
         });
-        let region_dir = dir.join(reports::deploy::dns_name(&region.name));
+        let region_dir = dir.join(reports::kubernetes::dns_name(&region.name));
         for (name, text) in files {
             output::write_atomic(&region_dir, &name, text.as_bytes())?;
         }

@@ -2,7 +2,7 @@
 //! UTC as in the Azure LLM inference traces) and optional size columns.
 
 use crate::error::CliError;
-use crate::load::{csv_error, field_error};
+use crate::locate::{csv_error, field_error};
 use sim::traffic::TraceData;
 use std::path::Path;
 

@@ -291,7 +291,29 @@ fn bad_sweeps_are_rejected() {
     assert_eq!(typo.status.code(), Some(2));
     let message = String::from_utf8_lossy(&typo.stderr);
     assert!(message.contains("unknown field `max_bach`"), "{message}");
+    assert!(message.contains("--set serving.batching.max_bach"), "{message}");
     assert_eq!(message.trim_end().lines().count(), 1);
+
+    // Parameters written in the file that do not fit the format point at their key there.
+    let lines: Vec<&str> = GRID.lines().collect();
+    let parameters = lines.iter().position(|l| l.starts_with("[sweep.parameters]")).expect("GRID sweeps");
+    for (bad, expect) in [
+        ("\"serving.batchin.max_batch\" = [1, 2]", "unknown field `batchin`"),
+        ("\"traffic[7].origin\" = [\"a\"]", "index 7 is past the end"),
+        ("\"slo.latency_pxyz\" = [\"5ms\"]", "expected slo.latency_pNN"),
+        ("\"serving..max_batch\" = [1]", "bad parameter path"),
+        ("\"serving.queue_capacity\" = [\"eight\"]", "invalid type"),
+    ] {
+        let mut text: Vec<&str> = lines.clone();
+        text.insert(parameters + 1, bad);
+        let file = write(&dir, "param.toml", &(text.join("\n") + "\n"));
+        let failed = servesim(&["sweep", &file, "--out", dir.join("o4").to_str().unwrap()]);
+        let message = String::from_utf8_lossy(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(2), "{bad}: {message}");
+        let position = format!("param.toml:{}:", parameters + 2);
+        assert!(message.contains(&position) && message.contains(expect), "{bad}: {message}");
+        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    }
     let random = servesim(&["sweep", &scenario, "--strategy", "random", "--out", dir.join("o2").to_str().unwrap()]);
     assert_eq!(random.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&random.stderr).contains("needs samples"));
@@ -351,8 +373,8 @@ fn cluster_manifests_run_the_shards() {
         "completionMode: Indexed",
         "completions: 3",
         "parallelism: 3",
-        "image: registry.example/servesim:0.1",
-        "--shard \"${JOB_COMPLETION_INDEX}/3\"",
+        "image: \"registry.example/servesim:0.1\"",
+        "- $(JOB_COMPLETION_INDEX)/3",
     ] {
         assert!(job.contains(needle), "{needle} missing from:\n{job}");
     }
@@ -360,6 +382,80 @@ fn cluster_manifests_run_the_shards() {
     assert!(slurm.contains("#SBATCH --array=0-2"));
     assert!(slurm.contains("--shard \"${SLURM_ARRAY_TASK_ID}/3\""));
     assert!(!out.join("journal.jsonl").exists(), "emitting manifests runs nothing");
+}
+
+/// What a hostile file name, `--set` value or image does to the generated manifests: nothing. The
+/// Slurm script runs with a stub `servesim` that records its arguments; the Job's YAML parses to
+/// the keys servesim wrote, with the arguments as data.
+#[test]
+fn cluster_manifests_carry_hostile_arguments_as_data() {
+    let dir = scratch("k8s-hostile");
+    let scenario = write(&dir, "a$(touch PWNED_FILE).toml", GRID);
+    let out = dir.join("out");
+    let evil_set = "description=x' ; touch PWNED_SET ; echo '";
+    let evil_image = "busybox\n   securityContext: {privileged: true}\n#";
+    ok(servesim(&[
+        "sweep",
+        &scenario,
+        "--set",
+        evil_set,
+        "--emit-k8s-job",
+        "--shards",
+        "2",
+        "--image",
+        evil_image,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    // Run the Slurm script as sbatch would, with a stub servesim on the PATH.
+    let work = dir.join("work");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = dir.join("args.txt");
+    let stub = bin.join("servesim");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n", record.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&stub).status().unwrap();
+    let status = std::process::Command::new("bash")
+        .arg(out.join("slurm-sweep.sh"))
+        .current_dir(&work)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for marker in ["PWNED_FILE", "PWNED_SET"] {
+        assert!(!work.join(marker).exists() && !dir.join(marker).exists(), "{marker}: the script ran user text");
+    }
+    let args = std::fs::read_to_string(&record).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[..4], ["sweep", "a$(touch PWNED_FILE).toml", "--set", evil_set], "{args:?}");
+    assert!(args.windows(2).any(|w| w == ["--shard", "1/2"]), "{args:?}");
+
+    // The Job: the image is one string, the --set value one argument, no extra keys.
+    let job = std::fs::read_to_string(out.join("k8s-sweep-job.yaml")).unwrap();
+    let python = std::env::var_os("SERVESIM_PYTHON")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::PathBuf::from(repo(".ci/venv/bin/python"))).filter(|p| p.is_file()));
+    let Some(python) = python else {
+        assert!(std::env::var("CI").is_err(), "CI must create .ci/venv (see .ci/run)");
+        eprintln!("skipped the YAML half: no validator venv");
+        return;
+    };
+    let check = "import sys, yaml, json\nd = yaml.safe_load(open(sys.argv[1]))\nc = d['spec']['template']['spec']['containers'][0]\nprint(json.dumps([sorted(d), sorted(c), c['image'], c['args']]))";
+    let parsed =
+        std::process::Command::new(python).args(["-c", check]).arg(out.join("k8s-sweep-job.yaml")).output().unwrap();
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    assert_eq!(value[0], serde_json::json!(["apiVersion", "kind", "metadata", "spec"]));
+    assert_eq!(value[1], serde_json::json!(["args", "command", "image", "name", "resources", "volumeMounts"]));
+    assert_eq!(value[2], evil_image);
+    assert!(value[3].as_array().unwrap().iter().any(|a| a == evil_set), "{}", value[3]);
+    assert!(job.contains("servesim sweep of"), "{job}");
 }
 
 #[test]

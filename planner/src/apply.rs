@@ -5,50 +5,15 @@
 //! `region.NAME...` for `regions.NAME...`, and `slo.latency_pNN` for the `max` of the latency
 //! target at percentile NN (created if the SLO has none).
 
-use sim::scenario::ParamValue;
+use crate::error::PlanError;
+use sim::scenario::{KeyPath, ParamValue, PathSegment};
 use toml::{Table, Value};
 
-#[derive(Clone, Debug, PartialEq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-fn parse(path: &str) -> Result<Vec<Segment>, String> {
-    let bad = || format!("bad parameter path {path:?}: write keys joined by dots, e.g. serving.batching.max_batch");
-    let mut segments = Vec::new();
-    let mut rest = path;
-    while !rest.is_empty() {
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let end = quoted.find('"').ok_or_else(bad)?;
-            segments.push(Segment::Key(quoted[..end].to_string()));
-            rest = &quoted[end + 1..];
-        } else if let Some(indexed) = rest.strip_prefix('[') {
-            let end = indexed.find(']').ok_or_else(bad)?;
-            segments.push(Segment::Index(indexed[..end].parse().map_err(|_| bad())?));
-            rest = &indexed[end + 1..];
-        } else {
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
-            let key = &rest[..end];
-            if key.is_empty() {
-                return Err(bad());
-            }
-            // `traffic.0.arrivals` means the same as `traffic[0].arrivals`.
-            segments.push(match key.parse::<usize>() {
-                Ok(i) if !segments.is_empty() => Segment::Index(i),
-                _ => Segment::Key(key.to_string()),
-            });
-            rest = &rest[end..];
-        }
-        if let Some(after) = rest.strip_prefix('.') {
-            if after.is_empty() {
-                return Err(bad());
-            }
-            rest = after;
-        }
-    }
-    if segments.is_empty() {
-        return Err(bad());
+/// The path's segments, with the `region.` shorthand resolved.
+fn segments(path: &str) -> Result<Vec<PathSegment>, PlanError> {
+    let mut segments = KeyPath::parse(path)?.0;
+    if segments.first() == Some(&PathSegment::Key("region".into())) {
+        segments[0] = PathSegment::Key("regions".into());
     }
     Ok(segments)
 }
@@ -63,20 +28,18 @@ pub fn to_toml(value: &ParamValue) -> Value {
 }
 
 /// Sets `path` to `value` in `document`, creating missing tables on the way.
-pub fn set(document: &mut Table, path: &str, value: &ParamValue) -> Result<(), String> {
+pub fn set(document: &mut Table, path: &str, value: &ParamValue) -> Result<(), PlanError> {
+    let apply = |message: String| PlanError::Apply { parameter: path.to_string(), message };
     if let Some(percentile) = path.strip_prefix("slo.latency_p") {
-        return set_latency_target(document, path, percentile, value);
+        return set_latency_target(document, percentile, value).map_err(apply);
     }
-    let mut segments = parse(path)?;
-    if segments.first() == Some(&Segment::Key("region".into())) {
-        segments[0] = Segment::Key("regions".into());
-    }
+    let segments = segments(path)?;
     let mut root = Value::Table(std::mem::take(document));
-    let result = set_in(&mut root, &segments, to_toml(value), path);
+    let result = set_in(&mut root, &segments, to_toml(value));
     if let Value::Table(table) = root {
         *document = table;
     }
-    result
+    result.map_err(apply)
 }
 
 /// The value at `path` in `document`, if it is set (shorthands as for [`set`]).
@@ -93,56 +56,55 @@ pub fn get(document: &Table, path: &str) -> Option<Value> {
             })
             .and_then(|t| t.get("max").cloned());
     }
-    let mut segments = parse(path).ok()?;
-    if segments.first() == Some(&Segment::Key("region".into())) {
-        segments[0] = Segment::Key("regions".into());
-    }
+    let segments = segments(path).ok()?;
     let mut node = document.get(match &segments[0] {
-        Segment::Key(key) => key.as_str(),
-        Segment::Index(_) => return None,
+        PathSegment::Key(key) => key.as_str(),
+        PathSegment::Index(_) => return None,
     })?;
     for segment in &segments[1..] {
         node = match segment {
-            Segment::Key(key) => node.get(key.as_str())?,
-            Segment::Index(i) => node.get(*i)?,
+            PathSegment::Key(key) => node.get(key.as_str())?,
+            PathSegment::Index(i) => node.get(*i)?,
         };
     }
     Some(node.clone())
 }
 
-fn set_in(node: &mut Value, segments: &[Segment], value: Value, path: &str) -> Result<(), String> {
+fn set_in(node: &mut Value, segments: &[PathSegment], value: Value) -> Result<(), String> {
     let (first, rest) = segments.split_first().expect("a path has at least one segment");
     let child = match (first, node) {
-        (Segment::Key(key), Value::Table(table)) => {
+        (PathSegment::Key(key), Value::Table(table)) => {
             if rest.is_empty() {
                 table.insert(key.clone(), value);
                 return Ok(());
             }
             table.entry(key.clone()).or_insert_with(|| Value::Table(Table::new()))
         }
-        (Segment::Index(i), Value::Array(items)) => {
+        (PathSegment::Index(i), Value::Array(items)) => {
             let length = items.len();
-            let item =
-                items.get_mut(*i).ok_or_else(|| format!("{path}: index {i} is past the end ({length} items)"))?;
+            let item = items.get_mut(*i).ok_or_else(|| format!("index {i} is past the end ({length} items)"))?;
             if rest.is_empty() {
                 *item = value;
                 return Ok(());
             }
             item
         }
-        (Segment::Key(key), _) => return Err(format!("{path}: {key:?} is under something that is not a table")),
-        (Segment::Index(i), _) => return Err(format!("{path}: [{i}] indexes something that is not a list")),
+        (PathSegment::Key(key), _) => return Err(format!("{key:?} is under something that is not a table")),
+        (PathSegment::Index(i), _) => return Err(format!("[{i}] indexes something that is not a list")),
     };
-    set_in(child, rest, value, path)
+    set_in(child, rest, value)
 }
 
-fn set_latency_target(document: &mut Table, path: &str, percentile: &str, value: &ParamValue) -> Result<(), String> {
-    let percentile: f64 =
-        percentile.parse().map_err(|_| format!("{path}: expected slo.latency_pNN, e.g. slo.latency_p99"))?;
+fn set_latency_target(document: &mut Table, percentile: &str, value: &ParamValue) -> Result<(), String> {
+    let percentile: f64 = percentile
+        .parse()
+        .ok()
+        .filter(|p: &f64| *p > 0.0 && *p < 100.0)
+        .ok_or("expected slo.latency_pNN with 0 < NN < 100, e.g. slo.latency_p99")?;
     let slo = document.entry("slo").or_insert_with(|| Value::Table(Table::new()));
-    let Value::Table(slo) = slo else { return Err(format!("{path}: slo is not a table")) };
+    let Value::Table(slo) = slo else { return Err("slo is not a table".into()) };
     let targets = slo.entry("latency").or_insert_with(|| Value::Array(Vec::new()));
-    let Value::Array(targets) = targets else { return Err(format!("{path}: slo.latency is not a list")) };
+    let Value::Array(targets) = targets else { return Err("slo.latency is not a list".into()) };
     let matching = targets.iter_mut().find(|t| {
         t.get("percentile")
             .and_then(Value::as_float)
@@ -213,9 +175,12 @@ latency = [{ percentile = 99.0, max = "90ms" }]
     #[test]
     fn rejects_paths_that_cannot_be_set() {
         let mut d = doc("name = \"x\"\n[[traffic]]\norigin = \"a\"\n");
-        assert!(set(&mut d, "traffic[3].origin", &ParamValue::Integer(1)).unwrap_err().contains("past the end"));
-        assert!(set(&mut d, "name.first", &ParamValue::Integer(1)).unwrap_err().contains("not a table"));
-        assert!(set(&mut d, "a..b", &ParamValue::Integer(1)).is_err());
+        let message = |path: &str| set(&mut d.clone(), path, &ParamValue::Integer(1)).unwrap_err().to_string();
+        assert_eq!(message("traffic[3].origin"), "traffic[3].origin: index 3 is past the end (1 items)");
+        assert_eq!(message("name.first"), "name.first: \"first\" is under something that is not a table");
+        assert!(message("slo.latency_pxyz").starts_with("slo.latency_pxyz: expected slo.latency_pNN"));
+        let bad = set(&mut d, "a..b", &ParamValue::Integer(1)).unwrap_err();
+        assert_eq!(bad.parameter(), Some("a..b"));
         assert!(set(&mut d, "", &ParamValue::Integer(1)).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! strategies find its capacity or its right size.
 
 use crate::apply;
+use crate::error::PlanError;
 use crate::space::Point;
 use serde::{Deserialize, Serialize};
 use sim::model::Inputs;
@@ -132,7 +133,7 @@ pub struct Plan {
 
 impl Plan {
     /// The scenario document of `point`, with its values applied.
-    pub fn document(&self, point: &Point) -> Result<Table, String> {
+    pub fn document(&self, point: &Point) -> Result<Table, PlanError> {
         let mut document = self.base.clone();
         for (path, value) in &point.values {
             apply::set(&mut document, path, value)?;
@@ -140,13 +141,19 @@ impl Plan {
         Ok(document)
     }
 
-    /// The scenario of `point` (its document parsed and checked against the scenario format).
-    pub fn scenario(&self, point: &Point) -> Result<Scenario, String> {
-        let document = self.document(point)?;
-        let values: Vec<String> = point.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
-        toml::Value::Table(document)
-            .try_into::<Scenario>()
-            .map_err(|e| format!("{}: {}", values.join(", "), e.message()))
+    /// The scenario of `point`: its document parsed against the scenario format. When that fails,
+    /// the error names the first parameter that breaks the base scenario on its own.
+    pub fn scenario(&self, point: &Point) -> Result<Scenario, PlanError> {
+        let parse = |document: Table| toml::Value::Table(document).try_into::<Scenario>();
+        parse(self.document(point)?).map_err(|e| {
+            let parameter = point.values.iter().find_map(|(path, value)| {
+                let mut alone = self.base.clone();
+                let broken = apply::set(&mut alone, path, value).is_err() || parse(alone).is_err();
+                broken.then(|| path.clone())
+            });
+            let values: Vec<String> = point.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+            PlanError::Format { parameter, values: values.join(", "), message: e.message().to_string() }
+        })
     }
 
     fn run_all(&self, scenario: &Scenario) -> Result<Vec<RunMetrics>, String> {
@@ -164,7 +171,8 @@ impl Plan {
             .collect())
     }
 
-    pub fn evaluate(&self, point: &Point) -> PointResult {
+    /// Runs `point`, whose scenario (from [`Plan::scenario`]) is `scenario`.
+    pub fn evaluate(&self, point: &Point, scenario: &Scenario) -> PointResult {
         let mut result = PointResult {
             index: point.index,
             values: point.values.clone(),
@@ -174,16 +182,9 @@ impl Plan {
             runs: Vec::new(),
             error: None,
         };
-        let scenario = match self.scenario(point) {
-            Ok(scenario) => scenario,
-            Err(error) => {
-                result.error = Some(error);
-                return result;
-            }
-        };
         let outcome = match self.spec.strategy {
-            Strategy::Grid | Strategy::Random => self.run_all(&scenario).map(|runs| result.runs = runs),
-            Strategy::Capacity => self.capacity(&scenario, &mut result),
+            Strategy::Grid | Strategy::Random => self.run_all(scenario).map(|runs| result.runs = runs),
+            Strategy::Capacity => self.capacity(scenario, &mut result),
             Strategy::RightSize => self.right_size(&mut result),
         };
         if let Err(error) = outcome {
@@ -201,34 +202,25 @@ impl Plan {
             let runs = self.run_all(&scaled)?;
             Ok((slo_shortfall(&runs).is_none(), runs))
         };
-        let (low_ok, mut best) = at(search.min_scale)?;
+        let (low_ok, low_runs) = at(search.min_scale)?;
         if !low_ok {
-            result.runs = best.clone();
+            result.runs = low_runs.clone();
             return Err(format!(
                 "misses the SLO even at {}× the traffic: {}",
                 search.min_scale,
-                slo_shortfall(&best).unwrap_or_default()
+                slo_shortfall(&low_runs).unwrap_or_default()
             ));
         }
-        let (mut low, mut high) = (search.min_scale, search.max_scale);
-        let (high_ok, high_runs) = at(high)?;
-        if high_ok {
+        let (high_ok, high_runs) = at(search.max_scale)?;
+        let (scale, runs) = if high_ok {
             result.capped = true;
-            low = high;
-            best = high_runs;
-        }
-        while !result.capped && high - low > search.tolerance * low {
-            let middle = (low * high).sqrt();
-            let (ok, runs) = at(middle)?;
-            if ok {
-                low = middle;
-                best = runs;
-            } else {
-                high = middle;
-            }
-        }
-        result.scale = Some(low);
-        result.runs = best;
+            (search.max_scale, high_runs)
+        } else {
+            let split = |low: f64, high: f64| (high - low > search.tolerance * low).then(|| (low * high).sqrt());
+            bisect((search.min_scale, low_runs), search.max_scale, split, at)?
+        };
+        result.scale = Some(scale);
+        result.runs = runs;
         Ok(())
     }
 
@@ -236,37 +228,54 @@ impl Plan {
     fn right_size(&self, result: &mut PointResult) -> Result<(), String> {
         let spec = self.spec.right_size.as_ref().ok_or("strategy right_size needs [sweep.right_size] paths")?;
         let base = Point { index: result.index, values: result.values.clone() };
-        let at = |replicas: u32| -> Result<(bool, Vec<RunMetrics>), String> {
+        let at = |replicas: i64| -> Result<(bool, Vec<RunMetrics>), String> {
             let mut point = base.clone();
             for path in &spec.paths {
-                point.values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
+                point.values.push((path.clone(), ParamValue::Integer(replicas)));
             }
-            let runs = self.run_all(&self.scenario(&point)?)?;
+            let runs = self.run_all(&self.scenario(&point).map_err(|e| e.to_string())?)?;
             Ok((slo_shortfall(&runs).is_none(), runs))
         };
-        let (high_ok, mut best) = at(spec.max)?;
+        let (high_ok, high_runs) = at(i64::from(spec.max))?;
         if !high_ok {
-            result.runs = best.clone();
+            result.runs = high_runs.clone();
             return Err(format!(
                 "misses the SLO even with {} replicas: {}",
                 spec.max,
-                slo_shortfall(&best).unwrap_or_default()
+                slo_shortfall(&high_runs).unwrap_or_default()
             ));
         }
-        let (mut low, mut high) = (spec.min, spec.max);
-        // Invariant: `high` meets the SLO; everything below `low` does not.
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let (ok, runs) = at(middle)?;
-            if ok {
-                high = middle;
-                best = runs;
-            } else {
-                low = middle + 1;
-            }
-        }
-        result.replicas = Some(high);
-        result.runs = best;
+        // Every count at or below `failing` is taken to miss the SLO (none is known to meet it).
+        let failing = i64::from(spec.min) - 1;
+        let split = |fewer_fail: i64, meets: i64| {
+            (meets - fewer_fail > 1).then(|| fewer_fail + 1 + (meets - fewer_fail - 1) / 2)
+        };
+        let (replicas, runs) =
+            bisect((i64::from(spec.max), high_runs), failing, |meets, fails| split(fails, meets), at)?;
+        result.replicas = Some(replicas as u32);
+        result.runs = runs;
         Ok(())
     }
+}
+
+/// Bisection on a monotone property between a setting that meets the SLO (`good`, with its runs)
+/// and one that does not (`bad`): `split(good, bad)` names the setting to try next, or None when
+/// the interval is narrow enough. Returns the last setting that met the SLO and its runs.
+fn bisect<T: Copy>(
+    good: (T, Vec<RunMetrics>),
+    mut bad: T,
+    split: impl Fn(T, T) -> Option<T>,
+    at: impl Fn(T) -> Result<(bool, Vec<RunMetrics>), String>,
+) -> Result<(T, Vec<RunMetrics>), String> {
+    let (mut good, mut runs) = good;
+    while let Some(middle) = split(good, bad) {
+        let (ok, middle_runs) = at(middle)?;
+        if ok {
+            good = middle;
+            runs = middle_runs;
+        } else {
+            bad = middle;
+        }
+    }
+    Ok((good, runs))
 }

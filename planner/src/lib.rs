@@ -4,11 +4,13 @@
 //! frontier. Like `sim`, it does no I/O: the CLI reads files, journals results and writes outputs.
 
 pub mod apply;
+pub mod error;
 pub mod evaluate;
 pub mod frontier;
 pub mod report;
 pub mod space;
 
+pub use error::PlanError;
 pub use evaluate::{Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
 pub use space::{expand, Axis, Grid, Point};

@@ -4,6 +4,7 @@
 //! order), so it is stable: the same sweep numbers its points the same way on every machine, which
 //! is what resumption and sharding rely on.
 
+use crate::error::PlanError;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use sim::scenario::{ParamSpec, ParamValue};
@@ -28,21 +29,22 @@ fn whole(x: f64) -> bool {
 }
 
 /// The values a parameter spec stands for.
-pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, String> {
+pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, PlanError> {
+    let fail = |message: String| Err(PlanError::Values { parameter: path.to_string(), message });
     let values = match spec {
         ParamSpec::List(values) => {
             if values.is_empty() {
-                return Err(format!("{path}: empty list of values"));
+                return fail("empty list of values".into());
             }
             values.clone()
         }
         &ParamSpec::Range { range: (start, end), step } => {
             if !(step > 0.0 && step.is_finite() && start.is_finite() && end.is_finite()) || end < start {
-                return Err(format!("{path}: a range needs start ≤ end and a positive step"));
+                return fail("a range needs start ≤ end and a positive step".into());
             }
             let count = ((end - start) / step + 1e-9).floor() as usize + 1;
             if count > 100_000 {
-                return Err(format!("{path}: the range has {count} values; use a larger step"));
+                return fail(format!("the range has {count} values; use a larger step"));
             }
             let integers = whole(start) && whole(step);
             (0..count)
@@ -58,7 +60,7 @@ pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, String> {
         }
         &ParamSpec::LogRange { log_range: (start, end), points } => {
             if !(start > 0.0 && end >= start && end.is_finite()) || points < 2 {
-                return Err(format!("{path}: a log range needs 0 < start ≤ end and at least 2 points"));
+                return fail("a log range needs 0 < start ≤ end and at least 2 points".into());
             }
             let integers = whole(start) && whole(end);
             let ratio = (end / start).powf(1.0 / f64::from(points - 1));

@@ -6,9 +6,11 @@
 //! servesim does not simulate autoscaling yet, so the autoscalers start at the simulated replica
 //! count and may grow to twice it, with Kubernetes' documented default behaviour made explicit.
 
+use crate::kubernetes::{dns_name, document, int, list, map, text};
 use sim::model::{RegionModel, ServingModel};
 use sim::policy::autoscale::{AutoscalingModel, PolicyKind, RulesModel, ScaleMetric, Select};
 use sim::policy::batching::DynamicBatching;
+use yaml_rust2::Yaml;
 
 /// Autoscaler bounds and behaviour written into the HPA, KEDA and KServe manifests.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,22 +121,6 @@ impl Autoscaling {
     }
 }
 
-/// A DNS-1123 name from a scenario string.
-pub fn dns_name(text: &str) -> String {
-    let mut name: String =
-        text.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    let name = name.trim_matches('-');
-    let name: String = name.chars().take(50).collect();
-    if name.is_empty() {
-        "servesim".into()
-    } else {
-        name.trim_end_matches('-').to_string()
-    }
-}
-
 /// YAML double-quoted scalar.
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -149,30 +135,48 @@ pub struct DeployInput<'a> {
     pub image: &'a str,
 }
 
-fn labels(app: &str, region: &str, indent: &str) -> String {
-    format!(
-        "{indent}app.kubernetes.io/name: {app}\n{indent}app.kubernetes.io/part-of: servesim-plan\n{indent}servesim.dev/region: {}\n",
-        quoted(region)
-    )
+fn labels(app: &str, region: &str) -> Yaml {
+    map([
+        ("app.kubernetes.io/name", text(app)),
+        ("app.kubernetes.io/part-of", text("servesim-plan")),
+        ("servesim.dev/region", text(dns_name(region))),
+    ])
 }
 
-fn behavior(a: &Autoscaling, indent: &str) -> String {
-    let policies = |list: &[(String, u32, u32)]| {
-        list.iter()
-            .map(|(kind, value, period)| {
-                format!("{indent}      - type: {kind}\n{indent}        value: {value}\n{indent}        periodSeconds: {period}\n")
-            })
-            .collect::<String>()
+fn metadata(app: &str, region: &str) -> Yaml {
+    map([("name", text(app)), ("labels", labels(app, region))])
+}
+
+/// HPA v2 `behavior` (also KEDA's `horizontalPodAutoscalerConfig.behavior`).
+fn behavior(a: &Autoscaling) -> Yaml {
+    let policies = |given: &[(String, u32, u32)]| {
+        list(given.iter().map(|(kind, value, period)| {
+            map([("type", text(kind.as_str())), ("value", int(*value)), ("periodSeconds", int(*period))])
+        }))
     };
-    format!(
-        "{indent}behavior:\n{indent}  scaleUp:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: {}\n{indent}    policies:\n{}{indent}  scaleDown:\n{indent}    stabilizationWindowSeconds: {}\n{indent}    selectPolicy: {}\n{indent}    policies:\n{}",
-        a.scale_up_window_s,
-        a.scale_up_select,
-        policies(&a.scale_up_policies),
-        a.scale_down_window_s,
-        a.scale_down_select,
-        policies(&a.scale_down_policies),
-    )
+    let direction = |window: u32, select: &str, given: &[(String, u32, u32)]| {
+        map([
+            ("stabilizationWindowSeconds", int(window)),
+            ("selectPolicy", text(select)),
+            ("policies", policies(given)),
+        ])
+    };
+    map([
+        ("scaleUp", direction(a.scale_up_window_s, &a.scale_up_select, &a.scale_up_policies)),
+        ("scaleDown", direction(a.scale_down_window_s, &a.scale_down_select, &a.scale_down_policies)),
+    ])
+}
+
+fn port(name: &str, number: u16) -> Yaml {
+    map([("name", text(name)), ("containerPort", int(number))])
+}
+
+fn probe(path: &str, period_s: u32, failures: u32) -> Yaml {
+    map([
+        ("httpGet", map([("path", text(path)), ("port", text("http"))])),
+        ("periodSeconds", int(period_s)),
+        ("failureThreshold", int(failures)),
+    ])
 }
 
 /// `(file name, contents)` for one region.
@@ -187,55 +191,177 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     let grace_s = s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10);
     let queue_timeout_us = s.timeout.map(|t| t / 1000);
     let header = format!(
-        "# servesim plan for {}, region {}: generated, edit the image and model repository before use.\n",
-        quoted(input.scenario),
-        quoted(region)
+        "servesim plan for {:?}, region {:?}: generated, edit the image and model repository before use.",
+        input.scenario, region
     );
+    let gpu_resources =
+        map([("limits", map([("nvidia.com/gpu", int(gpus))])), ("requests", map([("nvidia.com/gpu", int(gpus))]))]);
+    let selector = map([("app.kubernetes.io/name", text(app.as_str()))]);
 
-    let deployment = format!(
-        "{header}apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {app}\n  template:\n    metadata:\n      labels:\n{}    spec:\n      terminationGracePeriodSeconds: {grace_s}\n      containers:\n        - name: triton\n          image: {image}\n          args: [\"tritonserver\", \"--model-repository=/models\", \"--exit-timeout-secs={grace_s}\"]\n          ports:\n            - {{name: http, containerPort: 8000}}\n            - {{name: grpc, containerPort: 8001}}\n            - {{name: metrics, containerPort: 8002}}\n          resources:\n            limits:\n              nvidia.com/gpu: {gpus}\n            requests:\n              nvidia.com/gpu: {gpus}\n          readinessProbe:\n            httpGet: {{path: /v2/health/ready, port: http}}\n            periodSeconds: 5\n            failureThreshold: 3\n          livenessProbe:\n            httpGet: {{path: /v2/health/live, port: http}}\n            periodSeconds: 10\n            failureThreshold: 3\n          startupProbe:\n            httpGet: {{path: /v2/health/ready, port: http}}\n            periodSeconds: 10\n            failureThreshold: 60\n          lifecycle:\n            preStop:\n              exec:\n                command: [\"sleep\", \"5\"]\n",
-        labels(&app, region, "    "),
-        labels(&app, region, "        "),
-        replicas = input.region.replicas,
-        image = quoted(input.image),
+    let container = map([
+        ("name", text("triton")),
+        ("image", text(input.image)),
+        (
+            "args",
+            list([
+                text("tritonserver"),
+                text("--model-repository=/models"),
+                text(format!("--exit-timeout-secs={grace_s}")),
+            ]),
+        ),
+        ("ports", list([port("http", 8000), port("grpc", 8001), port("metrics", 8002)])),
+        ("resources", gpu_resources.clone()),
+        ("readinessProbe", probe("/v2/health/ready", 5, 3)),
+        ("livenessProbe", probe("/v2/health/live", 10, 3)),
+        ("startupProbe", probe("/v2/health/ready", 10, 60)),
+        ("lifecycle", map([("preStop", map([("exec", map([("command", list([text("sleep"), text("5")]))]))]))])),
+    ]);
+    let deployment = map([
+        ("apiVersion", text("apps/v1")),
+        ("kind", text("Deployment")),
+        ("metadata", metadata(&app, region)),
+        (
+            "spec",
+            map([
+                ("replicas", int(input.region.replicas)),
+                ("selector", map([("matchLabels", selector.clone())])),
+                (
+                    "template",
+                    map([
+                        ("metadata", map([("labels", labels(&app, region))])),
+                        (
+                            "spec",
+                            map([
+                                ("terminationGracePeriodSeconds", int(grace_s as i64)),
+                                ("containers", list([container])),
+                            ]),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+    ]);
+
+    let service_port =
+        |name: &str, number: u16| map([("name", text(name)), ("port", int(number)), ("targetPort", text(name))]);
+    let service = map([
+        ("apiVersion", text("v1")),
+        ("kind", text("Service")),
+        ("metadata", metadata(&app, region)),
+        (
+            "spec",
+            map([
+                ("selector", selector),
+                (
+                    "ports",
+                    list([service_port("http", 8000), service_port("grpc", 8001), service_port("metrics", 8002)]),
+                ),
+            ]),
+        ),
+    ]);
+
+    let hpa = map([
+        ("apiVersion", text("autoscaling/v2")),
+        ("kind", text("HorizontalPodAutoscaler")),
+        ("metadata", metadata(&app, region)),
+        (
+            "spec",
+            map([
+                (
+                    "scaleTargetRef",
+                    map([("apiVersion", text("apps/v1")), ("kind", text("Deployment")), ("name", text(app.as_str()))]),
+                ),
+                ("minReplicas", int(a.min_replicas.max(1))),
+                ("maxReplicas", int(a.max_replicas)),
+                (
+                    "metrics",
+                    list([map([
+                        ("type", text("Pods")),
+                        (
+                            "pods",
+                            map([
+                                ("metric", map([("name", text(a.metric.as_str()))])),
+                                (
+                                    "target",
+                                    map([("type", text("AverageValue")), ("averageValue", text(a.target.as_str()))]),
+                                ),
+                            ]),
+                        ),
+                    ])]),
+                ),
+                ("behavior", behavior(a)),
+            ]),
+        ),
+    ]);
+
+    let keda = map([
+        ("apiVersion", text("keda.sh/v1alpha1")),
+        ("kind", text("ScaledObject")),
+        ("metadata", metadata(&app, region)),
+        (
+            "spec",
+            map([
+                ("scaleTargetRef", map([("name", text(app.as_str()))])),
+                ("minReplicaCount", int(a.min_replicas)),
+                ("maxReplicaCount", int(a.max_replicas)),
+                ("pollingInterval", int(a.polling_s)),
+                ("cooldownPeriod", int(a.cooldown_s)),
+                ("advanced", map([("horizontalPodAutoscalerConfig", map([("behavior", behavior(a))]))])),
+                (
+                    "triggers",
+                    list([map([
+                        ("type", text("prometheus")),
+                        (
+                            "metadata",
+                            map([
+                                ("serverAddress", text("http://prometheus-operated.monitoring.svc:9090")),
+                                ("query", text(a.keda_query.replace("APP", &app))),
+                                ("threshold", text(a.target.as_str())),
+                                ("activationThreshold", text(format!("{}", a.activation))),
+                            ]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        ),
+    ]);
+
+    let kserve = map([
+        ("apiVersion", text("serving.kserve.io/v1beta1")),
+        ("kind", text("InferenceService")),
+        ("metadata", metadata(&app, region)),
+        (
+            "spec",
+            map([(
+                "predictor",
+                map([
+                    ("minReplicas", int(a.min_replicas)),
+                    ("maxReplicas", int(a.max_replicas)),
+                    ("scaleMetric", text("concurrency")),
+                    ("scaleTarget", int(s.kind.max_batch() * s.kind.instances())),
+                    (
+                        "model",
+                        map([
+                            ("modelFormat", map([("name", text("triton"))])),
+                            ("storageUri", text("s3://YOUR-BUCKET/model-repository")),
+                            ("resources", gpu_resources),
+                        ]),
+                    ),
+                ]),
+            )]),
+        ),
+    ]);
+
+    let hpa_note = "The per-pod metric comes from a Prometheus adapter rule (DCGM exporter for GPU utilisation,\n\
+                    Triton's /metrics otherwise). An HPA cannot go below one replica: scale to zero is KEDA's.";
+    let deployment = document(&header, &deployment);
+    let service = document(&header, &service);
+    let hpa = document(&format!("{header}\n{hpa_note}"), &hpa);
+    let keda = document(
+        &format!("{header}\nKEDA alternative to the HPA (apply one or the other): the same metric from Prometheus."),
+        &keda,
     );
-
-    let service = format!(
-        "{header}apiVersion: v1\nkind: Service\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  selector:\n    app.kubernetes.io/name: {app}\n  ports:\n    - {{name: http, port: 8000, targetPort: http}}\n    - {{name: grpc, port: 8001, targetPort: grpc}}\n    - {{name: metrics, port: 8002, targetPort: metrics}}\n",
-        labels(&app, region, "    "),
-    );
-
-    let hpa = format!(
-        "{header}# The per-pod metric comes from a Prometheus adapter rule (DCGM exporter for GPU utilisation,\n# Triton's /metrics otherwise). An HPA cannot go below one replica: scale to zero is KEDA's.\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: {app}\n  minReplicas: {}\n  maxReplicas: {}\n  metrics:\n    - type: Pods\n      pods:\n        metric:\n          name: {}\n        target:\n          type: AverageValue\n          averageValue: \"{}\"\n{}",
-        labels(&app, region, "    "),
-        a.min_replicas.max(1),
-        a.max_replicas,
-        a.metric,
-        a.target,
-        behavior(a, "  "),
-    );
-
-    let keda = format!(
-        "{header}# KEDA alternative to the HPA (apply one or the other): the same metric from Prometheus.\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  scaleTargetRef:\n    name: {app}\n  minReplicaCount: {}\n  maxReplicaCount: {}\n  pollingInterval: {}\n  cooldownPeriod: {}\n  advanced:\n    horizontalPodAutoscalerConfig:\n{}  triggers:\n    - type: prometheus\n      metadata:\n        serverAddress: http://prometheus-operated.monitoring.svc:9090\n        query: '{}'\n        threshold: \"{}\"\n        activationThreshold: \"{}\"\n",
-        labels(&app, region, "    "),
-        a.min_replicas,
-        a.max_replicas,
-        a.polling_s,
-        a.cooldown_s,
-        behavior(a, "      "),
-        a.keda_query.replace("APP", &app),
-        a.target,
-        a.activation,
-    );
-
-    let kserve = format!(
-        "{header}# KServe alternative to Deployment + Service + HPA.\napiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: {app}\n  labels:\n{}spec:\n  predictor:\n    minReplicas: {}\n    maxReplicas: {}\n    scaleMetric: concurrency\n    scaleTarget: {}\n    model:\n      modelFormat:\n        name: triton\n      storageUri: s3://YOUR-BUCKET/model-repository\n      resources:\n        limits:\n          nvidia.com/gpu: \"{gpus}\"\n        requests:\n          nvidia.com/gpu: \"{gpus}\"\n",
-        labels(&app, region, "    "),
-        a.min_replicas,
-        a.max_replicas,
-        s.kind.max_batch() * s.kind.instances(),
-    );
-
+    let kserve = document(&format!("{header}\nKServe alternative to Deployment + Service + HPA."), &kserve);
     let mut files: Vec<(String, String)> = vec![
         ("deployment.yaml".into(), deployment),
         ("service.yaml".into(), service),

@@ -4,5 +4,6 @@
 pub mod charts;
 pub mod deploy;
 pub mod html;
+pub mod kubernetes;
 
 pub use html::{escape, render_run, PlanSection, ReportData, RunReport};

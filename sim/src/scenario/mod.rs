@@ -10,7 +10,7 @@ mod key_path;
 pub mod operations;
 
 pub use dist::Dist;
-pub use key_path::{KeyPath, PathSegment};
+pub use key_path::{BadKeyPath, KeyPath, PathSegment};
 
 use crate::units::{Duration, Rate};
 use operations::{Autoscaling, CircuitBreaker, Fallback, Fault, FeatureStore, HealthCheck, Retries, Startup};

@@ -1,0 +1,223 @@
+//! `servesim run`, `validate` and `report`: one scenario's replications on a thread pool, every run
+//! file and the report written into the output folder.
+
+use crate::error::CliError;
+use crate::{load, locate, output};
+use rayon::prelude::*;
+use serde::Serialize;
+use sim::rng::replication_seed;
+use sim::{RunOptions, RunOutput};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Serialize)]
+struct RunInfo {
+    servesim_version: &'static str,
+    scenario: String,
+    replications: u32,
+    threads: usize,
+    wall_seconds: f64,
+    events: u64,
+    events_per_second: f64,
+    peak_memory_bytes: Option<u64>,
+}
+
+/// A rayon pool of `threads` workers (default: all cores).
+pub fn thread_pool(threads: Option<u32>) -> Result<(usize, rayon::ThreadPool), CliError> {
+    let threads = threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start {threads} threads: {e}")))?;
+    Ok((threads, pool))
+}
+
+/// The default output folder of a command on `scenario`: `servesim-out/<file stem><suffix>`
+/// (suffix `""` for run, `"-sweep"`, `"-plan"`).
+pub fn default_out(scenario: &Path, suffix: &str) -> PathBuf {
+    let stem = scenario.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("servesim-out").join(format!("{stem}{suffix}"))
+}
+
+pub fn run(
+    scenario_path: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    replications: u32,
+    threads: Option<u32>,
+    prices: Option<&Path>,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let loaded = load::load(scenario_path, prices)?;
+    let out = out.unwrap_or_else(|| default_out(scenario_path, ""));
+    let model = loaded.build()?;
+    simulate(&loaded, &model, seed, &out, replications, threads, None, quiet)?;
+    Ok(())
+}
+
+/// Runs a loaded scenario's replications and writes every run output and the report into `out`.
+/// Returns the first replication's summary.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate(
+    loaded: &load::Loaded,
+    model: &sim::Model,
+    seed: Option<u64>,
+    out: &Path,
+    replications: u32,
+    threads: Option<u32>,
+    plan: Option<reports::PlanSection>,
+    quiet: bool,
+) -> Result<sim::summary::Summary, CliError> {
+    let seed = seed.unwrap_or(model.seed);
+    let (threads, pool) = thread_pool(threads)?;
+
+    let started = Instant::now();
+    let outputs: Vec<RunOutput> = pool.install(|| {
+        (0..replications)
+            .into_par_iter()
+            .map(|i| sim::run(model, &RunOptions::seeded(replication_seed(seed, i))))
+            .collect()
+    });
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let events: u64 = outputs.iter().map(|o| o.events).sum();
+
+    let first = &outputs[0];
+    let summary_bytes = if replications == 1 {
+        output::json_bytes(&first.summary)
+    } else {
+        let summaries: Vec<_> = outputs.iter().map(|o| o.summary.clone()).collect();
+        output::json_bytes(&output::aggregate_replications(&summaries))
+    };
+    output::write_atomic(out, "summary.json", &summary_bytes)?;
+    output::write_atomic(out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
+    output::write_atomic(out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    let data = reports::ReportData {
+        description: loaded.scenario.description.clone(),
+        summary: first.summary.clone(),
+        provenance: provenance(model, seed, replications),
+        plan,
+    };
+    output::write_atomic(out, "report.json", &output::json_bytes(&data))?;
+    let report = reports::render_run(&reports::RunReport {
+        data: &data,
+        timeseries: &first.timeseries,
+        latency_cdf: &first.latency_cdf,
+    });
+    output::write_atomic(out, "report.html", report.as_bytes())?;
+    let info = RunInfo {
+        servesim_version: env!("CARGO_PKG_VERSION"),
+        scenario: model.name.clone(),
+        replications,
+        threads,
+        wall_seconds,
+        events,
+        events_per_second: events as f64 / wall_seconds.max(1e-9),
+        peak_memory_bytes: output::peak_memory_bytes(),
+    };
+    output::write_atomic(out, "run.json", &output::json_bytes(&info))?;
+
+    if !quiet {
+        println!(
+            "{} · seed {} · {} s simulated ({} s warm-up) · {} events in {:.2} s ({:.1} M events/s)",
+            model.name,
+            seed,
+            first.summary.duration_s,
+            first.summary.warmup_s,
+            events,
+            wall_seconds,
+            info.events_per_second / 1e6
+        );
+        output::print_table(&first.summary);
+        if replications > 1 {
+            let p99: Vec<f64> = outputs.iter().filter_map(|o| o.summary.overall.latency_ms.p99).collect();
+            let (mean, half) = sim::stats::mean_ci95(&p99);
+            println!(
+                "{replications} replications: p99 {mean:.2} ms (95% CI {:.2}–{:.2}); the table shows the first",
+                mean - half,
+                mean + half
+            );
+        }
+        println!(
+            "wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.json,report.html}}",
+            out.display()
+        );
+    }
+    Ok(first.summary.clone())
+}
+
+/// `servesim report DIR`: renders report.html again from the files a run or plan saved.
+pub fn report(dir: &Path) -> Result<(), CliError> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .map_err(|e| CliError::input(format!("{}: cannot read: {e}", dir.join(name).display())))
+    };
+    let data: reports::ReportData = serde_json::from_slice(&read("report.json")?)
+        .map_err(|e| CliError::input(format!("{}: {e}", dir.join("report.json").display())))?;
+    let csv_error = |name: &str, e: csv::Error| locate::csv_error(&dir.join(name), &e);
+    let timeseries: Vec<sim::metrics::TimeseriesRow> = csv::Reader::from_reader(read("timeseries.csv")?.as_slice())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .map_err(|e| csv_error("timeseries.csv", e))?;
+    let mut latency_cdf: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for row in csv::Reader::from_reader(read("latency_cdf.csv")?.as_slice()).deserialize::<(String, f64, f64)>() {
+        let (region, ms, fraction) = row.map_err(|e| csv_error("latency_cdf.csv", e))?;
+        match latency_cdf.last_mut() {
+            Some((name, points)) if *name == region => points.push((ms, fraction)),
+            _ => latency_cdf.push((region, vec![(ms, fraction)])),
+        }
+    }
+    let html =
+        reports::render_run(&reports::RunReport { data: &data, timeseries: &timeseries, latency_cdf: &latency_cdf });
+    output::write_atomic(dir, "report.html", html.as_bytes())?;
+    println!("wrote {}/report.html", dir.display());
+    Ok(())
+}
+
+/// Where the report's numbers come from.
+fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, String)> {
+    let mut lines = vec![
+        ("simulator".to_string(), format!("servesim {}, seed {seed}", env!("CARGO_PKG_VERSION"))),
+        (
+            "simulated time".to_string(),
+            format!(
+                "{} s of traffic after a {} s warm-up",
+                (model.duration - model.warmup) as f64 / 1e9,
+                model.warmup as f64 / 1e9
+            ),
+        ),
+    ];
+    if replications > 1 {
+        lines.push((
+            "replications".into(),
+            format!("{replications}: the report shows the first; summary.json gives means and 95% intervals"),
+        ));
+    }
+    for region in &model.regions {
+        if let Some(serving) = &region.serving {
+            lines.push((format!("service time, {}", region.name), serving.service.source()));
+        }
+        if region.replicas > 0 {
+            let price = match (&region.instance, &region.price_source) {
+                (Some(instance), Some(source)) => format!("{instance}: {} USD/h ({source})", region.usd_per_hour),
+                (Some(instance), None) => format!("{instance}: {} USD/h (no source given)", region.usd_per_hour),
+                (None, _) => "no instance type given: cost not counted".to_string(),
+            };
+            lines.push((format!("price, {}", region.name), price));
+        }
+    }
+    lines
+}
+
+pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {
+    let loaded = load::load(scenario_path, prices)?;
+    let model = loaded.build()?;
+    let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
+    println!(
+        "{}: ok ({} regions, {} replicas, {} traffic sources)",
+        scenario_path.display(),
+        model.regions.len(),
+        replicas,
+        model.sources.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Finished results into files: `sweep.csv`, `pareto.csv` and `best.toml` from a complete set of
+//! point results (one sweep's, or several shards' joined by `servesim merge`).
+
+use super::journal::{read_journal, JournalHeader, JOURNAL};
+use super::MergeArgs;
+use crate::error::CliError;
+use crate::output::write_atomic;
+use planner::report::TableText;
+use planner::{judge, PointResult};
+use sim::scenario::{ParamValue, Sweep};
+use std::path::Path;
+
+fn csv_bytes(table: &TableText) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&table.header).expect("writing to memory");
+    for row in &table.rows {
+        writer.write_record(row).expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
+/// What a finished sweep found.
+pub(crate) struct Outcome {
+    pub results: Vec<PointResult>,
+    pub judged: Vec<planner::Judged>,
+    /// The best point's index.
+    pub best: Option<usize>,
+    /// `best.toml` as written (file references absolute).
+    pub best_text: Option<String>,
+    /// The scenario document the points applied to, and the sweep as run.
+    pub base: toml::Table,
+    pub spec: Sweep,
+}
+
+/// Makes the `file` references of a scenario document absolute (relative ones are relative to
+/// `base_dir`, the scenario's folder), so the document runs from wherever it is written.
+fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
+    fn visit(value: &mut toml::Value, base_dir: &Path) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, child) in table.iter_mut() {
+                    match child {
+                        toml::Value::String(file) if key == "file" && Path::new(file.as_str()).is_relative() => {
+                            let joined = base_dir.join(file.as_str());
+                            *file = std::fs::canonicalize(&joined).unwrap_or(joined).to_string_lossy().into_owned();
+                        }
+                        _ => visit(child, base_dir),
+                    }
+                }
+            }
+            toml::Value::Array(items) => items.iter_mut().for_each(|item| visit(item, base_dir)),
+            _ => {}
+        }
+    }
+    let mut root = toml::Value::Table(std::mem::take(document));
+    visit(&mut root, base_dir);
+    if let toml::Value::Table(table) = root {
+        *document = table;
+    }
+}
+
+/// Writes sweep.csv, pareto.csv and best.toml for a complete set of results, and prints the top.
+pub(super) fn finish(
+    out: &Path,
+    base: &toml::Table,
+    base_dir: &Path,
+    spec: &Sweep,
+    mut results: Vec<PointResult>,
+    quiet: bool,
+) -> Result<Outcome, CliError> {
+    results.sort_by_key(|r| r.index);
+    results.dedup_by_key(|r| r.index);
+    let judged = judge(&results, spec.strategy, spec.objective);
+    write_atomic(out, "sweep.csv", &csv_bytes(&planner::report::sweep_table(&results, &judged)))?;
+    write_atomic(out, "pareto.csv", &csv_bytes(&planner::report::pareto_table(&results, &judged)))?;
+    let mut best_document = None;
+    match planner::frontier::best(&judged) {
+        Some(best) => {
+            let position = results.iter().position(|r| r.index == best.index).expect("judged points come from results");
+            let result = &results[position];
+            let mut document = base.clone();
+            for (path, value) in &resolved_values(result, spec) {
+                planner::apply::set(&mut document, path, value).map_err(|e| CliError::input(e.to_string()))?;
+            }
+            absolute_files(&mut document, base_dir);
+            let text = planner::report::best_document(document, result, best, results.len());
+            write_atomic(out, "best.toml", text.as_bytes())?;
+            best_document = Some((best.index, text));
+        }
+        None => {
+            let _ = std::fs::remove_file(out.join("best.toml"));
+        }
+    }
+    if !quiet {
+        print_top(&results, &judged);
+        match best_document {
+            Some(_) => println!("wrote {}/{{sweep.csv,pareto.csv,best.toml}}", out.display()),
+            None => println!("no configuration meets the SLO; wrote {}/{{sweep.csv,pareto.csv}}", out.display()),
+        }
+    }
+    let (best, best_text) = best_document.unzip();
+    Ok(Outcome { results, judged, best, best_text, base: base.clone(), spec: spec.clone() })
+}
+
+/// A point's parameter values, with the right-sized replica count where the strategy found one.
+pub(crate) fn resolved_values(result: &PointResult, spec: &Sweep) -> Vec<(String, ParamValue)> {
+    let mut values = result.values.clone();
+    if let (Some(replicas), Some(right_size)) = (result.replicas, &spec.right_size) {
+        for path in &right_size.paths {
+            values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
+        }
+    }
+    values
+}
+
+fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
+    let mut ranked: Vec<(&PointResult, &planner::Judged)> =
+        results.iter().zip(judged).filter(|(_, j)| j.rank.is_some()).collect();
+    ranked.sort_by_key(|(_, j)| j.rank);
+    let feasible = ranked.len();
+    println!("{feasible} of {} points meet the SLO; the best:", results.len());
+    println!(
+        "{:>4} {:>6} {:>10} {:>10} {:>9} {:>12}  parameters",
+        "rank", "point", "USD/h", "USD/M req", "p99 ms", "availability"
+    );
+    for (result, j) in ranked.iter().take(10) {
+        let mut parameters: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        if let Some(replicas) = result.replicas {
+            parameters.push(format!("replicas={replicas}"));
+        }
+        if let Some(rps) = j.capacity_rps {
+            parameters.push(format!("capacity={rps:.0}/s"));
+        }
+        println!(
+            "{:>4} {:>6} {:>10.3} {:>10} {:>9} {:>12.5}  {}{}",
+            j.rank.unwrap_or(0),
+            result.index,
+            j.usd_per_hour.unwrap_or(f64::NAN),
+            j.usd_per_million.map_or("-".into(), |v| format!("{v:.3}")),
+            j.p99_ms.map_or("-".into(), |v| format!("{v:.2}")),
+            j.availability.unwrap_or(f64::NAN),
+            parameters.join(" "),
+            if j.on_frontier { "  (frontier)" } else { "" }
+        );
+    }
+}
+
+pub fn merge(args: &MergeArgs) -> Result<(), CliError> {
+    let mut header: Option<JournalHeader> = None;
+    let mut seen_shards = std::collections::BTreeSet::new();
+    let mut results = Vec::new();
+    for dir in &args.shards {
+        let path = dir.join(JOURNAL);
+        let (this, points) = read_journal(&path)?;
+        if let Some(first) = &header {
+            if first.servesim_sweep != this.servesim_sweep || first.shard.1 != this.shard.1 {
+                return Err(CliError::input(format!(
+                    "{}: belongs to a different sweep than the others",
+                    path.display()
+                )));
+            }
+        }
+        if !seen_shards.insert(this.shard.0) {
+            return Err(CliError::input(format!(
+                "{}: shard {}/{} given twice",
+                path.display(),
+                this.shard.0,
+                this.shard.1
+            )));
+        }
+        results.extend(points);
+        header = Some(this);
+    }
+    let header = header.expect("clap requires at least one shard");
+    let missing: Vec<String> =
+        (0..header.shard.1).filter(|i| !seen_shards.contains(i)).map(|i| i.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(CliError::input(format!("missing shards {} of {}", missing.join(", "), header.shard.1)));
+    }
+    results.sort_by_key(|r| r.index);
+    results.dedup_by_key(|r| r.index);
+    if results.len() != header.points {
+        return Err(CliError::input(format!(
+            "the shards hold {} of the sweep's {} points: rerun the unfinished shards (they resume)",
+            results.len(),
+            header.points
+        )));
+    }
+    let base: toml::Table =
+        toml::from_str(&header.base).map_err(|e| CliError::input(format!("journal base scenario: {e}")))?;
+    finish(&args.out, &base, &header.base_dir, &header.spec, results, args.quiet)?;
+    Ok(())
+}

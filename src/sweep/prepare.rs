@@ -1,0 +1,170 @@
+//! From `servesim sweep`'s arguments to a prepared sweep: the scenario loaded and checked once,
+//! `--set` and flag overrides applied to its `[sweep]`, the points expanded, and each point turned
+//! into a `Scenario` once (with the files it names read). A parameter that does not fit the
+//! scenario format is bad input, pointed at where it was written: its key in `[sweep.parameters]`
+//! or its `--set`.
+
+use super::SweepArgs;
+use crate::error::CliError;
+use crate::load;
+use crate::locate::{located, span_of};
+use planner::{Grid, Plan, PlanError, Point};
+use sim::scenario::{KeyPath, ParamSpec, ParamValue, Scenario, Strategy, Sweep};
+
+/// The prepared sweep: the plan, its points and their scenarios, and its identity.
+pub(super) struct Prepared {
+    pub plan: Plan,
+    pub points: Vec<Point>,
+    /// `scenarios[k]` is `points[k]`'s.
+    pub scenarios: Vec<Scenario>,
+    pub hash: String,
+    pub base_text: String,
+}
+
+/// Parses one `--set` value: an integer, a float, a boolean, or text.
+fn parse_value(text: &str) -> ParamValue {
+    let text = text.trim();
+    if let Ok(v) = text.parse::<i64>() {
+        ParamValue::Integer(v)
+    } else if let Ok(v) = text.parse::<f64>() {
+        ParamValue::Float(v)
+    } else if let Ok(v) = text.parse::<bool>() {
+        ParamValue::Bool(v)
+    } else {
+        ParamValue::Text(text.trim_matches('"').to_string())
+    }
+}
+
+pub(super) fn parse_shard(text: &str) -> Result<(u32, u32), CliError> {
+    let bad = || CliError::input(format!("--shard {text:?}: expected I/N with 0 ≤ I < N, e.g. 0/4"));
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn sweep_hash(base: &str, spec: &Sweep, seed: u64, points: &[Point], catalog: &str) -> String {
+    let spec = serde_json::to_string(spec).expect("a sweep spec serialises");
+    let indices: Vec<String> = points.iter().map(|p| p.index.to_string()).collect();
+    let text = format!("{base}\n{spec}\n{seed}\n{}\n{catalog}", indices.join(","));
+    format!("{:016x}", sim::rng::fnv1a(text.as_bytes()))
+}
+
+pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
+    let path = &args.scenario;
+    let mut loaded = load::load(path, args.prices.as_deref())?;
+    // The model must build before anything is swept: the scenario itself has to be valid.
+    loaded.build()?;
+    let base: toml::Table =
+        toml::from_str(&loaded.text).map_err(|e| located(path, &loaded.text, e.span(), e.message()))?;
+    let mut spec = loaded.scenario.sweep.clone().unwrap_or_default();
+    let mut from_command_line = Vec::new();
+    for setting in &args.set {
+        let (key, values) = setting
+            .split_once('=')
+            .ok_or_else(|| CliError::input(format!("--set {setting:?}: expected PATH=V1,V2,...")))?;
+        let values: Vec<ParamValue> = values.split(',').map(parse_value).collect();
+        spec.parameters.insert(key.trim().to_string(), ParamSpec::List(values));
+        from_command_line.push(key.trim().to_string());
+    }
+    if let Some(strategy) = &args.strategy {
+        spec.strategy = match strategy.as_str() {
+            "random" => Strategy::Random,
+            "capacity" => Strategy::Capacity,
+            "right_size" => Strategy::RightSize,
+            _ => Strategy::Grid,
+        };
+    }
+    if let Some(samples) = args.samples {
+        spec.samples = Some(samples);
+    }
+    if let Some(replications) = args.replications {
+        spec.replications = replications;
+    }
+    let text = &loaded.text;
+    let at = |key: &[&str], message: String| {
+        let mut key_path = sim::path!["sweep"];
+        for k in key {
+            key_path = key_path.join(*k);
+        }
+        located(path, text, span_of(text, &key_path), &message)
+    };
+    // A parameter's error, at its key in [sweep.parameters] or at its --set.
+    let parameter_error = |error: PlanError, point: Option<usize>| {
+        let within = point.map_or(String::new(), |k| format!("sweep point {k}: "));
+        match error.parameter() {
+            Some(parameter) if from_command_line.iter().any(|p| p == parameter) => {
+                CliError::input(format!("--set {parameter}: {within}{error}"))
+            }
+            Some(parameter) => {
+                let key_path: KeyPath = sim::path!["sweep", "parameters", parameter];
+                located(path, text, span_of(text, &key_path), &format!("{within}{error}"))
+            }
+            None => located(path, text, span_of(text, &sim::path!["sweep", "parameters"]), &format!("{within}{error}")),
+        }
+    };
+    if spec.replications == 0 {
+        return Err(at(&["replications"], "replications must be at least 1".into()));
+    }
+    if spec.strategy == Strategy::Random && spec.samples.unwrap_or(0) == 0 {
+        return Err(at(&["strategy"], "the random strategy needs samples (in [sweep] or --samples)".into()));
+    }
+    if spec.strategy == Strategy::RightSize {
+        match &spec.right_size {
+            Some(r) if !r.paths.is_empty() => {
+                if r.min == 0 || r.min > r.max {
+                    return Err(at(
+                        &["right_size"],
+                        format!("right_size needs 1 ≤ min ≤ max, got {}..{}", r.min, r.max),
+                    ));
+                }
+                for right_path in &r.paths {
+                    KeyPath::parse(right_path).map_err(|e| at(&["right_size", "paths"], e.to_string()))?;
+                }
+            }
+            _ => {
+                return Err(at(
+                    &["strategy"],
+                    "the right_size strategy needs [sweep.right_size] paths = [\"regions.NAME.replicas\"]".into(),
+                ))
+            }
+        }
+    }
+    let capacity = &spec.capacity;
+    if !(capacity.min_scale > 0.0 && capacity.max_scale > capacity.min_scale && capacity.tolerance > 0.0) {
+        return Err(at(
+            &["capacity"],
+            "capacity search needs 0 < min_scale < max_scale and a positive tolerance".into(),
+        ));
+    }
+    let mut axes = Vec::new();
+    for (parameter, values) in &spec.parameters {
+        KeyPath::parse(parameter.strip_prefix("slo.latency_p").map_or(parameter, |_| "slo"))
+            .map_err(|e| parameter_error(e.into(), None))?;
+        let values = planner::expand(parameter, values).map_err(|e| parameter_error(e, None))?;
+        axes.push(planner::Axis { path: parameter.clone(), values });
+    }
+    let grid = Grid { axes };
+    let points = match spec.strategy {
+        Strategy::Random => grid.sample(spec.samples.unwrap_or(0) as usize, loaded.scenario.seed),
+        _ => grid.all(),
+    };
+    let catalog_text = format!("{:?}", loaded.inputs.catalog);
+    let base_text = toml::to_string(&base).expect("a scenario document serialises");
+    let hash = sweep_hash(&base_text, &spec, loaded.scenario.seed, &points, &catalog_text);
+    let mut plan = Plan { base, inputs: std::mem::take(&mut loaded.inputs), spec, seed: loaded.scenario.seed };
+
+    // Every point must be a well-formed scenario; a parameter path or value that does not fit the
+    // format is bad input, not an infeasible point. Files that points name are read now.
+    let mut scenarios = Vec::with_capacity(points.len());
+    for point in &points {
+        let scenario = plan.scenario(point).map_err(|e| parameter_error(e, Some(point.index)))?;
+        load::load_files(path, &scenario, &mut plan.inputs, &|key_path, message| {
+            CliError::input(format!("{}: sweep point {} ({key_path}): {message}", path.display(), point.index))
+        })?;
+        scenarios.push(scenario);
+    }
+    Ok(Prepared { plan, points, scenarios, hash, base_text })
+}
