@@ -32,7 +32,7 @@ fn pairs(rows: &[Published], predictions: &[(usize, f64)]) -> Vec<(f64, f64)> {
     predictions.iter().map(|&(i, predicted)| (predicted, rows[i].seconds)).collect()
 }
 
-pub fn accuracy() -> Result<Accuracy, String> {
+pub fn accuracy() -> Result<Accuracy, kernels::KernelError> {
     let rows = published();
     let models = kernels::catalog();
     let catalog = devices();
@@ -42,7 +42,10 @@ pub fn accuracy() -> Result<Accuracy, String> {
     names.dedup();
     let mut out = Vec::new();
     for name in names {
-        let device = catalog.iter().find(|d| d.name == name).ok_or_else(|| format!("unknown device {name:?}"))?;
+        let device = catalog
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| kernels::KernelError::Catalog(format!("unknown device {name:?}")))?;
         let fit = device_fit::calibrate_device(device, &rows, &models)?.expect("the device has rows");
         let pooled: Vec<(usize, f64)> = fit.holdouts.iter().flat_map(|t| t.predictions.iter().copied()).collect();
         let own: Vec<(usize, f64)> = transferred.iter().copied().filter(|&(i, _)| rows[i].gpu == name).collect();
@@ -138,11 +141,11 @@ pub struct AccuracyArgs {
 }
 
 pub fn run(args: &AccuracyArgs) -> Result<(), CliError> {
-    let report = accuracy().map_err(CliError::input)?;
+    let report = accuracy().map_err(|e| CliError::input(e.to_string()))?;
     print!("{}", report.markdown());
     if let Some(name) = &args.device {
-        let device = crate::latency::device(name).map_err(CliError::input)?;
-        let c = calibrated(&device).map_err(CliError::input)?;
+        let device = crate::latency::device(name)?;
+        let c = calibrated(&device)?;
         println!("\n{}: {}", device.name, c.calibration.source);
     }
     Ok(())

@@ -51,8 +51,36 @@ pub fn published() -> Vec<Published> {
     kernels::published::parse(PUBLISHED).expect("the bundled published table is well-formed (tested)")
 }
 
+/// Why a latency cannot be predicted: the device (or profile) side, the model side, or the
+/// kernels' own error.
+#[derive(Debug, thiserror::Error)]
+pub enum LatencyError {
+    #[error("{0}")]
+    Device(String),
+    #[error("{0}")]
+    Model(String),
+    #[error(transparent)]
+    Kernel(#[from] kernels::KernelError),
+}
+
+impl LatencyError {
+    /// The scenario key a `kind = "model"` service time's error is about.
+    pub fn key(&self) -> &'static str {
+        match self {
+            LatencyError::Model(_) => "model",
+            LatencyError::Device(_) | LatencyError::Kernel(_) => "device",
+        }
+    }
+}
+
+impl From<LatencyError> for CliError {
+    fn from(error: LatencyError) -> Self {
+        CliError::input(error.to_string())
+    }
+}
+
 /// A catalog device by name; `a10g` also finds `a10g`, `h200` finds `h200-sxm`.
-pub fn device(name: &str) -> Result<Device, String> {
+pub fn device(name: &str) -> Result<Device, LatencyError> {
     let all = devices();
     let wanted = name.to_lowercase();
     all.iter()
@@ -61,7 +89,7 @@ pub fn device(name: &str) -> Result<Device, String> {
         .cloned()
         .ok_or_else(|| {
             let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-            format!("unknown device {name:?}; the catalog has: {}", names.join(", "))
+            LatencyError::Device(format!("unknown device {name:?}; the catalog has: {}", names.join(", ")))
         })
 }
 
@@ -76,7 +104,7 @@ pub struct Calibrated {
 
 /// Fits on first use (a device's fit and its hold-out refits take tens of milliseconds) and
 /// keeps the result for the process.
-pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, String> {
+pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, LatencyError> {
     static CACHE: Mutex<BTreeMap<String, Arc<Calibrated>>> = Mutex::new(BTreeMap::new());
     if let Some(found) = CACHE.lock().expect("no panics while held").get(&device.name) {
         return Ok(found.clone());
@@ -122,10 +150,10 @@ pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, String> {
     Ok(calibrated)
 }
 
-pub fn model(name: &str) -> Result<models::ModelSpec, String> {
+pub fn model(name: &str) -> Result<models::ModelSpec, LatencyError> {
     models::find(name).ok_or_else(|| {
         let names: Vec<&str> = models::catalog().iter().map(|m| m.name).collect();
-        format!("unknown model {name:?}; the catalog has: {}", names.join(", "))
+        LatencyError::Model(format!("unknown model {name:?}; the catalog has: {}", names.join(", ")))
     })
 }
 
@@ -141,21 +169,23 @@ pub fn is_profile(device: &str) -> bool {
     device.ends_with(".csv") || device.contains('/') || device.contains('\\')
 }
 
-pub fn read_profile(path: &Path) -> Result<Profile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read profile {}: {e}", path.display()))?;
-    Profile::parse(&text).map_err(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message))
+pub fn read_profile(path: &Path) -> Result<Profile, LatencyError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LatencyError::Device(format!("cannot read profile {}: {e}", path.display())))?;
+    Profile::parse(&text)
+        .map_err(|e| LatencyError::Device(format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)))
 }
 
 impl Target {
     /// `device` as written; profile paths are relative to `base`.
-    pub fn resolve(device: &str, base: &Path) -> Result<Target, String> {
+    pub fn resolve(device: &str, base: &Path) -> Result<Target, LatencyError> {
         if !is_profile(device) {
             return Ok(Target::Catalog(calibrated(&self::device(device)?)?));
         }
         let path = base.join(device);
         let profile = read_profile(&path)?;
         if profile.measurements.is_empty() {
-            return Err(format!("profile {} has no measurements", path.display()));
+            return Err(LatencyError::Device(format!("profile {} has no measurements", path.display())));
         }
         // The dtype most of the profile was measured in.
         let mut counts: Vec<(DType, usize)> = Vec::new();
@@ -197,27 +227,33 @@ impl Target {
     }
 
     /// Refuses models whose weights do not fit one catalog device.
-    pub fn check_fit(&self, spec: &models::ModelSpec) -> Result<(), String> {
+    pub fn check_fit(&self, spec: &models::ModelSpec) -> Result<(), LatencyError> {
         let Target::Catalog(calibrated) = self else { return Ok(()) };
         let device = &calibrated.device;
         let weights = spec.graph(1, 8, Pass::Prefill, DType::F16).weight_bytes() as f64;
         if weights > device.memory_bytes {
-            return Err(format!(
+            return Err(LatencyError::Device(format!(
                 "{} needs {:.1} GB of fp16 weights; {} has {:.0} GB",
                 spec.name,
                 weights / 1e9,
                 device.name,
                 device.memory_bytes / 1e9
-            ));
+            )));
         }
         Ok(())
     }
 
-    pub fn predict(&self, spec: &models::ModelSpec, batch: u64, seq: u64, pass: Pass) -> Result<Prediction, String> {
+    pub fn predict(
+        &self,
+        spec: &models::ModelSpec,
+        batch: u64,
+        seq: u64,
+        pass: Pass,
+    ) -> Result<Prediction, LatencyError> {
         let graph = spec.graph(batch.max(1), seq.max(1), pass, self.dtype());
         match self {
             Target::Catalog(c) => Ok(predict::estimated(&graph, &c.device, &c.calibration)),
-            Target::Profile { predictor, .. } => predictor.graph(&graph),
+            Target::Profile { predictor, .. } => Ok(predictor.graph(&graph)?),
         }
     }
 }
@@ -229,7 +265,7 @@ pub fn model_table(
     base: &Path,
     seqs: &[u32],
     max_batch: u32,
-) -> Result<ModelTable, String> {
+) -> Result<ModelTable, LatencyError> {
     let spec = model(model_name)?;
     let target = Target::resolve(device_name, base)?;
     target.check_fit(&spec)?;
@@ -276,13 +312,13 @@ pub struct LatencyArgs {
 }
 
 pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
-    let spec = model(&args.model).map_err(CliError::input)?;
-    let target = Target::resolve(&args.device, Path::new(".")).map_err(CliError::input)?;
+    let spec = model(&args.model)?;
+    let target = Target::resolve(&args.device, Path::new("."))?;
     if let Some(path) = &args.compare {
         return compare(&spec, &target, path);
     }
     let pass = args.decode_kv.map_or(Pass::Prefill, |kv_len| Pass::Decode { kv_len });
-    let prediction = target.predict(&spec, args.batch, args.seq, pass).map_err(CliError::input)?;
+    let prediction = target.predict(&spec, args.batch, args.seq, pass)?;
     let ms = prediction.seconds * 1e3;
     let band = target.band().map_or(String::new(), |b| {
         format!(
@@ -382,7 +418,7 @@ fn compare(spec: &models::ModelSpec, target: &Target, path: &Path) -> Result<(),
             )
         };
         let (batch, seq, measured) = (number(batch_at)? as u64, number(seq_at)? as u64, number(median_at)?);
-        let prediction = target.predict(spec, batch, seq, Pass::Prefill).map_err(CliError::input)?;
+        let prediction = target.predict(spec, batch, seq, Pass::Prefill)?;
         let predicted = prediction.seconds * 1e3;
         let error = (predicted - measured) / measured;
         errors.push(error.abs());

@@ -45,7 +45,7 @@ fn ensure_model_table(
     base: &Path,
     max_batch: u32,
     seqs: &[u32],
-) -> Result<(), String> {
+) -> Result<(), crate::latency::LatencyError> {
     let mut seqs = seqs.to_vec();
     let mut max_batch = max_batch;
     if let Some(existing) = inputs.model_tables.get(key) {
@@ -97,11 +97,8 @@ pub fn load_files(
             let (max_batch, seqs) = &model_needs[&key];
             let mut at = key_path.clone();
             at.0.pop();
-            ensure_model_table(inputs, &key, model, device, base, *max_batch, seqs).map_err(|message| {
-                let field =
-                    if crate::latency::is_profile(device) || message.contains("device") { "device" } else { "model" };
-                semantic(at.join(field), message)
-            })?;
+            ensure_model_table(inputs, &key, model, device, base, *max_batch, seqs)
+                .map_err(|error| semantic(at.join(error.key()), error.to_string()))?;
         }
         if let Dist::Table { file: Some(file), .. } = &serving.service_time {
             if !inputs.tables.contains_key(file) {

@@ -99,10 +99,6 @@ fn aggregate(values: &[&Value]) -> Value {
     }
 }
 
-fn ms(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.2}"))
-}
-
 /// The table printed after a run.
 pub fn print_table(summary: &Summary) {
     let operational = summary
@@ -111,58 +107,31 @@ pub fn print_table(summary: &Summary) {
         .map(|r| &r.stats)
         .chain(summary.deployments.values().map(|d| &d.stats))
         .any(|s| s.requests.failed + s.requests.degraded + s.requests.retries > 0 || s.replicas_peak != s.replicas);
-    println!(
-        "{:<20} {:>8} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9}{}",
-        "region",
-        "replicas",
-        "offered/s",
-        "done/s",
-        "dropped",
-        "timedout",
-        "p50 ms",
-        "p99 ms",
-        "util",
-        "USD/h",
+    let widths = [8, 11, 11, 9, 9, 9, 9, 11, 9];
+    let mut header = format!("{:<20}", "region");
+    for (title, width) in reports::table::HEADERS.iter().zip(widths) {
+        header.push_str(&format!(" {title:>width$}"));
+    }
+    if operational {
+        header.push_str(&format!(" {:>9} {:>9} {:>9} {:>7} {:>7}", "failed", "degraded", "retries", "mean", "peak"));
+    }
+    println!("{header}");
+    for row in reports::table::rows(summary) {
+        let s = row.section;
+        let mut line = format!("{:<20}", row.name);
+        for (cell, width) in row.cells().iter().zip(widths) {
+            line.push_str(&format!(" {cell:>width$}"));
+        }
         if operational {
-            format!(" {:>9} {:>9} {:>9} {:>7} {:>7}", "failed", "degraded", "retries", "mean", "peak")
-        } else {
-            String::new()
+            line.push_str(&format!(
+                " {:>9} {:>9} {:>9} {:>7.1} {:>7}",
+                s.requests.failed, s.requests.degraded, s.requests.retries, s.replicas_mean, s.replicas_peak
+            ));
         }
-    );
-    let line = |name: &str, s: &sim::summary::Section| {
-        println!(
-            "{:<20} {:>8} {:>11.1} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9.2}{}{}",
-            name,
-            s.replicas,
-            s.throughput.offered_rps,
-            s.throughput.completed_rps,
-            s.requests.dropped,
-            s.requests.timed_out,
-            ms(s.latency_ms.p50),
-            ms(s.latency_ms.p99),
-            s.utilization.map_or("-".into(), |u| format!("{u:.2}")),
-            s.cost.usd_per_hour,
-            if operational {
-                format!(
-                    " {:>9} {:>9} {:>9} {:>7.1} {:>7}",
-                    s.requests.failed, s.requests.degraded, s.requests.retries, s.replicas_mean, s.replicas_peak
-                )
-            } else {
-                String::new()
-            },
-            if s.saturated { "  SATURATED" } else { "" }
-        );
-    };
-    for (name, region) in &summary.regions {
-        if region.stats.replicas > 0 || region.stats.requests.offered > 0 {
-            line(name, &region.stats);
+        if s.saturated {
+            line.push_str("  SATURATED");
         }
-    }
-    if summary.regions.len() > 1 || !summary.deployments.is_empty() {
-        line("all", &summary.overall);
-    }
-    for (name, deployment) in &summary.deployments {
-        line(name, &deployment.stats);
+        println!("{line}");
     }
     if let Some(slo) = &summary.slo {
         let mut parts = Vec::new();
@@ -170,7 +139,7 @@ pub fn print_table(summary: &Summary) {
             parts.push(format!(
                 "p{} {} ≤ {} ms {}",
                 target.percentile,
-                ms(target.observed_ms),
+                reports::table::ms(target.observed_ms),
                 target.target_ms,
                 if target.met { "✓" } else { "✗" }
             ));

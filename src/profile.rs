@@ -101,7 +101,7 @@ fn grid_ops(args: &ProfileArgs, dtype: DType) -> Result<(Vec<Op>, String), CliEr
     let mut ops = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for name in &args.models {
-        let spec = crate::latency::model(name).map_err(CliError::input)?;
+        let spec = crate::latency::model(name)?;
         let mut passes = vec![Pass::Prefill];
         if matches!(spec.architecture, Architecture::Decoder(_)) {
             passes.extend(seqs.iter().map(|&kv_len| Pass::Decode { kv_len }));
@@ -167,7 +167,7 @@ fn read_ops(path: &Path) -> Result<Vec<Op>, CliError> {
         }
         let op_column = 1 + fields[..op_at].iter().map(|f| f.len() + 1).sum::<usize>();
         let op = Op::parse(fields[op_at].trim(), fields[shape_at], fields[dtype_at].trim())
-            .map_err(|message| at(op_column, message))?;
+            .map_err(|error| at(op_column, error.to_string()))?;
         ops.push(op);
     }
     if header.is_none() {

@@ -9,6 +9,7 @@
 //! previous operator wrote them (in cache when they fit). fp32 only: CPUs serve fp32 (or int8,
 //! which the catalog does not model).
 
+use crate::error::KernelError;
 use crate::ops::{Activation, DType, Op};
 use crate::profile::{Stat, Timing};
 use rand::{Rng, SeedableRng};
@@ -61,8 +62,8 @@ pub fn time_runs(timing: &Timing, mut run: impl FnMut(usize)) -> Stat {
 }
 
 /// Measures one operator.
-pub fn measure(op: &Op, settings: &Settings, seed: u64) -> Result<Stat, String> {
-    let mut prepared = Prepared::new(op, settings, seed)?;
+pub fn measure(op: &Op, settings: &Settings, seed: u64) -> Result<Stat, KernelError> {
+    let mut prepared = Prepared::new(op, settings, seed).map_err(KernelError::Backend)?;
     let (copies, avx2) = (prepared.copies, has_avx2());
     Ok(time_runs(&settings.timing, |i| run_best(&mut prepared, i % copies, avx2)))
 }

@@ -14,6 +14,7 @@
 //! covers grouped-query attention without copies.
 
 use crate::cpu::{self, Layout};
+use crate::error::KernelError;
 use crate::ops::{Activation, DType, Op};
 use crate::profile::{Stat, Timing};
 use cudarc::cublas::sys as blas;
@@ -152,8 +153,12 @@ extern "C" __global__ void bag(const T* table, const unsigned* indices, T* y, lo
 }
 "#;
 
-fn err(e: impl std::fmt::Debug) -> String {
-    format!("{e:?}")
+fn err(e: impl std::fmt::Debug) -> KernelError {
+    KernelError::Backend(format!("{e:?}"))
+}
+
+fn backend(message: impl Into<String>) -> KernelError {
+    KernelError::Backend(message.into())
 }
 
 /// One GPU, its stream, cuBLAS and the compiled kernels per dtype.
@@ -177,12 +182,25 @@ impl Drop for Gpu {
     }
 }
 
-fn blas_ok(status: blas::cublasStatus_t, what: &str) -> Result<(), String> {
+fn blas_ok(status: blas::cublasStatus_t, what: &str) -> Result<(), KernelError> {
     if status == blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
         Ok(())
     } else {
-        Err(format!("cuBLAS {what} failed: {status:?}"))
+        Err(backend(format!("cuBLAS {what} failed: {status:?}")))
     }
+}
+
+/// One column-major batched GEMM over device arrays of matrix pointers (cuBLAS
+/// `GemmBatchedEx`): for each of `count` matrices, C = op(A)·B with op = transpose when
+/// `transpose_a`; `(m, n, k)` as cuBLAS names them, each operand as (pointer array, leading
+/// dimension). Accumulates in fp32, C is overwritten (α = 1, β = 0).
+struct BatchedGemm {
+    transpose_a: bool,
+    mnk: (i32, i32, i32),
+    a: (u64, i32),
+    b: (u64, i32),
+    c: (u64, i32),
+    count: i32,
 }
 
 /// An operator's buffers on the device: `copies` sets, one element type.
@@ -203,7 +221,7 @@ struct Set {
 
 impl Gpu {
     /// Loads the driver, cuBLAS and NVRTC and opens device 0.
-    pub fn open() -> Result<Gpu, String> {
+    pub fn open() -> Result<Gpu, KernelError> {
         // SAFETY: these only try to dlopen the libraries.
         let present = unsafe {
             (
@@ -213,14 +231,15 @@ impl Gpu {
             )
         };
         match present {
-            (false, _, _) => return Err("no NVIDIA driver found (libcuda.so is not loadable): is this a GPU machine?".into()),
-            (_, false, _) => return Err("the driver is present but cuBLAS (libcublas.so) is not loadable; install the CUDA toolkit libraries or set LD_LIBRARY_PATH".into()),
-            (_, _, false) => return Err("the driver is present but NVRTC (libnvrtc.so) is not loadable; install the CUDA toolkit libraries or set LD_LIBRARY_PATH".into()),
+            (false, _, _) => return Err(backend("no NVIDIA driver found (libcuda.so is not loadable): is this a GPU machine?")),
+            (_, false, _) => return Err(backend("the driver is present but cuBLAS (libcublas.so) is not loadable; install the CUDA toolkit libraries or set LD_LIBRARY_PATH")),
+            (_, _, false) => return Err(backend("the driver is present but NVRTC (libnvrtc.so) is not loadable; install the CUDA toolkit libraries or set LD_LIBRARY_PATH")),
             _ => {}
         }
-        let count = CudaContext::device_count().map_err(|e| format!("the driver reports no usable device: {e:?}"))?;
+        let count =
+            CudaContext::device_count().map_err(|e| backend(format!("the driver reports no usable device: {e:?}")))?;
         if count < 1 {
-            return Err("the driver found no CUDA device".into());
+            return Err(backend("the driver found no CUDA device"));
         }
         let context = CudaContext::new(0).map_err(err)?;
         let stream = context.default_stream();
@@ -234,7 +253,7 @@ impl Gpu {
         for (dtype, code) in [(DType::F32, 0), (DType::F16, 1), (DType::BF16, 2)] {
             let source = format!("#define DT {code}\n{KERNELS}");
             let ptx = cudarc::nvrtc::compile_ptx(source)
-                .map_err(|e| format!("NVRTC could not compile the kernels: {e:?}"))?;
+                .map_err(|e| backend(format!("NVRTC could not compile the kernels: {e:?}")))?;
             modules.push((dtype, context.load_module(ptx).map_err(err)?));
         }
         let name = context.name().map_err(err)?;
@@ -293,7 +312,7 @@ impl Gpu {
         (self.checked, self.unchecked)
     }
 
-    fn function(&self, dtype: DType, name: &str) -> Result<CudaFunction, String> {
+    fn function(&self, dtype: DType, name: &str) -> Result<CudaFunction, KernelError> {
         let module = &self.modules.iter().find(|(d, _)| *d == dtype).expect("every dtype compiled").1;
         module.load_function(name).map_err(err)
     }
@@ -303,7 +322,7 @@ impl Gpu {
         LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
     }
 
-    fn alloc(&self, elements: u64, dtype: DType, seed: u32) -> Result<CudaSlice<u8>, String> {
+    fn alloc(&self, elements: u64, dtype: DType, seed: u32) -> Result<CudaSlice<u8>, KernelError> {
         let bytes = (elements.max(1) * dtype.bytes()) as usize;
         // SAFETY: filled below before any read.
         let mut slice = unsafe { self.stream.alloc::<u8>(bytes) }.map_err(err)?;
@@ -316,7 +335,7 @@ impl Gpu {
         Ok(slice)
     }
 
-    fn prepare(&self, op: &Op) -> Result<Buffers, String> {
+    fn prepare(&self, op: &Op) -> Result<Buffers, KernelError> {
         let dtype = op.dtype();
         let layout = Layout::of(op);
         let per_set = (layout.activations + layout.weights + layout.output) * dtype.bytes() + 4 * layout.indices;
@@ -329,11 +348,11 @@ impl Gpu {
         let fixed = (layout.params + scratch) * dtype.bytes();
         let budget = (free as u64) / 2;
         if per_set + fixed > budget {
-            return Err(format!(
+            return Err(backend(format!(
                 "needs {:.1} GB of device memory, over half of the {:.1} GB free",
                 (per_set + fixed) as f64 / 1e9,
                 free as f64 / 1e9
-            ));
+            )));
         }
         let wanted = (2 * self.l2_bytes).div_ceil(per_set.max(1)).clamp(1, 64);
         let copies = wanted.min((budget - fixed) / per_set.max(1)).max(1);
@@ -373,7 +392,7 @@ impl Gpu {
         op: &Op,
         set: &Set,
         scratch: &CudaSlice<u8>,
-    ) -> Result<Option<CudaSlice<u64>>, String> {
+    ) -> Result<Option<CudaSlice<u64>>, KernelError> {
         let (batch, heads, kv_heads, queries, keys, d) = match *op {
             Op::AttentionPrefill { batch, heads, kv_heads, seq, head_dim, .. } => {
                 (batch, heads, kv_heads, seq, seq, head_dim)
@@ -411,7 +430,7 @@ impl Gpu {
     }
 
     /// Enqueues one run of `op` on copy `copy`.
-    fn launch(&self, op: &Op, buffers: &mut Buffers, copy: usize) -> Result<(), String> {
+    fn launch(&self, op: &Op, buffers: &mut Buffers, copy: usize) -> Result<(), KernelError> {
         let dtype = op.dtype();
         let data_type = match dtype {
             DType::F32 => blas::cudaDataType::CUDA_R_32F,
@@ -427,7 +446,7 @@ impl Gpu {
         let stream = &self.stream;
         let Buffers { sets, params, scratch } = buffers;
         let set = &mut sets[copy];
-        let int = |x: u64| i32::try_from(x).map_err(|_| format!("dimension {x} is too large for cuBLAS"));
+        let int = |x: u64| i32::try_from(x).map_err(|_| backend(format!("dimension {x} is too large for cuBLAS")));
         let long = |x: u64| x as i64;
         match *op {
             Op::Gemm { m, n, k, .. } => {
@@ -507,32 +526,15 @@ impl Gpu {
                 let (base, _g) = pointers.device_ptr(stream);
                 let array = |j: u64| base + j * count * 8;
                 // Scores (column-major keys × queries per head) = Kᵀ·Q, then softmax, then O = V·P.
-                // SAFETY: the pointer arrays name (batch × heads) views inside live buffers.
-                let status = unsafe {
-                    blas::cublasGemmBatchedEx(
-                        self.blas,
-                        blas::cublasOperation_t::CUBLAS_OP_T,
-                        blas::cublasOperation_t::CUBLAS_OP_N,
-                        int(keys)?,
-                        int(queries)?,
-                        int(d)?,
-                        alpha,
-                        array(0) as _,
-                        data_type,
-                        int(kv_heads * d)?,
-                        array(1) as _,
-                        data_type,
-                        int(heads * d)?,
-                        beta,
-                        array(2) as _,
-                        data_type,
-                        int(keys)?,
-                        int(count)?,
-                        compute,
-                        algo,
-                    )
+                let scores = BatchedGemm {
+                    transpose_a: true,
+                    mnk: (int(keys)?, int(queries)?, int(d)?),
+                    a: (array(0), int(kv_heads * d)?),
+                    b: (array(1), int(heads * d)?),
+                    c: (array(2), int(keys)?),
+                    count: int(count)?,
                 };
-                blas_ok(status, "GemmBatchedEx (scores)")?;
+                self.gemm_batched(&scores, data_type, "GemmBatchedEx (scores)")?;
                 let softmax = self.function(dtype, "softmax")?;
                 let rows = count * queries;
                 let (cols, scale, causal_queries) =
@@ -544,32 +546,15 @@ impl Gpu {
                     LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
                 // SAFETY: in place over `rows` rows of `cols`.
                 unsafe { launch.launch(config) }.map_err(err)?;
-                // SAFETY: as above.
-                let status = unsafe {
-                    blas::cublasGemmBatchedEx(
-                        self.blas,
-                        blas::cublasOperation_t::CUBLAS_OP_N,
-                        blas::cublasOperation_t::CUBLAS_OP_N,
-                        int(d)?,
-                        int(queries)?,
-                        int(keys)?,
-                        alpha,
-                        array(3) as _,
-                        data_type,
-                        int(kv_heads * d)?,
-                        array(4) as _,
-                        data_type,
-                        int(keys)?,
-                        beta,
-                        array(5) as _,
-                        data_type,
-                        int(heads * d)?,
-                        int(count)?,
-                        compute,
-                        algo,
-                    )
+                let output = BatchedGemm {
+                    transpose_a: false,
+                    mnk: (int(d)?, int(queries)?, int(keys)?),
+                    a: (array(3), int(kv_heads * d)?),
+                    b: (array(4), int(keys)?),
+                    c: (array(5), int(heads * d)?),
+                    count: int(count)?,
                 };
-                blas_ok(status, "GemmBatchedEx (output)")
+                self.gemm_batched(&output, data_type, "GemmBatchedEx (output)")
             }
             Op::Softmax { rows, cols, .. } => {
                 let f = self.function(dtype, "softmax")?;
@@ -635,8 +620,42 @@ impl Gpu {
         }
     }
 
+    fn gemm_batched(&self, g: &BatchedGemm, data_type: blas::cudaDataType, what: &str) -> Result<(), KernelError> {
+        let (one, zero) = (1.0f32, 0.0f32);
+        let transpose =
+            if g.transpose_a { blas::cublasOperation_t::CUBLAS_OP_T } else { blas::cublasOperation_t::CUBLAS_OP_N };
+        let (m, n, k) = g.mnk;
+        // SAFETY: the pointer arrays name `count` matrices inside live buffers, each of the shape
+        // and leading dimension given (`Layout` sizes them).
+        let status = unsafe {
+            blas::cublasGemmBatchedEx(
+                self.blas,
+                transpose,
+                blas::cublasOperation_t::CUBLAS_OP_N,
+                m,
+                n,
+                k,
+                &one as *const f32 as *const std::ffi::c_void,
+                g.a.0 as _,
+                data_type,
+                g.a.1,
+                g.b.0 as _,
+                data_type,
+                g.b.1,
+                &zero as *const f32 as *const std::ffi::c_void,
+                g.c.0 as _,
+                data_type,
+                g.c.1,
+                g.count,
+                blas::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                blas::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        };
+        blas_ok(status, what)
+    }
+
     /// Measures one operator and checks its first run against the CPU reference.
-    pub fn measure(&mut self, op: &Op, timing: &Timing) -> Result<Stat, String> {
+    pub fn measure(&mut self, op: &Op, timing: &Timing) -> Result<Stat, KernelError> {
         let mut buffers = self.prepare(op)?;
         let copies = buffers.sets.len();
         self.launch(op, &mut buffers, 0)?;
@@ -669,7 +688,7 @@ impl Gpu {
         Ok(Stat::from_samples(&mut samples))
     }
 
-    fn to_host(&self, slice: &CudaSlice<u8>, elements: u64, dtype: DType) -> Result<Vec<f32>, String> {
+    fn to_host(&self, slice: &CudaSlice<u8>, elements: u64, dtype: DType) -> Result<Vec<f32>, KernelError> {
         let bytes = self.stream.clone_dtoh(slice).map_err(err)?;
         let n = elements as usize;
         Ok(match dtype {
@@ -684,7 +703,7 @@ impl Gpu {
     }
 
     /// Compares copy 0's output with the CPU kernel on the same inputs.
-    fn check(&mut self, op: &Op, buffers: &Buffers) -> Result<(), String> {
+    fn check(&mut self, op: &Op, buffers: &Buffers) -> Result<(), KernelError> {
         let dtype = op.dtype();
         let layout = Layout::of(op);
         let set = &buffers.sets[0];
@@ -730,7 +749,7 @@ impl Gpu {
             let g = got[p];
             let bound = tolerance * (f64::from(e.abs()) + 0.05 * rms) + 1e-6;
             if g.is_nan() || f64::from((g - e).abs()) > bound {
-                return Err(format!("result check failed at element {p}: GPU {g}, CPU reference {e}"));
+                return Err(backend(format!("result check failed at element {p}: GPU {g}, CPU reference {e}")));
             }
         }
         self.checked += 1;
@@ -738,7 +757,7 @@ impl Gpu {
     }
 
     /// Per forward call: inputs to the device, outputs back, and a synchronisation (4 KiB each way).
-    pub fn measure_batch_overhead(&self, timing: &Timing) -> Result<Stat, String> {
+    pub fn measure_batch_overhead(&self, timing: &Timing) -> Result<Stat, KernelError> {
         let host = vec![1u8; 4096];
         let mut device = self.stream.clone_htod(&host).map_err(err)?;
         let mut samples = Vec::new();

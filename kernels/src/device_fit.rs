@@ -14,6 +14,7 @@
 //! figures keeps the H200 calibration, and its band is that calibration's error over every
 //! published figure of every device.
 
+use crate::error::KernelError;
 use crate::models::{Graph, ModelSpec, Pass};
 use crate::published::Published;
 use crate::roofline::{work_seconds, Calibration, Device, WorkKind};
@@ -59,11 +60,11 @@ impl Point {
 }
 
 /// The graph a published row measured, on the catalog model it names.
-pub fn point(row: &Published, models: &[ModelSpec]) -> Result<Point, String> {
+pub fn point(row: &Published, models: &[ModelSpec]) -> Result<Point, KernelError> {
     let spec = models
         .iter()
         .find(|m| m.name.eq_ignore_ascii_case(&row.model))
-        .ok_or_else(|| format!("published row names unknown model {:?}", row.model))?;
+        .ok_or_else(|| KernelError::Catalog(format!("published row names unknown model {:?}", row.model)))?;
     Ok(Point::new(&spec.graph(row.batch, row.seq, Pass::Prefill, row.dtype), row.seconds))
 }
 
@@ -297,7 +298,7 @@ pub fn calibrate_device(
     device: &Device,
     rows: &[Published],
     models: &[ModelSpec],
-) -> Result<Option<DeviceFit>, String> {
+) -> Result<Option<DeviceFit>, KernelError> {
     let indices: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].gpu == device.name).collect();
     if indices.is_empty() {
         return Ok(None);
@@ -350,18 +351,19 @@ pub fn fallback(
     devices: &[Device],
     rows: &[Published],
     models: &[ModelSpec],
-) -> Result<(Vec<(usize, f64)>, Band), String> {
+) -> Result<(Vec<(usize, f64)>, Band), KernelError> {
     let prior = Calibration::h200_measured();
     let mut predictions = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let device = devices
             .iter()
             .find(|d| d.name == row.gpu)
-            .ok_or_else(|| format!("published rows name unknown device {:?}", row.gpu))?;
+            .ok_or_else(|| KernelError::Catalog(format!("published rows name unknown device {:?}", row.gpu)))?;
         predictions.push((i, point(row, models)?.predict(device, &prior)));
     }
     let errors: Vec<f64> = predictions.iter().map(|&(i, p)| (rows[i].seconds / p).ln()).collect();
-    let band = Band::from_log_errors(&errors).ok_or("the published table is empty")?;
+    let band =
+        Band::from_log_errors(&errors).ok_or_else(|| KernelError::Catalog("the published table is empty".into()))?;
     Ok((predictions, band))
 }
 

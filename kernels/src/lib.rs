@@ -6,6 +6,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device_fit;
+pub mod error;
 pub mod models;
 pub mod ops;
 pub mod predict;
@@ -13,6 +14,7 @@ pub mod profile;
 pub mod published;
 pub mod roofline;
 
+pub use error::KernelError;
 pub use models::{catalog, find, Graph, ModelSpec, Pass};
 pub use ops::{DType, Op};
 pub use predict::{Prediction, Predictor, Source};

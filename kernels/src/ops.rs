@@ -8,6 +8,7 @@
 //! - attention is counted fused (flash-attention style): `QKᵀ` and `PV` GEMMs plus softmax on the
 //!   score matrix, reading Q, K, V and writing O once; causal attention does half the work.
 
+use crate::error::KernelError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
@@ -221,7 +222,11 @@ impl Op {
     }
 
     /// The inverse of (`name`, `shape`, `dtype`): reads an operator back from a profile row.
-    pub fn parse(name: &str, shape: &str, dtype: &str) -> Result<Op, String> {
+    pub fn parse(name: &str, shape: &str, dtype: &str) -> Result<Op, KernelError> {
+        Op::parse_fields(name, shape, dtype).map_err(KernelError::Shape)
+    }
+
+    fn parse_fields(name: &str, shape: &str, dtype: &str) -> Result<Op, String> {
         let dtype = DType::parse(dtype).ok_or_else(|| format!("unknown dtype {dtype:?}; use fp32, fp16 or bf16"))?;
         let mut fields: Vec<(&str, &str)> = Vec::new();
         for pair in shape.split_whitespace() {
@@ -436,10 +441,10 @@ mod tests {
         for op in ops {
             assert_eq!(Op::parse(&op.name(), &op.shape(), op.dtype().name()), Ok(op.clone()), "{}", op.shape());
         }
-        assert!(Op::parse("gemm", "m=1 n=2", "fp32").unwrap_err().contains("k="));
-        assert!(Op::parse("gemm", "m=1 n=2 k=0", "fp32").unwrap_err().contains("positive"));
-        assert!(Op::parse("gemm", "m=1 n=2 k=3 z=4", "fp32").unwrap_err().contains("does not take"));
-        assert!(Op::parse("gemm", "m=1 n=2 k=3", "int4").unwrap_err().contains("dtype"));
-        assert!(Op::parse("conv", "m=1", "fp32").unwrap_err().contains("unknown operator"));
+        assert!(Op::parse("gemm", "m=1 n=2", "fp32").unwrap_err().to_string().contains("k="));
+        assert!(Op::parse("gemm", "m=1 n=2 k=0", "fp32").unwrap_err().to_string().contains("positive"));
+        assert!(Op::parse("gemm", "m=1 n=2 k=3 z=4", "fp32").unwrap_err().to_string().contains("does not take"));
+        assert!(Op::parse("gemm", "m=1 n=2 k=3", "int4").unwrap_err().to_string().contains("dtype"));
+        assert!(Op::parse("conv", "m=1", "fp32").unwrap_err().to_string().contains("unknown operator"));
     }
 }

@@ -12,6 +12,7 @@
 //! it continues the last segment linearly (time = fixed cost + work / rate, which large operators
 //! follow).
 
+use crate::error::KernelError;
 use crate::models::Graph;
 use crate::ops::{DType, Op};
 use crate::profile::Profile;
@@ -267,7 +268,7 @@ impl Predictor {
         }
     }
 
-    pub fn op(&self, op: &Op) -> Result<OpPrediction, String> {
+    pub fn op(&self, op: &Op) -> Result<OpPrediction, KernelError> {
         let kernel = op.kernel();
         let dtype = kernel.dtype();
         let (name, shape) = (kernel.name(), kernel.shape());
@@ -288,15 +289,15 @@ impl Predictor {
                 let estimate = roofline::estimate_op(&kernel, device, calibration);
                 Ok(OpPrediction { op: op.clone(), seconds: estimate.seconds, source: Source::Estimated })
             }
-            None => Err(format!(
+            None => Err(KernelError::Unpredictable(format!(
                 "profile {} has no {name} ({}) measurements and too few others to fit a roofline",
                 self.name,
                 dtype.name()
-            )),
+            ))),
         }
     }
 
-    pub fn graph(&self, graph: &Graph) -> Result<Prediction, String> {
+    pub fn graph(&self, graph: &Graph) -> Result<Prediction, KernelError> {
         let ops = graph.ops.iter().map(|op| self.op(op)).collect::<Result<Vec<_>, _>>()?;
         let source = ops.iter().map(|o| o.source).max().unwrap_or(Source::Measured);
         let seconds = ops.iter().map(|o| o.seconds).sum::<f64>() + self.overhead_s;

@@ -165,7 +165,7 @@ impl Profile {
                 profile.batch_overhead = Some(stat);
                 continue;
             }
-            let op = Op::parse(fields[0].trim(), fields[1], fields[2].trim()).map_err(|message| fail(1, message))?;
+            let op = Op::parse(fields[0].trim(), fields[1], fields[2].trim()).map_err(|e| fail(1, e.to_string()))?;
             profile.measurements.push(Measurement { op, stat });
         }
         if !header_seen {

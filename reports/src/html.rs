@@ -2,8 +2,9 @@
 //! network). Every string that comes from a scenario goes through [`escape`].
 
 use crate::charts::{self, Series};
+use crate::table::{self, ms};
 use sim::metrics::TimeseriesRow;
-use sim::summary::{Section, Summary};
+use sim::summary::Summary;
 use std::fmt::Write;
 
 /// HTML-escapes text for element content and attribute values.
@@ -115,28 +116,17 @@ margin:1rem 0}.met{background:#e6f4ea;border:1px solid #34a853}.missed{backgroun
 th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}th{background:#f5f5f5}td.text,th.text{text-align:left}\
 .grid{display:flex;flex-wrap:wrap;gap:1rem}.grid>div{flex:1 1 640px}.note{color:#555;font-size:.85rem}";
 
-fn ms(value: Option<f64>) -> String {
-    value.map_or("–".into(), |v| format!("{v:.2}"))
-}
-
-fn region_row(out: &mut String, name: &str, instance: Option<&str>, s: &Section) {
+fn region_row(out: &mut String, row: &table::Row) {
     let _ = write!(
         out,
-        "<tr><td class=text>{}</td><td class=text>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td class=text>{}</td></tr>",
-        escape(name),
-        escape(instance.unwrap_or("–")),
-        s.replicas,
-        s.throughput.offered_rps,
-        s.throughput.completed_rps,
-        s.requests.dropped,
-        s.requests.timed_out,
-        ms(s.latency_ms.p50),
-        ms(s.latency_ms.p99),
-        s.utilization.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u)),
-        s.cost.usd_per_hour,
-        if s.saturated { "saturated" } else { "" },
+        "<tr><td class=text>{}</td><td class=text>{}</td>",
+        escape(row.name),
+        escape(row.instance.unwrap_or("–"))
     );
+    for cell in row.cells() {
+        let _ = write!(out, "<td>{}</td>", escape(&cell));
+    }
+    let _ = write!(out, "<td class=text>{}</td></tr>", if row.section.saturated { "saturated" } else { "" });
 }
 
 fn verdict(summary: &Summary) -> (String, &'static str) {
@@ -365,18 +355,13 @@ pub fn render_run(report: &RunReport) -> String {
         out.push_str("</table>");
     }
 
-    out.push_str(
-        "<h2>Regions</h2><table><tr><th class=text>region</th><th class=text>instance</th><th>replicas</th>\
-         <th>offered/s</th><th>completed/s</th><th>dropped</th><th>timed out</th><th>p50 ms</th><th>p99 ms</th>\
-         <th>utilisation</th><th>USD/h</th><th class=text></th></tr>",
-    );
-    for (name, region) in &summary.regions {
-        if region.stats.replicas > 0 || region.stats.requests.offered > 0 {
-            region_row(&mut out, name, region.instance.as_deref(), &region.stats);
-        }
+    out.push_str("<h2>Regions</h2><table><tr><th class=text>region</th><th class=text>instance</th>");
+    for title in table::HEADERS {
+        let _ = write!(out, "<th>{title}</th>");
     }
-    if summary.regions.len() > 1 {
-        region_row(&mut out, "all", None, &summary.overall);
+    out.push_str("<th class=text></th></tr>");
+    for row in table::rows(summary) {
+        region_row(&mut out, &row);
     }
     out.push_str("</table>");
     resilience_table(&mut out, summary);

@@ -5,5 +5,6 @@ pub mod charts;
 pub mod deploy;
 pub mod html;
 pub mod kubernetes;
+pub mod table;
 
 pub use html::{escape, render_run, PlanSection, ReportData, RunReport};

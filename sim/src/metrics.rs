@@ -39,18 +39,21 @@ pub struct Counts {
     pub failover: u64,
 }
 
-impl Counts {
-    pub fn add(&mut self, other: &Counts) {
-        self.offered += other.offered;
-        self.completed += other.completed;
-        self.degraded += other.degraded;
-        self.failed += other.failed;
-        self.dropped += other.dropped;
-        self.timed_out += other.timed_out;
-        self.retries += other.retries;
-        self.failover += other.failover;
-    }
+/// `a += &b` as the field-wise sum of the listed fields: counters that add up over deployments.
+macro_rules! fieldwise_add_assign {
+    ($type:ty { $($field:ident),* $(,)? }) => {
+        impl std::ops::AddAssign<&$type> for $type {
+            fn add_assign(&mut self, other: &$type) {
+                $(self.$field += other.$field;)*
+            }
+        }
+    };
+}
+pub(crate) use fieldwise_add_assign;
 
+fieldwise_add_assign!(Counts { offered, completed, degraded, failed, dropped, timed_out, retries, failover });
+
+impl Counts {
     /// Requests with an answer, from the model or a fallback.
     pub fn answered(&self) -> u64 {
         self.completed + self.degraded
@@ -150,7 +153,7 @@ impl RegionMetrics {
 
     /// Adds another region's measured statistics (not its current interval) to these.
     pub fn merge(&mut self, other: &RegionMetrics) {
-        self.counts.add(&other.counts);
+        self.counts += &other.counts;
         self.latency.add(&other.latency).expect("histograms share bounds");
         self.queue_wait.add(&other.queue_wait).expect("histograms share bounds");
         self.service_time.add(&other.service_time).expect("histograms share bounds");

@@ -2,7 +2,7 @@
 //! counts and histogram and the pools' state at its end.
 
 use super::{Event, Role, World, GIVE_UP_MIN_OFFERED};
-use crate::metrics::{Counts, Phase, TimeseriesRow};
+use crate::metrics::{fieldwise_add_assign, Counts, Phase, TimeseriesRow};
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
 
@@ -26,8 +26,8 @@ impl World<'_> {
             let interval = &pool.metrics.interval;
             let counts = interval.counts;
             if pool.role != Role::Shadow {
-                all.add(&counts);
-                all_state.add(&state);
+                all += &counts;
+                all_state += &state;
                 self.interval_all.add(&interval.latency).expect("histograms share bounds");
             }
             self.timeseries.push(row(start, end, &pool.name, warmup, seconds, counts, &interval.latency, &state));
@@ -85,17 +85,7 @@ struct PoolState {
     breaker: Option<u8>,
 }
 
-impl PoolState {
-    pub(super) fn add(&mut self, other: &PoolState) {
-        self.queued += other.queued;
-        self.busy += other.busy;
-        self.ready += other.ready;
-        self.desired += other.desired;
-        self.starting += other.starting;
-        self.draining += other.draining;
-        self.down += other.down;
-    }
-}
+fieldwise_add_assign!(PoolState { queued, busy, ready, desired, starting, draining, down });
 
 #[allow(clippy::too_many_arguments)]
 fn row(

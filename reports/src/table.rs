@@ -1,0 +1,58 @@
+//! The results table, formatted once: which sections a summary lists and each row's cells, for
+//! the terminal (`servesim run`) and the HTML report alike.
+
+use sim::summary::{Section, Summary};
+
+/// A latency in milliseconds, or a dash when there is none.
+pub fn ms(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+/// One row: a region, "all", or an extra deployment (A/B variant, shadow).
+pub struct Row<'s> {
+    pub name: &'s str,
+    pub instance: Option<&'s str>,
+    pub section: &'s Section,
+}
+
+impl Row<'_> {
+    /// replicas, offered/s, completed/s, dropped, timed out, p50 ms, p99 ms, utilisation, USD/h.
+    pub fn cells(&self) -> [String; 9] {
+        let s = self.section;
+        [
+            s.replicas.to_string(),
+            format!("{:.1}", s.throughput.offered_rps),
+            format!("{:.1}", s.throughput.completed_rps),
+            s.requests.dropped.to_string(),
+            s.requests.timed_out.to_string(),
+            ms(s.latency_ms.p50),
+            ms(s.latency_ms.p99),
+            s.utilization.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u)),
+            format!("{:.2}", s.cost.usd_per_hour),
+        ]
+    }
+}
+
+/// The column titles of [`Row::cells`].
+pub const HEADERS: [&str; 9] =
+    ["replicas", "offered/s", "completed/s", "dropped", "timed out", "p50 ms", "p99 ms", "utilisation", "USD/h"];
+
+/// The rows a summary shows: regions that serve or are offered traffic, "all" when there is more
+/// than one region or any extra deployment, then the extra deployments.
+pub fn rows(summary: &Summary) -> Vec<Row<'_>> {
+    let mut rows: Vec<Row> = summary
+        .regions
+        .iter()
+        .filter(|(_, r)| r.stats.replicas > 0 || r.stats.requests.offered > 0)
+        .map(|(name, r)| Row { name, instance: r.instance.as_deref(), section: &r.stats })
+        .collect();
+    if summary.regions.len() > 1 || !summary.deployments.is_empty() {
+        rows.push(Row { name: "all", instance: None, section: &summary.overall });
+    }
+    rows.extend(summary.deployments.iter().map(|(name, d)| Row {
+        name,
+        instance: d.instance.as_deref(),
+        section: &d.stats,
+    }));
+    rows
+}
