@@ -223,7 +223,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         }
         weights[r] = weight;
     }
-    let weighted = routing.policy == scenario::RoutingPolicy::Weighted;
+    let weighted = routing.policy == RoutingPolicy::Weighted;
     if weighted && weights.iter().sum::<f64>() <= 0.0 {
         return fail(path!["routing", "weights"], "weighted routing needs weights that sum to a positive number");
     }
@@ -287,12 +287,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         regions,
         rtt: rtt_resolved,
         sources,
-        routing: RoutingModel {
-            policy: routing_policy(routing.policy),
-            weights,
-            spillover_queue: routing.spillover_queue,
-            health,
-        },
+        routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue, health },
         slo,
         faults,
         retries,
@@ -302,12 +297,4 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
 fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
     let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
     ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
-}
-
-fn routing_policy(written: scenario::RoutingPolicy) -> RoutingPolicy {
-    match written {
-        scenario::RoutingPolicy::Nearest => RoutingPolicy::Nearest,
-        scenario::RoutingPolicy::Weighted => RoutingPolicy::Weighted,
-        scenario::RoutingPolicy::LatencyAware => RoutingPolicy::LatencyAware,
-    }
 }

@@ -5,44 +5,13 @@
 use super::checks::{sampler, MAX_REPLICAS};
 use super::error::{fail, ScenarioError};
 use crate::dist::Sampler;
-use crate::policy::autoscale::{self, AutoscalingModel, PolicyKind, PolicyModel, RulesModel, Select};
+use crate::policy::autoscale::{AutoscalingModel, PolicyKind, PolicyModel, RulesModel, ScaleMetric, Select};
 use crate::policy::breaker::BreakerModel;
 use crate::scenario::operations::{
-    self as written, Autoscaling, CircuitBreaker, Fallback, Fault, FaultKind, FeatureStore, HealthCheck, Retries,
-    ScaleRules, Startup,
+    Autoscaling, CircuitBreaker, Fallback, Fault, FaultKind, FeatureStore, HealthCheck, Retries, ScaleRules, Startup,
 };
 use crate::scenario::KeyPath;
 use crate::units::Nanos;
-
-impl From<written::ScaleMetric> for autoscale::ScaleMetric {
-    fn from(metric: written::ScaleMetric) -> Self {
-        match metric {
-            written::ScaleMetric::Utilization => autoscale::ScaleMetric::Utilization,
-            written::ScaleMetric::QueueDepth => autoscale::ScaleMetric::QueueDepth,
-            written::ScaleMetric::RequestsPerSecond => autoscale::ScaleMetric::RequestsPerSecond,
-            written::ScaleMetric::Concurrency => autoscale::ScaleMetric::Concurrency,
-        }
-    }
-}
-
-impl From<written::PolicyKind> for PolicyKind {
-    fn from(kind: written::PolicyKind) -> Self {
-        match kind {
-            written::PolicyKind::Pods => PolicyKind::Pods,
-            written::PolicyKind::Percent => PolicyKind::Percent,
-        }
-    }
-}
-
-impl From<written::Select> for Select {
-    fn from(select: written::Select) -> Self {
-        match select {
-            written::Select::Max => Select::Max,
-            written::Select::Min => Select::Min,
-            written::Select::Disabled => Select::Disabled,
-        }
-    }
-}
 
 const SECOND: Nanos = 1_000_000_000;
 
@@ -165,9 +134,9 @@ fn rules(path: &KeyPath, rules: &ScaleRules, up: bool) -> Result<RulesModel, Sce
                 if !(SECOND..=1800 * SECOND).contains(&period) {
                     return fail(at.join("period"), "a policy's period must be between 1s and 30min (the API's limit)");
                 }
-                policies.push(PolicyModel { kind: p.kind.into(), value: p.value, period });
+                policies.push(PolicyModel { kind: p.kind, value: p.value, period });
             }
-            if policies.is_empty() && rules.select != Some(written::Select::Disabled) {
+            if policies.is_empty() && rules.select != Some(Select::Disabled) {
                 return fail(path.join("policies"), "give at least one policy, or select = \"disabled\"");
             }
             policies
@@ -177,14 +146,14 @@ fn rules(path: &KeyPath, rules: &ScaleRules, up: bool) -> Result<RulesModel, Sce
     if stabilization > 3600 * SECOND {
         return fail(path.join("stabilization"), "stabilization must be at most 1h (the API's limit)");
     }
-    Ok(RulesModel { stabilization, policies, select: rules.select.map_or(Select::Max, Select::from) })
+    Ok(RulesModel { stabilization, policies, select: rules.select.unwrap_or(Select::Max) })
 }
 
 pub fn build_autoscaling(path: &KeyPath, a: &Autoscaling, replicas: u32) -> Result<AutoscalingModel, ScenarioError> {
     if !a.target.is_finite() || a.target <= 0.0 {
         return fail(path.join("target"), format!("target must be positive, got {}", a.target));
     }
-    if a.metric == written::ScaleMetric::Utilization && a.target > 1.0 {
+    if a.metric == ScaleMetric::Utilization && a.target > 1.0 {
         return fail(path.join("target"), "a utilization target is a fraction between 0 and 1");
     }
     if a.max_replicas == 0 || a.max_replicas < a.min_replicas {
@@ -216,7 +185,7 @@ pub fn build_autoscaling(path: &KeyPath, a: &Autoscaling, replicas: u32) -> Resu
         return fail(path.join("activation"), "activation must be zero or positive");
     }
     Ok(AutoscalingModel {
-        metric: a.metric.into(),
+        metric: a.metric,
         target: a.target,
         min_replicas: a.min_replicas,
         max_replicas: a.max_replicas,

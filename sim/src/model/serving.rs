@@ -9,7 +9,6 @@ use super::inputs::{model_key, model_seqs, Inputs};
 use super::operations::{build_breaker, build_fallback, build_feature_store, build_health, build_startup};
 use super::{ReplicaKind, ServingModel};
 use crate::dist::Sampler;
-use crate::policy::balance::Balancer;
 use crate::policy::batching::DynamicBatching;
 use crate::scenario::{self, Dist, KeyPath};
 use crate::service::{BatchLatency, BucketedLatency, DistLatency, TableLatency};
@@ -146,7 +145,7 @@ pub(super) fn serving_model(
     Ok(ServingModel {
         queue_capacity: serving.queue_capacity,
         timeout: serving.timeout.map(|t| t.nanos()),
-        balancer: balancer(serving.balancer),
+        balancer: serving.balancer,
         kind: ReplicaKind::DynamicBatcher(DynamicBatching {
             max_batch: batching.max_batch,
             max_queue_delay: batching.max_queue_delay.nanos(),
@@ -171,13 +170,4 @@ pub(super) fn serving_model(
             .transpose()?,
         fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
     })
-}
-
-fn balancer(written: scenario::Balancer) -> Balancer {
-    match written {
-        scenario::Balancer::RoundRobin => Balancer::RoundRobin,
-        scenario::Balancer::Random => Balancer::Random,
-        scenario::Balancer::LeastOutstanding => Balancer::LeastOutstanding,
-        scenario::Balancer::PowerOfTwo => Balancer::PowerOfTwo,
-    }
 }

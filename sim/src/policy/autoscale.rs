@@ -16,10 +16,12 @@
 //! `min_replicas = 0`, no request for `cooldown` scales to zero.
 
 use crate::units::Nanos;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// What the autoscaler compares with its target, per replica.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScaleMetric {
     /// Busy fraction of the replicas' model instances over the evaluation interval, 0–1.
     Utilization,
@@ -32,14 +34,16 @@ pub enum ScaleMetric {
 }
 
 /// A rate-limiting policy's unit: pods, or percent of the replicas at the period's start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
     Pods,
     Percent,
 }
 
 /// Which of several rate-limiting policies applies (HPA's `selectPolicy`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Select {
     /// The policy allowing the biggest change.
     Max,

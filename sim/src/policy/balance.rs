@@ -3,9 +3,12 @@
 
 use crate::rng::Rng;
 use rand::Rng as _;
+use serde::{Deserialize, Serialize};
 
-/// How a deployment's load balancer spreads requests (Envoy's and Kubernetes' usual choices).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a deployment's load balancer spreads requests (Envoy's and Kubernetes' usual choices);
+/// written `balancer = "least_outstanding"` in a scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Balancer {
     RoundRobin,
     Random,

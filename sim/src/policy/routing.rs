@@ -3,8 +3,11 @@
 
 use crate::rng::Rng;
 use rand::Rng as _;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Written `[routing] policy = "nearest"` in a scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RoutingPolicy {
     /// The serving region with the smallest RTT from the client's region.
     #[default]

@@ -11,6 +11,9 @@ pub mod operations;
 
 pub use dist::Dist;
 pub use key_path::{BadKeyPath, KeyPath, PathSegment};
+// Policy choices are small value types that the scenario names directly: a new policy is one file.
+pub use crate::policy::balance::Balancer;
+pub use crate::policy::routing::RoutingPolicy;
 
 use crate::units::{Duration, Rate};
 use operations::{Autoscaling, CircuitBreaker, Fallback, Fault, FeatureStore, HealthCheck, Retries, Startup};
@@ -195,18 +198,6 @@ fn first() -> String {
     "first".to_string()
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoutingPolicy {
-    /// The serving region with the smallest RTT from the client's region.
-    #[default]
-    Nearest,
-    /// Random split by `weights`.
-    Weighted,
-    /// The region with the smallest RTT + estimated queueing delay.
-    LatencyAware,
-}
-
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
@@ -221,16 +212,6 @@ pub struct Routing {
     /// a region it sees down gets no traffic; its clients fail over to the next-nearest region.
     #[serde(default)]
     pub health_check: HealthCheck,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Balancer {
-    RoundRobin,
-    Random,
-    #[default]
-    LeastOutstanding,
-    PowerOfTwo,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

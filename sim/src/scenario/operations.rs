@@ -3,6 +3,7 @@
 //! only, unknown keys rejected; [`crate::model::build`] checks them.
 
 use super::dist::Dist;
+pub use crate::policy::autoscale::{PolicyKind, ScaleMetric, Select};
 use crate::units::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -50,21 +51,6 @@ fn twenty() -> u32 {
 }
 fn half() -> f64 {
     0.5
-}
-
-/// What the autoscaler compares with its target, per replica.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScaleMetric {
-    /// Busy fraction of the replicas' model instances over the evaluation interval (GPU
-    /// utilisation), 0–1.
-    Utilization,
-    /// Requests waiting in a replica's queue.
-    QueueDepth,
-    /// Requests per second arriving at a replica.
-    RequestsPerSecond,
-    /// Requests in a replica (queued or running).
-    Concurrency,
 }
 
 /// Kubernetes HPA v2 (`autoscaling/v2`) semantics, with KEDA's scale-to-zero. Defaults are the
@@ -115,21 +101,6 @@ pub struct ScalePolicy {
     pub kind: PolicyKind,
     pub value: u32,
     pub period: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyKind {
-    Pods,
-    Percent,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Select {
-    Max,
-    Min,
-    Disabled,
 }
 
 /// Time from a replica's creation to serving, phase by phase; cost accrues from the start.
