@@ -30,17 +30,7 @@ fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
         let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
         let mut path = scenario.to_str().unwrap().to_string();
         if name == "realtime-personalization" {
-            // An hour at 100 000 requests/s is a benchmark (docs/performance.md), not a test:
-            // run two minutes of it, the outage included.
-            let text = std::fs::read_to_string(&path)
-                .unwrap()
-                .replace("duration = \"1h\"", "duration = \"2min\"")
-                .replace("warmup = \"2min\"", "warmup = \"20s\"")
-                .replace("interval = \"1min\"", "interval = \"10s\"")
-                .replace("at = \"25min\"", "at = \"50s\"")
-                .replace("duration = \"10min\"", "duration = \"30s\"");
-            assert!(text.contains("duration = \"2min\"") && text.contains("at = \"50s\""));
-            path = write(&dir, "realtime-personalization.toml", &text);
+            path = short_personalization(&dir);
         }
         let path = path.as_str();
         let validated = servesim(&["validate", path]);

@@ -42,17 +42,7 @@ fn bundled_outputs_are_byte_identical_to_the_committed_digests() {
         let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
         let mut path = scenario.to_str().unwrap().to_string();
         if name == "realtime-personalization" {
-            // The full hour is a benchmark (docs/performance.md); two minutes with the outage
-            // inside cover the same code.
-            let text = std::fs::read_to_string(&path)
-                .unwrap()
-                .replace("duration = \"1h\"", "duration = \"2min\"")
-                .replace("warmup = \"2min\"", "warmup = \"20s\"")
-                .replace("interval = \"1min\"", "interval = \"10s\"")
-                .replace("at = \"25min\"", "at = \"50s\"")
-                .replace("duration = \"10min\"", "duration = \"30s\"");
-            assert!(text.contains("duration = \"2min\"") && text.contains("at = \"50s\""));
-            path = write(&dir, "realtime-personalization.toml", &text);
+            path = short_personalization(&dir);
         }
         let out = dir.join(&name);
         ok(servesim(&["run", &path, "--out", out.to_str().unwrap(), "--quiet", "--seed", "7"]));

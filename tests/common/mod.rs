@@ -38,3 +38,17 @@ pub fn ok(output: Output) -> String {
     assert!(output.status.success(), "{}", stderr(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// `scenarios/realtime-personalization.toml` cut to two minutes with the outage inside, written
+/// into `dir`: the full hour is a benchmark (docs/performance.md), not a test.
+pub fn short_personalization(dir: &Path) -> String {
+    let text = std::fs::read_to_string(repo("scenarios/realtime-personalization.toml"))
+        .unwrap()
+        .replace("duration = \"1h\"", "duration = \"2min\"")
+        .replace("warmup = \"2min\"", "warmup = \"20s\"")
+        .replace("interval = \"1min\"", "interval = \"10s\"")
+        .replace("at = \"25min\"", "at = \"50s\"")
+        .replace("duration = \"10min\"", "duration = \"30s\"");
+    assert!(text.contains("duration = \"2min\"") && text.contains("at = \"50s\""));
+    write(dir, "realtime-personalization.toml", &text)
+}
