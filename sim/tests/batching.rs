@@ -93,6 +93,51 @@ overhead = { pre = { kind = "constant", value = "1ms" }, post = { kind = "consta
 }
 
 #[test]
+fn every_stage_of_a_request_is_stamped_where_the_hand_timeline_says() {
+    // One request from b, served in a 40 ms away: 20 ms there, a 2 ms feature-store lookup, 1 ms
+    // of pre-processing, alone in the queue until max_queue_delay (3 ms), a 5 ms batch, 2 ms of
+    // post-processing, 20 ms back.
+    let text = r#"
+name = "stages"
+duration = "1ms"
+[regions.a]
+replicas = 1
+[regions.b]
+replicas = 0
+[network]
+links = [{ from = "a", to = "b", rtt = "40ms" }]
+[[traffic]]
+origin = "b"
+arrivals = { process = "constant", rate = "1/s" }
+[serving]
+service_time = { kind = "constant", value = "5ms" }
+batching = { max_batch = 4, max_queue_delay = "3ms" }
+overhead = { pre = { kind = "constant", value = "1ms" }, post = { kind = "constant", value = "2ms" } }
+feature_store = { latency = { kind = "constant", value = "2ms" } }
+"#;
+    let got = records(text, 1);
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    let stages = r.stages;
+    let at = |ms: u64| ms * MS;
+    assert_eq!(
+        stages,
+        sim::world::Stages {
+            attempt_sent: at(0),
+            reached_region: at(20),
+            call_started: at(22),
+            entered_replica: at(22),
+            enqueued: at(23),
+            batch_started: at(26),
+            service_done: at(31),
+            departed: at(33),
+        }
+    );
+    assert_eq!(r.finished, at(53));
+    assert_eq!(r.batch_start, stages.batch_started);
+}
+
+#[test]
 fn cpu_workers_queue_under_load() {
     // Two requests at once (two sources at t=0), one CPU worker, 4 ms pre-processing each: the second
     // waits for the worker, so it reaches the batch queue at 8 ms, not 4 ms.

@@ -26,7 +26,7 @@ mod replica;
 mod request;
 mod series;
 
-pub use request::{Outcome, RequestRecord};
+pub use request::{Outcome, RequestRecord, Stages};
 
 use crate::event::EventQueue;
 use crate::metrics::{new_interval_histogram, Phase, RegionMetrics, TimeseriesRow, PHASES};

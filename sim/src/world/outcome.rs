@@ -200,6 +200,7 @@ impl World<'_> {
                 finished: self.now,
                 attempts: request.attempt,
                 outcome,
+                stages: request.stages(),
             });
         }
         if !request.shadow {

@@ -124,6 +124,35 @@ impl World<'_> {
     }
 }
 
+/// When the last attempt of a request passed each stage (0 for a stage it never reached): the
+/// latency breakdown of one request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stages {
+    pub attempt_sent: Nanos,
+    pub reached_region: Nanos,
+    pub call_started: Nanos,
+    pub entered_replica: Nanos,
+    pub enqueued: Nanos,
+    pub batch_started: Nanos,
+    pub service_done: Nanos,
+    pub departed: Nanos,
+}
+
+impl Request {
+    pub fn stages(&self) -> Stages {
+        Stages {
+            attempt_sent: self.at(Stamp::AttemptSent),
+            reached_region: self.at(Stamp::ReachedRegion),
+            call_started: self.at(Stamp::CallStarted),
+            entered_replica: self.at(Stamp::EnteredReplica),
+            enqueued: self.at(Stamp::Enqueued),
+            batch_started: self.at(Stamp::BatchStarted),
+            service_done: self.at(Stamp::ServiceDone),
+            departed: self.at(Stamp::Departed),
+        }
+    }
+}
+
 /// What happened to one request; kept only when [`super::RunOptions::record_requests`] is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestRecord {
@@ -143,6 +172,7 @@ pub struct RequestRecord {
     pub finished: Nanos,
     pub attempts: u32,
     pub outcome: Outcome,
+    pub stages: Stages,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
