@@ -127,10 +127,13 @@ feature_store = { latency = { kind = "constant", value = "2ms" } }
             reached_region: at(20),
             call_started: at(22),
             entered_replica: at(22),
+            pre_started: at(22),
             enqueued: at(23),
             batch_started: at(26),
             service_done: at(31),
+            post_started: at(31),
             departed: at(33),
+            retry_wait: 0,
         }
     );
     assert_eq!(r.finished, at(53));
@@ -160,6 +163,12 @@ overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 1 }
     let got = records(text, 1);
     let starts: Vec<u64> = got.iter().map(|r| r.batch_start / MS).collect();
     assert_eq!(starts, [4, 8]);
+    // The stamps show where the second one waited: in the replica from 0, on a worker from 4 ms.
+    let stages: Vec<(u64, u64, u64)> = got
+        .iter()
+        .map(|r| (r.stages.entered_replica / MS, r.stages.pre_started / MS, r.stages.enqueued / MS))
+        .collect();
+    assert_eq!(stages, [(0, 0, 4), (0, 4, 8)]);
     // Without the worker limit both would start together.
     let unlimited = records(&text.replace(", cpu_workers = 1", ""), 1);
     assert_eq!(unlimited.iter().map(|r| r.batch_start / MS).collect::<Vec<_>>(), [4, 4]);

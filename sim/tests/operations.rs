@@ -178,6 +178,20 @@ fn retries_recover_what_the_outage_would_fail() {
     assert_eq!(r.failed, 2000 - 15, "{r:?}");
     // Every failed request was tried three times.
     assert!(r.retries >= 2 * r.failed, "{r:?}");
+    // Each request's records carry its backoff: 50 ms before the second attempt, 100 ms more
+    // before the third.
+    let text = format!("{TWO_REGIONS}\n[retries]\nmax_attempts = 3\nbackoff = \"50ms\"\njitter = false\nbudget = 10\n");
+    let out = run(&model(&text), &RunOptions { seed: 1, record_requests: true, ..Default::default() });
+    let ms = 1_000_000;
+    for record in &out.requests {
+        let expected = match record.attempts {
+            1 => 0,
+            2 => 50 * ms,
+            _ => 150 * ms,
+        };
+        assert_eq!(record.stages.retry_wait, expected, "{record:?}");
+    }
+    assert!(out.requests.iter().any(|r| r.attempts == 3));
     // A budget of 0.1 caps retries at a tenth of the requests (plus its bounded float of 100).
     let summary = retrying(0.1);
     let r = &summary.overall.requests;

@@ -115,7 +115,9 @@ impl World<'_> {
                 if retries.jitter && wait > 0 {
                     wait = self.retry_rngs[origin].random_range(0..=wait);
                 }
-                self.requests[id as usize].attempt += 1;
+                let request = &mut self.requests[id as usize];
+                request.attempt += 1;
+                request.retry_wait += wait;
                 self.events.schedule(self.now.saturating_add(wait), Event::Retry { request: id });
                 return;
             }

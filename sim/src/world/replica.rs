@@ -22,10 +22,14 @@ impl World<'_> {
         match &serving.pre {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(pre) => {
+                self.stamp(id, Stamp::PreStarted);
                 let delay = pre.sample(&mut self.replicas[replica as usize].overhead_rng);
                 self.schedule_in(delay, pre.is_constant(), Event::StageDone { request: id });
             }
-            None => self.admit(replica, id),
+            None => {
+                self.stamp(id, Stamp::PreStarted);
+                self.admit(replica, id);
+            }
         }
     }
 
@@ -78,6 +82,7 @@ impl World<'_> {
         if state.cpu_idle > 0 {
             state.cpu_idle -= 1;
             let stage = self.requests[id as usize].stage;
+            self.stamp(id, if stage == Stage::Pre { Stamp::PreStarted } else { Stamp::PostStarted });
             let (time, constant) = self.stage_time(replica, stage);
             self.schedule_in(time, constant, Event::CpuDone { request: id });
             return;
@@ -132,10 +137,12 @@ impl World<'_> {
         match &serving.post {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(post) => {
+                self.stamp(id, Stamp::PostStarted);
                 let delay = post.sample(&mut self.replicas[replica as usize].overhead_rng);
                 self.schedule_in(delay, post.is_constant(), Event::StageDone { request: id });
             }
             None => {
+                self.stamp(id, Stamp::PostStarted);
                 self.stamp(id, Stamp::Departed);
                 self.depart(id);
             }

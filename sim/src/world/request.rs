@@ -22,14 +22,18 @@ pub(super) enum Stamp {
     ReachedRegion,
     /// The model call began (after the feature-store lookup): the circuit breaker times calls from here.
     CallStarted,
-    /// A replica took it: pre-processing begins.
+    /// A replica took it: it waits for a CPU worker, when pre-processing runs on them.
     EnteredReplica,
+    /// Pre-processing began.
+    PreStarted,
     /// Pre-processing done: in the replica kind's queue.
     Enqueued,
     /// Its batch started on a model instance.
     BatchStarted,
-    /// Its batch ended: post-processing begins.
+    /// Its batch ended: it waits for a CPU worker, when post-processing runs on them.
     ServiceDone,
+    /// Post-processing began.
+    PostStarted,
     /// Post-processing done: the answer leaves the replica.
     Departed,
 }
@@ -66,6 +70,8 @@ pub(super) struct Request {
     pub error: Outcome,
     /// Half the round trip between the client's region and the serving region.
     pub one_way: Nanos,
+    /// Time spent waiting to retry (backoff), over all attempts.
+    pub retry_wait: Nanos,
 }
 
 impl Request {
@@ -95,6 +101,7 @@ impl Request {
             breaker_admitted: false,
             error: Outcome::Failed,
             one_way: 0,
+            retry_wait: 0,
         }
     }
 
@@ -132,10 +139,14 @@ pub struct Stages {
     pub reached_region: Nanos,
     pub call_started: Nanos,
     pub entered_replica: Nanos,
+    pub pre_started: Nanos,
     pub enqueued: Nanos,
     pub batch_started: Nanos,
     pub service_done: Nanos,
+    pub post_started: Nanos,
     pub departed: Nanos,
+    /// Backoff waited before retries, over all attempts (the stamps are the last attempt's).
+    pub retry_wait: Nanos,
 }
 
 impl Request {
@@ -145,10 +156,13 @@ impl Request {
             reached_region: self.at(Stamp::ReachedRegion),
             call_started: self.at(Stamp::CallStarted),
             entered_replica: self.at(Stamp::EnteredReplica),
+            pre_started: self.at(Stamp::PreStarted),
             enqueued: self.at(Stamp::Enqueued),
             batch_started: self.at(Stamp::BatchStarted),
             service_done: self.at(Stamp::ServiceDone),
+            post_started: self.at(Stamp::PostStarted),
             departed: self.at(Stamp::Departed),
+            retry_wait: self.retry_wait,
         }
     }
 }
