@@ -133,6 +133,20 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
 
 /// Deployable configs for every serving region of the chosen scenario, under `dir/<region>/`.
 fn write_deploy(model: &sim::Model, dir: &std::path::Path, image: &str) -> Result<(), CliError> {
+    // Region names become folder names and Kubernetes names: two regions must not become one.
+    let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
+    for region in model.regions.iter().filter(|r| r.serving.is_some()) {
+        let folder = reports::kubernetes::dns_name(&region.name);
+        let app = reports::kubernetes::dns_name(&format!("{}-{}", model.name, region.name));
+        for key in [("folder", folder), ("Kubernetes name", app)] {
+            if let Some(other) = seen.insert((key.0.to_string(), key.1.clone()), &region.name) {
+                return Err(CliError::input(format!(
+                    "regions {other:?} and {:?} both become the {} {:?} in deploy/: rename one",
+                    region.name, key.0, key.1
+                )));
+            }
+        }
+    }
     for region in &model.regions {
         let Some(serving) = &region.serving else { continue };
         // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.

@@ -102,3 +102,50 @@ fn plan_without_a_feasible_configuration_exits_1() {
     assert_eq!(plan.status.code(), Some(1));
     assert!(stderr(&plan).contains("no configuration in the sweep meets the SLO"), "{}", stderr(&plan));
 }
+
+/// Region names that become one Kubernetes name or one deploy/ folder are refused before anything
+/// is written, naming both regions; scenario and region names cannot inject lines into the Triton
+/// config.
+#[test]
+fn colliding_region_names_are_refused_and_names_stay_inside_comments() {
+    let dir = scratch("plan-names");
+    let two = r#"
+name = "names"
+duration = "5s"
+[regions.US_EAST]
+replicas = 1
+[regions.us-east]
+replicas = 1
+[network]
+links = [{ from = "US_EAST", to = "us-east", rtt = "2ms" }]
+[[traffic]]
+origin = "US_EAST"
+arrivals = { process = "constant", rate = "100/s" }
+[serving]
+service_time = { kind = "constant", value = "1ms" }
+[slo]
+latency = [{ percentile = 99, max = "100ms" }]
+[sweep.parameters]
+"serving.queue_capacity" = [64]
+"#;
+    let scenario = write(&dir, "two.toml", &two);
+    let plan = servesim(&["plan", &scenario, "--out", dir.join("two").to_str().unwrap(), "--quiet"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    let message = stderr(&plan);
+    assert!(
+        message.contains("\"US_EAST\"") && message.contains("\"us-east\"") && message.contains("us-east"),
+        "{message}"
+    );
+    assert!(!dir.join("two/deploy").exists(), "nothing is deployed for a refused plan");
+
+    let hostile = SCENARIO
+        .replace("name = \"plan-test\"", "name = \"plan-test\\ninstance_group: [ { count: 64 kind: KIND_CPU } ]\\n#\"");
+    let scenario = write(&dir, "hostile.toml", &hostile);
+    let out = dir.join("hostile");
+    ok(servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let pbtxt = std::fs::read_to_string(out.join("deploy/a/config.pbtxt")).unwrap();
+    assert_eq!(pbtxt.lines().filter(|l| l.starts_with("instance_group")).count(), 1, "{pbtxt}");
+    assert!(pbtxt.lines().filter(|l| l.contains("KIND_CPU")).all(|l| l.starts_with('#')), "{pbtxt}");
+    let deployment = std::fs::read_to_string(out.join("deploy/a/deployment.yaml")).unwrap();
+    assert!(deployment.lines().filter(|l| l.contains("KIND_CPU")).all(|l| l.starts_with('#')), "{deployment}");
+}
