@@ -128,7 +128,7 @@ latency = [{ percentile = 99, max = "100ms" }]
 [sweep.parameters]
 "serving.queue_capacity" = [64]
 "#;
-    let scenario = write(&dir, "two.toml", &two);
+    let scenario = write(&dir, "two.toml", two);
     let plan = servesim(&["plan", &scenario, "--out", dir.join("two").to_str().unwrap(), "--quiet"]);
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     let message = stderr(&plan);

@@ -379,10 +379,11 @@ fn triton_config(
 ) -> String {
     let s = input.serving;
     let mut triton = format!(
-        "# servesim plan for {}, region {}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
-        // Debug form: quoted, newlines and control characters escaped, so it stays in the comment.
-        format!("{:?}", input.scenario),
-        format!("{region:?}"),
+        "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
+        // Debug form (`{:?}`): quoted, newlines and control characters escaped, so it stays in
+        // the comment.
+        input.scenario,
+        region,
         batching.max_batch,
         batching.instances,
     );
