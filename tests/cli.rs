@@ -97,12 +97,15 @@ fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
     run_to(&scenario, &dir.join("c"), &["--replications", "3", "--threads", "2", "--seed", "43"]);
     assert_eq!(read("a"), read("b"));
     assert_ne!(read("a"), read("c"));
-    let series = |name: &str| std::fs::read(dir.join(name).join("timeseries.csv")).unwrap();
-    assert_eq!(series("a"), series("b"));
+    let file = |name: &str, file: &str| std::fs::read(dir.join(name).join(file)).unwrap();
+    assert_eq!(file("a", "timeseries.csv"), file("b", "timeseries.csv"));
+    // The page too: its charts once drew bars in a hash map's order.
+    assert_eq!(file("a", "report.html"), file("b", "report.html"));
 
     run_to(&scenario, &dir.join("d"), &[]);
     run_to(&scenario, &dir.join("e"), &[]);
     assert_eq!(read("d"), read("e"));
+    assert_eq!(file("d", "report.html"), file("e", "report.html"));
 }
 
 #[test]

@@ -160,12 +160,17 @@ pub fn bars(title: &str, y_label: &str, bars: &[(String, f64)]) -> String {
                 .y_desc(y_label)
                 .y_label_formatter(&tick)
                 .draw()?;
-            chart.draw_series(
-                Histogram::vertical(&chart)
-                    .style(PALETTE[0].filled())
-                    .margin(6)
-                    .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.1))),
-            )?;
+            // One rectangle per bar, in order (plotters' `Histogram` sums its data in a hash map
+            // and draws in that map's order, which differs from run to run).
+            chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+                let i = i as u32;
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), b.1)],
+                    PALETTE[0].filled(),
+                );
+                bar.set_margin(0, 0, 6, 6);
+                bar
+            }))?;
             root.present()?;
             Ok(())
         };
