@@ -27,10 +27,34 @@ pub fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
+/// A text cell as spreadsheets will not run it: one that would start a formula (`=`, `+`, `-`,
+/// `@`, tab or carriage return first, and not a number) gets a leading `'` (OWASP's advice for
+/// CSV injection). Numbers, negative ones included, stay as they are.
+pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err();
+    if formula {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// [`csv_text`] undone, for files servesim reads back (`servesim report`).
+pub fn csv_text_read(text: String) -> String {
+    match text.strip_prefix('\'') {
+        Some(rest) if csv_text(rest).starts_with('\'') => rest.to_string(),
+        _ => text,
+    }
+}
+
 pub fn timeseries_csv(rows: &[TimeseriesRow]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row).expect("time-series rows serialise to CSV");
+        match csv_text(&row.region) {
+            std::borrow::Cow::Borrowed(_) => writer.serialize(row),
+            std::borrow::Cow::Owned(region) => writer.serialize(TimeseriesRow { region, ..row.clone() }),
+        }
+        .expect("time-series rows serialise to CSV");
     }
     writer.into_inner().expect("writing to memory cannot fail")
 }
@@ -41,7 +65,9 @@ pub fn latency_cdf_csv(cdfs: &[(String, Vec<(f64, f64)>)]) -> Vec<u8> {
     writer.write_record(["region", "latency_ms", "fraction"]).expect("writing to memory");
     for (region, points) in cdfs {
         for (ms, fraction) in points {
-            writer.write_record([region.as_str(), &ms.to_string(), &fraction.to_string()]).expect("writing to memory");
+            writer
+                .write_record([&csv_text(region), ms.to_string().as_str(), &fraction.to_string()])
+                .expect("writing to memory");
         }
     }
     writer.into_inner().expect("writing to memory cannot fail")
@@ -157,4 +183,26 @@ pub fn peak_memory_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_read_back() {
+        for (cell, written) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+cmd", "'+cmd"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-5", "-5"),
+            ("1e-3", "1e-3"),
+            ("us-east", "us-east"),
+            ("'quoted", "'quoted"),
+        ] {
+            assert_eq!(csv_text(cell), written, "{cell}");
+            assert_eq!(csv_text_read(written.to_string()), cell, "{cell}");
+        }
+    }
 }

@@ -154,13 +154,17 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
     let data: reports::ReportData = serde_json::from_slice(&read("report.json")?)
         .map_err(|e| CliError::input(format!("{}: {e}", dir.join("report.json").display())))?;
     let csv_error = |name: &str, e: csv::Error| locate::csv_error(&dir.join(name), &e);
-    let timeseries: Vec<sim::metrics::TimeseriesRow> = csv::Reader::from_reader(read("timeseries.csv")?.as_slice())
+    let mut timeseries: Vec<sim::metrics::TimeseriesRow> = csv::Reader::from_reader(read("timeseries.csv")?.as_slice())
         .deserialize()
         .collect::<Result<_, _>>()
         .map_err(|e| csv_error("timeseries.csv", e))?;
+    for row in &mut timeseries {
+        row.region = output::csv_text_read(std::mem::take(&mut row.region));
+    }
     let mut latency_cdf: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for row in csv::Reader::from_reader(read("latency_cdf.csv")?.as_slice()).deserialize::<(String, f64, f64)>() {
         let (region, ms, fraction) = row.map_err(|e| csv_error("latency_cdf.csv", e))?;
+        let region = output::csv_text_read(region);
         match latency_cdf.last_mut() {
             Some((name, points)) if *name == region => points.push((ms, fraction)),
             _ => latency_cdf.push((region, vec![(ms, fraction)])),

@@ -446,3 +446,35 @@ fn latency_estimates_name_their_source_and_model_scenarios_load() {
         &[":12:", "unknown device \"tpu\""],
     );
 }
+
+/// A region named like a spreadsheet formula is written so that spreadsheets show it as text,
+/// and `servesim report` reads it back as written.
+#[test]
+fn csv_cells_cannot_start_a_spreadsheet_formula() {
+    let dir = scratch("formula");
+    let scenario = write(
+        &dir,
+        "f.toml",
+        r#"
+name = "formula"
+duration = "5s"
+["regions"."=HYPERLINK(1)"]
+replicas = 1
+[[traffic]]
+origin = "=HYPERLINK(1)"
+arrivals = { process = "poisson", rate = "50/s" }
+[serving]
+service_time = { kind = "constant", value = "1ms" }
+"#,
+    );
+    let out = dir.join("out");
+    run_to(&scenario, &out, &[]);
+    for file in ["timeseries.csv", "latency_cdf.csv"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains("'=HYPERLINK(1)"), "{file}: {text}");
+        assert!(!text.lines().any(|l| l.starts_with('=') || l.contains(",=")), "{file}: {text}");
+    }
+    let page = std::fs::read(out.join("report.html")).unwrap();
+    ok(servesim(&["report", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(out.join("report.html")).unwrap(), page, "report DIR reads the names back as written");
+}

@@ -14,7 +14,9 @@ fn csv_bytes(table: &TableText) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(&table.header).expect("writing to memory");
     for row in &table.rows {
-        writer.write_record(row).expect("writing to memory");
+        writer
+            .write_record(row.iter().map(|cell| crate::output::csv_text(cell).into_owned()))
+            .expect("writing to memory");
     }
     writer.into_inner().expect("writing to memory")
 }
