@@ -170,7 +170,7 @@ pub fn is_profile(device: &str) -> bool {
 }
 
 pub fn read_profile(path: &Path) -> Result<Profile, LatencyError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_to_string(path)
         .map_err(|e| LatencyError::Device(format!("cannot read profile {}: {e}", path.display())))?;
     Profile::parse(&text)
         .map_err(|e| LatencyError::Device(format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message)))
@@ -297,13 +297,14 @@ pub struct LatencyArgs {
     /// Catalog device (h200, h100, a100, l4, t4, a10g) or a profile CSV written by `servesim profile`.
     #[arg(long)]
     device: String,
-    #[arg(long, default_value_t = 1)]
+    /// Requests per batch (1–65536).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     batch: u64,
-    /// Tokens per request (prompt length for a decoder's prefill).
-    #[arg(long, default_value_t = 128)]
+    /// Tokens per request (prompt length for a decoder's prefill; 1–1048576).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     seq: u64,
     /// Predict one decoder step with this many tokens cached instead of the prefill.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     decode_kv: Option<u64>,
     /// Compare with measured whole-model latencies (CSV with batch,seq,median_ms columns, such as
     /// kernels/accuracy/minilm-ort.csv): print a table and the mean absolute percentage error.
@@ -392,7 +393,7 @@ pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
 
 /// Predicted against measured whole-model latency: a Markdown table and the MAPE.
 fn compare(spec: &models::ModelSpec, target: &Target, path: &Path) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let text = crate::input::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| CliError::input(format!("{}: {e}", path.display())))?.clone();
     let column = |name: &str| {

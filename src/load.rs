@@ -2,7 +2,7 @@
 //! and column.
 
 use crate::error::CliError;
-use crate::locate::{csv_error, field_error, io_reason, located, span_of};
+use crate::locate::{csv_error, field_error, located, span_of};
 use crate::trace;
 use sim::model::{CatalogEntry, Inputs};
 use sim::scenario::{Arrivals, Dist, KeyPath, Scenario};
@@ -24,8 +24,8 @@ const BUNDLED_CATALOG: &str = include_str!("../catalog/instances.csv");
 /// Read and parse a scenario file and every file it names (relative to the scenario's folder).
 /// `prices` replaces the bundled price catalog.
 pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::input(format!("{}: cannot read scenario: {}", path.display(), e)))?;
+    let text = crate::input::read_to_string(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read scenario: {e}", path.display())))?;
     let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
     let mut inputs = Inputs { catalog: read_catalog(prices)?, ..Inputs::default() };
     load_files(path, &scenario, &mut inputs, &|key_path, message| {
@@ -57,7 +57,9 @@ fn ensure_model_table(
         let held = existing.by_seq.values().filter_map(|p| p.last()).map(|&(b, _)| b).max().unwrap_or(1);
         max_batch = max_batch.max(held);
     }
-    let seqs = sim::model::model_seqs(seqs[0], &seqs);
+    // An impossible `seq` has no table; `build` reports it at its key.
+    let Some(&first) = seqs.first() else { return Ok(()) };
+    let seqs = sim::model::model_seqs(first, &seqs);
     let table = crate::latency::model_table(model, device, base, &seqs, max_batch)?;
     inputs.model_tables.insert(key.to_string(), table);
     Ok(())
@@ -139,7 +141,7 @@ pub fn read_catalog(prices: Option<&Path>) -> Result<Vec<CatalogEntry>, CliError
     let (name, bytes): (PathBuf, Vec<u8>) = match prices {
         Some(path) => (
             path.to_path_buf(),
-            std::fs::read(path)
+            crate::input::read(path)
                 .map_err(|e| CliError::input(format!("{}: cannot read price file: {e}", path.display())))?,
         ),
         None => (PathBuf::from("catalog/instances.csv (bundled)"), BUNDLED_CATALOG.as_bytes().to_vec()),
@@ -214,10 +216,9 @@ enum TableError {
 /// A batch-size → latency CSV: columns `batch_size` and `latency_ms`; lines starting with `#` are
 /// comments (for provenance).
 fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
-    let mut reader =
-        csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_path(path).map_err(|e| {
-            TableError::Open(format!("cannot read latency table {}: {}", path.display(), io_reason(&e)))
-        })?;
+    let file = crate::input::open(path)
+        .map_err(|e| TableError::Open(format!("cannot read latency table {}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(file);
     let headers = reader
         .headers()
         .map_err(|e| TableError::Located(CliError::input(format!("{}: {}", path.display(), e))))?

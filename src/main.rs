@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod error;
+mod input;
 mod latency;
 mod load;
 mod locate;
@@ -35,8 +36,9 @@ enum Command {
         /// Output folder (default: servesim-out/<scenario file name>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Independent runs with derived seeds; summary.json then gives each metric's mean and 95% CI.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        /// Independent runs with derived seeds (1–10000); summary.json then gives each metric's mean
+        /// and 95% CI.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         replications: u32,
         /// Worker threads for replications (default: all cores). Results do not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]

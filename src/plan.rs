@@ -30,8 +30,8 @@ pub struct PlanArgs {
 pub struct CheckArgs {
     /// Scenario file (TOML), typically a plan's best.toml.
     scenario: PathBuf,
-    /// Fail when the configuration costs more than this per hour.
-    #[arg(long)]
+    /// Fail when the configuration costs more than this per hour (a price: finite, zero or more).
+    #[arg(long, value_parser = price)]
     max_usd_per_hour: Option<f64>,
     /// Seed (default: the scenario's).
     #[arg(long)]
@@ -39,6 +39,13 @@ pub struct CheckArgs {
     /// Price file replacing the bundled catalog.
     #[arg(long)]
     prices: Option<PathBuf>,
+}
+
+fn price(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a price in USD per hour (a finite number, zero or more)")),
+    }
 }
 
 fn display(value: Option<toml::Value>) -> String {

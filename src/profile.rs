@@ -137,7 +137,7 @@ fn grid_ops(args: &ProfileArgs, dtype: DType) -> Result<(Vec<Op>, String), CliEr
 /// Operators from a CSV with `op`, `shape` and `dtype` columns (other columns are ignored, so a
 /// profile can be measured again).
 fn read_ops(path: &Path) -> Result<Vec<Op>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let text = crate::input::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let mut header: Option<Vec<&str>> = None;
     let mut ops = Vec::new();
     for (index, line) in text.lines().enumerate() {

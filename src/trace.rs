@@ -63,10 +63,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 }
 
 pub fn read(path: &Path, columns: &Columns, origin: &str) -> Result<TraceData, TraceError> {
-    let mut reader =
-        csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_path(path).map_err(|e| {
-            TraceError::Scenario { key: "file", message: format!("cannot read trace {}: {}", path.display(), e) }
-        })?;
+    let file = crate::input::open(path).map_err(|e| TraceError::Scenario {
+        key: "file",
+        message: format!("cannot read trace {}: {e}", path.display()),
+    })?;
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(file);
     let headers = reader.headers().map_err(|e| TraceError::File(csv_error(path, &e)))?.clone();
     let known = || headers.iter().collect::<Vec<_>>().join(", ");
     let find = |key: &'static str, name: &str| {

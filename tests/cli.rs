@@ -478,3 +478,35 @@ service_time = { kind = "constant", value = "1ms" }
     ok(servesim(&["report", out.to_str().unwrap()]));
     assert_eq!(std::fs::read(out.join("report.html")).unwrap(), page, "report DIR reads the names back as written");
 }
+
+/// Inputs that used to panic, abort on allocation or hang: each is now one located line and exit 2.
+#[test]
+fn inputs_that_crashed_or_hung_now_get_one_line_and_exit_2() {
+    let dir = scratch("crashers");
+    let base = "name = \"c\"\nduration = \"5s\"\n[regions.a]\nreplicas = 1\n[[traffic]]\norigin = \"a\"\narrivals = { process = \"poisson\", rate = \"50/s\" }\n[serving]\n";
+    let check = |args: &[&str], expect: &str| {
+        let output = servesim(args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        // The first line says it all (clap adds a usage hint after its own errors).
+        let first = message.lines().next().unwrap_or_default();
+        assert!(first.contains(expect), "{args:?}: {message}");
+    };
+    for (seq, name) in [("0", "seq0.toml"), ("2000000", "seqbig.toml")] {
+        let text = format!(
+            "{base}service_time = {{ kind = \"model\", model = \"bert-base-uncased\", device = \"t4\", seq = {seq} }}\n"
+        );
+        let path = write(&dir, name, &text);
+        check(&["validate", &path], "seq must be between 1 and");
+        check(&["validate", &path], &format!("{name}:9:"));
+    }
+    let zero =
+        write(&dir, "zero.toml", &format!("{base}service_time = {{ kind = \"table\", file = \"/dev/zero\" }}\n"));
+    check(&["validate", &zero], "not a regular file");
+    let ok_scenario =
+        write(&dir, "ok.toml", &format!("{base}service_time = {{ kind = \"constant\", value = \"1ms\" }}\n"));
+    check(&["run", &ok_scenario, "--replications", "4000000000"], "--replications");
+    check(&["check", &ok_scenario, "--max-usd-per-hour", "nan"], "not a price");
+    check(&["latency", "--model", "bert-base-uncased", "--device", "t4", "--batch", "0"], "--batch");
+    check(&["run", "/dev/null"], "not a regular file");
+}

@@ -43,8 +43,8 @@ pub struct SweepArgs {
     /// Points to draw for the random strategy.
     #[arg(long)]
     samples: Option<u32>,
-    /// Seeds per point; more than one gives confidence intervals.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Seeds per point (1–10000); more than one gives confidence intervals.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     replications: Option<u32>,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]

@@ -105,8 +105,11 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
             None => located(path, text, span_of(text, &sim::path!["sweep", "parameters"]), &format!("{within}{error}")),
         }
     };
-    if spec.replications == 0 {
-        return Err(at(&["replications"], "replications must be at least 1".into()));
+    if !(1..=10_000).contains(&spec.replications) {
+        return Err(at(
+            &["replications"],
+            format!("replications must be between 1 and 10000, got {}", spec.replications),
+        ));
     }
     if spec.strategy == Strategy::Random && spec.samples.unwrap_or(0) == 0 {
         return Err(at(&["strategy"], "the random strategy needs samples (in [sweep] or --samples)".into()));
