@@ -510,3 +510,39 @@ fn inputs_that_crashed_or_hung_now_get_one_line_and_exit_2() {
     check(&["latency", "--model", "bert-base-uncased", "--device", "t4", "--batch", "0"], "--batch");
     check(&["run", "/dev/null"], "not a regular file");
 }
+
+/// Scenarios whose size or event rate would exhaust memory or stall the run are refused up front,
+/// at their key.
+#[test]
+fn scenarios_too_large_or_too_fast_to_run_are_refused_at_their_key() {
+    let dir = scratch("admission");
+    let serving = "[serving]\nservice_time = { kind = \"constant\", value = \"1ms\" }\n";
+    let one = "name = \"a\"\nduration = \"5s\"\n[regions.a]\nreplicas = 1\n[[traffic]]\norigin = \"a\"\narrivals = { process = \"poisson\", rate = \"50/s\" }\n";
+    let check = |name: &str, text: &str, expect: &[&str]| {
+        let path = write(&dir, name, text);
+        let output = servesim(&["validate", &path]);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {message}");
+        for part in expect {
+            assert!(message.contains(part), "{name}: {part:?} missing in {message}");
+        }
+        assert_eq!(message.trim_end().lines().count(), 1, "{name}: {message}");
+    };
+    let mut many = String::from("name = \"many\"\nduration = \"5s\"\n");
+    for i in 0..1001 {
+        many.push_str(&format!("[regions.r{i}]\nreplicas = 0\n"));
+    }
+    many.push_str(&format!(
+        "[[traffic]]\norigin = \"r0\"\narrivals = {{ process = \"poisson\", rate = \"5/s\" }}\n{serving}"
+    ));
+    check("many.toml", &many, &["many.toml:", "at most 1000 regions"]);
+    let huge = one.replace("replicas = 1", "replicas = 100000")
+        + "[serving]\nservice_time = { kind = \"constant\", value = \"1ms\" }\nbatching = { instances = 1024 }\n";
+    check("huge.toml", &huge, &["huge.toml:4:", "model instances in one deployment"]);
+    let fast_faults =
+        format!("{one}{serving}[[faults]]\nkind = \"replica_crash\"\nregion = \"a\"\nmtbf = \"1ns\"\nmttr = \"1s\"\n");
+    check("faults.toml", &fast_faults, &["faults.toml:13:", "mtbf must be at least 1ms"]);
+    let fast_scaler = one.replace("replicas = 1", "replicas = 1\nautoscaling = { metric = \"concurrency\", target = 4, max_replicas = 4, evaluation_interval = \"1ns\" }")
+        + serving;
+    check("scaler.toml", &fast_scaler, &["scaler.toml:5:", "evaluation_interval must be at least 1ms"]);
+}

@@ -2,7 +2,9 @@
 //! faults and retries, each checked where it is read.
 
 use super::arrivals::process;
-use super::checks::{check_positive, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REPLICAS};
+use super::checks::{
+    check_positive, MAX_DEPLOYMENT_INSTANCES, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REGIONS, MAX_REPLICAS,
+};
 use super::error::{fail, ScenarioError};
 use super::inputs::Inputs;
 use super::operations::{build_autoscaling, build_fault, build_health, build_retries};
@@ -40,6 +42,9 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     }
     if scenario.regions.is_empty() {
         return fail(path!["regions"], "at least one region is needed");
+    }
+    if scenario.regions.len() > MAX_REGIONS {
+        return fail(path!["regions"], format!("at most {MAX_REGIONS} regions, got {}", scenario.regions.len()));
     }
 
     let mut shared_serving = None;
@@ -126,6 +131,44 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             shadow,
             autoscaling,
         });
+    }
+    for (region, (name, _)) in regions.iter().zip(&scenario.regions) {
+        let deployments = [
+            (
+                region.serving.as_deref(),
+                region.max_replicas(),
+                region.autoscaling.is_some(),
+                path!["regions", name, "replicas"],
+            ),
+            (
+                region.variant.as_ref().map(|d| &*d.serving),
+                region.variant.as_ref().map_or(0, |d| d.max_replicas()),
+                region.variant.as_ref().is_some_and(|d| d.autoscaling.is_some()),
+                path!["ab", "replicas"],
+            ),
+            (
+                region.shadow.as_ref().map(|d| &*d.serving),
+                region.shadow.as_ref().map_or(0, |d| d.max_replicas()),
+                region.shadow.as_ref().is_some_and(|d| d.autoscaling.is_some()),
+                path!["shadow", "replicas"],
+            ),
+        ];
+        for (serving, replicas, autoscaled, at) in deployments {
+            let Some(serving) = serving else { continue };
+            // Autoscaled deployments keep twice their maximum in slots (see world/operate.rs).
+            let slots = u64::from(replicas) * if autoscaled { 2 } else { 1 };
+            let instances = slots * u64::from(serving.kind.instances());
+            if instances > MAX_DEPLOYMENT_INSTANCES {
+                return fail(
+                    at,
+                    format!(
+                        "{slots} replica slots × {} instances = {instances} model instances in one deployment; \
+                         at most {MAX_DEPLOYMENT_INSTANCES}",
+                        serving.kind.instances()
+                    ),
+                );
+            }
+        }
     }
     if regions.iter().all(|r| r.serving.is_none()) {
         return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");

@@ -7,6 +7,14 @@ use crate::units::{Nanos, NANOS_PER_SEC};
 
 /// Sizes beyond these are typos, not plans, and would exhaust memory before the run starts.
 pub(super) const MAX_REPLICAS: u32 = 100_000;
+/// Regions: the RTT matrix grows with their square.
+pub(super) const MAX_REGIONS: usize = 1_000;
+/// Model instances one deployment may hold at its largest (replica slots × instances per
+/// replica): each is allocated at start.
+pub(super) const MAX_DEPLOYMENT_INSTANCES: u64 = 1_000_000;
+/// Shortest controller, probe and fault period: anything shorter schedules more events than the
+/// traffic does and stalls the run without telling anything more.
+pub(super) const MIN_PERIOD: crate::units::Nanos = 1_000_000;
 pub(super) const MAX_BATCH: u32 = 65_536;
 pub(super) const MAX_INSTANCES: u32 = 1_024;
 pub(super) const MAX_CPU_WORKERS: u32 = 100_000;

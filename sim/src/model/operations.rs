@@ -2,7 +2,7 @@
 //! retries, the feature store, the circuit breaker and the fallback. `build_*` functions turn the
 //! as-written [`crate::scenario::operations`] types into these, with key paths on every error.
 
-use super::checks::{sampler, MAX_REPLICAS};
+use super::checks::{sampler, MAX_REPLICAS, MIN_PERIOD};
 use super::error::{fail, ScenarioError};
 use crate::dist::Sampler;
 use crate::policy::autoscale::{AutoscalingModel, PolicyKind, PolicyModel, RulesModel, ScaleMetric, Select};
@@ -105,6 +105,14 @@ fn positive(path: KeyPath, what: &str, value: Nanos) -> Result<Nanos, ScenarioEr
     Ok(value)
 }
 
+/// A period the engine schedules events by: at least [`MIN_PERIOD`].
+fn at_least(path: KeyPath, what: &str, value: Nanos) -> Result<Nanos, ScenarioError> {
+    if value < MIN_PERIOD {
+        return fail(path, format!("{what} must be at least 1ms (got {value} ns)"));
+    }
+    Ok(value)
+}
+
 fn fraction(path: KeyPath, what: &str, value: f64) -> Result<f64, ScenarioError> {
     if !(0.0..=1.0).contains(&value) {
         return fail(path, format!("{what} must be between 0 and 1, got {value}"));
@@ -174,7 +182,7 @@ pub fn build_autoscaling(path: &KeyPath, a: &Autoscaling, replicas: u32) -> Resu
     if !(0.0..1.0).contains(&a.tolerance) {
         return fail(path.join("tolerance"), "tolerance must be at least 0 and below 1");
     }
-    let interval = positive(path.join("evaluation_interval"), "evaluation_interval", a.evaluation_interval.nanos())?;
+    let interval = at_least(path.join("evaluation_interval"), "evaluation_interval", a.evaluation_interval.nanos())?;
     if a.min_replicas == 0 && a.cooldown.is_none() {
         return fail(path.join("cooldown"), "min_replicas = 0 (scale to zero) needs a cooldown");
     }
@@ -209,7 +217,7 @@ pub fn build_startup(path: &KeyPath, s: &Startup) -> Result<StartupModel, Scenar
 }
 
 pub fn build_health(path: &KeyPath, h: &HealthCheck) -> Result<HealthModel, ScenarioError> {
-    let interval = positive(path.join("interval"), "interval", h.interval.nanos())?;
+    let interval = at_least(path.join("interval"), "interval", h.interval.nanos())?;
     if h.failure_threshold == 0 || h.success_threshold == 0 {
         return fail(path.clone(), "failure_threshold and success_threshold must be at least 1");
     }
@@ -290,7 +298,7 @@ pub fn build_fault(
             FaultTiming::At { at, duration: positive(path.join("duration"), "duration", length.nanos())? }
         }
         (None, None, Some(mtbf), Some(mttr)) => FaultTiming::Random {
-            mtbf: positive(path.join("mtbf"), "mtbf", mtbf.nanos())?,
+            mtbf: at_least(path.join("mtbf"), "mtbf", mtbf.nanos())?,
             mttr: positive(path.join("mttr"), "mttr", mttr.nanos())?,
         },
         _ => return fail(path.clone(), "a fault needs either `at` and `duration`, or `mtbf` and `mttr`"),
