@@ -19,19 +19,9 @@ fn run_to(scenario: &str, out: &Path, extra: &[&str]) -> Value {
 #[test]
 fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
     let dir = scratch("bundled");
-    let mut scenarios: Vec<_> = std::fs::read_dir(repo("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    scenarios.sort();
+    let scenarios = bundled_scenarios(&dir);
     assert!(scenarios.len() >= 3);
-    for scenario in scenarios {
-        let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
-        let mut path = scenario.to_str().unwrap().to_string();
-        if name == "realtime-personalization" {
-            path = short_personalization(&dir);
-        }
+    for (name, path) in scenarios {
         let path = path.as_str();
         let validated = servesim(&["validate", path]);
         assert!(validated.status.success(), "{name}: {}", stderr(&validated));

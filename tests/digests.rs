@@ -32,18 +32,8 @@ fn digest(lines: &mut String, label: &str, file: &Path) {
 fn bundled_outputs_are_byte_identical_to_the_committed_digests() {
     let dir = scratch("digests");
     let mut lines = String::new();
-    let mut scenarios: Vec<_> = std::fs::read_dir(repo("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    scenarios.sort();
-    for scenario in scenarios {
-        let name = scenario.file_stem().unwrap().to_str().unwrap().to_string();
-        let mut path = scenario.to_str().unwrap().to_string();
-        if name == "realtime-personalization" {
-            path = short_personalization(&dir);
-        }
+    let scenarios = bundled_scenarios(&dir);
+    for (name, path) in scenarios {
         let out = dir.join(&name);
         ok(servesim(&["run", &path, "--out", out.to_str().unwrap(), "--quiet", "--seed", "7"]));
         for file in ["summary.json", "timeseries.csv", "latency_cdf.csv"] {

@@ -247,11 +247,8 @@ impl Plan {
         }
         // Every count at or below `failing` is taken to miss the SLO (none is known to meet it).
         let failing = i64::from(spec.min) - 1;
-        let split = |fewer_fail: i64, meets: i64| {
-            (meets - fewer_fail > 1).then(|| fewer_fail + 1 + (meets - fewer_fail - 1) / 2)
-        };
-        let (replicas, runs) =
-            bisect((i64::from(spec.max), high_runs), failing, |meets, fails| split(fails, meets), at)?;
+        let split = |meets: i64, fails: i64| (meets - fails > 1).then(|| fails + 1 + (meets - fails - 1) / 2);
+        let (replicas, runs) = bisect((i64::from(spec.max), high_runs), failing, split, at)?;
         result.replicas = Some(replicas as u32);
         result.runs = runs;
         Ok(())

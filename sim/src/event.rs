@@ -50,9 +50,6 @@ pub struct EventQueue<E: Copy> {
     /// The constant delay of each lane, and the lane: entries in `(time, sequence)` order.
     lane_delays: Vec<Nanos>,
     lanes: Vec<VecDeque<Entry<E>>>,
-    /// The lane whose front is the earliest of all lanes' fronts (None when every lane is empty):
-    /// kept as lanes change, so a pop compares the heap's root with one front.
-    earliest_lane: Option<usize>,
 }
 
 impl<E: Copy> EventQueue<E> {
@@ -63,7 +60,6 @@ impl<E: Copy> EventQueue<E> {
             root_popped: false,
             lane_delays: Vec::with_capacity(MAX_LANES),
             lanes: Vec::with_capacity(MAX_LANES),
-            earliest_lane: None,
         }
     }
 
@@ -88,31 +84,7 @@ impl<E: Copy> EventQueue<E> {
         }
         let entry = Entry { time, sequence: self.next_sequence, event };
         self.next_sequence += 1;
-        let was_empty = self.lanes[lane].is_empty();
         self.lanes[lane].push_back(entry);
-        // Only a new front can become the earliest.
-        if was_empty {
-            let earlier = match self.earliest_lane {
-                Some(best) => entry.before(self.lanes[best].front().expect("the earliest lane has a front")),
-                None => true,
-            };
-            if earlier {
-                self.earliest_lane = Some(lane);
-            }
-        }
-    }
-
-    /// Finds the lane with the earliest front again (after that lane's front was popped).
-    fn find_earliest_lane(&mut self) {
-        let mut best: Option<(usize, &Entry<E>)> = None;
-        for (lane, entries) in self.lanes.iter().enumerate() {
-            if let Some(front) = entries.front() {
-                if best.is_none_or(|(_, b)| front.before(b)) {
-                    best = Some((lane, front));
-                }
-            }
-        }
-        self.earliest_lane = best.map(|(lane, _)| lane);
     }
 
     #[inline]
@@ -168,16 +140,22 @@ impl<E: Copy> EventQueue<E> {
                 self.fill_root(last);
             }
         }
-        if let Some(lane) = self.earliest_lane {
-            let front = self.lanes[lane].front().expect("the earliest lane has a front");
-            if self.heap.first().is_none_or(|top| front.before(top)) {
-                let entry = self.lanes[lane].pop_front().expect("the lane had a front");
-                self.find_earliest_lane();
-                return Some((entry.time, entry.event));
+        let mut best: Option<(usize, &Entry<E>)> = None;
+        for (lane, entries) in self.lanes.iter().enumerate() {
+            if let Some(front) = entries.front() {
+                if best.is_none_or(|(_, b)| front.before(b)) {
+                    best = Some((lane, front));
+                }
             }
         }
-        if self.heap.is_empty() {
-            return None;
+        match (best, self.heap.first()) {
+            (Some((_, front)), Some(top)) if top.before(front) => {}
+            (Some((lane, _)), _) => {
+                let entry = self.lanes[lane].pop_front().expect("the lane had a front");
+                return Some((entry.time, entry.event));
+            }
+            (None, None) => return None,
+            (None, Some(_)) => {}
         }
         let top = self.heap[0];
         self.root_popped = true;

@@ -64,27 +64,20 @@ batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3]
     assert_eq!(got.iter().map(|r| r.batch_size).collect::<Vec<_>>(), [2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
 }
 
+/// Region "b" sends, region "a" 40 ms away (RTT) serves; the traffic's `arrivals` line follows.
+const FAR: &str = "[regions.a]\nreplicas = 1\n[regions.b]\nreplicas = 0\n[network]\n\
+                   links = [{ from = \"a\", to = \"b\", rtt = \"40ms\" }]\n[[traffic]]\norigin = \"b\"\n";
+
 #[test]
 fn network_overheads_and_cpu_workers_add_up_by_hand() {
     // One request every 10 ms from region "b", served in "a" 40 ms away (RTT): latency =
     // 20 (there) + 1 (pre) + 5 (batch) + 2 (post) + 20 (back) = 48 ms, no queueing at this rate.
-    let text = r#"
-name = "path"
-duration = "50ms"
-[regions.a]
-replicas = 1
-[regions.b]
-replicas = 0
-[network]
-links = [{ from = "a", to = "b", rtt = "40ms" }]
-[[traffic]]
-origin = "b"
-arrivals = { process = "constant", rate = "100/s" }
-[serving]
-service_time = { kind = "constant", value = "5ms" }
-overhead = { pre = { kind = "constant", value = "1ms" }, post = { kind = "constant", value = "2ms" }, cpu_workers = 1 }
-"#;
-    let got = records(text, 1);
+    let text = format!(
+        "name = \"path\"\nduration = \"50ms\"\n{FAR}arrivals = {{ process = \"constant\", rate = \"100/s\" }}\n\
+         [serving]\nservice_time = {{ kind = \"constant\", value = \"5ms\" }}\n\
+         overhead = {{ pre = {{ kind = \"constant\", value = \"1ms\" }}, post = {{ kind = \"constant\", value = \"2ms\" }}, cpu_workers = 1 }}\n"
+    );
+    let got = records(&text, 1);
     assert_eq!(got.len(), 5);
     for r in &got {
         assert_eq!(r.finished - r.sent, 48 * MS, "{r:?}");
@@ -97,25 +90,14 @@ fn every_stage_of_a_request_is_stamped_where_the_hand_timeline_says() {
     // One request from b, served in a 40 ms away: 20 ms there, a 2 ms feature-store lookup, 1 ms
     // of pre-processing, alone in the queue until max_queue_delay (3 ms), a 5 ms batch, 2 ms of
     // post-processing, 20 ms back.
-    let text = r#"
-name = "stages"
-duration = "1ms"
-[regions.a]
-replicas = 1
-[regions.b]
-replicas = 0
-[network]
-links = [{ from = "a", to = "b", rtt = "40ms" }]
-[[traffic]]
-origin = "b"
-arrivals = { process = "constant", rate = "1/s" }
-[serving]
-service_time = { kind = "constant", value = "5ms" }
-batching = { max_batch = 4, max_queue_delay = "3ms" }
-overhead = { pre = { kind = "constant", value = "1ms" }, post = { kind = "constant", value = "2ms" } }
-feature_store = { latency = { kind = "constant", value = "2ms" } }
-"#;
-    let got = records(text, 1);
+    let text = format!(
+        "name = \"stages\"\nduration = \"1ms\"\n{FAR}arrivals = {{ process = \"constant\", rate = \"1/s\" }}\n\
+         [serving]\nservice_time = {{ kind = \"constant\", value = \"5ms\" }}\n\
+         batching = {{ max_batch = 4, max_queue_delay = \"3ms\" }}\n\
+         overhead = {{ pre = {{ kind = \"constant\", value = \"1ms\" }}, post = {{ kind = \"constant\", value = \"2ms\" }} }}\n\
+         feature_store = {{ latency = {{ kind = \"constant\", value = \"2ms\" }} }}\n"
+    );
+    let got = records(&text, 1);
     assert_eq!(got.len(), 1);
     let r = &got[0];
     let stages = r.stages;

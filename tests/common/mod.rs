@@ -52,3 +52,26 @@ pub fn short_personalization(dir: &Path) -> String {
     assert!(text.contains("duration = \"2min\"") && text.contains("at = \"50s\""));
     write(dir, "realtime-personalization.toml", &text)
 }
+
+/// Every bundled scenario as (name, path), sorted by name, with the personalization scenario
+/// replaced by its two-minute copy in `dir`.
+pub fn bundled_scenarios(dir: &Path) -> Vec<(String, String)> {
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(repo("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scenarios.sort();
+    scenarios
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let path = if name == "realtime-personalization" {
+                short_personalization(dir)
+            } else {
+                path.to_str().unwrap().to_string()
+            };
+            (name, path)
+        })
+        .collect()
+}

@@ -75,15 +75,13 @@ pub(super) struct Request {
 }
 
 impl Request {
-    /// A new request from `origin`, sent at `now`, before routing.
+    /// A new request from `origin`, sent at `now`, before routing (`send_attempt` stamps it).
     pub fn new(serial: u64, origin: u32, size: u32, now: Nanos) -> Request {
-        let mut stamps = [0; STAMPS];
-        stamps[Stamp::AttemptSent as usize] = now;
         Request {
             serial,
             sent: now,
             deadline: Nanos::MAX,
-            stamps,
+            stamps: [0; STAMPS],
             batch: u64::MAX,
             origin,
             region: NONE,
