@@ -17,13 +17,15 @@ fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
 #[test]
 fn dynamic_batching_timeline_matches_hand_computation() {
     // Arrivals every 1 ms at 0..=10 ms; one instance; max_batch 4, preferred size 3, max queue delay
-    // 2 ms; every batch takes 3.5 ms. Worked by hand (Triton's rules: the largest preferred size
-    // that can be formed goes at once; otherwise wait for max_batch or for the oldest to wait 2 ms):
+    // 2 ms; every batch takes 3.5 ms. Worked by hand with Triton's rule (`GetDynamicBatch`): while
+    // the oldest has waited less than 2 ms the largest preferred size that can form goes at once;
+    // once it has waited 2 ms, everything pending goes, up to max_batch:
     //   t=0    r0 queues; no preferred size can form; timer for 2 ms
     //   t=2    timer: oldest waited 2 ms → batch 0 = [r0, r1], runs 2 → 5.5   (r2 arrives after it)
-    //   t=5.5  queue r2..r5 (4): preferred 3 → batch 1 = [r2, r3, r4], runs 5.5 → 9
-    //   t=9    queue r5..r8 (r9 not yet in): preferred 3 → batch 2 = [r5, r6, r7], runs 9 → 12.5
-    //   t=12.5 queue r8, r9, r10: preferred 3 → batch 3 = [r8, r9, r10], runs 12.5 → 16
+    //   t=5.5  queue r2..r5; r2 has waited 3.5 ms, so not the preferred 3 but all four:
+    //          batch 1 = [r2, r3, r4, r5], runs 5.5 → 9
+    //   t=9    queue r6, r7, r8 (r9 not yet in); r6 waited 3 ms → batch 2 = [r6, r7, r8], 9 → 12.5
+    //   t=12.5 queue r9, r10; r9 waited 3.5 ms → batch 3 = [r9, r10], runs 12.5 → 16
     let text = r#"
 name = "timeline"
 duration = "10.5ms"
@@ -45,10 +47,10 @@ batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3]
         (2, 1, 5.5, 9.0),
         (3, 1, 5.5, 9.0),
         (4, 1, 5.5, 9.0),
-        (5, 2, 9.0, 12.5),
+        (5, 1, 5.5, 9.0),
         (6, 2, 9.0, 12.5),
         (7, 2, 9.0, 12.5),
-        (8, 3, 12.5, 16.0),
+        (8, 2, 9.0, 12.5),
         (9, 3, 12.5, 16.0),
         (10, 3, 12.5, 16.0),
     ];
@@ -61,7 +63,7 @@ batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3]
         assert_eq!(record.finished, (finish * MS as f64) as u64, "r{serial} finish");
         assert_eq!(record.outcome, Outcome::Completed);
     }
-    assert_eq!(got.iter().map(|r| r.batch_size).collect::<Vec<_>>(), [2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+    assert_eq!(got.iter().map(|r| r.batch_size).collect::<Vec<_>>(), [2, 2, 4, 4, 4, 4, 3, 3, 3, 2, 2]);
 }
 
 /// Region "b" sends, region "a" 40 ms away (RTT) serves; the traffic's `arrivals` line follows.
@@ -283,4 +285,85 @@ arrivals = { process = "poisson", rate = "70/s" }
     let a_with_b = sent_from_a(records(&two, 9));
     assert!(a_alone.len() > 400);
     assert_eq!(a_alone, a_with_b);
+}
+
+/// An independent event loop for one replica with one instance under Triton's batching rule, as
+/// Triton's `GetDynamicBatch` states it: before the oldest request has waited `delay`, send the
+/// largest preferred size that can form; after, send everything pending up to `max_batch`.
+/// Batches take `fixed + per_request · b`. Returns each request's latency.
+fn triton_reference(arrivals: &[f64], max_batch: usize, preferred: usize, delay: f64, fixed: f64, per: f64) -> Vec<f64> {
+    let mut latencies = Vec::with_capacity(arrivals.len());
+    let mut queue = std::collections::VecDeque::new();
+    let (mut next, mut now) = (0, 0.0_f64);
+    while latencies.len() < arrivals.len() {
+        while next < arrivals.len() && arrivals[next] <= now {
+            queue.push_back(arrivals[next]);
+            next += 1;
+        }
+        let Some(&oldest) = queue.front() else {
+            now = arrivals[next];
+            continue;
+        };
+        let exceeded = now >= oldest + delay;
+        let take = if !exceeded && queue.len() >= preferred {
+            preferred
+        } else if exceeded || queue.len() >= max_batch {
+            queue.len().min(max_batch)
+        } else {
+            // Wait for the next arrival or the oldest's delay, whichever comes first.
+            let ready = oldest + delay;
+            now = if next < arrivals.len() { arrivals[next].min(ready) } else { ready };
+            continue;
+        };
+        let done = now + fixed + per * take as f64;
+        latencies.extend(queue.drain(..take).map(|arrived| done - arrived));
+        now = done;
+    }
+    latencies
+}
+
+#[test]
+fn preferred_sizes_follow_tritons_rule_against_an_independent_loop() {
+    // The issue's case per replica: preferred [4], max_batch 16, 4 + 0.8·b ms, 500 req/s Poisson
+    // (2000 req/s over 4 replicas), max_queue_delay 2 ms. Sending only the preferred 4 caps a
+    // replica at 4 / 7.2 ms = 556 req/s (ρ = 0.9); Triton sends bigger batches once the delay
+    // has passed, and its latency is far lower.
+    let text = r#"
+name = "preferred"
+duration = "400s"
+warmup = "5s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "500/s" }
+[serving]
+service_time = { kind = "table", points = [[1, "4.8ms"], [16, "16.8ms"]] }
+batching = { max_batch = 16, max_queue_delay = "2ms", preferred_batch_sizes = [4] }
+"#;
+    let summary = run_seed(&model(text), 5).summary;
+    let sim_mean = summary.overall.latency_ms.mean.unwrap();
+    // The reference: its own Poisson arrivals (a SplitMix64 stream), 400 s, the first 5 s dropped.
+    let mut state = 0x5eed_u64;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut arrivals = Vec::new();
+    let mut t = 0.0;
+    while t < 400.0 {
+        t += -(1.0 - uniform()).ln() / 500.0;
+        arrivals.push(t);
+    }
+    let latencies = triton_reference(&arrivals, 16, 4, 0.002, 0.004, 0.0008);
+    let kept: Vec<f64> = arrivals.iter().zip(&latencies).filter(|(a, _)| **a >= 5.0).map(|(_, l)| l * 1e3).collect();
+    let reference_mean = kept.iter().sum::<f64>() / kept.len() as f64;
+    let gap = sim_mean / reference_mean - 1.0;
+    assert!(gap.abs() < 0.03, "servesim mean {sim_mean:.3} ms vs Triton's rule {reference_mean:.3} ms");
+    // Batches above the preferred size happen (the old rule never sent one).
+    let sizes = &summary.overall.batch_size.histogram;
+    assert!(sizes.iter().any(|&(size, n)| size > 4 && n > 1000), "{sizes:?}");
 }

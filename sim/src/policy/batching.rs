@@ -24,16 +24,22 @@ pub enum Dispatch {
 }
 
 impl DynamicBatching {
-    /// With `waiting` requests queued (at least one), the oldest enqueued at `oldest_enqueued`:
-    /// the largest preferred size the queue can form; failing that, up to `max_batch` if that many
-    /// wait or once the oldest has waited `max_queue_delay`; otherwise wait for that moment.
+    /// With `waiting` requests queued (at least one), the oldest enqueued at `oldest_enqueued`,
+    /// Triton's rule (`GetDynamicBatch` in its core): while the oldest has waited less than
+    /// `max_queue_delay`, the largest preferred size the queue can form goes at once; once it has
+    /// waited that long (or with no preferred size formed, once `max_batch` wait), everything
+    /// pending goes, up to `max_batch`; otherwise wait for that moment. A zero delay never counts as
+    /// exceeded, so preferred sizes still apply; with none formed, whatever waits goes at once.
     #[inline]
     pub fn decide(&self, waiting: u32, oldest_enqueued: Nanos, now: Nanos) -> Dispatch {
         let n = waiting.min(self.max_batch);
-        if let Some(&preferred) = self.preferred_batch_sizes.iter().find(|&&p| p <= n) {
-            return Dispatch::Send(preferred);
-        }
         let ready_at = oldest_enqueued.saturating_add(self.max_queue_delay);
+        let delay_exceeded = self.max_queue_delay > 0 && now >= ready_at;
+        if !delay_exceeded {
+            if let Some(&preferred) = self.preferred_batch_sizes.iter().find(|&&p| p <= n) {
+                return Dispatch::Send(preferred);
+            }
+        }
         if n == self.max_batch || now >= ready_at {
             Dispatch::Send(n)
         } else {
@@ -71,5 +77,20 @@ mod tests {
         assert_eq!(b.decide(5, 0, 0), Dispatch::Send(4));
         assert_eq!(b.decide(11, 0, 0), Dispatch::Send(8));
         assert_eq!(b.decide(3, 0, 0), Dispatch::WaitUntil(5_000));
+    }
+
+    #[test]
+    fn past_the_delay_everything_pending_goes_not_a_preferred_size() {
+        let b = batching(16, 5_000, &[4]);
+        // Oldest waited 4.999 ms: the preferred 4 goes.
+        assert_eq!(b.decide(11, 1, 5_000), Dispatch::Send(4));
+        // 5 ms: the delay is exceeded, so all 11 go; more than max_batch waiting: 16 go.
+        assert_eq!(b.decide(11, 0, 5_000), Dispatch::Send(11));
+        assert_eq!(b.decide(40, 0, 9_000), Dispatch::Send(16));
+        // With no delay configured the delay is never exceeded: the preferred size still applies,
+        // and a queue too short for it goes whole.
+        let eager = batching(16, 0, &[4]);
+        assert_eq!(eager.decide(11, 0, 9_000), Dispatch::Send(4));
+        assert_eq!(eager.decide(3, 0, 9_000), Dispatch::Send(3));
     }
 }
