@@ -286,6 +286,7 @@ pub fn model_table(
     }
     table.source = format!("{}: {description}", target.dtype().name());
     table.band = target.band().map(|b| (b.low, b.high));
+    table.worst_source = worst.to_string();
     Ok(table)
 }
 

@@ -2,6 +2,7 @@
 //! itself lives in the `sim` crate.
 
 mod accuracy;
+mod calibrate;
 mod error;
 mod input;
 mod latency;
@@ -10,9 +11,11 @@ mod locate;
 mod output;
 mod plan;
 mod profile;
+mod robust;
 mod run;
 mod sweep;
 mod trace;
+mod uncertainty;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,30 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Simulate a scenario and write summary.json, run.json and timeseries.csv.
-    Run {
-        /// Scenario file (TOML).
-        scenario: PathBuf,
-        /// Seed for the random streams (default: the scenario's `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Output folder (default: servesim-out/<scenario file name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Independent runs with derived seeds (1–10000); summary.json then gives each metric's mean
-        /// and 95% CI.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        replications: u32,
-        /// Worker threads for replications (default: all cores). Results do not depend on it.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        threads: Option<u32>,
-        /// Price file replacing the bundled catalog (same columns as catalog/instances.csv).
-        #[arg(long)]
-        prices: Option<PathBuf>,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    /// Simulate a scenario and write summary.json, run.json, timeseries.csv and the report.
+    Run(run::RunArgs),
     /// Check a scenario file without running it.
     Validate {
         /// Scenario file (TOML).
@@ -82,6 +63,9 @@ enum Command {
     Accuracy(accuracy::AccuracyArgs),
     /// Measure operators on this host's CPU or GPU and write a profile CSV.
     Profile(profile::ProfileArgs),
+    /// Fit a scenario's per-request overhead, threads, core sharing and service-time scale to a
+    /// real server's load test; write the calibrated scenario and a hold-out check.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Die quietly on a closed pipe (`servesim latency … | head`) instead of panicking in `println!`,
@@ -104,9 +88,7 @@ fn main() {
     restore_default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seed, out, replications, threads, prices, quiet } => {
-            run::run(&scenario, seed, out, replications, threads, prices.as_deref(), quiet)
-        }
+        Command::Run(args) => run::run(&args),
         Command::Validate { scenario, prices } => run::validate(&scenario, prices.as_deref()),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
@@ -116,6 +98,7 @@ fn main() {
         Command::Latency(args) => latency::latency(&args),
         Command::Accuracy(args) => accuracy::run(&args),
         Command::Profile(args) => profile::run(&args),
+        Command::Calibrate(args) => calibrate::calibrate(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

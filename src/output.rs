@@ -4,7 +4,7 @@ use crate::error::CliError;
 use serde_json::{Map, Value};
 use sim::metrics::TimeseriesRow;
 use sim::stats::mean_ci95;
-use sim::summary::Summary;
+use sim::summary::{Distributions, SectionRef, Sketch, Summary};
 use std::io::Write;
 use std::path::Path;
 
@@ -75,15 +75,126 @@ pub fn latency_cdf_csv(cdfs: &[(String, Vec<(f64, f64)>)]) -> Vec<u8> {
 
 /// Every numeric leaf of the replications' summaries becomes `{mean, ci95_low, ci95_high, n}`;
 /// booleans become the fraction of replications where they held; other values are the first
-/// replication's.
-pub fn aggregate_replications(summaries: &[Summary]) -> Value {
+/// replication's. Percentiles (p50 … p999 of latency, queue wait and service time, and the SLO's
+/// observed percentiles) are instead `{estimate, ci95_low, ci95_high, mean_of_replications, n}`:
+/// the estimate is from all replications' histograms pooled; the interval is Woodruff's for
+/// latency (see `Distributions::latency_interval`) and sectioning's, centred on the estimate, for
+/// the others; and each SLO target and the SLO gain `met_pooled`.
+pub fn aggregate_replications(replicated: &Replicated) -> Value {
+    let Replicated { summaries, pooled, distributions, sketches } = *replicated;
     let values: Vec<Value> = summaries.iter().map(|s| serde_json::to_value(s).expect("summary is JSON")).collect();
     let mut aggregated = aggregate(&values.iter().collect::<Vec<_>>());
+    let pooled_value = serde_json::to_value(pooled).expect("summary is JSON");
+    for path in percentile_paths(pooled) {
+        let Some(estimate) = pointer(&pooled_value, &path).and_then(Value::as_f64) else {
+            continue;
+        };
+        let each: Vec<f64> = values.iter().filter_map(|v| pointer(v, &path).and_then(Value::as_f64)).collect();
+        if each.len() != values.len() {
+            continue;
+        }
+        let (low, high) = match latency_level(&path) {
+            Some((section, level)) => distributions.latency_interval(sketches, section, level, 0.95),
+            None => None,
+        }
+        .unwrap_or_else(|| {
+            let half = sim::stats::sectioning_half_width(estimate, &each, 0.95);
+            (estimate - half, estimate + half)
+        });
+        let mut leaf = Map::new();
+        leaf.insert("estimate".into(), Value::from(estimate));
+        leaf.insert("ci95_low".into(), Value::from(low));
+        leaf.insert("ci95_high".into(), Value::from(high));
+        leaf.insert("mean_of_replications".into(), Value::from(each.iter().sum::<f64>() / each.len() as f64));
+        leaf.insert("n".into(), Value::from(each.len()));
+        if let Some(slot) = pointer_mut(&mut aggregated, &path) {
+            *slot = Value::Object(leaf);
+        }
+    }
+    if let Some(slo) = &pooled.slo {
+        if let Some(Value::Object(map)) = pointer_mut(&mut aggregated, &["slo".to_string()]) {
+            map.insert("met_pooled".into(), Value::from(slo.met));
+        }
+        for (k, target) in slo.latency.iter().enumerate() {
+            let path = ["slo".to_string(), "latency".to_string(), k.to_string()];
+            if let Some(Value::Object(map)) = pointer_mut(&mut aggregated, &path) {
+                map.insert("met_pooled".into(), Value::from(target.met));
+            }
+        }
+    }
     if let Value::Object(map) = &mut aggregated {
         map.insert("seed".into(), Value::from(summaries.iter().map(|s| s.seed).collect::<Vec<_>>()));
         map.insert("replications".into(), Value::from(summaries.len()));
     }
     aggregated
+}
+
+/// What [`aggregate_replications`] aggregates: every replication's summary, the pooled summary,
+/// the pooled distributions and each replication's sketch.
+pub struct Replicated<'a> {
+    pub summaries: &'a [Summary],
+    pub pooled: &'a Summary,
+    pub distributions: &'a Distributions,
+    pub sketches: &'a [Sketch],
+}
+
+/// For a path to a latency percentile (`[regions, NAME,] latency_ms, pNN`): its section and level.
+fn latency_level(path: &[String]) -> Option<(SectionRef<'_>, f64)> {
+    let (section, rest) = match path {
+        [kind, name, rest @ ..] if kind == "regions" => (SectionRef::Region(name), rest),
+        [kind, name, rest @ ..] if kind == "deployments" => (SectionRef::Deployment(name), rest),
+        rest => (SectionRef::Overall, rest),
+    };
+    let level = match rest {
+        [field, p] if field == "latency_ms" => match p.as_str() {
+            "p50" => 0.5,
+            "p90" => 0.9,
+            "p95" => 0.95,
+            "p99" => 0.99,
+            "p999" => 0.999,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((section, level))
+}
+
+/// Where percentiles sit in a summary's JSON: every section's latency, queue-wait and service-time
+/// percentiles, and each SLO target's observed value.
+fn percentile_paths(summary: &Summary) -> Vec<Vec<String>> {
+    let mut sections: Vec<Vec<String>> = vec![Vec::new()];
+    sections.extend(summary.regions.keys().map(|name| vec!["regions".to_string(), name.clone()]));
+    sections.extend(summary.deployments.keys().map(|name| vec!["deployments".to_string(), name.clone()]));
+    let mut paths = Vec::new();
+    for section in sections {
+        for field in ["latency_ms", "queue_wait_ms", "service_time_ms"] {
+            for percentile in ["p50", "p90", "p95", "p99", "p999"] {
+                let mut path = section.clone();
+                path.extend([field.to_string(), percentile.to_string()]);
+                paths.push(path);
+            }
+        }
+    }
+    if let Some(slo) = &summary.slo {
+        for k in 0..slo.latency.len() {
+            paths.push(vec!["slo".into(), "latency".into(), k.to_string(), "observed_ms".into()]);
+        }
+    }
+    paths
+}
+
+fn pointer<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| match v {
+        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+        _ => v.get(key),
+    })
+}
+
+fn pointer_mut<'v>(value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |v, key| match v {
+        Value::Array(items) => items.get_mut(key.parse::<usize>().ok()?),
+        _ => v.get_mut(key),
+    })
 }
 
 fn aggregate(values: &[&Value]) -> Value {

@@ -62,7 +62,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
     let outcome = &finished.outcome;
-    let (Some(best_index), Some(chosen)) = (outcome.best, &finished.chosen) else {
+    let (Some(_), Some(_)) = (outcome.best, &finished.chosen) else {
         let reasons: Vec<String> =
             outcome.judged.iter().take(3).map(|j| format!("point {}: {}", j.index, j.reason)).collect();
         return Err(CliError {
@@ -70,9 +70,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             code: 1,
         });
     };
-    output::write_atomic(&out, "best.toml", chosen.text.as_bytes())?;
+    let choice = crate::robust::choose(&finished, args.threads)?;
+    let best_index = choice.index;
+    output::write_atomic(&out, "best.toml", choice.text.as_bytes())?;
 
-    let position = outcome.results.iter().position(|r| r.index == best_index).expect("the best point is a result");
+    let position = outcome.results.iter().position(|r| r.index == best_index).expect("the chosen point is a result");
     let best = &outcome.results[position];
     let (base, spec) = (&outcome.base, &outcome.spec);
     let changes = resolved_values(best, spec)
@@ -116,16 +118,39 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
         ]);
     }
+    if !args.quiet {
+        println!("risks: {}", choice.risks);
+        for row in &choice.table {
+            println!("  {}", row.join(" | "));
+        }
+    }
     let plan = reports::PlanSection {
         points: outcome.results.len(),
         feasible: outcome.judged.iter().filter(|j| j.feasible).count(),
         dots,
         changes,
         alternatives,
+        risks: choice.risks.clone(),
+        robustness: choice.table.clone(),
     };
-    let model = chosen.build()?;
-    let replications = spec.replications.max(1);
-    crate::run::simulate(chosen, &model, None, &out, replications, args.threads, Some(plan), args.quiet)?;
+    let sweep_chosen = finished.chosen.as_ref().expect("a feasible point was chosen");
+    let loaded = load::Loaded {
+        path: out.join("best.toml"),
+        text: choice.text.clone(),
+        scenario: choice.scenario.clone(),
+        inputs: sweep_chosen.inputs.clone(),
+    };
+    let model = loaded.build()?;
+    let options = crate::run::Simulation {
+        seed: None,
+        out: &out,
+        replications: spec.replications.max(1),
+        threads: args.threads,
+        plan: Some(plan),
+        uncertainty: true,
+        quiet: args.quiet,
+    };
+    crate::run::simulate(&loaded, &model, options)?;
     write_deploy(&model, &out.join("deploy"), &args.image)?;
     if !args.quiet {
         println!(

@@ -39,63 +39,139 @@ pub fn default_out(scenario: &Path, suffix: &str) -> PathBuf {
     PathBuf::from("servesim-out").join(format!("{stem}{suffix}"))
 }
 
-pub fn run(
-    scenario_path: &Path,
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+    /// Seed for the random streams (default: the scenario's `seed`).
+    #[arg(long)]
     seed: Option<u64>,
+    /// Output folder (default: servesim-out/<scenario file name>).
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Independent runs with derived seeds (1–10000); summary.json then gives each metric's mean
+    /// and 95% CI, and each percentile pooled over all runs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     replications: u32,
+    /// Worker threads for replications (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
-    prices: Option<&Path>,
+    /// Price file replacing the bundled catalog (same columns as catalog/instances.csv).
+    #[arg(long)]
+    prices: Option<PathBuf>,
+    /// Skip the uncertainty band (the extra runs with estimated inputs at the ends of their bands).
+    #[arg(long)]
+    no_uncertainty: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
     quiet: bool,
-) -> Result<(), CliError> {
-    let loaded = load::load(scenario_path, prices)?;
-    let out = out.unwrap_or_else(|| default_out(scenario_path, ""));
+}
+
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let loaded = load::load(&args.scenario, args.prices.as_deref())?;
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.scenario, ""));
     let model = loaded.build()?;
-    simulate(&loaded, &model, seed, &out, replications, threads, None, quiet)?;
+    let options = Simulation {
+        seed: args.seed,
+        out: &out,
+        replications: args.replications,
+        threads: args.threads,
+        plan: None,
+        uncertainty: !args.no_uncertainty,
+        quiet: args.quiet,
+    };
+    simulate(&loaded, &model, options)?;
     Ok(())
+}
+
+/// How [`simulate`] runs and what it writes.
+pub struct Simulation<'a> {
+    /// Default: the scenario's.
+    pub seed: Option<u64>,
+    pub out: &'a Path,
+    pub replications: u32,
+    pub threads: Option<u32>,
+    /// For `servesim plan`: the search that chose the scenario.
+    pub plan: Option<reports::PlanSection>,
+    /// Run the scenario again with its estimated inputs at the ends of their bands.
+    pub uncertainty: bool,
+    pub quiet: bool,
 }
 
 /// Runs a loaded scenario's replications and writes every run output and the report into `out`.
 /// Returns the first replication's summary.
-#[allow(clippy::too_many_arguments)]
 pub fn simulate(
     loaded: &load::Loaded,
     model: &sim::Model,
-    seed: Option<u64>,
-    out: &Path,
-    replications: u32,
-    threads: Option<u32>,
-    plan: Option<reports::PlanSection>,
-    quiet: bool,
+    options: Simulation,
 ) -> Result<sim::summary::Summary, CliError> {
+    let Simulation { seed, out, replications, threads, plan, uncertainty, quiet } = options;
     let seed = seed.unwrap_or(model.seed);
     let (threads, pool) = thread_pool(threads)?;
 
     let started = Instant::now();
-    let outputs: Vec<RunOutput> = pool.install(|| {
-        (0..replications)
-            .into_par_iter()
-            .map(|i| sim::run(model, &RunOptions::seeded(replication_seed(seed, i))))
-            .collect()
-    });
+    // Replications run a few at a time, in index order, so memory stays that of a few runs
+    // however many there are; the pooled histograms are merged in that order.
+    let mut first: Option<RunOutput> = None;
+    let mut summaries = Vec::new();
+    let mut pooled: Option<sim::summary::Distributions> = None;
+    let mut sketches = Vec::new();
+    let mut events = 0;
+    let batch = (threads * 2).max(1) as u32;
+    for start in (0..replications).step_by(batch as usize) {
+        let end = start.saturating_add(batch).min(replications);
+        let outputs: Vec<RunOutput> = pool.install(|| {
+            (start..end)
+                .into_par_iter()
+                .map(|i| sim::run(model, &RunOptions::seeded(replication_seed(seed, i))))
+                .collect()
+        });
+        for output in outputs {
+            events += output.events;
+            summaries.push(output.summary.clone());
+            if replications > 1 {
+                sketches.push(output.distributions.sketch());
+            }
+            match &mut pooled {
+                None => pooled = Some(output.distributions.clone()),
+                Some(all) => all.merge(&output.distributions),
+            }
+            if first.is_none() {
+                first = Some(output);
+            }
+        }
+    }
     let wall_seconds = started.elapsed().as_secs_f64();
-    let events: u64 = outputs.iter().map(|o| o.events).sum();
+    let first = first.expect("at least one replication");
+    let pooled = pooled.expect("at least one replication");
+    let mut pooled_summary = first.summary.clone();
+    pooled.apply(model, &mut pooled_summary);
 
-    let first = &outputs[0];
     let summary_bytes = if replications == 1 {
         output::json_bytes(&first.summary)
     } else {
-        let summaries: Vec<_> = outputs.iter().map(|o| o.summary.clone()).collect();
-        output::json_bytes(&output::aggregate_replications(&summaries))
+        let replicated = output::Replicated {
+            summaries: &summaries,
+            pooled: &pooled_summary,
+            distributions: &pooled,
+            sketches: &sketches,
+        };
+        output::json_bytes(&output::aggregate_replications(&replicated))
     };
     output::write_atomic(out, "summary.json", &summary_bytes)?;
     output::write_atomic(out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
     output::write_atomic(out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    let uncertainty = if uncertainty {
+        Some(crate::uncertainty::analyse(&loaded.scenario, &loaded.inputs, seed, &first.summary, &pool)?)
+    } else {
+        None
+    };
     let data = reports::ReportData {
         description: loaded.scenario.description.clone(),
         summary: first.summary.clone(),
         provenance: provenance(model, seed, replications),
         plan,
+        uncertainty,
     };
     output::write_atomic(out, "report.json", &output::json_bytes(&data))?;
     let report = reports::render_run(&reports::RunReport {
@@ -128,13 +204,13 @@ pub fn simulate(
             info.events_per_second / 1e6
         );
         output::print_table(&first.summary);
-        if replications > 1 {
-            let p99: Vec<f64> = outputs.iter().filter_map(|o| o.summary.overall.latency_ms.p99).collect();
-            let (mean, half) = sim::stats::mean_ci95(&p99);
+        if let Some(band) = &data.uncertainty {
+            println!("{}", band.headline);
+        }
+        let interval = pooled.latency_interval(&sketches, sim::summary::SectionRef::Overall, 0.99, 0.95);
+        if let (Some(p99), Some((low, high))) = (pooled_summary.overall.latency_ms.p99, interval) {
             println!(
-                "{replications} replications: p99 {mean:.2} ms (95% CI {:.2}–{:.2}); the table shows the first",
-                mean - half,
-                mean + half
+                "{replications} replications pooled: p99 {p99:.2} ms (95% CI {low:.2}–{high:.2}); the table shows the first"
             );
         }
         println!(

@@ -149,3 +149,67 @@ latency = [{ percentile = 99, max = "100ms" }]
     let deployment = std::fs::read_to_string(out.join("deploy/a/deployment.yaml")).unwrap();
     assert!(deployment.lines().filter(|l| l.contains("KIND_CPU")).all(|l| l.starts_with('#')), "{deployment}");
 }
+
+/// Constant 1000 requests/s, round robin, 1.5 ms requests one at a time: a replica serves at most
+/// 666.7/s, so n replicas hold a rate r while r / n ≤ 666.7 (constant gaps, constant service: no
+/// queueing below that, a queue growing without bound above it, which breaks the 10 ms p99).
+const ROBUST: &str = r#"
+name = "robust"
+duration = "10s"
+warmup = "1s"
+[regions.a]
+replicas = 1
+instance = "node"
+[instance_types.node]
+usd_per_hour = 1.0
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "1000/s" }
+[serving]
+queue_capacity = 100000
+balancer = "round_robin"
+service_time = { kind = "constant", value = "1.5ms" }
+[slo]
+latency = [{ percentile = 99, max = "10ms" }]
+[sweep.parameters]
+"regions.a.replicas" = [1, 2, 3, 4, 5, 6]
+"#;
+
+fn chosen_replicas(dir: &std::path::Path, name: &str, plan: &str) -> (i64, String) {
+    let scenario = write(dir, &format!("{name}.toml"), &format!("{ROBUST}{plan}"));
+    let out = dir.join(name);
+    let stdout = ok(servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "-q"]));
+    let best: toml::Table = toml::from_str(&std::fs::read_to_string(out.join("best.toml")).unwrap()).unwrap();
+    let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(stdout.is_empty(), "{stdout}");
+    (best["regions"]["a"]["replicas"].as_integer().unwrap(), report)
+}
+
+#[test]
+fn robust_plans_choose_as_worked_by_hand() {
+    let dir = scratch("robust");
+    // Nominal: 1000 / n ≤ 666.7 → n = 2 (ρ = 0.75).
+    let (nominal, report) = chosen_replicas(&dir, "nominal", "");
+    assert_eq!(nominal, 2);
+    // Its margins are reported even without risks: 2 replicas hold up to 1333/s, +33% traffic,
+    // (found to 2%: +32% or +33%), and 1.5 ms × 1.33 = 2 ms service (+33%).
+    assert!(report.contains("breaks at +32% traffic") || report.contains("breaks at +33% traffic"), "{report}");
+    // +50% traffic: 1500 / n ≤ 666.7 → n = 3.
+    assert_eq!(chosen_replicas(&dir, "margin", "[plan]\ntraffic_margin = 0.5\n").0, 3);
+    // One replica down: 1000 / (n − 1) ≤ 666.7 → n = 3.
+    assert_eq!(chosen_replicas(&dir, "replica", "[plan]\nsurvive = [\"replica\"]\n").0, 3);
+    // A zone of two: ceil(n / 2) down, 1000 / (n − ceil(n/2)) ≤ 666.7 → n = 4.
+    assert_eq!(chosen_replicas(&dir, "zone", "[plan]\nsurvive = [\"zone\"]\nzones = 2\n").0, 4);
+    // Both margin and a replica: 1500 / (n − 1) ≤ 666.7 would need n = 4, but each risk is judged
+    // on its own: +50% with n replicas (n ≥ 3) and one down at 1000/s (n ≥ 3) → n = 3.
+    let (both, report) = chosen_replicas(&dir, "both", "[plan]\ntraffic_margin = 0.5\nsurvive = [\"replica\"]\n");
+    assert_eq!(both, 3);
+    // The cheaper points the risks ruled out are listed with the risk that did.
+    assert!(report.contains("ruled out"), "{report}");
+    // A service-time band: the distribution written by hand has ×0.9–×1.1; at ×1.1 (1.65 ms) a
+    // replica serves 606/s, and 1000 / n ≤ 606 → n = 2 still; with a wider band of ×1.5 (2.25 ms,
+    // 444/s), n = 3.
+    assert_eq!(chosen_replicas(&dir, "band", "[plan]\nservice_time_band = true\n").0, 2);
+    let wide = "[plan]\nservice_time_band = true\n[uncertainty]\nservice_time = [0.8, 1.5]\n";
+    assert_eq!(chosen_replicas(&dir, "wide", wide).0, 3);
+}

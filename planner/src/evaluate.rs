@@ -37,6 +37,10 @@ pub struct RunMetrics {
     /// 100 − percentile % of requests went unanswered).
     pub latency_targets: Vec<(f64, f64, Option<f64>)>,
     pub availability_target: Option<f64>,
+    /// Pooled metrics with `slo_confidence`: per latency target, the one-sided upper bound of its
+    /// percentile at that confidence (Woodruff's interval across replications).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_upper: Vec<Option<f64>>,
 }
 
 impl RunMetrics {
@@ -70,6 +74,7 @@ impl RunMetrics {
             stopped_early: summary.stopped_early_s.is_some(),
             latency_targets,
             availability_target,
+            latency_upper: Vec::new(),
         }
     }
 }
@@ -87,34 +92,61 @@ pub struct PointResult {
     pub replicas: Option<u32>,
     /// The runs the point is judged by (at the found scale or size for the searches).
     pub runs: Vec<RunMetrics>,
+    /// With several replications, the first run's metrics with every percentile taken from all
+    /// runs' histograms pooled: the estimate the SLO is judged on.
+    #[serde(default)]
+    pub pooled: Option<RunMetrics>,
     /// Why the point could not be evaluated or has no feasible setting.
     pub error: Option<String>,
 }
 
-/// Why a set of replications misses the SLO, or None when it meets it (means across replications).
-pub fn slo_shortfall(runs: &[RunMetrics]) -> Option<String> {
+/// Why a set of replications misses the SLO, or None when it meets it. Latency targets are judged
+/// on the pooled percentile (`pooled`, when there are several replications) or, with
+/// `confidence`, on its one-sided upper bound at that level (Woodruff's, kept in `pooled`; else
+/// sectioning across replications); availability on the mean across replications or its lower
+/// bound.
+pub fn slo_shortfall(runs: &[RunMetrics], pooled: Option<&RunMetrics>, confidence: Option<f64>) -> Option<String> {
     let n = runs.len() as f64;
     let first = runs.first()?;
     let mut reasons = Vec::new();
     if runs.iter().any(|r| r.stopped_early) {
         reasons.push("stopped early: clearly overloaded".to_string());
     }
+    let bound = |estimate: f64, each: &[f64], sign: f64| match confidence {
+        Some(level) if each.len() > 1 => {
+            estimate + sign * sim::stats::sectioning_half_width(estimate, each, 2.0 * level - 1.0)
+        }
+        _ => estimate,
+    };
+    let judged_on = match confidence {
+        Some(level) if runs.len() > 1 => format!(" (upper {}% bound)", level * 100.0),
+        _ => String::new(),
+    };
     for (k, &(percentile, target, _)) in first.latency_targets.iter().enumerate() {
         let observed: Option<Vec<f64>> = runs.iter().map(|r| r.latency_targets.get(k).and_then(|t| t.2)).collect();
-        match observed {
-            None => reasons.push(format!("p{percentile}: over {}% of requests unanswered", 100.0 - percentile)),
-            Some(values) => {
-                let mean = values.iter().sum::<f64>() / n;
-                if mean > target {
-                    reasons.push(format!("p{percentile} {mean:.2} ms > {target} ms"));
+        let pooled_value = pooled.map(|p| p.latency_targets.get(k).and_then(|t| t.2));
+        match (observed, pooled_value) {
+            (None, _) | (_, Some(None)) => {
+                reasons.push(format!("p{percentile}: over {}% of requests unanswered", 100.0 - percentile))
+            }
+            (Some(values), pooled_value) => {
+                let estimate = pooled_value.flatten().unwrap_or_else(|| values.iter().sum::<f64>() / n);
+                // Woodruff's bound where the pooled run kept one; sectioning's otherwise.
+                let woodruff =
+                    pooled.and_then(|p| p.latency_upper.get(k).copied().flatten()).filter(|_| confidence.is_some());
+                let judged = woodruff.unwrap_or_else(|| bound(estimate, &values, 1.0));
+                if judged > target {
+                    reasons.push(format!("p{percentile}{judged_on} {judged:.2} ms > {target} ms"));
                 }
             }
         }
     }
     if let Some(target) = first.availability_target {
-        let mean = runs.iter().map(|r| r.availability).sum::<f64>() / n;
-        if mean < target {
-            reasons.push(format!("availability {mean:.5} < {target}"));
+        let each: Vec<f64> = runs.iter().map(|r| r.availability).collect();
+        let judged = bound(each.iter().sum::<f64>() / n, &each, -1.0);
+        if judged < target {
+            let judged_on = judged_on.replace("upper", "lower");
+            reasons.push(format!("availability{judged_on} {judged:.5} < {target}"));
         }
     }
     if first.latency_targets.is_empty() && first.availability_target.is_none() && runs.iter().any(|r| r.saturated) {
@@ -122,6 +154,9 @@ pub fn slo_shortfall(runs: &[RunMetrics]) -> Option<String> {
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
+
+/// A point's replications and, with more than one, their pooled metrics.
+pub(crate) type Runs = (Vec<RunMetrics>, Option<RunMetrics>);
 
 /// A prepared sweep: the scenario document, the files it needs, and what to vary.
 pub struct Plan {
@@ -156,19 +191,53 @@ impl Plan {
         })
     }
 
-    fn run_all(&self, scenario: &Scenario) -> Result<Vec<RunMetrics>, String> {
+    pub(crate) fn run_all(&self, scenario: &Scenario) -> Result<Runs, String> {
         let model = sim::build(scenario, &self.inputs).map_err(|e| e.to_string())?;
         let give_up = self.spec.early_stop.then(|| {
             let allowed = model.slo.availability.map_or(0.0, |a| 1.0 - a);
             (10.0 * allowed).max(0.05)
         });
-        Ok((0..self.spec.replications)
-            .map(|r| {
-                let options =
-                    RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
-                RunMetrics::from_summary(&sim::run(&model, &options).summary)
-            })
-            .collect())
+        let mut runs = Vec::new();
+        let mut pooled: Option<(Summary, sim::summary::Distributions)> = None;
+        let mut sketches = Vec::new();
+        let bounds = self.spec.slo_confidence.filter(|_| self.spec.replications > 1);
+        for r in 0..self.spec.replications {
+            let options =
+                RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
+            let output = sim::run(&model, &options);
+            runs.push(RunMetrics::from_summary(&output.summary));
+            if bounds.is_some() {
+                sketches.push(output.distributions.sketch());
+            }
+            match &mut pooled {
+                None => pooled = Some((output.summary, output.distributions)),
+                Some((_, all)) => all.merge(&output.distributions),
+            }
+        }
+        let pooled = pooled.filter(|_| runs.len() > 1).map(|(mut summary, distributions)| {
+            distributions.apply(&model, &mut summary);
+            let mut metrics = RunMetrics::from_summary(&summary);
+            if let Some(level) = bounds {
+                let overall = sim::summary::SectionRef::Overall;
+                metrics.latency_upper = (metrics.latency_targets.iter())
+                    .map(|&(percentile, _, _)| {
+                        let interval =
+                            distributions.latency_interval(&sketches, overall, percentile / 100.0, 2.0 * level - 1.0);
+                        interval.map(|(_, high)| high)
+                    })
+                    .collect();
+            }
+            metrics
+        });
+        Ok((runs, pooled))
+    }
+
+    pub(crate) fn meets(&self, (runs, pooled): &Runs) -> bool {
+        self.shortfall(runs, pooled).is_none()
+    }
+
+    pub(crate) fn shortfall(&self, runs: &[RunMetrics], pooled: &Option<RunMetrics>) -> Option<String> {
+        slo_shortfall(runs, pooled.as_ref(), self.spec.slo_confidence)
     }
 
     /// Runs `point`, whose scenario (from [`Plan::scenario`]) is `scenario`.
@@ -180,10 +249,14 @@ impl Plan {
             capped: false,
             replicas: None,
             runs: Vec::new(),
+            pooled: None,
             error: None,
         };
         let outcome = match self.spec.strategy {
-            Strategy::Grid | Strategy::Random => self.run_all(scenario).map(|runs| result.runs = runs),
+            Strategy::Grid | Strategy::Random => self.run_all(scenario).map(|(runs, pooled)| {
+                result.runs = runs;
+                result.pooled = pooled;
+            }),
             Strategy::Capacity => self.capacity(scenario, &mut result),
             Strategy::RightSize => self.right_size(&mut result),
         };
@@ -196,20 +269,17 @@ impl Plan {
     /// Geometric bisection on the traffic scale for the largest one that meets the SLO.
     fn capacity(&self, scenario: &Scenario, result: &mut PointResult) -> Result<(), String> {
         let search = &self.spec.capacity;
-        let at = |scale: f64| -> Result<(bool, Vec<RunMetrics>), String> {
+        let at = |scale: f64| -> Result<(bool, Runs), String> {
             let mut scaled = scenario.clone();
             scenario::scale_traffic(&mut scaled, scale);
             let runs = self.run_all(&scaled)?;
-            Ok((slo_shortfall(&runs).is_none(), runs))
+            Ok((self.meets(&runs), runs))
         };
         let (low_ok, low_runs) = at(search.min_scale)?;
         if !low_ok {
-            result.runs = low_runs.clone();
-            return Err(format!(
-                "misses the SLO even at {}× the traffic: {}",
-                search.min_scale,
-                slo_shortfall(&low_runs).unwrap_or_default()
-            ));
+            let reason = self.shortfall(&low_runs.0, &low_runs.1).unwrap_or_default();
+            (result.runs, result.pooled) = low_runs;
+            return Err(format!("misses the SLO even at {}× the traffic: {reason}", search.min_scale));
         }
         let (high_ok, high_runs) = at(search.max_scale)?;
         let (scale, runs) = if high_ok {
@@ -220,7 +290,7 @@ impl Plan {
             bisect((search.min_scale, low_runs), search.max_scale, split, at)?
         };
         result.scale = Some(scale);
-        result.runs = runs;
+        (result.runs, result.pooled) = runs;
         Ok(())
     }
 
@@ -228,29 +298,26 @@ impl Plan {
     fn right_size(&self, result: &mut PointResult) -> Result<(), String> {
         let spec = self.spec.right_size.as_ref().ok_or("strategy right_size needs [sweep.right_size] paths")?;
         let base = Point { index: result.index, values: result.values.clone() };
-        let at = |replicas: i64| -> Result<(bool, Vec<RunMetrics>), String> {
+        let at = |replicas: i64| -> Result<(bool, Runs), String> {
             let mut point = base.clone();
             for path in &spec.paths {
                 point.values.push((path.clone(), ParamValue::Integer(replicas)));
             }
             let runs = self.run_all(&self.scenario(&point).map_err(|e| e.to_string())?)?;
-            Ok((slo_shortfall(&runs).is_none(), runs))
+            Ok((self.meets(&runs), runs))
         };
         let (high_ok, high_runs) = at(i64::from(spec.max))?;
         if !high_ok {
-            result.runs = high_runs.clone();
-            return Err(format!(
-                "misses the SLO even with {} replicas: {}",
-                spec.max,
-                slo_shortfall(&high_runs).unwrap_or_default()
-            ));
+            let reason = self.shortfall(&high_runs.0, &high_runs.1).unwrap_or_default();
+            (result.runs, result.pooled) = high_runs;
+            return Err(format!("misses the SLO even with {} replicas: {reason}", spec.max));
         }
         // Every count at or below `failing` is taken to miss the SLO (none is known to meet it).
         let failing = i64::from(spec.min) - 1;
         let split = |meets: i64, fails: i64| (meets - fails > 1).then(|| fails + 1 + (meets - fails - 1) / 2);
         let (replicas, runs) = bisect((i64::from(spec.max), high_runs), failing, split, at)?;
         result.replicas = Some(replicas as u32);
-        result.runs = runs;
+        (result.runs, result.pooled) = runs;
         Ok(())
     }
 }
@@ -258,12 +325,12 @@ impl Plan {
 /// Bisection on a monotone property between a setting that meets the SLO (`good`, with its runs)
 /// and one that does not (`bad`): `split(good, bad)` names the setting to try next, or None when
 /// the interval is narrow enough. Returns the last setting that met the SLO and its runs.
-fn bisect<T: Copy>(
-    good: (T, Vec<RunMetrics>),
+pub(crate) fn bisect<T: Copy>(
+    good: (T, Runs),
     mut bad: T,
     split: impl Fn(T, T) -> Option<T>,
-    at: impl Fn(T) -> Result<(bool, Vec<RunMetrics>), String>,
-) -> Result<(T, Vec<RunMetrics>), String> {
+    at: impl Fn(T) -> Result<(bool, Runs), String>,
+) -> Result<(T, Runs), String> {
     let (mut good, mut runs) = good;
     while let Some(middle) = split(good, bad) {
         let (ok, middle_runs) = at(middle)?;

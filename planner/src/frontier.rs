@@ -3,7 +3,6 @@
 
 use crate::evaluate::{slo_shortfall, PointResult};
 use sim::scenario::{Objective, Strategy};
-use sim::stats::mean_ci95;
 
 /// One point, judged.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,7 +15,7 @@ pub struct Judged {
     pub usd_per_hour: Option<f64>,
     pub usd_per_million: Option<f64>,
     pub p99_ms: Option<f64>,
-    /// Half-width of the 95% CI of p99 across replications (0 with one).
+    /// Half-width of the 95% CI of the pooled p99 across replications (sectioning; 0 with one).
     pub p99_ci95: f64,
     pub availability: Option<f64>,
     pub capacity_rps: Option<f64>,
@@ -32,22 +31,29 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-pub fn judge(results: &[PointResult], strategy: Strategy, objective: Objective) -> Vec<Judged> {
+/// `slo_confidence`: judge latency targets on the upper bound at this level (see [`slo_shortfall`]).
+pub fn judge(
+    results: &[PointResult],
+    strategy: Strategy,
+    objective: Objective,
+    slo_confidence: Option<f64>,
+) -> Vec<Judged> {
     let mut judged: Vec<Judged> = results
         .iter()
         .map(|result| {
             let runs = &result.runs;
             let p99s: Vec<f64> = runs.iter().filter_map(|r| r.p99_ms).collect();
-            let (p99, half) = if p99s.len() == runs.len() && !p99s.is_empty() {
-                let (m, h) = mean_ci95(&p99s);
-                (Some(m), h)
-            } else {
-                (None, 0.0)
+            let pooled_p99 = result.pooled.as_ref().map_or_else(|| mean(p99s.iter().copied()), |p| p.p99_ms);
+            let (p99, half) = match pooled_p99 {
+                Some(p99) if p99s.len() == runs.len() => {
+                    (Some(p99), sim::stats::sectioning_half_width(p99, &p99s, 0.95))
+                }
+                _ => (None, 0.0),
             };
             let reason = match &result.error {
                 Some(error) => error.clone(),
                 None if runs.is_empty() => "no runs".to_string(),
-                None => slo_shortfall(runs).unwrap_or_default(),
+                None => slo_shortfall(runs, result.pooled.as_ref(), slo_confidence).unwrap_or_default(),
             };
             Judged {
                 index: result.index,
@@ -149,11 +155,21 @@ mod tests {
             stopped_early: false,
             latency_targets: vec![(99.0, 50.0, Some(p99))],
             availability_target: None,
+            latency_upper: Vec::new(),
         }
     }
 
     fn point(index: usize, runs: Vec<RunMetrics>) -> PointResult {
-        PointResult { index, values: vec![], scale: None, capped: false, replicas: None, runs, error: None }
+        PointResult {
+            index,
+            values: vec![],
+            scale: None,
+            capped: false,
+            replicas: None,
+            runs,
+            pooled: None,
+            error: None,
+        }
     }
 
     #[test]
@@ -165,7 +181,7 @@ mod tests {
             point(3, vec![run(4.0, 21.5), run(4.0, 22.5)]), // dominated by 1, within its noise
             point(4, vec![run(1.0, 80.0), run(1.0, 81.0)]), // cheapest, but misses the 50 ms SLO
         ];
-        let judged = judge(&results, Strategy::Grid, Objective::CostPerHour);
+        let judged = judge(&results, Strategy::Grid, Objective::CostPerHour, None);
         let ranks: Vec<Option<usize>> = judged.iter().map(|j| j.rank).collect();
         assert_eq!(ranks, [Some(1), Some(2), Some(3), Some(4), None]);
         let frontier: Vec<bool> = judged.iter().map(|j| j.on_frontier).collect();
@@ -174,9 +190,28 @@ mod tests {
         assert_eq!(noise, [false, false, false, true, false]);
         assert!(judged[4].reason.contains("p99 80.50 ms > 50 ms"), "{}", judged[4].reason);
         assert_eq!(best(&judged).map(|j| j.index), Some(0));
-        // p99 = (20 + 22) / 2 with a t(1) interval: 12.706 × 1 / √2 × √2 = 12.706.
-        assert!((judged[1].p99_ci95 - 12.706).abs() < 1e-9);
-        let by_latency = judge(&results, Strategy::Grid, Objective::LatencyP99);
+        // p99 = (20 + 22) / 2 with a t(1) interval: 12.7062 × 1 / √2 × √2 = 12.7062.
+        assert!((judged[1].p99_ci95 - 12.7062).abs() < 1e-4);
+        let by_latency = judge(&results, Strategy::Grid, Objective::LatencyP99, None);
         assert_eq!(best(&by_latency).map(|j| j.index), Some(1));
+    }
+
+    #[test]
+    fn slo_confidence_judges_on_the_upper_bound_by_hand() {
+        // p99 44 and 48 ms against a 50 ms target: the estimate 46 meets it; the one-sided 95% upper
+        // bound, 46 + t(0.95, 1) · s/√2 = 46 + 6.314 · 2 = 58.6 ms, does not.
+        let results = vec![point(0, vec![run(2.0, 44.0), run(2.0, 48.0)])];
+        assert!(judge(&results, Strategy::Grid, Objective::CostPerHour, None)[0].feasible);
+        let strict = &judge(&results, Strategy::Grid, Objective::CostPerHour, Some(0.95))[0];
+        assert!(!strict.feasible);
+        assert!(strict.reason.contains("p99 (upper 95% bound) 58.63 ms > 50 ms"), "{}", strict.reason);
+        // A pooled estimate replaces the mean: pooled 47 → bound 47 + 6.314 · √((9 + 1) / 2) ≈ 61.1.
+        let mut pooled = results[0].runs[0].clone();
+        pooled.latency_targets[0].2 = Some(47.0);
+        pooled.p99_ms = Some(47.0);
+        let with_pool = vec![PointResult { pooled: Some(pooled), ..results[0].clone() }];
+        let judged = &judge(&with_pool, Strategy::Grid, Objective::CostPerHour, Some(0.95))[0];
+        assert!(judged.reason.contains("61.12 ms"), "{}", judged.reason);
+        assert_eq!(judged.p99_ms, Some(47.0));
     }
 }

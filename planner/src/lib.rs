@@ -8,9 +8,11 @@ pub mod error;
 pub mod evaluate;
 pub mod frontier;
 pub mod report;
+pub mod robust;
 pub mod space;
 
 pub use error::PlanError;
 pub use evaluate::{Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
+pub use robust::{Headroom, Stressed};
 pub use space::{expand, Axis, Grid, Point};

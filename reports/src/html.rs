@@ -33,6 +33,18 @@ pub struct ReportData {
     pub provenance: Vec<(String, String)>,
     /// Present for `servesim plan`: the search that chose this configuration.
     pub plan: Option<PlanSection>,
+    /// How far the results may be off because their inputs are estimates.
+    #[serde(default)]
+    pub uncertainty: Option<UncertaintySection>,
+}
+
+/// The band around p50 and p99 that follows from the inputs' uncertainty.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct UncertaintySection {
+    /// One sentence: the band and the input that dominates it.
+    pub headline: String,
+    /// Header, then one row per input and one for all together.
+    pub rows: Vec<Vec<String>>,
 }
 
 /// The sweep behind a plan.
@@ -46,6 +58,13 @@ pub struct PlanSection {
     pub changes: Vec<(String, String, String)>,
     /// The best alternatives: header, then rows.
     pub alternatives: Vec<Vec<String>>,
+    /// The risks the choice had to survive, in words ("none" when none were set).
+    #[serde(default)]
+    pub risks: String,
+    /// The chosen configuration, the runner-up and any cheaper ones a risk ruled out: header, then
+    /// rows with their margins to the first SLO breach and the binding risk.
+    #[serde(default)]
+    pub robustness: Vec<Vec<String>>,
 }
 
 /// What a run report shows.
@@ -90,22 +109,39 @@ fn plan_section(out: &mut String, plan: &PlanSection) {
         );
     }
     out.push_str("</table>");
-    if let Some((header, rows)) = plan.alternatives.split_first() {
-        out.push_str("<h3>Best alternatives</h3><table><tr>");
-        for cell in header {
-            let _ = write!(out, "<th class=text>{}</th>", escape(cell));
+    text_table(out, "Best alternatives", &plan.alternatives);
+    out.push_str("</div></div>");
+    if !plan.robustness.is_empty() {
+        let _ = write!(
+            out,
+            "<h3>What the choice survives</h3><p>Risks the choice had to hold under: {}.</p>",
+            escape(&plan.risks)
+        );
+        text_table(out, "", &plan.robustness);
+    }
+}
+
+/// A table of text cells: the first row is the header.
+fn text_table(out: &mut String, title: &str, table: &[Vec<String>]) {
+    let Some((header, rows)) = table.split_first() else {
+        return;
+    };
+    if !title.is_empty() {
+        let _ = write!(out, "<h3>{}</h3>", escape(title));
+    }
+    out.push_str("<table><tr>");
+    for cell in header {
+        let _ = write!(out, "<th class=text>{}</th>", escape(cell));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td class=text>{}</td>", escape(cell));
         }
         out.push_str("</tr>");
-        for row in rows {
-            out.push_str("<tr>");
-            for cell in row {
-                let _ = write!(out, "<td class=text>{}</td>", escape(cell));
-            }
-            out.push_str("</tr>");
-        }
-        out.push_str("</table>");
     }
-    out.push_str("</div></div>");
+    out.push_str("</table>");
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1400px;\
@@ -328,6 +364,10 @@ pub fn render_run(report: &RunReport) -> String {
     let _ = write!(out, "<div class=\"verdict {class}\">{text}</div>");
     if let Some(plan) = &report.data.plan {
         plan_section(&mut out, plan);
+    }
+    if let Some(uncertainty) = &report.data.uncertainty {
+        let _ = write!(out, "<h2>How far these numbers may be off</h2><p>{}</p>", escape(&uncertainty.headline));
+        text_table(&mut out, "", &uncertainty.rows);
     }
 
     if let Some(slo) = &summary.slo {

@@ -7,4 +7,4 @@ pub mod html;
 pub mod kubernetes;
 pub mod table;
 
-pub use html::{escape, render_run, PlanSection, ReportData, RunReport};
+pub use html::{escape, render_run, PlanSection, ReportData, RunReport, UncertaintySection};

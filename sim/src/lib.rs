@@ -16,6 +16,7 @@ pub mod stats;
 pub mod summary;
 pub mod traffic;
 pub mod units;
+pub mod whatif;
 pub mod world;
 
 pub use model::{build, Inputs, Model, ScenarioError};

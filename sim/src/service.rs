@@ -9,6 +9,7 @@ use crate::rng::Rng;
 use crate::units::Nanos;
 use rand_distr::{Distribution, LogNormal};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 pub trait BatchLatency: Send + Sync + Debug {
     /// One draw of the time to run a batch of `batch_size` requests.
@@ -42,6 +43,44 @@ impl BatchLatency for DistLatency {
     }
     fn source(&self) -> String {
         self.description.clone()
+    }
+}
+
+/// Another batch latency scaled, with multiplicative lognormal spread of mean 1: what a calibration
+/// against a real server found (`[serving.calibration]`).
+#[derive(Debug)]
+pub struct ScaledLatency {
+    pub inner: Arc<dyn BatchLatency>,
+    pub scale: f64,
+    pub jitter: Option<LogNormal<f64>>,
+}
+
+impl ScaledLatency {
+    pub fn new(inner: Arc<dyn BatchLatency>, scale: f64, cv: f64) -> Self {
+        let jitter = (cv > 0.0).then(|| {
+            let sigma2 = (1.0 + cv * cv).ln();
+            LogNormal::new(-sigma2 / 2.0, sigma2.sqrt()).expect("validated: cv > 0")
+        });
+        ScaledLatency { inner, scale, jitter }
+    }
+}
+
+impl BatchLatency for ScaledLatency {
+    #[inline]
+    fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos {
+        self.sample_sized(batch_size, 0, rng)
+    }
+    #[inline]
+    fn sample_sized(&self, batch_size: u32, longest: u32, rng: &mut Rng) -> Nanos {
+        let base = self.inner.sample_sized(batch_size, longest, rng) as f64 * self.scale;
+        let spread = self.jitter.as_ref().map_or(1.0, |j| j.sample(rng));
+        (base * spread).min(1e15) as Nanos
+    }
+    fn mean(&self, batch_size: u32) -> f64 {
+        self.inner.mean(batch_size) * self.scale
+    }
+    fn source(&self) -> String {
+        self.inner.source()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The summary of one run: what `summary.json` holds. Simulated results only — nothing here depends
 //! on the wall clock — so the same scenario and seed give the same bytes.
 
-use crate::metrics::{Phase, RegionMetrics};
+use crate::metrics::{Counts, Phase, RegionMetrics};
 use crate::model::Model;
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
@@ -316,12 +316,12 @@ pub struct PoolSummary<'a> {
     pub instance: Option<String>,
 }
 
-fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
+fn slo_report(model: &Model, counts: &Counts, latency: &Histogram<u64>) -> Option<SloReport> {
     let slo = &model.slo;
     if slo.latency.is_empty() && slo.availability.is_none() {
         return None;
     }
-    let offered = totals.metrics.counts.offered;
+    let offered = counts.offered;
     let latency: Vec<LatencyAttainment> = slo
         .latency
         .iter()
@@ -331,14 +331,14 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
                 None
             } else {
                 let rank = (target.percentile / 100.0 * offered as f64).ceil() as u64;
-                let answered = totals.metrics.counts.answered();
+                let answered = counts.answered();
                 if rank > answered {
                     Some(f64::INFINITY)
                 } else {
-                    Some(ms(totals.metrics.latency.value_at_quantile(rank as f64 / answered.max(1) as f64) as f64))
+                    Some(ms(latency.value_at_quantile(rank as f64 / answered.max(1) as f64) as f64))
                 }
             };
-            let within = totals.metrics.latency.count_between(0, target.max);
+            let within = latency.count_between(0, target.max);
             let observed_ms = observed.filter(|v| v.is_finite());
             LatencyAttainment {
                 percentile: target.percentile,
@@ -351,15 +351,16 @@ fn slo_report(model: &Model, totals: &Totals) -> Option<SloReport> {
         .collect();
     let availability = slo.availability.map(|target| {
         // Answered within the timeout, degraded answers included.
-        let observed = if offered == 0 { 0.0 } else { totals.metrics.counts.answered() as f64 / offered as f64 };
+        let observed = if offered == 0 { 0.0 } else { counts.answered() as f64 / offered as f64 };
         AvailabilityAttainment { target, observed, met: observed >= target }
     });
     let met = latency.iter().all(|l| l.met) && availability.as_ref().is_none_or(|a| a.met);
     Some(SloReport { met, latency, availability })
 }
 
-/// Builds the summary from the run's per-region metrics.
-/// `stopped_at` is set when the run gave up early; statistics then cover warm-up to that time.
+/// Builds the summary from the run's per-region metrics, and the distributions behind it (to pool
+/// replications). `stopped_at` is set when the run gave up early; statistics then cover warm-up
+/// to that time.
 pub fn summarize(
     model: &Model,
     seed: u64,
@@ -367,11 +368,12 @@ pub fn summarize(
     in_system_area: f64,
     end: Nanos,
     stopped_at: Option<Nanos>,
-) -> Summary {
+) -> (Summary, Distributions) {
     let window_end = stopped_at.unwrap_or(model.duration);
     let mut overall = Totals::new();
     let mut regions = BTreeMap::new();
     let mut deployments = BTreeMap::new();
+    let mut distributions = Vec::with_capacity(pools.len() + 1);
     for pool in pools {
         if pool.role != Role::Shadow {
             overall.add(pool);
@@ -383,13 +385,19 @@ pub fn summarize(
             service_time_source: pool.service_time_source.clone(),
             stats: totals.section(model, window_end),
         };
-        if pool.role == Role::Primary {
+        let place = if pool.role == Role::Primary {
             regions.insert(pool.name.clone(), summary);
+            Place::Region(pool.name.clone())
         } else {
             deployments.insert(pool.name.clone(), summary);
-        }
+            Place::Deployment(pool.name.clone())
+        };
+        distributions.push(SectionDistribution::take(place, totals.metrics));
     }
-    Summary {
+    let slo = slo_report(model, &overall.metrics.counts, &overall.metrics.latency);
+    let overall_section = overall.section(model, window_end);
+    distributions.insert(0, SectionDistribution::take(Place::Overall, overall.metrics));
+    let summary = Summary {
         servesim_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: model.name.clone(),
         seed,
@@ -398,10 +406,202 @@ pub fn summarize(
         drain_s: nanos_to_secs(end.saturating_sub(model.duration)),
         stopped_early_s: stopped_at.map(nanos_to_secs),
         mean_in_system: in_system_area / (window_end - model.warmup) as f64,
-        slo: slo_report(model, &overall),
-        overall: overall.section(model, window_end),
+        slo,
+        overall: overall_section,
         regions,
         deployments,
+    };
+    (summary, Distributions { sections: distributions })
+}
+
+/// Which part of a summary a distribution belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Place {
+    Overall,
+    Region(String),
+    Deployment(String),
+}
+
+/// One section's measured distributions and the counts its SLO is judged on.
+#[derive(Clone, Debug)]
+struct SectionDistribution {
+    place: Place,
+    counts: Counts,
+    latency: Histogram<u64>,
+    queue_wait: Histogram<u64>,
+    service_time: Histogram<u64>,
+    sums: [f64; 3],
+}
+
+impl SectionDistribution {
+    fn take(place: Place, metrics: RegionMetrics) -> Self {
+        SectionDistribution {
+            place,
+            counts: metrics.counts,
+            sums: [metrics.latency_sum, metrics.queue_wait_sum, metrics.service_time_sum],
+            latency: metrics.latency,
+            queue_wait: metrics.queue_wait,
+            service_time: metrics.service_time,
+        }
+    }
+}
+
+/// A run's latency, queue-wait and service-time histograms per summary section, kept so that
+/// replications can be pooled: a percentile of the union of their measured windows, not the
+/// mean of each window's percentile, which short runs bias low in the tail.
+#[derive(Clone, Debug)]
+pub struct Distributions {
+    sections: Vec<SectionDistribution>,
+}
+
+/// Probability levels at which a replication's latency distribution is sketched: coarse in the
+/// body, dense in the tail where SLO percentiles live.
+fn sketch_levels() -> &'static [f64] {
+    static LEVELS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    LEVELS.get_or_init(|| {
+        let mut levels: Vec<f64> = (0..40).map(|k| f64::from(k) * 0.02).collect();
+        levels.extend((0..190).map(|k| 0.8 + f64::from(k) * 0.001));
+        levels.extend((0..90).map(|k| 0.99 + f64::from(k) * 0.0001));
+        levels.extend((0..90).map(|k| 0.999 + f64::from(k) * 0.00001));
+        levels.extend([0.9999, 0.99995, 0.99999, 1.0]);
+        levels
+    })
+}
+
+/// A replication's latency distribution per summary section, at [`sketch_levels`]: a few
+/// kilobytes that stand in for its histogram when intervals are computed after pooling.
+#[derive(Clone, Debug)]
+pub struct Sketch {
+    /// Per section, the latency (ns) at each level; empty for a section without answers.
+    sections: Vec<Vec<f64>>,
+}
+
+impl Sketch {
+    /// The fraction of the section's requests at or below `value` (ns), interpolated.
+    fn cdf(&self, section: usize, value: f64) -> Option<f64> {
+        let values = self.sections.get(section).filter(|v| !v.is_empty())?;
+        let levels = sketch_levels();
+        let above = values.partition_point(|&v| v <= value);
+        Some(match above {
+            0 => 0.0,
+            n if n == values.len() => 1.0,
+            n => {
+                let (v0, v1) = (values[n - 1], values[n]);
+                levels[n - 1] + (levels[n] - levels[n - 1]) * (value - v0) / (v1 - v0)
+            }
+        })
+    }
+}
+
+/// The section of a summary a statistic belongs to.
+#[derive(Clone, Copy, Debug)]
+pub enum SectionRef<'a> {
+    Overall,
+    Region(&'a str),
+    Deployment(&'a str),
+}
+
+impl Distributions {
+    /// This replication's latency sketch (see [`Sketch`]).
+    pub fn sketch(&self) -> Sketch {
+        let levels = sketch_levels();
+        let sections = self
+            .sections
+            .iter()
+            .map(|s| {
+                let total = s.latency.len();
+                if total == 0 {
+                    return Vec::new();
+                }
+                let mut values = Vec::with_capacity(levels.len());
+                let mut seen = 0u64;
+                let mut next = 0;
+                for step in s.latency.iter_recorded() {
+                    seen += step.count_at_value();
+                    while next < levels.len() && seen as f64 >= (levels[next] * total as f64).max(1.0) {
+                        values.push(step.value_iterated_to() as f64);
+                        next += 1;
+                    }
+                }
+                let last = s.latency.max() as f64;
+                values.resize(levels.len(), last);
+                values
+            })
+            .collect();
+        Sketch { sections }
+    }
+
+    fn index(&self, section: SectionRef) -> Option<usize> {
+        self.sections.iter().position(|s| match (&s.place, section) {
+            (Place::Overall, SectionRef::Overall) => true,
+            (Place::Region(a), SectionRef::Region(b)) | (Place::Deployment(a), SectionRef::Deployment(b)) => a == b,
+            _ => false,
+        })
+    }
+
+    /// A confidence interval (ms) for the latency `quantile` of `section`, from these pooled
+    /// distributions and each replication's sketch, by Woodruff's method: the fraction of each
+    /// replication's requests at or below the pooled estimate varies across replications; a
+    /// Student-t interval for its mean, mapped back through the pooled distribution, bounds the
+    /// quantile. Unlike an interval on the per-replication quantiles, it stays right when those
+    /// are skewed, as short runs' tail quantiles are. None with fewer than two replications.
+    pub fn latency_interval(
+        &self,
+        sketches: &[Sketch],
+        section: SectionRef,
+        quantile: f64,
+        confidence: f64,
+    ) -> Option<(f64, f64)> {
+        let k = self.index(section)?;
+        let pooled = &self.sections[k].latency;
+        if sketches.len() < 2 || pooled.is_empty() {
+            return None;
+        }
+        let estimate = pooled.value_at_quantile(quantile) as f64;
+        let fractions: Vec<f64> = sketches.iter().filter_map(|s| s.cdf(k, estimate)).collect();
+        if fractions.len() < 2 {
+            return None;
+        }
+        let n = fractions.len() as f64;
+        let mean = fractions.iter().sum::<f64>() / n;
+        let spread = fractions.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let half = crate::stats::t_quantile(0.5 + confidence / 2.0, fractions.len() as u64 - 1) * (spread / n).sqrt();
+        let at = |q: f64| ms(pooled.value_at_quantile(q.clamp(0.0, 1.0)) as f64);
+        Some((at(quantile - half), at(quantile + half)))
+    }
+
+    /// Adds another replication of the same model.
+    pub fn merge(&mut self, other: &Distributions) {
+        assert_eq!(self.sections.len(), other.sections.len(), "replications of one model have the same sections");
+        for (mine, theirs) in self.sections.iter_mut().zip(&other.sections) {
+            debug_assert_eq!(mine.place, theirs.place);
+            mine.counts += &theirs.counts;
+            mine.latency.add(&theirs.latency).expect("histograms share bounds");
+            mine.queue_wait.add(&theirs.queue_wait).expect("histograms share bounds");
+            mine.service_time.add(&theirs.service_time).expect("histograms share bounds");
+            for (sum, other) in mine.sums.iter_mut().zip(theirs.sums) {
+                *sum += other;
+            }
+        }
+    }
+
+    /// Overwrites `summary`'s percentiles and SLO attainment with these (pooled) distributions'.
+    pub fn apply(&self, model: &Model, summary: &mut Summary) {
+        for section in &self.sections {
+            let target = match &section.place {
+                Place::Overall => {
+                    summary.slo = slo_report(model, &section.counts, &section.latency);
+                    Some(&mut summary.overall)
+                }
+                Place::Region(name) => summary.regions.get_mut(name).map(|r| &mut r.stats),
+                Place::Deployment(name) => summary.deployments.get_mut(name).map(|r| &mut r.stats),
+            };
+            if let Some(stats) = target {
+                stats.latency_ms = percentiles(&section.latency, section.sums[0]);
+                stats.queue_wait_ms = percentiles(&section.queue_wait, section.sums[1]);
+                stats.service_time_ms = percentiles(&section.service_time, section.sums[2]);
+            }
+        }
     }
 }
 

@@ -14,19 +14,9 @@ fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
     out
 }
 
-#[test]
-fn dynamic_batching_timeline_matches_hand_computation() {
-    // Arrivals every 1 ms at 0..=10 ms; one instance; max_batch 4, preferred size 3, max queue delay
-    // 2 ms; every batch takes 3.5 ms. Worked by hand with Triton's rule (`GetDynamicBatch`): while
-    // the oldest has waited less than 2 ms the largest preferred size that can form goes at once;
-    // once it has waited 2 ms, everything pending goes, up to max_batch:
-    //   t=0    r0 queues; no preferred size can form; timer for 2 ms
-    //   t=2    timer: oldest waited 2 ms → batch 0 = [r0, r1], runs 2 → 5.5   (r2 arrives after it)
-    //   t=5.5  queue r2..r5; r2 has waited 3.5 ms, so not the preferred 3 but all four:
-    //          batch 1 = [r2, r3, r4, r5], runs 5.5 → 9
-    //   t=9    queue r6, r7, r8 (r9 not yet in); r6 waited 3 ms → batch 2 = [r6, r7, r8], 9 → 12.5
-    //   t=12.5 queue r9, r10; r9 waited 3.5 ms → batch 3 = [r9, r10], runs 12.5 → 16
-    let text = r#"
+/// Arrivals every 1 ms at 0..=10 ms; one instance; max_batch 4, preferred size 3, max queue delay
+/// 2 ms; every batch takes 3.5 ms.
+const TIMELINE: &str = r#"
 name = "timeline"
 duration = "10.5ms"
 interval = "1ms"
@@ -39,7 +29,19 @@ arrivals = { process = "constant", rate = "1000/s" }
 service_time = { kind = "constant", value = "3.5ms" }
 batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3] }
 "#;
-    let got = records(text, 1);
+
+#[test]
+fn dynamic_batching_timeline_matches_hand_computation() {
+    // Worked by hand with Triton's rule (`GetDynamicBatch`): while
+    // the oldest has waited less than 2 ms the largest preferred size that can form goes at once;
+    // once it has waited 2 ms, everything pending goes, up to max_batch:
+    //   t=0    r0 queues; no preferred size can form; timer for 2 ms
+    //   t=2    timer: oldest waited 2 ms → batch 0 = [r0, r1], runs 2 → 5.5   (r2 arrives after it)
+    //   t=5.5  queue r2..r5; r2 has waited 3.5 ms, so not the preferred 3 but all four:
+    //          batch 1 = [r2, r3, r4, r5], runs 5.5 → 9
+    //   t=9    queue r6, r7, r8 (r9 not yet in); r6 waited 3 ms → batch 2 = [r6, r7, r8], 9 → 12.5
+    //   t=12.5 queue r9, r10; r9 waited 3.5 ms → batch 3 = [r9, r10], runs 12.5 → 16
+    let got = records(TIMELINE, 1);
     let expected: [(u64, u64, f64, f64); 11] = [
         // (serial, batch, start ms, finish ms)
         (0, 0, 2.0, 5.5),
@@ -64,6 +66,30 @@ batching = { max_batch = 4, max_queue_delay = "2ms", preferred_batch_sizes = [3]
         assert_eq!(record.outcome, Outcome::Completed);
     }
     assert_eq!(got.iter().map(|r| r.batch_size).collect::<Vec<_>>(), [2, 2, 4, 4, 4, 4, 3, 3, 3, 2, 2]);
+}
+
+#[test]
+fn window_batching_timeline_matches_hand_computation() {
+    // The same arrivals and batches as above under LitServe's rule: a 2 ms collection window opens
+    // whenever the instance frees (first at 0), and the batch goes when full or when it closes.
+    //   t=0    window [0, 2): r0, r1 → batch 0 = [r0, r1] at 2, runs 2 → 5.5   (r2 arrives after it)
+    //   t=5.5  r2..r5 waiting: full (4) → batch 1 at once, 5.5 → 9
+    //   t=9    r6, r7, r8 waiting: window [9, 11) opens; r9 arrives at 9 → full → batch 2, 9 → 12.5
+    //   t=12.5 r10 waiting: window [12.5, 14.5) → batch 3 = [r10] at 14.5, runs 14.5 → 18
+    //          (Triton's rule would send it at 12.5: it has waited 2.5 ms.)
+    let text = TIMELINE
+        .replace("batching = {", "batching = { rule = \"window\",")
+        .replace(", preferred_batch_sizes = [3]", "");
+    let got = records(&text, 1);
+    let batches: Vec<(u64, u64, u64)> =
+        got.iter().map(|r| (r.batch, r.batch_start / (MS / 10), r.finished / (MS / 10))).collect();
+    let expected: Vec<(u64, u64, u64)> = [(0, 20, 55), (0, 20, 55)]
+        .into_iter()
+        .chain([(1, 55, 90); 4])
+        .chain([(2, 90, 125); 4])
+        .chain([(3, 145, 180)])
+        .collect();
+    assert_eq!(batches, expected);
 }
 
 /// Region "b" sends, region "a" 40 ms away (RTT) serves; the traffic's `arrivals` line follows.
@@ -156,6 +182,40 @@ overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 1 }
     // Without the worker limit both would start together.
     let unlimited = records(&text.replace(", cpu_workers = 1", ""), 1);
     assert_eq!(unlimited.iter().map(|r| r.batch_start / MS).collect::<Vec<_>>(), [4, 4]);
+}
+
+#[test]
+fn shared_host_cores_stretch_work_that_starts_while_they_are_busy() {
+    // One core shared by two CPU workers and the model; 4 ms of pre-processing, 10 ms batches of 1;
+    // two requests at t = 0. By hand (work that starts while more threads run than cores takes
+    // threads ÷ cores longer):
+    //   t=0   r0 starts pre alone (1 thread): done at 4. r1 starts pre beside it (2): done at 8.
+    //   t=4   r0's batch starts beside r1's pre (2 threads): 20 ms, done at 24.
+    //   t=24  r1's batch starts alone: done at 34.
+    let text = r#"
+name = "host"
+duration = "1ms"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "1/s" }
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "1/s" }
+[serving]
+service_time = { kind = "constant", value = "10ms" }
+overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 2, host_cores = 1 }
+"#;
+    let got = records(text, 1);
+    let times: Vec<(u64, u64, u64)> =
+        got.iter().map(|r| (r.stages.enqueued / MS, r.batch_start / MS, r.finished / MS)).collect();
+    assert_eq!(times, [(4, 4, 24), (8, 24, 34)]);
+    // Without the shared host: r0 4 → 14, r1 queues behind it, 14 → 24.
+    let apart = records(&text.replace(", host_cores = 1", ""), 1);
+    let times: Vec<(u64, u64, u64)> =
+        apart.iter().map(|r| (r.stages.enqueued / MS, r.batch_start / MS, r.finished / MS)).collect();
+    assert_eq!(times, [(4, 4, 14), (4, 14, 24)]);
 }
 
 #[test]
@@ -291,7 +351,14 @@ arrivals = { process = "poisson", rate = "70/s" }
 /// Triton's `GetDynamicBatch` states it: before the oldest request has waited `delay`, send the
 /// largest preferred size that can form; after, send everything pending up to `max_batch`.
 /// Batches take `fixed + per_request · b`. Returns each request's latency.
-fn triton_reference(arrivals: &[f64], max_batch: usize, preferred: usize, delay: f64, fixed: f64, per: f64) -> Vec<f64> {
+fn triton_reference(
+    arrivals: &[f64],
+    max_batch: usize,
+    preferred: usize,
+    delay: f64,
+    fixed: f64,
+    per: f64,
+) -> Vec<f64> {
     let mut latencies = Vec::with_capacity(arrivals.len());
     let mut queue = std::collections::VecDeque::new();
     let (mut next, mut now) = (0, 0.0_f64);

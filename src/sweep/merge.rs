@@ -8,7 +8,7 @@ use crate::output::write_atomic;
 use planner::report::TableText;
 use planner::{judge, PointResult};
 use sim::scenario::{ParamValue, Sweep};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn csv_bytes(table: &TableText) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -29,14 +29,15 @@ pub(crate) struct Outcome {
     pub best: Option<usize>,
     /// `best.toml` as written (file references absolute).
     pub best_text: Option<String>,
-    /// The scenario document the points applied to, and the sweep as run.
+    /// The scenario document the points applied to (and its folder), and the sweep as run.
     pub base: toml::Table,
+    pub base_dir: PathBuf,
     pub spec: Sweep,
 }
 
 /// Makes the `file` references of a scenario document absolute (relative ones are relative to
 /// `base_dir`, the scenario's folder), so the document runs from wherever it is written.
-fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
+pub(crate) fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
     fn visit(value: &mut toml::Value, base_dir: &Path) {
         match value {
             toml::Value::Table(table) => {
@@ -61,6 +62,24 @@ fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
     }
 }
 
+/// A point's scenario as `best.toml` holds it: the base document with the point's values, file
+/// references absolute, under a header of what was chosen and why.
+pub(crate) fn point_text(
+    base: &toml::Table,
+    base_dir: &Path,
+    spec: &Sweep,
+    result: &PointResult,
+    judged: &planner::Judged,
+    points: usize,
+) -> Result<String, CliError> {
+    let mut document = base.clone();
+    for (path, value) in &resolved_values(result, spec) {
+        planner::apply::set(&mut document, path, value).map_err(|e| CliError::input(e.to_string()))?;
+    }
+    absolute_files(&mut document, base_dir);
+    Ok(planner::report::best_document(document, result, judged, points))
+}
+
 /// Writes sweep.csv, pareto.csv and best.toml for a complete set of results, and prints the top.
 pub(super) fn finish(
     out: &Path,
@@ -72,20 +91,14 @@ pub(super) fn finish(
 ) -> Result<Outcome, CliError> {
     results.sort_by_key(|r| r.index);
     results.dedup_by_key(|r| r.index);
-    let judged = judge(&results, spec.strategy, spec.objective);
+    let judged = judge(&results, spec.strategy, spec.objective, spec.slo_confidence);
     write_atomic(out, "sweep.csv", &csv_bytes(&planner::report::sweep_table(&results, &judged)))?;
     write_atomic(out, "pareto.csv", &csv_bytes(&planner::report::pareto_table(&results, &judged)))?;
     let mut best_document = None;
     match planner::frontier::best(&judged) {
         Some(best) => {
             let position = results.iter().position(|r| r.index == best.index).expect("judged points come from results");
-            let result = &results[position];
-            let mut document = base.clone();
-            for (path, value) in &resolved_values(result, spec) {
-                planner::apply::set(&mut document, path, value).map_err(|e| CliError::input(e.to_string()))?;
-            }
-            absolute_files(&mut document, base_dir);
-            let text = planner::report::best_document(document, result, best, results.len());
+            let text = point_text(base, base_dir, spec, &results[position], best, results.len())?;
             write_atomic(out, "best.toml", text.as_bytes())?;
             best_document = Some((best.index, text));
         }
@@ -101,7 +114,15 @@ pub(super) fn finish(
         }
     }
     let (best, best_text) = best_document.unzip();
-    Ok(Outcome { results, judged, best, best_text, base: base.clone(), spec: spec.clone() })
+    Ok(Outcome {
+        results,
+        judged,
+        best,
+        best_text,
+        base: base.clone(),
+        base_dir: base_dir.to_path_buf(),
+        spec: spec.clone(),
+    })
 }
 
 /// A point's parameter values, with the right-sized replica count where the strategy found one.

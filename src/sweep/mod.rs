@@ -9,7 +9,7 @@ mod merge;
 mod prepare;
 
 pub use merge::merge;
-pub(crate) use merge::{resolved_values, Outcome};
+pub(crate) use merge::{absolute_files, point_text, resolved_values, Outcome};
 
 use crate::error::CliError;
 use crate::load::Loaded;
@@ -131,6 +131,8 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
 pub(crate) struct Finished {
     pub outcome: Outcome,
     pub chosen: Option<Loaded>,
+    /// The sweep's plan, to run any point again (robust plans).
+    pub plan: planner::Plan,
 }
 
 /// Runs (or resumes) a sweep; None for a shard or when only manifests were written.
@@ -233,7 +235,7 @@ pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Finished>, CliError> 
         }
         _ => None,
     };
-    Ok(Some(Finished { outcome, chosen }))
+    Ok(Some(Finished { outcome, chosen, plan: prepared.plan }))
 }
 
 fn scenario_dir(scenario: &Path) -> PathBuf {

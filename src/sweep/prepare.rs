@@ -111,6 +111,17 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
             format!("replications must be between 1 and 10000, got {}", spec.replications),
         ));
     }
+    if let Some(level) = spec.slo_confidence {
+        if !(level > 0.5 && level < 1.0) {
+            return Err(at(&["slo_confidence"], format!("slo_confidence must be above 0.5 and below 1, got {level}")));
+        }
+        if spec.replications < 2 {
+            return Err(at(
+                &["slo_confidence"],
+                "slo_confidence needs at least 2 replications (an interval needs their spread)".into(),
+            ));
+        }
+    }
     if spec.strategy == Strategy::Random && spec.samples.unwrap_or(0) == 0 {
         return Err(at(&["strategy"], "the random strategy needs samples (in [sweep] or --samples)".into()));
     }

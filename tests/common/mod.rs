@@ -75,3 +75,13 @@ pub fn bundled_scenarios(dir: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Every record of a CSV file.
+pub fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(path).unwrap().records().map(|r| r.unwrap()).collect()
+}
+
+/// The position of column `name` in a CSV file's header.
+pub fn csv_column(path: &Path, name: &str) -> usize {
+    csv::Reader::from_path(path).unwrap().headers().unwrap().iter().position(|h| h == name).unwrap()
+}

@@ -58,6 +58,8 @@ pub struct ModelTable {
     /// The 68% band of the source's error, as factors (low, high) on every latency: where the
     /// true service time is likely to lie, for an estimate judged against published measurements.
     pub band: Option<(f64, f64)>,
+    /// The least direct source among the table's numbers: "measured", "interpolated" or "estimated".
+    pub worst_source: String,
 }
 
 impl ModelTable {

@@ -73,6 +73,8 @@ pub struct ServingModel {
     pub pre: Option<Sampler>,
     pub post: Option<Sampler>,
     pub cpu_workers: Option<u32>,
+    /// Cores shared by the model's batches and the CPU workers (see `scenario::Overhead`).
+    pub host_cores: Option<u32>,
     pub startup: StartupModel,
     pub health: HealthModel,
     pub feature_store: Option<FeatureStoreModel>,

@@ -9,9 +9,9 @@ use super::inputs::{model_key, model_seqs, Inputs};
 use super::operations::{build_breaker, build_fallback, build_feature_store, build_health, build_startup};
 use super::{ReplicaKind, ServingModel};
 use crate::dist::Sampler;
-use crate::policy::batching::DynamicBatching;
+use crate::policy::batching::{BatchRule, DynamicBatching};
 use crate::scenario::{self, Dist, KeyPath};
-use crate::service::{BatchLatency, BucketedLatency, DistLatency, TableLatency};
+use crate::service::{BatchLatency, BucketedLatency, DistLatency, ScaledLatency, TableLatency};
 use std::sync::Arc;
 
 pub(super) fn batch_latency(
@@ -123,6 +123,12 @@ pub(super) fn serving_model(
             );
         }
     }
+    if batching.rule == BatchRule::Window && !preferred.is_empty() {
+        return fail(
+            batching_path.join("preferred_batch_sizes"),
+            "preferred batch sizes are Triton's: the window rule has none",
+        );
+    }
     preferred.sort_unstable_by(|a, b| b.cmp(a));
     preferred.dedup();
     if serving.queue_capacity == 0 {
@@ -135,18 +141,48 @@ pub(super) fn serving_model(
     if serving.overhead.cpu_workers.is_some_and(|w| w == 0 || w > MAX_CPU_WORKERS) {
         return fail(overhead_path.join("cpu_workers"), format!("cpu_workers must be between 1 and {MAX_CPU_WORKERS}"));
     }
+    if let Some(cores) = serving.overhead.host_cores {
+        if cores == 0 || cores > MAX_CPU_WORKERS {
+            return fail(
+                overhead_path.join("host_cores"),
+                format!("host_cores must be between 1 and {MAX_CPU_WORKERS}"),
+            );
+        }
+        if serving.overhead.cpu_workers.is_none() {
+            return fail(
+                overhead_path.join("host_cores"),
+                "host_cores needs cpu_workers: the threads that do the per-request work on those cores",
+            );
+        }
+    }
     let stage = |key: &str, dist: &Option<Dist>| -> Result<Option<Sampler>, ScenarioError> {
         dist.as_ref().map(|d| sampler(&overhead_path.join(key), d)).transpose()
     };
     let pre = stage("pre", &serving.overhead.pre)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
     let post =
         stage("post", &serving.overhead.post)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
-    let service = batch_latency(&path.join("service_time"), &serving.service_time, batching.max_batch, inputs)?;
+    let mut service = batch_latency(&path.join("service_time"), &serving.service_time, batching.max_batch, inputs)?;
+    if let Some(calibration) = &serving.calibration {
+        let at = path.join("calibration");
+        if !(calibration.service_scale.is_finite()
+            && calibration.service_scale > 0.0
+            && calibration.service_scale <= 1e6)
+        {
+            return fail(at.join("service_scale"), "service_scale must be above 0 and at most 1e6");
+        }
+        if !(calibration.service_cv.is_finite() && (0.0..=100.0).contains(&calibration.service_cv)) {
+            return fail(at.join("service_cv"), "service_cv must be between 0 and 100");
+        }
+        if calibration.service_scale != 1.0 || calibration.service_cv > 0.0 {
+            service = Arc::new(ScaledLatency::new(service, calibration.service_scale, calibration.service_cv));
+        }
+    }
     Ok(ServingModel {
         queue_capacity: serving.queue_capacity,
         timeout: serving.timeout.map(|t| t.nanos()),
         balancer: serving.balancer,
         kind: ReplicaKind::DynamicBatcher(DynamicBatching {
+            rule: batching.rule,
             max_batch: batching.max_batch,
             max_queue_delay: batching.max_queue_delay.nanos(),
             preferred_batch_sizes: preferred,
@@ -156,6 +192,7 @@ pub(super) fn serving_model(
         pre,
         post,
         cpu_workers: serving.overhead.cpu_workers,
+        host_cores: serving.overhead.host_cores,
         startup: build_startup(&path.join("startup"), &serving.startup)?,
         health: build_health(&path.join("health_check"), &serving.health_check)?,
         feature_store: serving

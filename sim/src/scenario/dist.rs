@@ -59,3 +59,24 @@ pub enum Dist {
         cv: f64,
     },
 }
+
+impl Dist {
+    /// The same distribution with every time `factor` times longer (what-if analyses); None for
+    /// the forms whose times live elsewhere (a model's table, a table file): scale those through
+    /// `[serving.calibration]`.
+    pub fn scaled(&self, factor: f64) -> Option<Dist> {
+        let s = |d: &Duration| Duration::from_secs_f64(d.0 as f64 * factor / 1e9);
+        Some(match self {
+            Dist::Constant { value } => Dist::Constant { value: s(value) },
+            Dist::Exponential { mean } => Dist::Exponential { mean: s(mean) },
+            Dist::Lognormal { mean, cv } => Dist::Lognormal { mean: s(mean), cv: *cv },
+            Dist::Gamma { mean, cv } => Dist::Gamma { mean: s(mean), cv: *cv },
+            Dist::Uniform { min, max } => Dist::Uniform { min: s(min), max: s(max) },
+            Dist::Empirical { samples } => Dist::Empirical { samples: samples.iter().map(s).collect() },
+            Dist::Table { file: None, points: Some(points), cv } => {
+                Dist::Table { file: None, points: Some(points.iter().map(|(b, d)| (*b, s(d))).collect()), cv: *cv }
+            }
+            Dist::Model { .. } | Dist::Table { .. } => return None,
+        })
+    }
+}

@@ -75,6 +75,63 @@ pub struct Scenario {
     pub shadow: Option<Deployment>,
     /// What `servesim sweep` varies; ignored by `servesim run`.
     pub sweep: Option<Sweep>,
+    /// What a plan's choice must survive (`servesim plan`).
+    pub plan: Option<PlanRisks>,
+    /// Overrides of the default uncertainty bands of estimated inputs.
+    pub uncertainty: Option<UncertaintyBands>,
+}
+
+/// The risks `servesim plan` checks every candidate against; the plan picks the cheapest one that
+/// meets the SLO under each.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRisks {
+    /// Traffic above the forecast to hold at: 0.2 holds at 1.2× every source's rate.
+    #[serde(default)]
+    pub traffic_margin: f64,
+    /// Hold with service times at the high end of their source's uncertainty band.
+    #[serde(default)]
+    pub service_time_band: bool,
+    /// Failures to hold through: losing one replica, one zone, or the largest region.
+    #[serde(default)]
+    pub survive: Vec<Survive>,
+    /// Zones each region's replicas are spread over, evenly (Kubernetes topology spread).
+    #[serde(default = "three")]
+    pub zones: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+impl Default for PlanRisks {
+    fn default() -> Self {
+        PlanRisks { traffic_margin: 0.0, service_time_band: false, survive: Vec::new(), zones: three() }
+    }
+}
+
+/// A failure a plan must survive.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Survive {
+    /// One replica down, in the region that can least afford it.
+    Replica,
+    /// One zone's share of a region's replicas down, in the region that can least afford it.
+    Zone,
+    /// The region with the most replicas down; its traffic fails over.
+    Region,
+}
+
+/// Factors `[low, high]` on an input that bound where its true value likely lies (68%).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UncertaintyBands {
+    /// Replaces the service-time source's default band (measured ×0.95–×1.05, interpolated
+    /// ×0.9–×1.1, profile roofline ×0.7–×1.3, a catalog device's fitted band, a distribution
+    /// written by hand ×0.9–×1.1, calibrated on a load test ×0.95–×1.05).
+    pub service_time: Option<[f64; 2]>,
+    /// Replaces the per-request overhead's default band (×0.8–×1.25, or ×0.9–×1.1 calibrated).
+    pub overhead: Option<[f64; 2]>,
 }
 
 /// An extra deployment in every serving region: an A/B variant or a shadow candidate.
@@ -228,6 +285,9 @@ pub struct Serving {
     pub batching: Batching,
     /// Time to run one batch.
     pub service_time: Dist,
+    /// What `servesim calibrate` fitted to a load test (or a what-if): every batch's time scaled,
+    /// with extra multiplicative spread.
+    pub calibration: Option<Calibration>,
     #[serde(default)]
     pub overhead: Overhead,
     /// Time from a replica's creation to serving (new replicas, restarts after a crash).
@@ -246,6 +306,10 @@ pub struct Serving {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batching {
+    /// When a partial batch goes: `triton` (the oldest waits at most `max_queue_delay`) or
+    /// `window` (LitServe: a window of `max_queue_delay` opens when an instance frees).
+    #[serde(default)]
+    pub rule: crate::policy::batching::BatchRule,
     /// 1 serves one request at a time.
     #[serde(default = "one")]
     pub max_batch: u32,
@@ -263,8 +327,32 @@ pub struct Batching {
 
 impl Default for Batching {
     fn default() -> Self {
-        Batching { max_batch: 1, max_queue_delay: Duration(0), preferred_batch_sizes: Vec::new(), instances: 1 }
+        Batching {
+            rule: Default::default(),
+            max_batch: 1,
+            max_queue_delay: Duration(0),
+            preferred_batch_sizes: Vec::new(),
+            instances: 1,
+        }
     }
+}
+
+/// Adjustments of `service_time` fitted to a real server's load test.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Every batch takes this many times the `service_time` given.
+    #[serde(default = "unit")]
+    pub service_scale: f64,
+    /// Multiplicative lognormal spread (mean 1) on top of `service_time`'s own.
+    #[serde(default)]
+    pub service_cv: f64,
+    /// Where the values come from (the load test, the date).
+    pub source: Option<String>,
+}
+
+fn unit() -> f64 {
+    1.0
 }
 
 /// Per-request work outside the batch: HTTP handling, tokenisation, pre- and post-processing.
@@ -276,6 +364,11 @@ pub struct Overhead {
     /// When set, pre- and post-processing run on this many worker threads per replica and queue for
     /// them under load; otherwise they are pure delays.
     pub cpu_workers: Option<u32>,
+    /// The replica host's cores when the per-request work and the model share them (an HTTP layer
+    /// on the model's CPU cores, a Python server beside its model): each running batch and each
+    /// busy CPU worker is a thread, and a batch or stage that starts while more threads run than
+    /// there are cores takes (threads ÷ cores) times longer. Needs `cpu_workers`.
+    pub host_cores: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -351,6 +444,10 @@ pub struct Sweep {
     /// Stop a run early when it has clearly failed (see `sim::world::RunOptions::give_up_loss`).
     #[serde(default = "yes")]
     pub early_stop: bool,
+    /// Judge latency targets on the one-sided upper bound at this confidence (and availability on
+    /// the lower bound) across replications, rather than on the pooled estimate; needs at least
+    /// two replications.
+    pub slo_confidence: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -368,6 +465,7 @@ impl Default for Sweep {
             capacity: CapacitySearch::default(),
             right_size: None,
             early_stop: true,
+            slo_confidence: None,
         }
     }
 }

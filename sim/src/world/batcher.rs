@@ -33,7 +33,16 @@ pub(super) struct BatcherState {
     free_instances: Vec<u32>,
     /// The pending batch-timer time, or NO_TIME.
     timer_at: Nanos,
+    /// When an instance last became free: where a window-rule batcher's windows start.
+    window_open: Nanos,
     first_instance: u32,
+}
+
+impl BatcherState {
+    /// Model instances running a batch now, out of `instances`.
+    pub(super) fn running(&self, instances: u32) -> u32 {
+        instances - self.idle_instances
+    }
 }
 
 fn batching(serving: &ServingModel) -> &DynamicBatching {
@@ -57,6 +66,7 @@ impl BatcherState {
             idle_instances: batching.instances,
             free_instances: (first_instance..first_instance + batching.instances).rev().collect(),
             timer_at: NO_TIME,
+            window_open: 0,
             first_instance,
         }
     }
@@ -105,7 +115,8 @@ impl World<'_> {
             };
             let waiting = state.batcher.queue.len() as u32;
             let enqueued = self.requests[oldest as usize].at(Stamp::Enqueued);
-            match batching(serving_of(&self.pools, state.pool)).decide(waiting, enqueued, self.now) {
+            let window_open = state.batcher.window_open;
+            match batching(serving_of(&self.pools, state.pool)).decide(waiting, enqueued, self.now, window_open) {
                 Dispatch::Send(take) => self.start_batch(replica, take),
                 Dispatch::WaitUntil(ready_at) => {
                     if state.batcher.timer_at != ready_at {
@@ -155,6 +166,9 @@ impl World<'_> {
             self.pools[pool as usize].busy_replicas += 1;
         }
         state.batcher.idle_instances -= 1;
+        if serving.host_cores.is_some() {
+            service = (service as f64 * self.host_contention(replica)) as Nanos;
+        }
         if now >= model.warmup {
             self.pools[pool as usize].metrics.batch_sizes[size as usize] += 1;
         }
@@ -176,6 +190,7 @@ impl World<'_> {
         let state = &mut self.replicas[replica as usize];
         let instances = serving_of(&self.pools, state.pool).kind.instances();
         state.batcher.idle_instances += 1;
+        state.batcher.window_open = self.now;
         if state.batcher.idle_instances == instances {
             self.pools[state.pool as usize].busy_replicas -= 1;
         }

@@ -208,6 +208,8 @@ const GIVE_UP_MIN_OFFERED: u64 = 1000;
 /// Everything a run produced.
 pub struct RunOutput {
     pub summary: Summary,
+    /// The histograms behind the summary's percentiles, for pooling replications.
+    pub distributions: summary::Distributions,
     pub timeseries: Vec<TimeseriesRow>,
     pub events: u64,
     pub requests: Vec<RequestRecord>,
@@ -476,10 +478,12 @@ impl<'m> World<'m> {
             })
             .collect();
         let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
-        let summary = summary::summarize(self.model, self.seed, &pools, measured_area, self.now, self.stopped_at);
         let latency_cdf = summary::latency_cdfs(&pools);
+        let (summary, distributions) =
+            summary::summarize(self.model, self.seed, &pools, measured_area, self.now, self.stopped_at);
         RunOutput {
             summary,
+            distributions,
             timeseries: self.timeseries,
             events: self.event_count,
             requests: self.records,

@@ -84,7 +84,12 @@ impl World<'_> {
             let stage = self.requests[id as usize].stage;
             self.stamp(id, if stage == Stage::Pre { Stamp::PreStarted } else { Stamp::PostStarted });
             let (time, constant) = self.stage_time(replica, stage);
-            self.schedule_in(time, constant, Event::CpuDone { request: id });
+            let stretch = self.host_contention(replica);
+            if stretch > 1.0 {
+                self.events.schedule(self.now + (time as f64 * stretch) as Nanos, Event::CpuDone { request: id });
+            } else {
+                self.schedule_in(time, constant, Event::CpuDone { request: id });
+            }
             return;
         }
         let capacity = serving_of(&self.pools, state.pool).queue_capacity as usize;
@@ -93,6 +98,20 @@ impl World<'_> {
         } else {
             state.cpu_waiting.push_back(id);
         }
+    }
+
+    /// How much longer work that starts now on `replica` takes because its host's cores are shared
+    /// (`host_cores`): running threads (batches and busy CPU workers, the starting one already
+    /// counted) over cores, at least 1. Processor sharing, fixed when the work starts.
+    pub(super) fn host_contention(&self, replica: u32) -> f64 {
+        let state = &self.replicas[replica as usize];
+        let serving = serving_of(&self.pools, state.pool);
+        let Some(cores) = serving.host_cores else {
+            return 1.0;
+        };
+        let batches = state.batcher.running(serving.kind.instances());
+        let workers = serving.cpu_workers.unwrap_or(0) - state.cpu_idle;
+        (f64::from(batches + workers) / f64::from(cores)).max(1.0)
     }
 
     #[cold]

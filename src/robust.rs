@@ -1,0 +1,268 @@
+//! `servesim plan`'s robust choice: every candidate, cheapest first, judged under the risks the
+//! scenario's `[plan]` names (traffic above the forecast, service times at the top of their band,
+//! a replica, a zone or the largest region lost); the first that holds under each is chosen. The
+//! chosen configuration and the runner-up are then measured for their margins: how much more
+//! traffic and how much slower a model they take before the SLO breaks, and which failures they
+//! survive.
+
+use crate::error::CliError;
+use crate::sweep::{point_text, resolved_values, Finished};
+use planner::{Headroom, Judged, Point, PointResult, Stressed};
+use rayon::prelude::*;
+use sim::scenario::{PlanRisks, Scenario, Strategy, Survive};
+
+/// What the plan runs in full, and the robustness table for its report.
+pub struct Choice {
+    pub index: usize,
+    /// `best.toml`'s text.
+    pub text: String,
+    pub scenario: Scenario,
+    pub risks: String,
+    pub table: Vec<Vec<String>>,
+}
+
+struct Candidate<'a> {
+    result: &'a PointResult,
+    judged: &'a Judged,
+    scenario: Scenario,
+}
+
+fn risks_in_words(risks: &PlanRisks, service_high: f64) -> String {
+    let mut parts = Vec::new();
+    if risks.traffic_margin > 0.0 {
+        parts.push(format!("{:.0}% more traffic than forecast", risks.traffic_margin * 100.0));
+    }
+    if risks.service_time_band {
+        parts.push(format!("service times ×{service_high:.2} (the top of their band)"));
+    }
+    for survive in &risks.survive {
+        parts.push(survive_words(*survive).to_string());
+    }
+    if parts.is_empty() {
+        "none set ([plan] traffic_margin, service_time_band, survive)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn survive_words(survive: Survive) -> &'static str {
+    match survive {
+        Survive::Replica => "one replica down",
+        Survive::Zone => "one zone down",
+        Survive::Region => "the largest region down",
+    }
+}
+
+fn headroom_words(headroom: Headroom, what: &str) -> String {
+    match headroom {
+        Headroom::None => "misses the SLO as is".into(),
+        Headroom::Breaks(factor) => format!("breaks at +{:.0}% {what}", (factor - 1.0) * 100.0),
+        Headroom::Beyond(factor) => format!("holds past +{:.0}% {what}", (factor - 1.0) * 100.0),
+    }
+}
+
+fn stressed_words(stressed: &Stressed) -> String {
+    if stressed.holds {
+        "holds".into()
+    } else {
+        format!("breaks: {}", stressed.reason)
+    }
+}
+
+/// The margins of one configuration: traffic and service-time headroom, every survival case.
+struct Margins {
+    traffic: Headroom,
+    service: Headroom,
+    survival: Vec<Stressed>,
+}
+
+fn margins(plan: &planner::Plan, scenario: &Scenario, zones: u32) -> Result<Margins, String> {
+    Ok(Margins {
+        traffic: plan.headroom(scenario, true)?,
+        service: plan.headroom(scenario, false)?,
+        survival: [Survive::Replica, Survive::Zone, Survive::Region]
+            .iter()
+            .map(|&s| plan.survival(scenario, s, zones))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn factor(headroom: Headroom) -> f64 {
+    match headroom {
+        Headroom::None => 1.0,
+        Headroom::Breaks(f) | Headroom::Beyond(f) => f,
+    }
+}
+
+pub fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliError> {
+    let outcome = &finished.outcome;
+    let chosen = finished.chosen.as_ref().expect("plan checked a point meets the SLO");
+    let risks = chosen.scenario.plan.clone().unwrap_or_default();
+    let service_high = sim::whatif::service_time_band(&chosen.scenario, &chosen.inputs).high;
+    let robust = (risks.traffic_margin > 0.0 || risks.service_time_band || !risks.survive.is_empty())
+        && outcome.spec.strategy != Strategy::Capacity;
+    let (_, pool) = crate::run::thread_pool(threads)?;
+    let fail = |e: String| CliError::input(format!("robust plan: {e}"));
+
+    let mut ranked: Vec<(&PointResult, &Judged)> =
+        outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
+    ranked.sort_by_key(|(_, j)| j.rank);
+    let scenario_of = |result: &PointResult| -> Result<Scenario, CliError> {
+        let point = Point { index: result.index, values: resolved_values(result, &outcome.spec) };
+        finished.plan.scenario(&point).map_err(|e| CliError::input(e.to_string()))
+    };
+
+    // Candidates in rank order, a few at a time in parallel; the first two that hold are the
+    // choice and the runner-up. Without risks, ranks 1 and 2.
+    let mut ruled_out: Vec<(Candidate, Vec<Stressed>)> = Vec::new();
+    let mut holding: Vec<Candidate> = Vec::new();
+    let batch = pool.current_num_threads().max(1);
+    for group in ranked.chunks(batch) {
+        let scenarios: Vec<Scenario> = group.iter().map(|(r, _)| scenario_of(r)).collect::<Result<_, _>>()?;
+        let stressed: Vec<Vec<Stressed>> = if robust {
+            pool.install(|| {
+                scenarios.par_iter().map(|s| finished.plan.stress(s, &risks, service_high)).collect::<Result<_, _>>()
+            })
+            .map_err(fail)?
+        } else {
+            vec![Vec::new(); group.len()]
+        };
+        for ((&(result, judged), scenario), stressed) in group.iter().zip(scenarios).zip(stressed) {
+            let candidate = Candidate { result, judged, scenario };
+            if stressed.iter().all(|s| s.holds) {
+                holding.push(candidate);
+            } else if holding.is_empty() {
+                ruled_out.push((candidate, stressed));
+            }
+            if holding.len() == 2 {
+                break;
+            }
+        }
+        if holding.len() == 2 {
+            break;
+        }
+    }
+    if holding.is_empty() {
+        let reasons: Vec<String> = ruled_out
+            .iter()
+            .take(3)
+            .map(|(c, s)| {
+                let broken: Vec<String> =
+                    s.iter().filter(|s| !s.holds).map(|s| format!("{}: {}", s.risk, s.reason)).collect();
+                format!("point {}: {}", c.result.index, broken.join("; "))
+            })
+            .collect();
+        return Err(CliError {
+            message: format!(
+                "no configuration that meets the SLO also holds under the plan's risks ({})",
+                reasons.join(" | ")
+            ),
+            code: 1,
+        });
+    }
+
+    let measured: Vec<Margins> = pool
+        .install(|| {
+            holding.par_iter().map(|c| margins(&finished.plan, &c.scenario, risks.zones)).collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(fail)?;
+    let mut table = vec![[
+        "configuration",
+        "point",
+        "parameters",
+        "USD/h",
+        "traffic",
+        "service time",
+        "one replica down",
+        "one zone down",
+        "largest region down",
+        "binding risk",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let parameters = |result: &PointResult| -> String {
+        resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ")
+    };
+    let usd = |judged: &Judged| judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}"));
+    for (candidate, stressed) in &ruled_out {
+        let mut cells = vec!["–".to_string(); 5];
+        for s in stressed {
+            let column = if s.risk.contains("traffic") {
+                0
+            } else if s.risk.starts_with("service time") {
+                1
+            } else if s.risk == survive_words(Survive::Replica) {
+                2
+            } else if s.risk == survive_words(Survive::Zone) {
+                3
+            } else {
+                4
+            };
+            cells[column] = format!("{}: {}", s.risk, stressed_words(s));
+        }
+        let binding = stressed.iter().find(|s| !s.holds).map_or(String::new(), |s| s.risk.clone());
+        let mut row = vec![
+            "ruled out".to_string(),
+            candidate.result.index.to_string(),
+            parameters(candidate.result),
+            usd(candidate.judged),
+        ];
+        row.extend(cells);
+        row.push(binding);
+        table.push(row);
+    }
+    for (k, (candidate, margin)) in holding.iter().zip(&measured).enumerate() {
+        let binding = if robust {
+            // The configured risk closest to a breach: the highest p99 over its target.
+            let configured: Vec<(String, f64)> = [
+                (risks.traffic_margin > 0.0)
+                    .then(|| ("traffic".to_string(), factor(margin.traffic) - 1.0 - risks.traffic_margin)),
+                risks.service_time_band.then(|| ("service time".to_string(), factor(margin.service) - service_high)),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(risks.survive.iter().map(|s| {
+                let stressed = &margin.survival[*s as usize];
+                (survive_words(*s).to_string(), 1.0 - stressed.pressure)
+            }))
+            .collect();
+            configured.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(String::new(), |(name, _)| name)
+        } else if factor(margin.traffic) <= factor(margin.service) {
+            "traffic".to_string()
+        } else {
+            "service time".to_string()
+        };
+        let mut row = vec![
+            if k == 0 { "chosen" } else { "runner-up" }.to_string(),
+            candidate.result.index.to_string(),
+            parameters(candidate.result),
+            usd(candidate.judged),
+            headroom_words(margin.traffic, "traffic"),
+            headroom_words(margin.service, "service time"),
+        ];
+        row.extend(margin.survival.iter().map(stressed_words));
+        row.push(binding);
+        table.push(row);
+    }
+
+    let choice = &holding[0];
+    let text = if Some(choice.result.index) == outcome.best {
+        chosen.text.clone()
+    } else {
+        point_text(
+            &outcome.base,
+            &outcome.base_dir,
+            &outcome.spec,
+            choice.result,
+            choice.judged,
+            outcome.results.len(),
+        )?
+    };
+    Ok(Choice {
+        index: choice.result.index,
+        text,
+        scenario: choice.scenario.clone(),
+        risks: risks_in_words(&risks, service_high),
+        table,
+    })
+}

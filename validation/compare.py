@@ -1,0 +1,53 @@
+"""Calibrates servesim on each committed result set (validation/results/<server>-<config>.csv and
+.toml) and prints the comparison as the Markdown tables of docs/validation.md.
+
+    python3 validation/compare.py [--servesim target/release/servesim]
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pct(x):
+    return f"{float(x) * 100:+.0f}%"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--servesim", default=os.path.join(HERE, "..", "target", "release", "servesim"))
+    args = parser.parse_args()
+    for scenario in sorted(glob.glob(os.path.join(HERE, "results", "*.toml"))):
+        tag = os.path.basename(scenario)[: -len(".toml")]
+        out = os.path.join(HERE, ".work", "compare", tag)
+        subprocess.run(
+            [args.servesim, "calibrate", scenario, scenario[: -len(".toml")] + ".csv", "--out", out, "-q"], check=True
+        )
+        report = json.load(open(os.path.join(out, "calibration.json")))
+        f = report["fitted"]
+        print(f"### {tag}\n")
+        print(
+            f"Fitted on points {', '.join(map(str, report['fit_points']))}: overhead {f['overhead_ms']:.2f} ms "
+            f"(cv {f['overhead_cv']:.2f}) on {f['cpu_workers'] or 'unlimited'} thread(s)"
+            + (f" sharing {f['host_cores']} core(s) with the model" if f["host_cores"] else "")
+            + f"; service time ×{f['service_scale']:.3f} (cv {f['service_cv']:.2f}).\n"
+        )
+        print("| point | role | req/s | measured p50 / p90 / p99 ms | uncalibrated | calibrated | calibrated error p50 / p90 / p99 | uncalibrated error p50 / p99 |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in csv.DictReader(open(os.path.join(out, "calibration.csv"))):
+            trio = lambda k: " / ".join(f"{float(r[f'{k}_{q}_ms']):.1f}" for q in ("p50", "p90", "p99"))
+            print(
+                f"| {r['point']} | {r['role']} | {float(r['offered_rps']):.1f} | {trio('measured')} | {trio('uncalibrated')} "
+                f"| {trio('calibrated')} | {pct(r['calibrated_error_p50'])} / {pct(r['calibrated_error_p90'])} / "
+                f"{pct(r['calibrated_error_p99'])} | {pct(r['uncalibrated_error_p50'])} / {pct(r['uncalibrated_error_p99'])} |"
+            )
+        print()
+
+
+if __name__ == "__main__":
+    main()
