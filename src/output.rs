@@ -9,16 +9,67 @@ use std::io::Write;
 use std::path::Path;
 
 /// Write `bytes` to `dir/name` through a temporary file and a rename, so a killed run never leaves
-/// a half-written file under the final name.
+/// a half-written file under the final name. The temporary file has an unpredictable name and is
+/// created exclusively (`O_EXCL`): a file or symbolic link planted in the folder is never written
+/// through. The rename replaces a link at the final name, not its target.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), CliError> {
     let fail = |e: std::io::Error| CliError::input(format!("{}: cannot write {name}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&temporary).map_err(fail)?;
-    file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
+    let (temporary, mut file) = create_temporary(dir, name).map_err(fail)?;
+    let written = file.write_all(bytes).and_then(|_| file.sync_all());
     drop(file);
-    std::fs::rename(&temporary, dir.join(name)).map_err(fail)
+    if let Err(e) = written.and_then(|_| std::fs::rename(&temporary, dir.join(name))) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// A new file `dir/.NAME.PID.RANDOM.tmp`, created exclusively.
+fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut last = None;
+    for attempt in 0..16u32 {
+        // std's hasher keys are random per process and per call: an unguessable suffix without a
+        // random-number dependency.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(attempt);
+        let path = dir.join(format!(".{name}.{}.{:016x}.tmp", std::process::id(), hasher.finish()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("sixteen attempts failed"))
+}
+
+/// Holds `dir/.servesim.lock` (an advisory lock, released when the process ends) so that two
+/// servesim commands never write into one output folder at once; the second gets exit 2.
+pub struct OutputLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_output(dir: &Path) -> Result<OutputLock, CliError> {
+    let fail = |e: String| CliError::input(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create: {e}")))?;
+    let path = dir.join(".servesim.lock");
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Err(fail(".servesim.lock is not a regular file; remove it".into()));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| fail(format!("cannot open .servesim.lock: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(OutputLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(fail("another servesim command is writing to this folder; wait for it, or use another --out".into()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(format!("cannot lock .servesim.lock: {e}"))),
+    }
 }
 
 pub fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -299,6 +350,40 @@ pub fn peak_memory_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("servesim-output-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_second_lock_on_one_folder_is_refused_until_the_first_is_gone() {
+        let dir = scratch("lock");
+        let first = lock_output(&dir).unwrap();
+        let second = lock_output(&dir).err().expect("the folder is locked");
+        assert_eq!(second.code, 2);
+        assert!(second.message.contains("another servesim command is writing"), "{}", second.message);
+        drop(first);
+        assert!(lock_output(&dir).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_replace_a_link_at_the_final_name_and_leave_its_target_alone() {
+        let dir = scratch("links");
+        let target = dir.join("target.txt");
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("summary.json")).unwrap();
+        write_atomic(&dir, "summary.json", b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert!(std::fs::symlink_metadata(dir.join("summary.json")).unwrap().is_file());
+        // No temporary file is left behind.
+        let names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
 
     #[test]
     fn formula_cells_are_defused_and_read_back() {

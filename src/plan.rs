@@ -61,6 +61,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
+    let _lock = output::lock_output(&out)?;
     let outcome = &finished.outcome;
     let (Some(_), Some(_)) = (outcome.best, &finished.chosen) else {
         let reasons: Vec<String> =

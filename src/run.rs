@@ -71,6 +71,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.scenario, ""));
     let model = loaded.build()?;
+    let _lock = crate::output::lock_output(&out)?;
     let options = Simulation {
         seed: args.seed,
         out: &out,

@@ -227,6 +227,10 @@ fn a_killed_sweep_resumes_without_losing_finished_points() {
         assert!(started.elapsed().as_secs() < 60, "the sweep made no progress");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // A second sweep into the same folder while this one runs is refused, and leaves it alone.
+    let concurrent = servesim(&["sweep", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(concurrent.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&concurrent.stderr).contains("another servesim command is writing"));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let kept = std::fs::read_to_string(&journal).unwrap().lines().count() - 1;
@@ -251,6 +255,18 @@ fn a_killed_sweep_resumes_without_losing_finished_points() {
     let refused = servesim(&["sweep", &other, "--out", out.to_str().unwrap(), "--quiet"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("different sweep"));
+    // A journal that is a link (here dangling, to a file outside --out) is refused, not followed.
+    #[cfg(unix)]
+    {
+        let linked = dir.join("linked");
+        std::fs::create_dir_all(&linked).unwrap();
+        let outside = dir.join("outside.jsonl");
+        std::os::unix::fs::symlink(&outside, linked.join("journal.jsonl")).unwrap();
+        let refused = servesim(&["sweep", &scenario, "--out", linked.to_str().unwrap(), "--quiet"]);
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("not a regular file"));
+        assert!(!outside.exists());
+    }
 }
 
 #[test]

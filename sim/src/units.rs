@@ -94,15 +94,15 @@ impl fmt::Display for Duration {
         let n = self.0;
         let (scale, unit) = if n == 0 {
             (1, "s")
-        } else if n % 3_600_000_000_000 == 0 {
+        } else if n.is_multiple_of(3_600_000_000_000) {
             (3_600_000_000_000, "h")
-        } else if n % 60_000_000_000 == 0 {
+        } else if n.is_multiple_of(60_000_000_000) {
             (60_000_000_000, "min")
-        } else if n % 1_000_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000_000) {
             (1_000_000_000, "s")
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             (1_000_000, "ms")
-        } else if n % 1_000 == 0 {
+        } else if n.is_multiple_of(1_000) {
             (1_000, "us")
         } else {
             (1, "ns")

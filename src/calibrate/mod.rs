@@ -153,6 +153,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     let fit_points = parse_fit(args.fit.as_deref(), points.len())?;
     let out = args.out.clone().unwrap_or_else(|| crate::run::default_out(&args.scenario, "-calibrate"));
     let (_, pool) = crate::run::thread_pool(args.threads)?;
+    let _lock = output::lock_output(&out)?;
 
     let scenario = &loaded.scenario;
     let inputs = &loaded.inputs;

@@ -40,6 +40,13 @@ impl Journal {
         let path = out.join(JOURNAL);
         let io_error = |e: std::io::Error| CliError::input(format!("{}: {e}", path.display()));
         let mut finished = Vec::new();
+        // Only a regular file: a planted link would send the journal outside --out.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return Err(CliError::input(format!(
+                "{}: not a regular file (a link?); servesim writes only regular files in --out: remove it",
+                path.display()
+            )));
+        }
         if path.exists() {
             let (existing, results) = read_journal(&path)?;
             if existing.servesim_sweep != header.servesim_sweep || existing.shard != header.shard {
@@ -50,7 +57,7 @@ impl Journal {
             }
             finished = results;
         } else {
-            let mut file = File::create(&path).map_err(io_error)?;
+            let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_error)?;
             let mut line = serde_json::to_vec(header).expect("a journal header serialises");
             line.push(b'\n');
             file.write_all(&line).and_then(|_| file.sync_all()).map_err(io_error)?;

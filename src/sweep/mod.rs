@@ -153,7 +153,7 @@ pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Finished>, CliError> 
         base_dir: scenario_dir(&args.scenario),
         spec: prepared.plan.spec.clone(),
     };
-    std::fs::create_dir_all(&out).map_err(|e| CliError::input(format!("{}: cannot create: {e}", out.display())))?;
+    let _lock = crate::output::lock_output(&out)?;
     let journal_path = out.join(JOURNAL);
     let (journal, finished) = Journal::open(&out, &header)?;
     let done: BTreeSet<usize> = finished.iter().map(|r| r.index).collect();
