@@ -11,6 +11,13 @@ use std::collections::BTreeMap;
 /// Demand exceeded capacity when more than this fraction of offered requests was dropped or timed out.
 pub const SATURATION_LOSS_FRACTION: f64 = 0.01;
 
+/// How long the requests in flight when traffic stops may take to finish before the run counts as
+/// saturated: a tenth of the measured window, at least a second. A system that keeps up drains in
+/// about one request's latency.
+pub fn drain_grace(model: &Model) -> Nanos {
+    ((model.duration - model.warmup) / 10).max(1_000_000_000)
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub offered: u64,
@@ -395,7 +402,11 @@ pub fn summarize(
         distributions.push(SectionDistribution::take(place, totals.metrics));
     }
     let slo = slo_report(model, &overall.metrics.counts, &overall.metrics.latency);
-    let overall_section = overall.section(model, window_end);
+    let mut overall_section = overall.section(model, window_end);
+    let drain = end.saturating_sub(model.duration);
+    // Without drops or timeouts an overloaded system hides its overload in a queue that drains long
+    // after traffic stops: that is saturation too.
+    overall_section.saturated |= stopped_at.is_none() && drain > drain_grace(model);
     distributions.insert(0, SectionDistribution::take(Place::Overall, overall.metrics));
     let summary = Summary {
         servesim_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -300,6 +300,33 @@ service_time = { kind = "exponential", mean = "1ms" }
 }
 
 #[test]
+fn a_backlog_that_drains_long_after_traffic_stops_is_saturation() {
+    // ρ = 2 with a queue that never drops and no timeout: nothing is lost, but constant arrivals of
+    // 2000/s for 20 s (40 000 requests) at 1 ms each keep one replica busy until 40 s: a 20 s drain,
+    // past the grace of max(1 s, 10% of the window).
+    let text = r#"
+name = "backlog"
+duration = "20s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "2000/s" }
+[serving]
+queue_capacity = 10000000
+service_time = { kind = "constant", value = "1ms" }
+"#;
+    let summary = run_seed(&model(text), 1).summary;
+    let r = &summary.overall.requests;
+    assert_eq!((r.offered, r.completed), (40_000, 40_000));
+    assert!((summary.drain_s - 20.0).abs() < 0.01, "drain {}", summary.drain_s);
+    assert!(summary.overall.saturated);
+    // At ρ = 0.5 the same queue drains in one service time.
+    let calm = run_seed(&model(&text.replace("2000/s", "500/s")), 1).summary;
+    assert!(calm.drain_s < 0.01 && !calm.overall.saturated, "{}", calm.drain_s);
+}
+
+#[test]
 fn same_seed_same_results_other_seed_other_results() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/mmc.toml")).unwrap();
     let mut scenario: sim::scenario::Scenario = toml::from_str(&text).unwrap();
