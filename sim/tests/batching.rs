@@ -150,27 +150,21 @@ fn every_stage_of_a_request_is_stamped_where_the_hand_timeline_says() {
     assert_eq!(r.batch_start, stages.batch_started);
 }
 
+/// One replica and two sources that each send one request at t = 0.
+const TWO_AT_ONCE: &str = "[regions.a]\nreplicas = 1\n[[traffic]]\norigin = \"a\"\n\
+                           arrivals = { process = \"constant\", rate = \"1/s\" }\n[[traffic]]\norigin = \"a\"\n\
+                           arrivals = { process = \"constant\", rate = \"1/s\" }\n";
+
 #[test]
 fn cpu_workers_queue_under_load() {
     // Two requests at once (two sources at t=0), one CPU worker, 4 ms pre-processing each: the second
     // waits for the worker, so it reaches the batch queue at 8 ms, not 4 ms.
-    let text = r#"
-name = "cpu"
-duration = "1ms"
-[regions.a]
-replicas = 1
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "1/s" }
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "1/s" }
-[serving]
-service_time = { kind = "constant", value = "1ms" }
-batching = { max_batch = 2, instances = 2 }
-overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 1 }
-"#;
-    let got = records(text, 1);
+    let text = format!(
+        "name = \"cpu\"\nduration = \"1ms\"\n{TWO_AT_ONCE}[serving]\n\
+         service_time = {{ kind = \"constant\", value = \"1ms\" }}\nbatching = {{ max_batch = 2, instances = 2 }}\n\
+         overhead = {{ pre = {{ kind = \"constant\", value = \"4ms\" }}, cpu_workers = 1 }}\n"
+    );
+    let got = records(&text, 1);
     let starts: Vec<u64> = got.iter().map(|r| r.batch_start / MS).collect();
     assert_eq!(starts, [4, 8]);
     // The stamps show where the second one waited: in the replica from 0, on a worker from 4 ms.
@@ -192,22 +186,12 @@ fn shared_host_cores_stretch_work_that_starts_while_they_are_busy() {
     //   t=0   r0 starts pre alone (1 thread): done at 4. r1 starts pre beside it (2): done at 8.
     //   t=4   r0's batch starts beside r1's pre (2 threads): 20 ms, done at 24.
     //   t=24  r1's batch starts alone: done at 34.
-    let text = r#"
-name = "host"
-duration = "1ms"
-[regions.a]
-replicas = 1
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "1/s" }
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "1/s" }
-[serving]
-service_time = { kind = "constant", value = "10ms" }
-overhead = { pre = { kind = "constant", value = "4ms" }, cpu_workers = 2, host_cores = 1 }
-"#;
-    let got = records(text, 1);
+    let text = format!(
+        "name = \"host\"\nduration = \"1ms\"\n{TWO_AT_ONCE}[serving]\n\
+         service_time = {{ kind = \"constant\", value = \"10ms\" }}\n\
+         overhead = {{ pre = {{ kind = \"constant\", value = \"4ms\" }}, cpu_workers = 2, host_cores = 1 }}\n"
+    );
+    let got = records(&text, 1);
     let times: Vec<(u64, u64, u64)> =
         got.iter().map(|r| (r.stages.enqueued / MS, r.batch_start / MS, r.finished / MS)).collect();
     assert_eq!(times, [(4, 4, 24), (8, 24, 34)]);

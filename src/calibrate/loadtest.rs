@@ -83,6 +83,11 @@ fn columns(
     Ok(out)
 }
 
+/// Positions of columns that must all be present.
+fn required(path: &Path, header: &csv::StringRecord, names: &[&str]) -> Result<Vec<usize>, CliError> {
+    Ok(columns(path, header, names, &[])?.into_iter().map(|i| i.expect("required columns are present")).collect())
+}
+
 fn number(path: &Path, record: &csv::StringRecord, index: usize, what: &str) -> Result<f64, CliError> {
     match record.get(index).and_then(|v| v.parse::<f64>().ok()) {
         Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
@@ -214,13 +219,8 @@ fn locust_stats(
     reader: &mut csv::Reader<&[u8]>,
     header: &csv::StringRecord,
 ) -> Result<Vec<LoadPoint>, CliError> {
-    let at = columns(
-        path,
-        header,
-        &["Name", "Request Count", "Average Response Time", "Requests/s", "50%", "90%", "99%"],
-        &[],
-    )?;
-    let at: Vec<usize> = at.into_iter().map(|i| i.expect("required")).collect();
+    let at =
+        required(path, header, &["Name", "Request Count", "Average Response Time", "Requests/s", "50%", "90%", "99%"])?;
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(path, &e))?;
         if record.get(at[0]) != Some("Aggregated") {
@@ -245,13 +245,11 @@ fn locust_history(
     reader: &mut csv::Reader<&[u8]>,
     header: &csv::StringRecord,
 ) -> Result<Vec<LoadPoint>, CliError> {
-    let at = columns(
+    let at = required(
         path,
         header,
         &["Timestamp", "User Count", "Name", "50%", "90%", "99%", "Total Request Count", "Total Average Response Time"],
-        &[],
     )?;
-    let at: Vec<usize> = at.into_iter().map(|i| i.expect("required")).collect();
     struct Row {
         record: csv::StringRecord,
         time: f64,
