@@ -7,7 +7,7 @@
 
 use crate::error::CliError;
 use crate::sweep::{point_text, resolved_values, Finished};
-use planner::{Headroom, Judged, Point, PointResult, Stressed};
+use planner::{Headroom, Judged, Point, PointResult, Risk, Stressed};
 use rayon::prelude::*;
 use sim::scenario::{PlanRisks, Scenario, Strategy, Survive};
 
@@ -83,7 +83,7 @@ fn margins(plan: &planner::Plan, scenario: &Scenario, zones: u32) -> Result<Marg
         survival: [Survive::Replica, Survive::Zone, Survive::Region]
             .iter()
             .map(|&s| plan.survival(scenario, s, zones))
-            .collect::<Result<_, _>>()?,
+            .collect(),
     })
 }
 
@@ -120,10 +120,7 @@ pub fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliEr
     for group in ranked.chunks(batch) {
         let scenarios: Vec<Scenario> = group.iter().map(|(r, _)| scenario_of(r)).collect::<Result<_, _>>()?;
         let stressed: Vec<Vec<Stressed>> = if robust {
-            pool.install(|| {
-                scenarios.par_iter().map(|s| finished.plan.stress(s, &risks, service_high)).collect::<Result<_, _>>()
-            })
-            .map_err(fail)?
+            pool.install(|| scenarios.par_iter().map(|s| finished.plan.stress(s, &risks, service_high)).collect())
         } else {
             vec![Vec::new(); group.len()]
         };
@@ -187,16 +184,12 @@ pub fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliEr
     for (candidate, stressed) in &ruled_out {
         let mut cells = vec!["–".to_string(); 5];
         for s in stressed {
-            let column = if s.risk.contains("traffic") {
-                0
-            } else if s.risk.starts_with("service time") {
-                1
-            } else if s.risk == survive_words(Survive::Replica) {
-                2
-            } else if s.risk == survive_words(Survive::Zone) {
-                3
-            } else {
-                4
+            let column = match s.kind {
+                Risk::Traffic => 0,
+                Risk::ServiceTime => 1,
+                Risk::Survive(Survive::Replica) => 2,
+                Risk::Survive(Survive::Zone) => 3,
+                Risk::Survive(Survive::Region) => 4,
             };
             cells[column] = format!("{}: {}", s.risk, stressed_words(s));
         }
@@ -221,10 +214,13 @@ pub fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliEr
             ]
             .into_iter()
             .flatten()
-            .chain(risks.survive.iter().map(|s| {
-                let stressed = &margin.survival[*s as usize];
-                (survive_words(*s).to_string(), 1.0 - stressed.pressure)
-            }))
+            .chain(
+                margin
+                    .survival
+                    .iter()
+                    .filter(|s| matches!(s.kind, Risk::Survive(k) if risks.survive.contains(&k)))
+                    .map(|s| (s.risk.clone(), 1.0 - s.pressure)),
+            )
             .collect();
             configured.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(String::new(), |(name, _)| name)
         } else if factor(margin.traffic) <= factor(margin.service) {

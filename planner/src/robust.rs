@@ -7,9 +7,18 @@ use crate::evaluate::{bisect, Plan, Runs};
 use sim::scenario::{PlanRisks, Scenario, Survive};
 use sim::whatif;
 
+/// Which risk a stress is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Risk {
+    Traffic,
+    ServiceTime,
+    Survive(Survive),
+}
+
 /// A configuration under one stress.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stressed {
+    pub kind: Risk,
     /// "+20% traffic", "one replica down in us-east", ...
     pub risk: String,
     pub holds: bool,
@@ -37,39 +46,40 @@ const HEADROOM_STEP: f64 = 0.02;
 
 impl Plan {
     /// A stressed scenario that cannot run (no replica left to serve) does not hold.
-    fn stressed(&self, risk: String, scenario: &Scenario) -> Result<Stressed, String> {
+    fn stressed(&self, kind: Risk, risk: String, scenario: &Scenario) -> Stressed {
         match self.run_all(scenario) {
             Ok(runs) => {
                 let reason = self.shortfall(&runs.0, &runs.1).unwrap_or_default();
-                Ok(Stressed { risk, holds: reason.is_empty(), reason, pressure: pressure(&runs) })
+                Stressed { kind, risk, holds: reason.is_empty(), reason, pressure: pressure(&runs) }
             }
-            Err(reason) => Ok(Stressed { risk, holds: false, reason, pressure: f64::INFINITY }),
+            Err(reason) => Stressed { kind, risk, holds: false, reason, pressure: f64::INFINITY },
         }
     }
 
     /// The configuration `scenario` under each risk `risks` names (`service_high`: the top of the
     /// service-time band), in the order traffic, service time, survival.
-    pub fn stress(&self, scenario: &Scenario, risks: &PlanRisks, service_high: f64) -> Result<Vec<Stressed>, String> {
+    pub fn stress(&self, scenario: &Scenario, risks: &PlanRisks, service_high: f64) -> Vec<Stressed> {
         let mut out = Vec::new();
         if risks.traffic_margin > 0.0 {
             let mut s = scenario.clone();
             sim::scenario::scale_traffic(&mut s, 1.0 + risks.traffic_margin);
-            out.push(self.stressed(format!("+{:.0}% traffic", risks.traffic_margin * 100.0), &s)?);
+            out.push(self.stressed(Risk::Traffic, format!("+{:.0}% traffic", risks.traffic_margin * 100.0), &s));
         }
         if risks.service_time_band && service_high > 1.0 {
             let mut s = scenario.clone();
             whatif::scale_service_time(&mut s, service_high);
-            out.push(self.stressed(format!("service time ×{service_high:.2} (top of its band)"), &s)?);
+            let what = format!("service time ×{service_high:.2} (top of its band)");
+            out.push(self.stressed(Risk::ServiceTime, what, &s));
         }
         for &survive in &risks.survive {
-            out.push(self.survival(scenario, survive, risks.zones)?);
+            out.push(self.survival(scenario, survive, risks.zones));
         }
-        Ok(out)
+        out
     }
 
     /// The configuration with `survive`'s failure: for a replica or a zone, in every region that
     /// has replicas (it must hold in each); for a region, the one with the most replicas.
-    pub fn survival(&self, scenario: &Scenario, survive: Survive, zones: u32) -> Result<Stressed, String> {
+    pub fn survival(&self, scenario: &Scenario, survive: Survive, zones: u32) -> Stressed {
         let serving: Vec<(&String, u32)> =
             scenario.regions.iter().filter(|(_, r)| r.replicas > 0).map(|(n, r)| (n, r.replicas)).collect();
         let mut cases = Vec::new();
@@ -97,16 +107,17 @@ impl Plan {
             Survive::Zone => "one zone down",
             Survive::Region => "the largest region down",
         };
-        let mut worst = Stressed { risk: label.into(), holds: true, reason: String::new(), pressure: 0.0 };
+        let kind = Risk::Survive(survive);
+        let mut worst = Stressed { kind, risk: label.into(), holds: true, reason: String::new(), pressure: 0.0 };
         for (what, s) in cases {
-            let got = self.stressed(what, &s)?;
+            let got = self.stressed(kind, what, &s);
             if !got.holds && worst.holds {
                 worst.holds = false;
                 worst.reason = format!("{}: {}", got.risk, got.reason);
             }
             worst.pressure = worst.pressure.max(got.pressure);
         }
-        Ok(worst)
+        worst
     }
 
     /// The largest factor (to 2% resolution, up to 2×) on traffic (`traffic`) or on every service

@@ -1,24 +1,11 @@
 //! Confidence intervals across independent replications.
 
-/// Two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% intervals).
 pub fn t_975(df: u64) -> f64 {
-    // Exact table for small df; beyond it the Cornish–Fisher expansion around the normal quantile
-    // is accurate to better than 1e-4.
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => TABLE[df as usize - 1],
-        _ => {
-            let z: f64 = 1.959_963_984_540_054;
-            let v = df as f64;
-            z + (z.powi(3) + z) / (4.0 * v)
-                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
-                + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / (384.0 * v.powi(3))
-        }
+    if df == 0 {
+        return f64::INFINITY;
     }
+    t_quantile(0.975, df)
 }
 
 /// Mean and the half-width of its 95% confidence interval (0 for a single sample).
@@ -70,7 +57,8 @@ pub fn t_cdf(t: f64, df: u64) -> f64 {
 pub fn t_quantile(p: f64, df: u64) -> f64 {
     assert!((0.5..1.0).contains(&p), "a one-sided upper quantile");
     let (mut low, mut high) = (0.0, 1e7);
-    for _ in 0..200 {
+    // 64 halvings of [0, 1e7] leave an interval far below any printed digit.
+    for _ in 0..64 {
         let mid = 0.5 * (low + high);
         if t_cdf(mid, df) < p {
             low = mid;
@@ -97,12 +85,6 @@ pub fn sectioning_half_width(pooled: f64, per_replication: &[f64], confidence: f
     t_quantile(0.5 + confidence / 2.0, n as u64 - 1) * (spread / n as f64).sqrt()
 }
 
-/// The one-sided upper `confidence` bound for a quantile from replications, as
-/// [`sectioning_half_width`] does it.
-pub fn sectioning_upper_bound(pooled: f64, per_replication: &[f64], confidence: f64) -> f64 {
-    pooled + sectioning_half_width(pooled, per_replication, 2.0 * confidence - 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,9 +108,6 @@ mod tests {
             assert!((t_cdf(t, df) - p).abs() < 1e-9);
             assert!((t_cdf(-t, df) - (1.0 - p)).abs() < 1e-9);
         }
-        for df in 1..=30 {
-            assert!((t_quantile(0.975, df) - t_975(df)).abs() < 5e-4);
-        }
     }
 
     #[test]
@@ -137,15 +116,13 @@ mod tests {
         let half = sectioning_half_width(10.5, &[9.0, 10.0, 11.0], 0.95);
         assert!((half - 4.303 * (1.375_f64 / 3.0).sqrt()).abs() < 1e-3, "{half}");
         assert_eq!(sectioning_half_width(10.0, &[10.0], 0.95), 0.0);
-        let upper = sectioning_upper_bound(10.5, &[9.0, 10.0, 11.0], 0.95);
-        assert!((upper - (10.5 + 2.920 * (1.375_f64 / 3.0).sqrt())).abs() < 1e-3, "{upper}");
     }
 
     #[test]
     fn t_quantiles_match_published_tables() {
         // Published two-sided 95% critical values.
-        assert_eq!(t_975(1), 12.706);
-        assert_eq!(t_975(10), 2.228);
+        assert!((t_975(1) - 12.706).abs() < 5e-4);
+        assert!((t_975(10) - 2.228).abs() < 5e-4);
         assert!((t_975(40) - 2.021).abs() < 5e-4);
         assert!((t_975(60) - 2.000).abs() < 5e-4);
         assert!((t_975(120) - 1.980).abs() < 5e-4);
@@ -157,7 +134,8 @@ mod tests {
         // Mean 3, sample sd sqrt(2.5), n = 5: half-width 2.776 × sqrt(2.5 / 5).
         let (mean, half) = mean_ci95(&[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(mean, 3.0);
-        assert!((half - 2.776 * 0.5f64.sqrt()).abs() < 1e-12);
+        // t(0.975, 4) = 2.7764 (published to four places).
+        assert!((half - 2.7764 * 0.5f64.sqrt()).abs() < 1e-4);
         assert_eq!(mean_ci95(&[7.0]), (7.0, 0.0));
     }
 }
