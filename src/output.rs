@@ -72,6 +72,137 @@ pub fn lock_output(dir: &Path) -> Result<OutputLock, CliError> {
     }
 }
 
+/// The file a complete output set ends with: it lists every file of the set with its size and
+/// digest, and is written last, so a folder without it (or whose files do not match it) holds an
+/// interrupted or mixed set, which `servesim report` refuses.
+pub const MANIFEST: &str = "manifest.json";
+
+/// A run's or plan's output folder while it is written: locked against a second command, its
+/// previous manifest removed before the first file changes, stale temporary files of killed runs
+/// removed, and the manifest written by [`OutputSet::finish`] once every file is in place.
+pub struct OutputSet {
+    dir: std::path::PathBuf,
+    _lock: OutputLock,
+    files: Vec<ManifestEntry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ManifestEntry {
+    path: String,
+    bytes: u64,
+    fnv1a64: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    servesim_version: String,
+    complete: bool,
+    files: Vec<ManifestEntry>,
+}
+
+fn fnv1a64(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+impl OutputSet {
+    pub fn begin(dir: &Path) -> Result<OutputSet, CliError> {
+        let lock = lock_output(dir)?;
+        let fail = |e: std::io::Error| CliError::input(format!("{}: cannot remove {MANIFEST}: {e}", dir.display()));
+        match std::fs::remove_file(dir.join(MANIFEST)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
+        }
+        remove_stale_temporaries(dir);
+        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files: Vec::new() })
+    }
+
+    /// Reopens a complete set to replace some of its files (`servesim report` rewriting the page):
+    /// the files it does not rewrite stay listed as they were.
+    pub fn amend(dir: &Path) -> Result<OutputSet, CliError> {
+        let lock = lock_output(dir)?;
+        let files = read_verified(dir)?;
+        std::fs::remove_file(dir.join(MANIFEST))
+            .map_err(|e| CliError::input(format!("{}: cannot remove {MANIFEST}: {e}", dir.display())))?;
+        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `relative` (a name, or `folder/name`) atomically and records it for the manifest.
+    pub fn write(&mut self, relative: &str, bytes: &[u8]) -> Result<(), CliError> {
+        let (folder, name) = match relative.rsplit_once('/') {
+            Some((folder, name)) => (self.dir.join(folder), name),
+            None => (self.dir.clone(), relative),
+        };
+        if folder != self.dir {
+            remove_stale_temporaries(&folder);
+        }
+        write_atomic(&folder, name, bytes)?;
+        self.files.retain(|f| f.path != relative);
+        self.files.push(ManifestEntry {
+            path: relative.to_string(),
+            bytes: bytes.len() as u64,
+            fnv1a64: fnv1a64(bytes),
+        });
+        Ok(())
+    }
+
+    /// Publishes the set: until this returns, readers refuse the folder.
+    pub fn finish(self) -> Result<(), CliError> {
+        let manifest =
+            Manifest { servesim_version: env!("CARGO_PKG_VERSION").to_string(), complete: true, files: self.files };
+        write_atomic(&self.dir, MANIFEST, &json_bytes(&manifest))
+    }
+}
+
+/// Temporary files (`.NAME.PID.RANDOM.tmp`) left by a killed run. Only called with the folder's
+/// lock held, so none of them belongs to a live writer.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_ours = name.starts_with('.') && name.ends_with(".tmp") && name.matches('.').count() >= 4;
+        if is_ours && entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The manifest's entries, once `dir` is known to hold a complete output set: its manifest exists
+/// and every file it lists has the size and digest it was written with.
+fn read_verified(dir: &Path) -> Result<Vec<ManifestEntry>, CliError> {
+    let manifest_path = dir.join(MANIFEST);
+    let bytes = std::fs::read(&manifest_path).map_err(|e| {
+        CliError::input(format!(
+            "{}: not a complete output set ({MANIFEST}: {e}); the run that wrote it was interrupted or is still running: run it again",
+            dir.display()
+        ))
+    })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| CliError::input(format!("{}: {e}", manifest_path.display())))?;
+    if !manifest.complete {
+        return Err(CliError::input(format!("{}: the output set is marked incomplete", manifest_path.display())));
+    }
+    for file in &manifest.files {
+        let path = dir.join(&file.path);
+        let content = std::fs::read(&path).map_err(|e| {
+            CliError::input(format!("{}: listed in {MANIFEST} but cannot be read: {e}", path.display()))
+        })?;
+        if content.len() as u64 != file.bytes || fnv1a64(&content) != file.fnv1a64 {
+            return Err(CliError::input(format!(
+                "{}: differs from what the run wrote (size or digest in {MANIFEST}); it was changed or comes from another run",
+                path.display()
+            )));
+        }
+    }
+    Ok(manifest.files)
+}
+
 pub fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("results serialise to JSON");
     bytes.push(b'\n');
@@ -356,6 +487,38 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn an_output_set_is_readable_only_once_finished_and_unchanged() {
+        let dir = scratch("set");
+        let mut set = OutputSet::begin(&dir).unwrap();
+        set.write("summary.json", b"{}").unwrap();
+        set.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
+        std::fs::write(dir.join(".summary.json.1.00ff.tmp"), "left by a killed run").unwrap();
+        drop(set); // killed before finishing
+        let unfinished = OutputSet::amend(&dir).err().expect("no manifest yet");
+        assert!(unfinished.message.contains("not a complete output set"), "{}", unfinished.message);
+
+        let mut set = OutputSet::begin(&dir).unwrap();
+        assert!(!dir.join(".summary.json.1.00ff.tmp").exists(), "stale temporaries are removed");
+        set.write("summary.json", b"{\"a\": 1}").unwrap();
+        set.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
+        set.finish().unwrap();
+        let listed = read_verified(&dir).unwrap();
+        assert_eq!(
+            listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["summary.json", "deploy/eu/config.pbtxt"]
+        );
+
+        // A file from another run beside the manifest is caught, by name.
+        std::fs::write(dir.join("summary.json"), "{\"a\": 2}").unwrap();
+        let mixed = read_verified(&dir).err().expect("a changed file");
+        assert!(mixed.message.contains("summary.json") && mixed.message.contains("another run"), "{}", mixed.message);
+        // A new run removes the manifest before it changes anything.
+        let set = OutputSet::begin(&dir).unwrap();
+        assert!(!dir.join(MANIFEST).exists());
+        drop(set);
     }
 
     #[test]

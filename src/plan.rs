@@ -61,7 +61,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
-    let _lock = output::lock_output(&out)?;
+    let mut set = output::OutputSet::begin(&out)?;
     let outcome = &finished.outcome;
     let (Some(_), Some(_)) = (outcome.best, &finished.chosen) else {
         let reasons: Vec<String> =
@@ -73,7 +73,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let choice = crate::robust::choose(&finished, args.threads)?;
     let best_index = choice.index;
-    output::write_atomic(&out, "best.toml", choice.text.as_bytes())?;
+    set.write("best.toml", choice.text.as_bytes())?;
 
     let position = outcome.results.iter().position(|r| r.index == best_index).expect("the chosen point is a result");
     let best = &outcome.results[position];
@@ -144,7 +144,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let model = loaded.build()?;
     let options = crate::run::Simulation {
         seed: None,
-        out: &out,
+        out: &mut set,
         replications: spec.replications.max(1),
         threads: args.threads,
         plan: Some(plan),
@@ -152,7 +152,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         quiet: args.quiet,
     };
     crate::run::simulate(&loaded, &model, options)?;
-    write_deploy(&model, &out.join("deploy"), &args.image)?;
+    write_deploy(&model, &mut set, &args.image)?;
+    set.finish()?;
     if !args.quiet {
         println!(
             "plan: {}/report.html, {}/best.toml (sweep details in {}/sweep/)",
@@ -164,8 +165,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Deployable configs for every serving region of the chosen scenario, under `dir/<region>/`.
-fn write_deploy(model: &sim::Model, dir: &std::path::Path, image: &str) -> Result<(), CliError> {
+/// Deployable configs for every serving region of the chosen scenario, under `deploy/<region>/`.
+fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) -> Result<(), CliError> {
     // Region names become folder names and Kubernetes names: two regions must not become one.
     let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
     for region in model.regions.iter().filter(|r| r.serving.is_some()) {
@@ -194,9 +195,9 @@ fn write_deploy(model: &sim::Model, dir: &std::path::Path, image: &str) -> Resul
             autoscaling: &autoscaling,
             image,
         });
-        let region_dir = dir.join(reports::kubernetes::dns_name(&region.name));
+        let region_dir = reports::kubernetes::dns_name(&region.name);
         for (name, text) in files {
-            output::write_atomic(&region_dir, &name, text.as_bytes())?;
+            set.write(&format!("deploy/{region_dir}/{name}"), text.as_bytes())?;
         }
     }
     Ok(())

@@ -71,10 +71,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.scenario, ""));
     let model = loaded.build()?;
-    let _lock = crate::output::lock_output(&out)?;
+    let mut set = output::OutputSet::begin(&out)?;
     let options = Simulation {
         seed: args.seed,
-        out: &out,
+        out: &mut set,
         replications: args.replications,
         threads: args.threads,
         plan: None,
@@ -82,14 +82,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         quiet: args.quiet,
     };
     simulate(&loaded, &model, options)?;
-    Ok(())
+    set.finish()
 }
 
 /// How [`simulate`] runs and what it writes.
 pub struct Simulation<'a> {
     /// Default: the scenario's.
     pub seed: Option<u64>,
-    pub out: &'a Path,
+    /// The folder's files are written through it; the caller finishes the set.
+    pub out: &'a mut output::OutputSet,
     pub replications: u32,
     pub threads: Option<u32>,
     /// For `servesim plan`: the search that chose the scenario.
@@ -159,9 +160,9 @@ pub fn simulate(
         };
         output::json_bytes(&output::aggregate_replications(&replicated))
     };
-    output::write_atomic(out, "summary.json", &summary_bytes)?;
-    output::write_atomic(out, "timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
-    output::write_atomic(out, "latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    out.write("summary.json", &summary_bytes)?;
+    out.write("timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
+    out.write("latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
     let uncertainty = if uncertainty {
         Some(crate::uncertainty::analyse(&loaded.scenario, &loaded.inputs, seed, &first.summary, &pool)?)
     } else {
@@ -174,13 +175,13 @@ pub fn simulate(
         plan,
         uncertainty,
     };
-    output::write_atomic(out, "report.json", &output::json_bytes(&data))?;
+    out.write("report.json", &output::json_bytes(&data))?;
     let report = reports::render_run(&reports::RunReport {
         data: &data,
         timeseries: &first.timeseries,
         latency_cdf: &first.latency_cdf,
     });
-    output::write_atomic(out, "report.html", report.as_bytes())?;
+    out.write("report.html", report.as_bytes())?;
     let info = RunInfo {
         servesim_version: env!("CARGO_PKG_VERSION"),
         scenario: model.name.clone(),
@@ -191,7 +192,7 @@ pub fn simulate(
         events_per_second: events as f64 / wall_seconds.max(1e-9),
         peak_memory_bytes: output::peak_memory_bytes(),
     };
-    output::write_atomic(out, "run.json", &output::json_bytes(&info))?;
+    out.write("run.json", &output::json_bytes(&info))?;
 
     if !quiet {
         println!(
@@ -216,7 +217,7 @@ pub fn simulate(
         }
         println!(
             "wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.json,report.html}}",
-            out.display()
+            out.dir().display()
         );
     }
     Ok(first.summary.clone())
@@ -224,6 +225,7 @@ pub fn simulate(
 
 /// `servesim report DIR`: renders report.html again from the files a run or plan saved.
 pub fn report(dir: &Path) -> Result<(), CliError> {
+    let mut set = output::OutputSet::amend(dir)?;
     let read = |name: &str| {
         std::fs::read(dir.join(name))
             .map_err(|e| CliError::input(format!("{}: cannot read: {e}", dir.join(name).display())))
@@ -249,7 +251,8 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
     }
     let html =
         reports::render_run(&reports::RunReport { data: &data, timeseries: &timeseries, latency_cdf: &latency_cdf });
-    output::write_atomic(dir, "report.html", html.as_bytes())?;
+    set.write("report.html", html.as_bytes())?;
+    set.finish()?;
     println!("wrote {}/report.html", dir.display());
     Ok(())
 }
