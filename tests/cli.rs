@@ -46,7 +46,7 @@ fn every_bundled_scenario_validates_runs_and_keeps_its_books() {
             let n = |k: &str| r[k].as_u64().unwrap();
             assert_eq!(
                 n("offered"),
-                n("completed") + n("degraded") + n("failed") + n("dropped") + n("timed_out"),
+                n("completed") + n("degraded") + n("failed") + n("dropped") + n("timed_out") + n("unfinished"),
                 "{name}: {r}"
             );
         }

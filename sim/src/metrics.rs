@@ -37,6 +37,9 @@ pub struct Counts {
     /// Requests the global router sent away from the region its policy chose, because it saw that
     /// region down.
     pub failover: u64,
+    /// Still inside the system when the drain after traffic reached its limit (see
+    /// `summary::drain_limit`): neither answered nor failed.
+    pub unfinished: u64,
 }
 
 /// `a += &b` as the field-wise sum of the listed fields: counters that add up over deployments.
@@ -51,7 +54,17 @@ macro_rules! fieldwise_add_assign {
 }
 pub(crate) use fieldwise_add_assign;
 
-fieldwise_add_assign!(Counts { offered, completed, degraded, failed, dropped, timed_out, retries, failover });
+fieldwise_add_assign!(Counts {
+    offered,
+    completed,
+    degraded,
+    failed,
+    dropped,
+    timed_out,
+    retries,
+    failover,
+    unfinished
+});
 
 impl Counts {
     /// Requests with an answer, from the model or a fallback.
@@ -71,6 +84,9 @@ pub struct RegionMetrics {
     pub latency_sum: f64,
     pub queue_wait_sum: f64,
     pub service_time_sum: f64,
+    /// Model answers given inside the measured window, whenever their request was sent: the
+    /// throughput the system delivered, which answers drained after traffic stopped do not inflate.
+    pub completed_in_window: u64,
     /// `batch_sizes[b]`: batches of size b started after warm-up.
     pub batch_sizes: Vec<u64>,
     /// Instance-nanoseconds spent running batches inside the measured window.
@@ -140,6 +156,7 @@ impl RegionMetrics {
             latency_sum: 0.0,
             queue_wait_sum: 0.0,
             service_time_sum: 0.0,
+            completed_in_window: 0,
             batch_sizes: vec![0; max_batch as usize + 1],
             busy_nanos: 0.0,
             replica_nanos: [0.0; PHASES],
@@ -160,6 +177,7 @@ impl RegionMetrics {
         self.latency_sum += other.latency_sum;
         self.queue_wait_sum += other.queue_wait_sum;
         self.service_time_sum += other.service_time_sum;
+        self.completed_in_window += other.completed_in_window;
         if self.batch_sizes.len() < other.batch_sizes.len() {
             self.batch_sizes.resize(other.batch_sizes.len(), 0);
         }

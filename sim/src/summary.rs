@@ -18,6 +18,13 @@ pub fn drain_grace(model: &Model) -> Nanos {
     ((model.duration - model.warmup) / 10).max(1_000_000_000)
 }
 
+/// How long requests in flight when traffic stops may drain before the run ends without them (they
+/// count as unfinished): the measured window, at least a minute. Past [`drain_grace`] the run is
+/// already saturated; the limit only keeps an overloaded run from simulating its backlog for hours.
+pub fn drain_limit(model: &Model) -> Nanos {
+    (model.duration - model.warmup).max(60_000_000_000)
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub offered: u64,
@@ -37,6 +44,9 @@ pub struct RequestCounts {
     /// Requests the router sent away from a region it saw down.
     #[serde(default)]
     pub failover: u64,
+    /// Still in the system when the drain after traffic reached its limit ([`drain_limit`]).
+    #[serde(default)]
+    pub unfinished: u64,
 }
 
 /// Replica-hours in each phase over the measured window (what the cost is made of).
@@ -60,7 +70,9 @@ pub struct BreakerStats {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Throughput {
+    /// Requests sent in the measured window, per second.
     pub offered_rps: f64,
+    /// Model answers given in the measured window, per second.
     pub completed_rps: f64,
 }
 
@@ -267,10 +279,11 @@ impl Totals {
                 timed_out: c.timed_out,
                 retries: c.retries,
                 failover: c.failover,
+                unfinished: c.unfinished,
             },
             throughput: Throughput {
                 offered_rps: c.offered as f64 / measured,
-                completed_rps: c.completed as f64 / measured,
+                completed_rps: m.completed_in_window as f64 / measured,
             },
             latency_ms: percentiles(&m.latency, m.latency_sum),
             queue_wait_ms: percentiles(&m.queue_wait, m.queue_wait_sum),
@@ -287,7 +300,8 @@ impl Totals {
                     .collect(),
             },
             utilization: (self.capacity_nanos > 0.0).then(|| m.busy_nanos / self.capacity_nanos),
-            saturated: (c.dropped + c.timed_out + c.failed) as f64 > SATURATION_LOSS_FRACTION * c.offered as f64,
+            saturated: c.unfinished > 0
+                || (c.dropped + c.timed_out + c.failed) as f64 > SATURATION_LOSS_FRACTION * c.offered as f64,
             cost: Cost {
                 usd_per_hour: self.usd_nanos / window,
                 usd_total: self.usd_nanos_run / 3.6e12,

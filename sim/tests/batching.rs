@@ -311,6 +311,35 @@ service_time = { kind = "constant", value = "1ms" }
 }
 
 #[test]
+fn the_drain_after_traffic_is_cut_at_its_limit_and_what_is_left_counts_as_unfinished() {
+    // ρ = 10: 10 000/s constant for 30 s is 300 000 requests of 1 ms on one replica, 300 s of
+    // work. The window is 30 s, so the drain limit is max(60 s, 30 s) = 60 s: the run stops at
+    // 90 s having served one request per millisecond, 90 000, and 210 000 are left unfinished.
+    // Throughput counts only the answers given inside the window: 1000/s, not 90 000 / 30 s.
+    let text = r#"
+name = "flood"
+duration = "30s"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "10000/s" }
+[serving]
+queue_capacity = 10000000
+service_time = { kind = "constant", value = "1ms" }
+"#;
+    let summary = run_seed(&model(text), 1).summary;
+    let r = &summary.overall.requests;
+    // The k-th arrival is at k × gap, so one may land on 30 s itself.
+    assert!(r.offered.abs_diff(300_000) <= 1, "{r:?}");
+    assert!(r.completed.abs_diff(90_000) <= 2, "{r:?}");
+    assert_eq!(r.offered, r.completed + r.unfinished + r.dropped + r.timed_out + r.failed);
+    assert!((summary.drain_s - 60.0).abs() < 1e-9, "drain {}", summary.drain_s);
+    assert!((summary.overall.throughput.completed_rps - 1000.0).abs() < 0.1, "{:?}", summary.overall.throughput);
+    assert!(summary.overall.saturated);
+}
+
+#[test]
 fn same_seed_same_results_other_seed_other_results() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/mmc.toml")).unwrap();
     let mut scenario: sim::scenario::Scenario = toml::from_str(&text).unwrap();

@@ -20,7 +20,7 @@ fn at(rows: &[TimeseriesRow], region: &str, end_s: f64, column: fn(&TimeseriesRo
 /// offered = completed + degraded + failed + timed out + dropped.
 fn assert_conserved(section: &Section) {
     let r = &section.requests;
-    assert_eq!(r.offered, r.completed + r.degraded + r.failed + r.timed_out + r.dropped, "{r:?}");
+    assert_eq!(r.offered, r.completed + r.degraded + r.failed + r.timed_out + r.dropped + r.unfinished, "{r:?}");
 }
 
 /// Step load 150/s → 1035/s at 60 s, back to 150/s at 300 s; HPA on requests per second with a

@@ -419,8 +419,15 @@ impl<'m> World<'m> {
         }
         self.events.schedule(self.model.interval.min(self.model.duration), Event::Tick);
         self.schedule_controllers();
+        let drain_deadline = self.model.duration.saturating_add(summary::drain_limit(self.model));
+        let mut cut = false;
         while let Some((time, event)) = self.events.pop() {
             if self.stopped_at.is_some() {
+                break;
+            }
+            if time > drain_deadline {
+                cut = true;
+                self.now = drain_deadline;
                 break;
             }
             self.now = time;
@@ -449,6 +456,9 @@ impl<'m> World<'m> {
             }
         }
         self.abandon_waiting();
+        if cut {
+            self.cut_unfinished();
+        }
         let end = self.now.max(self.model.duration);
         for p in 0..self.pools.len() {
             self.account_phases(p as u32, end);

@@ -159,6 +159,7 @@ impl World<'_> {
             Outcome::Failed => counts.failed += 1,
             Outcome::Dropped => counts.dropped += 1,
             Outcome::TimedOut => counts.timed_out += 1,
+            Outcome::Unfinished => counts.unfinished += 1,
         };
         bump(interval);
         interval.retries += u64::from(request.attempt - 1);
@@ -170,6 +171,9 @@ impl World<'_> {
         match outcome {
             Outcome::Completed => {
                 metrics.interval.counts.completed += 1;
+                if (self.model.warmup..=self.model.duration).contains(&self.now) {
+                    metrics.completed_in_window += 1;
+                }
                 metrics.interval.latency.saturating_record(latency);
                 if measured {
                     metrics.record_completion(latency, request.queue_wait(), request.service());
@@ -209,6 +213,19 @@ impl World<'_> {
             self.change_in_system(-1);
         }
         self.free_requests.push(id);
+    }
+
+    /// Requests still in the system when the drain limit cut the run: neither answered nor failed.
+    pub(super) fn cut_unfinished(&mut self) {
+        let mut free = vec![false; self.requests.len()];
+        for &id in &self.free_requests {
+            free[id as usize] = true;
+        }
+        for id in 0..self.requests.len() as u32 {
+            if !free[id as usize] {
+                self.finish(id, Outcome::Unfinished);
+            }
+        }
     }
 
     /// Requests still waiting at the end (held for a replica that never came): their clients gave up.

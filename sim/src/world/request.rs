@@ -195,4 +195,6 @@ pub enum Outcome {
     Failed,
     Dropped,
     TimedOut,
+    /// Still in the system when the run's drain limit cut it off.
+    Unfinished,
 }
