@@ -21,14 +21,50 @@ pub fn open(path: &Path) -> Result<File, String> {
     File::open(path).map_err(|e| e.to_string())
 }
 
+/// The text of a file, which must be UTF-8: the error names the byte offset of the first bad byte.
 pub fn read_to_string(path: &Path) -> Result<String, String> {
-    let mut text = String::new();
-    open(path)?.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    Ok(text)
+    String::from_utf8(read(path)?).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        format!("not UTF-8 text: invalid byte 0x{:02x} at byte offset {offset}", e.as_bytes()[offset])
+    })
 }
 
+/// The bytes of a file, refused if they are compressed (servesim reads plain text only).
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     open(path)?.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if let Some((kind, tool)) = compression(&bytes) {
+        return Err(format!("the file is {kind}-compressed: decompress it first ({tool})"));
+    }
     Ok(bytes)
+}
+
+/// The compression format whose magic number `bytes` starts with, and the tool that undoes it.
+fn compression(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    const MAGIC: [(&[u8], &str, &str); 5] = [
+        (b"\x1f\x8b", "gzip", "gunzip -k FILE"),
+        (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d FILE"),
+        (b"BZh", "bzip2", "bunzip2 -k FILE"),
+        (b"\xfd7zXZ\x00", "xz", "unxz -k FILE"),
+        (b"PK\x03\x04", "zip", "unzip FILE"),
+    ];
+    MAGIC.iter().find(|(magic, _, _)| bytes.starts_with(magic)).map(|&(_, kind, tool)| (kind, tool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_and_non_utf8_files_are_refused_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("servesim-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gzip = dir.join("trace.csv.gz");
+        std::fs::write(&gzip, b"\x1f\x8b\x08\x00rest").unwrap();
+        assert!(read(&gzip).unwrap_err().contains("gzip-compressed: decompress it first"));
+        let latin1 = dir.join("scenario.toml");
+        std::fs::write(&latin1, b"name = \"caf\xe9\"\n").unwrap();
+        assert_eq!(read_to_string(&latin1).unwrap_err(), "not UTF-8 text: invalid byte 0xe9 at byte offset 11");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -16,6 +16,9 @@ pub struct Loaded {
     pub text: String,
     pub scenario: Scenario,
     pub inputs: Inputs,
+    /// Located one-line warnings (a trace column read for nothing), for the caller to print once
+    /// the scenario has proved valid.
+    pub warnings: Vec<String>,
 }
 
 /// The bundled instance price catalog (copied from the shared catalog facts, with sources).
@@ -28,10 +31,10 @@ pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
         .map_err(|e| CliError::input(format!("{}: cannot read scenario: {e}", path.display())))?;
     let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
     let mut inputs = Inputs { catalog: read_catalog(prices)?, ..Inputs::default() };
-    load_files(path, &scenario, &mut inputs, &|key_path, message| {
+    let warnings = load_files(path, &scenario, &mut inputs, &|key_path, message| {
         located(path, &text, span_of(&text, &key_path), &message)
     })?;
-    Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs })
+    Ok(Loaded { path: path.to_path_buf(), text, scenario, inputs, warnings })
 }
 
 /// Computes the model table `key` unless `inputs` holds one covering `seqs` up to `max_batch`. A
@@ -67,12 +70,14 @@ fn ensure_model_table(
 
 /// Reads the latency tables and traces `scenario` names that `inputs` lacks. `semantic` turns a
 /// problem with a scenario key (a file that cannot be read, a missing column) into an error.
+/// Returns the warnings about what was read.
 pub fn load_files(
     path: &Path,
     scenario: &Scenario,
     inputs: &mut Inputs,
     semantic: &dyn Fn(KeyPath, String) -> CliError,
-) -> Result<(), CliError> {
+) -> Result<Vec<String>, CliError> {
+    let mut warnings = Vec::new();
     let base = path.parent().unwrap_or(Path::new("."));
     let mut servings = Vec::new();
     if let Some(serving) = &scenario.serving {
@@ -113,26 +118,64 @@ pub fn load_files(
         }
     }
 
+    let sizes_used = servings.iter().any(
+        |(_, serving)| matches!(&serving.service_time, Dist::Model { seq_buckets, .. } if !seq_buckets.is_empty()),
+    );
     for (i, traffic) in scenario.traffic.iter().enumerate() {
         let Some(key) = sim::model::trace_key(&traffic.arrivals) else { continue };
-        if inputs.traces.contains_key(&key) {
+        if inputs.traces.contains_key(&key) || inputs.rate_series.contains_key(&key) {
             continue;
         }
-        if let Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } = &traffic.arrivals {
-            let columns = trace::Columns {
-                timestamp: timestamp_column,
-                size: size_column.as_deref(),
-                output: output_column.as_deref(),
-            };
-            let at = |key: &str| sim::path!["traffic", i, "arrivals", key];
-            let data = trace::read(&base.join(file), &columns, origin).map_err(|e| match e {
-                trace::TraceError::Scenario { key, message } => semantic(at(key), message),
-                trace::TraceError::File(error) => error,
-            })?;
-            inputs.traces.insert(key, Arc::new(data));
+        let at = |key: &str| sim::path!["traffic", i, "arrivals", key];
+        let located = |e: trace::TraceError| match e {
+            trace::TraceError::Scenario { key, message } => semantic(at(key), message),
+            trace::TraceError::File(error) => error,
+        };
+        match &traffic.arrivals {
+            Arrivals::Trace {
+                file,
+                timestamp_column,
+                timestamp_unit,
+                format,
+                size_column,
+                output_column,
+                origin,
+                ..
+            } => {
+                // A column read for nothing is a misunderstanding worth a word, not an error: the
+                // same trace may feed a scenario that does use it.
+                if size_column.is_some() && !sizes_used {
+                    let why = "size_column is read but no service time uses request sizes (only kind = \"model\" with seq_buckets does): the sizes are ignored";
+                    warnings.push(format!("warning: {}", semantic(at("size_column"), why.into()).message));
+                }
+                if output_column.is_some() {
+                    let why = "output_column is read but servesim does not model output lengths yet: they are ignored";
+                    warnings.push(format!("warning: {}", semantic(at("output_column"), why.into()).message));
+                }
+                let columns = trace::Columns {
+                    timestamp: timestamp_column,
+                    size: size_column.as_deref(),
+                    output: output_column.as_deref(),
+                    unit: *timestamp_unit,
+                    format: *format,
+                };
+                let data = trace::read(&base.join(file), &columns, origin).map_err(located)?;
+                inputs.traces.insert(key, Arc::new(data));
+            }
+            Arrivals::RateTrace { file, timestamp_column, rate_column, timestamp_unit, format, .. } => {
+                let columns = trace::RateColumns {
+                    timestamp: timestamp_column,
+                    rate: rate_column,
+                    unit: *timestamp_unit,
+                    format: *format,
+                };
+                let series = trace::read_rate_series(&base.join(file), &columns).map_err(located)?;
+                inputs.rate_series.insert(key, Arc::new(series));
+            }
+            _ => {}
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// The price catalog: the user's file, or the bundled one. Columns: cloud, instance, gpu, gpus,
@@ -201,6 +244,13 @@ pub fn read_catalog(prices: Option<&Path>) -> Result<Vec<CatalogEntry>, CliError
 }
 
 impl Loaded {
+    /// Prints the warnings to stderr.
+    pub fn warn(&self) {
+        for warning in &self.warnings {
+            eprintln!("{warning}");
+        }
+    }
+
     /// Check the scenario's meaning and build the model, with semantic errors pointed at the file.
     pub fn build(&self) -> Result<sim::Model, CliError> {
         sim::build(&self.scenario, &self.inputs)
@@ -216,9 +266,9 @@ enum TableError {
 /// A batch-size → latency CSV: columns `batch_size` and `latency_ms`; lines starting with `#` are
 /// comments (for provenance).
 fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
-    let file = crate::input::open(path)
+    let bytes = crate::input::read(path)
         .map_err(|e| TableError::Open(format!("cannot read latency table {}: {e}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(bytes.as_slice());
     let headers = reader
         .headers()
         .map_err(|e| TableError::Located(CliError::input(format!("{}: {}", path.display(), e))))?
@@ -242,8 +292,8 @@ fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
         let size: u32 = field(size_column).parse().map_err(|_| bad(size_column, "batch_size is not a whole number"))?;
         let latency: f64 =
             field(latency_column).parse().map_err(|_| bad(latency_column, "latency_ms is not a number"))?;
-        if !(latency.is_finite() && latency > 0.0) {
-            return Err(bad(latency_column, "latency_ms must be positive"));
+        if !(latency.is_finite() && latency > 0.0 && latency <= 86_400_000.0) {
+            return Err(bad(latency_column, "latency_ms must be more than zero and at most a day (86400000)"));
         }
         if rows.insert(size, latency * 1e6).is_some() {
             return Err(bad(size_column, "batch size listed twice"));

@@ -140,6 +140,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         text: choice.text.clone(),
         scenario: choice.scenario.clone(),
         inputs: sweep_chosen.inputs.clone(),
+        warnings: Vec::new(),
     };
     let model = loaded.build()?;
     let options = crate::run::Simulation {

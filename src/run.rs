@@ -71,6 +71,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.scenario, ""));
     let model = loaded.build()?;
+    loaded.warn();
     let mut set = output::OutputSet::begin(&out)?;
     let options = Simulation {
         seed: args.seed,
@@ -205,6 +206,9 @@ pub fn simulate(
             wall_seconds,
             info.events_per_second / 1e6
         );
+        for line in replayed_traces(model) {
+            println!("{line}");
+        }
         output::print_table(&first.summary);
         if let Some(band) = &data.uncertainty {
             println!("{}", band.headline);
@@ -292,9 +296,28 @@ fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, 
     lines
 }
 
+/// How many of each replayed trace's requests fall inside the run, one line per trace.
+fn replayed_traces(model: &sim::Model) -> Vec<String> {
+    model
+        .sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, source)| match &source.process {
+            sim::traffic::Process::Trace(trace) => {
+                let inside = trace.offsets.partition_point(|&o| o < model.duration);
+                let total = trace.offsets.len();
+                let cut = if inside < total { " (truncated at duration)" } else { "" };
+                Some(format!("traffic[{i}]: replayed {inside} of the trace's {total} requests{cut}"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {
     let loaded = load::load(scenario_path, prices)?;
     let model = loaded.build()?;
+    loaded.warn();
     let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
     println!(
         "{}: ok ({} regions, {} replicas, {} traffic sources)",
@@ -303,5 +326,8 @@ pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliEr
         replicas,
         model.sources.len()
     );
+    for line in replayed_traces(&model) {
+        println!("{line}");
+    }
     Ok(())
 }

@@ -18,6 +18,18 @@ fn segments(path: &str) -> Result<Vec<PathSegment>, PlanError> {
     Ok(segments)
 }
 
+/// The key a parameter path sets, with shorthands resolved: two parameters with the same key would
+/// sweep one value twice.
+pub fn canonical(path: &str) -> Result<String, PlanError> {
+    if let Some(percentile) = path.strip_prefix("slo.latency_p") {
+        return Ok(match percentile.parse::<f64>() {
+            Ok(p) => format!("slo.latency_p{p}"),
+            Err(_) => path.to_string(),
+        });
+    }
+    Ok(KeyPath(segments(path)?).to_string())
+}
+
 pub fn to_toml(value: &ParamValue) -> Value {
     match value {
         ParamValue::Integer(v) => Value::Integer(*v),

@@ -15,4 +15,4 @@ pub use error::PlanError;
 pub use evaluate::{Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
 pub use robust::{Headroom, Risk, Stressed};
-pub use space::{expand, Axis, Grid, Point};
+pub use space::{expand, Axis, Grid, Point, MAX_POINTS};

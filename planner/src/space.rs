@@ -43,7 +43,7 @@ pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, PlanError
                 return fail("a range needs start ≤ end and a positive step".into());
             }
             let count = ((end - start) / step + 1e-9).floor() as usize + 1;
-            if count > 100_000 {
+            if count > MAX_POINTS {
                 return fail(format!("the range has {count} values; use a larger step"));
             }
             let integers = whole(start) && whole(step);
@@ -61,6 +61,9 @@ pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, PlanError
         &ParamSpec::LogRange { log_range: (start, end), points } => {
             if !(start > 0.0 && end >= start && end.is_finite()) || points < 2 {
                 return fail("a log range needs 0 < start ≤ end and at least 2 points".into());
+            }
+            if points as usize > MAX_POINTS {
+                return fail(format!("the log range has {points} points; at most {MAX_POINTS}"));
             }
             let integers = whole(start) && whole(end);
             let ratio = (end / start).powf(1.0 / f64::from(points - 1));
@@ -86,9 +89,17 @@ pub struct Grid {
     pub axes: Vec<Axis>,
 }
 
+/// Most points one sweep may hold: each becomes a scenario in memory before any runs.
+pub const MAX_POINTS: usize = 100_000;
+
 impl Grid {
+    /// The number of points; None when it overflows (a sweep no machine could run).
+    pub fn checked_len(&self) -> Option<usize> {
+        self.axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+    }
+
     pub fn len(&self) -> usize {
-        self.axes.iter().map(|a| a.values.len()).product()
+        self.checked_len().expect("the grid's size was admitted")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,6 +149,8 @@ mod tests {
         assert_eq!(logs, [64, 256, 1024, 4096].map(ParamValue::Integer));
         assert!(expand("x", &ParamSpec::Range { range: (3.0, 1.0), step: 1.0 }).is_err());
         assert!(expand("x", &ParamSpec::List(vec![])).is_err());
+        assert!(expand("x", &ParamSpec::LogRange { log_range: (1.0, 2.0), points: u32::MAX }).is_err());
+        assert!(expand("x", &ParamSpec::Range { range: (0.0, 1e12), step: 1.0 }).is_err());
     }
 
     #[test]

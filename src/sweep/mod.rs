@@ -231,6 +231,7 @@ pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Finished>, CliError> 
                 text: text.clone(),
                 scenario,
                 inputs: prepared.plan.inputs.clone(),
+                warnings: Vec::new(),
             })
         }
         _ => None,

@@ -57,6 +57,7 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
     let mut loaded = load::load(path, args.prices.as_deref())?;
     // The model must build before anything is swept: the scenario itself has to be valid.
     loaded.build()?;
+    loaded.warn();
     let base: toml::Table =
         toml::from_str(&loaded.text).map_err(|e| located(path, &loaded.text, e.span(), e.message()))?;
     let mut spec = loaded.scenario.sweep.clone().unwrap_or_default();
@@ -154,13 +155,37 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
         ));
     }
     let mut axes = Vec::new();
+    let mut keys: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
     for (parameter, values) in &spec.parameters {
         KeyPath::parse(parameter.strip_prefix("slo.latency_p").map_or(parameter, |_| "slo"))
             .map_err(|e| parameter_error(e.into(), None))?;
+        let key = planner::apply::canonical(parameter).map_err(|e| parameter_error(e, None))?;
+        if let Some(other) = keys.insert(key.clone(), parameter) {
+            let message = format!("parameters {other:?} and {parameter:?} both set {key}: keep one");
+            return Err(parameter_error(PlanError::Values { parameter: parameter.clone(), message }, None));
+        }
         let values = planner::expand(parameter, values).map_err(|e| parameter_error(e, None))?;
         axes.push(planner::Axis { path: parameter.clone(), values });
     }
     let grid = Grid { axes };
+    let too_many = |count: String| {
+        at(
+            &["parameters"],
+            format!(
+                "the sweep has {count} points; at most {} (sample with strategy = \"random\")",
+                planner::MAX_POINTS
+            ),
+        )
+    };
+    match (spec.strategy, grid.checked_len()) {
+        (_, None) => return Err(too_many("more than 2^64".into())),
+        (Strategy::Random, Some(_)) if spec.samples.unwrap_or(0) as usize > planner::MAX_POINTS => {
+            return Err(at(&["samples"], format!("samples must be at most {}", planner::MAX_POINTS)));
+        }
+        (Strategy::Random, Some(_)) => {}
+        (_, Some(count)) if count > planner::MAX_POINTS => return Err(too_many(count.to_string())),
+        _ => {}
+    }
     let points = match spec.strategy {
         Strategy::Random => grid.sample(spec.samples.unwrap_or(0) as usize, loaded.scenario.seed),
         _ => grid.all(),
@@ -175,7 +200,8 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
     let mut scenarios = Vec::with_capacity(points.len());
     for point in &points {
         let scenario = plan.scenario(point).map_err(|e| parameter_error(e, Some(point.index)))?;
-        load::load_files(path, &scenario, &mut plan.inputs, &|key_path, message| {
+        // The base scenario's warnings are printed once, below; a point's are the same.
+        let _ = load::load_files(path, &scenario, &mut plan.inputs, &|key_path, message| {
             CliError::input(format!("{}: sweep point {} ({key_path}): {message}", path.display(), point.index))
         })?;
         scenarios.push(scenario);

@@ -8,7 +8,13 @@ use crate::traffic::{Process, TraceData};
 use crate::units::Nanos;
 use std::sync::Arc;
 
-pub(super) fn process(path: &KeyPath, arrivals: &Arrivals, inputs: &Inputs) -> Result<Process, ScenarioError> {
+/// `duration`: the run's length, which a replayed trace must fit unless it asks to be truncated.
+pub(super) fn process(
+    path: &KeyPath,
+    arrivals: &Arrivals,
+    inputs: &Inputs,
+    duration: Nanos,
+) -> Result<Process, ScenarioError> {
     Ok(match arrivals {
         Arrivals::Poisson { rate } => Process::Poisson { mean_gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
         Arrivals::Constant { rate } => Process::Constant { gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
@@ -49,7 +55,7 @@ pub(super) fn process(path: &KeyPath, arrivals: &Arrivals, inputs: &Inputs) -> R
                 check_positive(path.join("mean_high_duration"), "mean_high_duration", mean_high_duration.nanos())?;
             Process::Mmpp { low_rate, high_rate, mean_low, mean_high }
         }
-        Arrivals::Trace { speedup, .. } => {
+        Arrivals::Trace { speedup, truncate, .. } => {
             if !positive_finite(*speedup) {
                 return fail(path.join("speedup"), format!("speedup must be positive, got {speedup}"));
             }
@@ -59,15 +65,45 @@ pub(super) fn process(path: &KeyPath, arrivals: &Arrivals, inputs: &Inputs) -> R
             if trace.offsets.is_empty() {
                 return fail(path.join("file"), "trace has no rows after its origin");
             }
-            if *speedup == 1.0 {
-                Process::Trace(trace.clone())
+            let process = if *speedup == 1.0 {
+                trace.clone()
             } else {
                 let mut scaled = TraceData::clone(trace);
                 for offset in &mut scaled.offsets {
                     *offset = (*offset as f64 / speedup) as Nanos;
                 }
-                Process::Trace(Arc::new(scaled))
+                Arc::new(scaled)
+            };
+            let last = process.offsets.last().copied().unwrap_or(0);
+            if last >= duration && !truncate {
+                let inside = process.offsets.partition_point(|&o| o < duration);
+                return fail(
+                    path.join("file"),
+                    format!(
+                        "the trace runs to {} s but duration is {} s: only {inside} of its {} requests would be replayed; \
+                         lengthen duration, raise speedup, set truncate = true to replay only what fits, or set \
+                         timestamp_unit if its numbers are not seconds",
+                        crate::units::nanos_to_secs(last),
+                        crate::units::nanos_to_secs(duration),
+                        process.offsets.len()
+                    ),
+                );
             }
+            Process::Trace(process)
+        }
+        Arrivals::RateTrace { scale, .. } => {
+            if !(scale.is_finite() && *scale >= 0.0) {
+                return fail(path.join("scale"), format!("scale must be zero or more, got {scale}"));
+            }
+            let Some(series) = trace_key(arrivals).and_then(|key| inputs.rate_series.get(&key)) else {
+                return fail(path.join("file"), "rate series was not loaded");
+            };
+            let points: Vec<(f64, f64)> =
+                series.iter().map(|&(seconds, per_second)| (seconds * 1e9, per_second * scale / 1e9)).collect();
+            if points.iter().all(|&(_, rate)| rate == 0.0) {
+                return fail(path.join("file"), "every rate in the series is zero");
+            }
+            Process::schedule(points)
         }
     })
 }

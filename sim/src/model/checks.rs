@@ -51,27 +51,51 @@ pub(super) fn check_positive(path: KeyPath, what: &str, value: Nanos) -> Result<
 }
 
 /// A distribution for per-request overhead (tables are for batches only).
+/// Longest time a distribution or latency table may give: a day. Longer is a unit typo, and a
+/// run would spend its drain waiting on it.
+pub(super) const MAX_DELAY: Nanos = 86_400 * 1_000_000_000;
+
+/// `nanos`, once it is at most [`MAX_DELAY`].
+pub(super) fn check_delay(path: KeyPath, name: &str, nanos: Nanos) -> Result<Nanos, ScenarioError> {
+    if nanos > MAX_DELAY {
+        return fail(path, format!("{name} is {} s, over the one-day limit for a delay", nanos as f64 / 1e9));
+    }
+    Ok(nanos)
+}
+
+/// A latency-table entry in nanoseconds: positive, finite and at most [`MAX_DELAY`].
+pub(super) fn valid_latency(nanos: f64) -> bool {
+    positive_finite(nanos) && nanos <= MAX_DELAY as f64
+}
+
 pub(super) fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
+    let mean = |mean: &crate::units::Duration| -> Result<f64, ScenarioError> {
+        check_delay(path.join("mean"), "mean", mean.nanos())?;
+        check_positive(path.join("mean"), "mean", mean.nanos())
+    };
     Ok(match dist {
-        Dist::Constant { value } => Sampler::constant(value.nanos()),
-        Dist::Exponential { mean } => Sampler::exponential(check_positive(path.join("mean"), "mean", mean.nanos())?),
-        Dist::Lognormal { mean, cv } => {
+        Dist::Constant { value } => Sampler::constant(check_delay(path.join("value"), "value", value.nanos())?),
+        Dist::Exponential { mean: m } => Sampler::exponential(mean(m)?),
+        Dist::Lognormal { mean: m, cv } => {
             check_cv(path.join("cv"), *cv)?;
-            Sampler::lognormal(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+            Sampler::lognormal(mean(m)?, *cv)
         }
-        Dist::Gamma { mean, cv } => {
+        Dist::Gamma { mean: m, cv } => {
             check_cv(path.join("cv"), *cv)?;
-            Sampler::gamma(check_positive(path.join("mean"), "mean", mean.nanos())?, *cv)
+            Sampler::gamma(mean(m)?, *cv)
         }
         Dist::Uniform { min, max } => {
             if min > max {
                 return fail(path.join("min"), format!("min ({min}) is greater than max ({max})"));
             }
-            Sampler::uniform(min.nanos(), max.nanos())
+            Sampler::uniform(min.nanos(), check_delay(path.join("max"), "max", max.nanos())?)
         }
         Dist::Empirical { samples } => {
             if samples.is_empty() {
                 return fail(path.join("samples"), "empirical distribution needs at least one sample");
+            }
+            for (i, sample) in samples.iter().enumerate() {
+                check_delay(path.join("samples").join(i), "a sample", sample.nanos())?;
             }
             Sampler::empirical(samples.iter().map(|d| d.nanos()).collect())
         }

@@ -33,6 +33,8 @@ pub struct Inputs {
     pub model_tables: BTreeMap<String, ModelTable>,
     /// Replayed traces by [`trace_key`].
     pub traces: BTreeMap<String, Arc<TraceData>>,
+    /// Rate curves by [`trace_key`]: `(seconds since the first row, requests per second)`.
+    pub rate_series: BTreeMap<String, Arc<Vec<(f64, f64)>>>,
 }
 
 /// What identifies a model-derived latency table.
@@ -71,14 +73,20 @@ impl ModelTable {
     }
 }
 
-/// What identifies a trace's data: its file and how it is read (not its speed-up, applied later).
+/// What identifies a trace's or rate curve's data: its file and how it is read (not its speed-up
+/// or scale, applied later).
 pub fn trace_key(arrivals: &Arrivals) -> Option<String> {
     match arrivals {
-        Arrivals::Trace { file, timestamp_column, size_column, output_column, origin, .. } => Some(format!(
-            "{file}|{timestamp_column}|{}|{}|{origin}",
+        Arrivals::Trace {
+            file, timestamp_column, timestamp_unit, format, size_column, output_column, origin, ..
+        } => Some(format!(
+            "{file}|{timestamp_column}|{timestamp_unit:?}|{format:?}|{}|{}|{origin}",
             size_column.as_deref().unwrap_or(""),
             output_column.as_deref().unwrap_or("")
         )),
+        Arrivals::RateTrace { file, timestamp_column, rate_column, timestamp_unit, format, .. } => {
+            Some(format!("rate|{file}|{timestamp_column}|{rate_column}|{timestamp_unit:?}|{format:?}"))
+        }
         _ => None,
     }
 }

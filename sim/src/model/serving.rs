@@ -2,7 +2,7 @@
 //! per-deployment operational models.
 
 use super::checks::{
-    check_cv, check_positive, check_seqs, positive_finite, sampler, MAX_BATCH, MAX_CPU_WORKERS, MAX_INSTANCES,
+    check_cv, check_positive, check_seqs, sampler, valid_latency, MAX_BATCH, MAX_CPU_WORKERS, MAX_INSTANCES,
 };
 use super::error::{fail, ScenarioError};
 use super::inputs::{model_key, model_seqs, Inputs};
@@ -34,6 +34,15 @@ pub(super) fn batch_latency(
                     format!("the computed table for {model} lacks seq {wanted} up to max_batch {max_batch}"),
                 );
             };
+            if let Some(&(batch, latency)) = points.iter().find(|&&(_, latency)| !valid_latency(latency)) {
+                return fail(
+                    path.join("device"),
+                    format!(
+                        "{model} on {device} gives {} ms at batch {batch}, seq {wanted}: a batch must take more than zero and at most a day (is the profile all zeros, or in the wrong unit?)",
+                        latency / 1e6
+                    ),
+                );
+            }
             buckets.push((wanted, TableLatency::new(points, max_batch, 0.0, String::new())));
         }
         let description = if seq_buckets.is_empty() {
@@ -74,8 +83,13 @@ pub(super) fn batch_latency(
         }
     }
     for &(size, latency) in &points {
-        if size == 0 || !positive_finite(latency) {
-            return fail(point_path, format!("row for batch size {size}: sizes and latencies must be positive"));
+        if size == 0 || !valid_latency(latency) {
+            return fail(
+                point_path,
+                format!(
+                    "row for batch size {size}: sizes must be positive and latencies more than zero and at most a day"
+                ),
+            );
         }
     }
     let largest = points[points.len() - 1].0;

@@ -229,11 +229,20 @@ pub enum Arrivals {
         mean_low_duration: Duration,
         mean_high_duration: Duration,
     },
-    /// Replay of a CSV trace.
+    /// Replay of a request trace (CSV, or JSON lines): one request per row.
     Trace {
         file: String,
         #[serde(default = "timestamp_column")]
         timestamp_column: String,
+        /// The unit of numeric timestamps (dates are always understood).
+        #[serde(default)]
+        timestamp_unit: TimeUnit,
+        /// `"csv"` or `"jsonl"`; by default from the file's extension (`.jsonl`, `.ndjson`: JSON lines).
+        format: Option<TraceFormat>,
+        /// Replay only the requests inside `duration`; without it, a trace that runs past
+        /// `duration` is an error rather than silently cut.
+        #[serde(default)]
+        truncate: bool,
         /// Request size (e.g. input tokens) for size-dependent models.
         size_column: Option<String>,
         /// Output size (e.g. generated tokens).
@@ -246,6 +255,59 @@ pub enum Arrivals {
         #[serde(default = "speedup_one")]
         speedup: f64,
     },
+    /// A request-rate curve (a QPS series: timestamp, requests per second), Poisson arrivals at the
+    /// rate linearly interpolated between rows and held after the last.
+    RateTrace {
+        file: String,
+        #[serde(default = "timestamp_column")]
+        timestamp_column: String,
+        /// The column holding requests per second.
+        #[serde(default = "rate_column")]
+        rate_column: String,
+        #[serde(default)]
+        timestamp_unit: TimeUnit,
+        format: Option<TraceFormat>,
+        /// Multiplies every rate (what-if traffic growth).
+        #[serde(default = "speedup_one")]
+        scale: f64,
+    },
+}
+
+/// The unit of a trace's numeric timestamps.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum TimeUnit {
+    #[default]
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "ms")]
+    Milliseconds,
+    #[serde(rename = "us")]
+    Microseconds,
+    #[serde(rename = "ns")]
+    Nanoseconds,
+}
+
+impl TimeUnit {
+    pub fn nanos(self) -> f64 {
+        match self {
+            TimeUnit::Seconds => 1e9,
+            TimeUnit::Milliseconds => 1e6,
+            TimeUnit::Microseconds => 1e3,
+            TimeUnit::Nanoseconds => 1.0,
+        }
+    }
+}
+
+/// How a trace file is written.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    Csv,
+    Jsonl,
+}
+
+fn rate_column() -> String {
+    "rate".to_string()
 }
 
 fn timestamp_column() -> String {
@@ -567,6 +629,7 @@ pub fn scale_traffic(scenario: &mut Scenario, factor: f64) {
                 scale(high_rate);
             }
             Arrivals::Trace { speedup, .. } => *speedup *= factor,
+            Arrivals::RateTrace { scale, .. } => *scale *= factor,
         }
     }
 }
