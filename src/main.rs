@@ -11,6 +11,7 @@ mod locate;
 mod output;
 mod plan;
 mod profile;
+mod progress;
 mod robust;
 mod run;
 mod sweep;

@@ -113,6 +113,7 @@ pub fn simulate(
     let (threads, pool) = thread_pool(threads)?;
 
     let started = Instant::now();
+    let progress = crate::progress::Progress::start(u64::from(replications) * model.duration, &model.name, quiet);
     // Replications run a few at a time, in index order, so memory stays that of a few runs
     // however many there are; the pooled histograms are merged in that order.
     let mut first: Option<RunOutput> = None;
@@ -126,7 +127,13 @@ pub fn simulate(
         let outputs: Vec<RunOutput> = pool.install(|| {
             (start..end)
                 .into_par_iter()
-                .map(|i| sim::run(model, &RunOptions::seeded(replication_seed(seed, i))))
+                .map(|i| {
+                    let options = RunOptions {
+                        progress: Some(progress.counter()),
+                        ..RunOptions::seeded(replication_seed(seed, i))
+                    };
+                    sim::run(model, &options)
+                })
                 .collect()
         });
         for output in outputs {
@@ -144,6 +151,7 @@ pub fn simulate(
             }
         }
     }
+    drop(progress);
     let wall_seconds = started.elapsed().as_secs_f64();
     let first = first.expect("at least one replication");
     let pooled = pooled.expect("at least one replication");

@@ -42,6 +42,8 @@ use batcher::{BatcherState, Instance};
 use hdrhistogram::Histogram;
 use request::Request;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 const NO_TIME: Nanos = Nanos::MAX;
 const NONE: u32 = u32::MAX;
@@ -194,7 +196,13 @@ pub struct RunOptions {
     /// measured requests was dropped or timed out: the run has clearly failed, and a sweep need not
     /// spend the rest of it to learn so.
     pub give_up_loss: Option<f64>,
+    /// Simulated nanoseconds of traffic done, added to every [`PROGRESS_EVENTS`] events (a caller
+    /// may show progress from it; several runs may share one counter).
+    pub progress: Option<Arc<AtomicU64>>,
 }
+
+/// How often a run adds to its progress counter, in events.
+pub const PROGRESS_EVENTS: u64 = 1 << 16;
 
 impl RunOptions {
     pub fn seeded(seed: u64) -> Self {
@@ -254,6 +262,9 @@ pub struct World<'m> {
     records: Vec<RequestRecord>,
     give_up_loss: Option<f64>,
     stopped_at: Option<Nanos>,
+    progress: Option<Arc<AtomicU64>>,
+    /// Simulated time already added to `progress`.
+    progress_reported: Nanos,
 }
 
 fn serving_of<'m>(pools: &[Pool<'m>], pool: u32) -> &'m ServingModel {
@@ -402,6 +413,8 @@ impl<'m> World<'m> {
             records: Vec::new(),
             give_up_loss: options.give_up_loss,
             stopped_at: None,
+            progress: options.progress.clone(),
+            progress_reported: 0,
         };
         world.start_initial_replicas();
         world
@@ -432,6 +445,9 @@ impl<'m> World<'m> {
             }
             self.now = time;
             self.event_count += 1;
+            if self.event_count % PROGRESS_EVENTS == 0 {
+                self.report_progress(time.min(self.model.duration));
+            }
             match event {
                 Event::Arrival { source } => self.on_arrival(source as usize),
                 Event::ReachRegion { request } => self.on_reach_region(request),
@@ -455,6 +471,7 @@ impl<'m> World<'m> {
                 Event::Mark => self.on_mark(),
             }
         }
+        self.report_progress(self.model.duration);
         self.abandon_waiting();
         if cut {
             self.cut_unfinished();
@@ -521,6 +538,13 @@ impl<'m> World<'m> {
     }
 
     #[cold]
+    fn report_progress(&mut self, done: Nanos) {
+        if let Some(progress) = &self.progress {
+            progress.fetch_add(done.saturating_sub(self.progress_reported), Ordering::Relaxed);
+            self.progress_reported = done;
+        }
+    }
+
     fn on_mark(&mut self) {
         self.change_in_system(0);
         if self.now == self.model.warmup {
