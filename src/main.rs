@@ -67,6 +67,9 @@ enum Command {
     /// Fit a scenario's per-request overhead, threads, core sharing and service-time scale to a
     /// real server's load test; write the calibrated scenario and a hold-out check.
     Calibrate(calibrate::CalibrateArgs),
+    /// Print the JSON Schema of the scenario format, for editors that check TOML as it is typed
+    /// (Taplo, VS Code's Even Better TOML).
+    Schema,
 }
 
 /// Die quietly on a closed pipe (`servesim latency … | head`) instead of panicking in `println!`,
@@ -100,6 +103,10 @@ fn main() {
         Command::Accuracy(args) => accuracy::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Calibrate(args) => calibrate::calibrate(&args),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&sim::scenario::schema()).expect("a schema serialises"));
+            Ok(())
+        }
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

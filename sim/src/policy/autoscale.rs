@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// What the autoscaler compares with its target, per replica.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScaleMetric {
     /// Busy fraction of the replicas' model instances over the evaluation interval, 0–1.
@@ -34,7 +34,7 @@ pub enum ScaleMetric {
 }
 
 /// A rate-limiting policy's unit: pods, or percent of the replicas at the period's start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
     Pods,
@@ -42,7 +42,7 @@ pub enum PolicyKind {
 }
 
 /// Which of several rate-limiting policies applies (HPA's `selectPolicy`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Select {
     /// The policy allowing the biggest change.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a deployment's load balancer spreads requests (Envoy's and Kubernetes' usual choices);
 /// written `balancer = "least_outstanding"` in a scenario.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Balancer {
     RoundRobin,

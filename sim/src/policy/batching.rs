@@ -5,7 +5,7 @@ use crate::units::Nanos;
 use serde::{Deserialize, Serialize};
 
 /// When a partial batch goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchRule {
     /// Triton's dynamic batcher: the oldest request waits at most `max_queue_delay`.

@@ -6,7 +6,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 /// Written `[routing] policy = "nearest"` in a scenario.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingPolicy {
     /// The serving region with the smallest RTT from the client's region.

@@ -8,7 +8,7 @@ fn default_seq() -> u32 {
 }
 
 /// A latency distribution, or for batch service times a batch-size → latency table.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Dist {
     Constant {

@@ -36,7 +36,14 @@ fn speedup_one() -> f64 {
     1.0
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// The JSON Schema of the scenario format (what `servesim schema` prints).
+pub fn schema() -> schemars::Schema {
+    let mut schema = schemars::schema_for!(Scenario);
+    schema.insert("title".into(), "servesim scenario".into());
+    schema
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -83,7 +90,7 @@ pub struct Scenario {
 
 /// The risks `servesim plan` checks every candidate against; the plan picks the cheapest one that
 /// meets the SLO under each.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRisks {
     /// Traffic above the forecast to hold at: 0.2 holds at 1.2× every source's rate.
@@ -111,7 +118,7 @@ impl Default for PlanRisks {
 }
 
 /// A failure a plan must survive.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Survive {
     /// One replica down, in the region that can least afford it.
@@ -123,7 +130,7 @@ pub enum Survive {
 }
 
 /// Factors `[low, high]` on an input that bound where its true value likely lies (68%).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UncertaintyBands {
     /// Replaces the service-time source's default band (measured ×0.95–×1.05, interpolated
@@ -135,7 +142,7 @@ pub struct UncertaintyBands {
 }
 
 /// An extra deployment in every serving region: an A/B variant or a shadow candidate.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     /// Fraction of requests sent (A/B) or mirrored (shadow).
@@ -149,7 +156,7 @@ pub struct Deployment {
     pub autoscaling: Option<Autoscaling>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// Replicas of the model server; 0 for a region that only sends traffic.
@@ -165,7 +172,7 @@ pub struct Region {
     pub autoscaling: Option<Autoscaling>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pricing {
     #[default]
@@ -173,7 +180,7 @@ pub enum Pricing {
     Spot,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Round-trip time between a client and a replica in the same region.
@@ -184,7 +191,7 @@ pub struct Network {
     pub links: Vec<Link>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Link {
     pub from: String,
@@ -192,7 +199,7 @@ pub struct Link {
     pub rtt: Duration,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     /// The region the clients are in.
@@ -200,7 +207,7 @@ pub struct Traffic {
     pub arrivals: Arrivals,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "process", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Arrivals {
     Poisson {
@@ -274,7 +281,7 @@ pub enum Arrivals {
 }
 
 /// The unit of a trace's numeric timestamps.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub enum TimeUnit {
     #[default]
     #[serde(rename = "s")]
@@ -299,7 +306,7 @@ impl TimeUnit {
 }
 
 /// How a trace file is written.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceFormat {
     Csv,
@@ -317,7 +324,7 @@ fn first() -> String {
     "first".to_string()
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
     #[serde(default)]
@@ -333,7 +340,7 @@ pub struct Routing {
     pub health_check: HealthCheck,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Serving {
     /// Requests waiting for a batch, per replica; arrivals beyond it are dropped.
@@ -365,7 +372,7 @@ pub struct Serving {
     pub fallback: Option<Fallback>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batching {
     /// When a partial batch goes: `triton` (the oldest waits at most `max_queue_delay`) or
@@ -400,7 +407,7 @@ impl Default for Batching {
 }
 
 /// Adjustments of `service_time` fitted to a real server's load test.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
     /// Every batch takes this many times the `service_time` given.
@@ -418,7 +425,7 @@ fn unit() -> f64 {
 }
 
 /// Per-request work outside the batch: HTTP handling, tokenisation, pre- and post-processing.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Overhead {
     pub pre: Option<Dist>,
@@ -433,7 +440,7 @@ pub struct Overhead {
     pub host_cores: Option<u32>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceType {
     pub usd_per_hour: f64,
@@ -443,7 +450,7 @@ pub struct InstanceType {
     pub source: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
     #[serde(default)]
@@ -452,14 +459,14 @@ pub struct Slo {
     pub availability: Option<f64>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyTarget {
     pub percentile: f64,
     pub max: Duration,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Every combination of the parameters' values.
@@ -473,7 +480,7 @@ pub enum Strategy {
     RightSize,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Cheapest per hour.
@@ -485,7 +492,7 @@ pub enum Objective {
     LatencyP99,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sweep {
     #[serde(default)]
@@ -533,7 +540,7 @@ impl Default for Sweep {
 }
 
 /// Values of one swept parameter.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ParamSpec {
     List(Vec<ParamValue>),
@@ -549,7 +556,7 @@ pub enum ParamSpec {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ParamValue {
     Integer(i64),
@@ -569,7 +576,7 @@ impl std::fmt::Display for ParamValue {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacitySearch {
     /// Traffic scale factors bracketing the search (1 = the scenario's traffic).
@@ -598,7 +605,7 @@ impl Default for CapacitySearch {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RightSize {
     /// Replica counts set together to the searched value (e.g. `["regions.us-east.replicas"]`).

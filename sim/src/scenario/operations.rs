@@ -55,7 +55,7 @@ fn half() -> f64 {
 
 /// Kubernetes HPA v2 (`autoscaling/v2`) semantics, with KEDA's scale-to-zero. Defaults are the
 /// Kubernetes ones.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Autoscaling {
     pub metric: ScaleMetric,
@@ -83,7 +83,7 @@ pub struct Autoscaling {
 }
 
 /// One direction's `behavior` (HPA v2): stabilisation window and rate-limiting policies.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleRules {
     /// Default 0 s up, 300 s down.
@@ -94,7 +94,7 @@ pub struct ScaleRules {
     pub select: Option<Select>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScalePolicy {
     #[serde(rename = "type")]
@@ -104,7 +104,7 @@ pub struct ScalePolicy {
 }
 
 /// Time from a replica's creation to serving, phase by phase; cost accrues from the start.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Startup {
     /// Node start (a new VM or GPU node).
@@ -115,7 +115,7 @@ pub struct Startup {
 
 /// Probes: a target is marked down after `failure_threshold` consecutive failed probes, and up
 /// again after `success_threshold` passed ones.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     #[serde(default = "ten_seconds")]
@@ -132,7 +132,7 @@ impl Default for HealthCheck {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Replicas die; their queued and running requests fail. Kubernetes restarts them after
@@ -148,7 +148,7 @@ pub enum FaultKind {
 }
 
 /// A fault at a time (`at` + `duration`), or recurring at random (`mtbf` + `mttr`, exponential).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     pub kind: FaultKind,
@@ -167,7 +167,7 @@ pub struct Fault {
 
 /// The client's retries: exponential backoff with full jitter and a retry budget (each request
 /// earns `budget` of a retry; a retry spends one).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retries {
     /// Attempts in all, the first included.
@@ -186,7 +186,7 @@ pub struct Retries {
 }
 
 /// A lookup before inference (a Redis-like online feature store).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureStore {
     pub latency: Dist,
@@ -198,7 +198,7 @@ pub struct FeatureStore {
 /// `window` calls (once `minimum_calls` were made), it opens when the failure rate or the slow-call
 /// rate reaches its threshold, stays open `open_duration`, then lets `half_open_calls` through and
 /// closes if they pass the same thresholds.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
     #[serde(default = "hundred")]
@@ -218,7 +218,7 @@ pub struct CircuitBreaker {
 
 /// A cheap answer (a popular-items cache, a default score) when the model or a dependency fails
 /// or the breaker is open; such answers count as degraded, not failed.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     pub latency: Dist,
