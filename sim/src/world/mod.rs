@@ -445,7 +445,7 @@ impl<'m> World<'m> {
             }
             self.now = time;
             self.event_count += 1;
-            if self.event_count % PROGRESS_EVENTS == 0 {
+            if self.event_count.is_multiple_of(PROGRESS_EVENTS) {
                 self.report_progress(time.min(self.model.duration));
             }
             match event {
