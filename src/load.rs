@@ -29,6 +29,11 @@ const BUNDLED_CATALOG: &str = include_str!("../catalog/instances.csv");
 pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
     let text = crate::input::read_to_string(path)
         .map_err(|e| CliError::input(format!("{}: cannot read scenario: {e}", path.display())))?;
+    load_text(path, text, prices)
+}
+
+/// [`load`] on a scenario's text; `path` names it in errors and anchors the files it names.
+pub fn load_text(path: &Path, text: String, prices: Option<&Path>) -> Result<Loaded, CliError> {
     let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
     let mut inputs = Inputs { catalog: read_catalog(prices)?, ..Inputs::default() };
     let warnings = load_files(path, &scenario, &mut inputs, &|key_path, message| {
@@ -268,27 +273,29 @@ enum TableError {
 fn read_latency_table(path: &Path) -> Result<Vec<(u32, f64)>, TableError> {
     let bytes = crate::input::read(path)
         .map_err(|e| TableError::Open(format!("cannot read latency table {}: {e}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(bytes.as_slice());
-    let headers = reader
-        .headers()
-        .map_err(|e| TableError::Located(CliError::input(format!("{}: {}", path.display(), e))))?
-        .clone();
+    parse_latency_table(path, &bytes).map_err(TableError::Located)
+}
+
+/// A latency table from its bytes; `path` names it in errors.
+pub fn parse_latency_table(path: &Path, bytes: &[u8]) -> Result<Vec<(u32, f64)>, CliError> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(bytes);
+    let headers = reader.headers().map_err(|e| CliError::input(format!("{}: {}", path.display(), e)))?.clone();
     let column = |name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
-            TableError::Located(CliError::input(format!(
+            CliError::input(format!(
                 "{}:1:1: missing column {name:?} (columns are: {})",
                 path.display(),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            )))
+                crate::locate::shown_columns(&headers)
+            ))
         })
     };
     let size_column = column("batch_size")?;
     let latency_column = column("latency_ms")?;
     let mut rows = BTreeMap::new();
     for record in reader.records() {
-        let record = record.map_err(|e| TableError::Located(csv_error(path, &e)))?;
+        let record = record.map_err(|e| csv_error(path, &e))?;
         let field = |index: usize| record.get(index).unwrap_or("");
-        let bad = |index: usize, what: &str| TableError::Located(field_error(path, &record, index, what));
+        let bad = |index: usize, what: &str| field_error(path, &record, index, what);
         let size: u32 = field(size_column).parse().map_err(|_| bad(size_column, "batch_size is not a whole number"))?;
         let latency: f64 =
             field(latency_column).parse().map_err(|_| bad(latency_column, "latency_ms is not a number"))?;

@@ -69,6 +69,19 @@ pub fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
     span
 }
 
+/// A CSV header's columns for an error message — only when they look like column names: a file
+/// that is not the CSV it should be (a password file, a binary) is not echoed back.
+pub fn shown_columns(headers: &csv::StringRecord) -> String {
+    let plain = |name: &str| {
+        (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || " _.-()%/".contains(c))
+    };
+    if headers.len() <= 64 && headers.iter().all(plain) {
+        headers.iter().collect::<Vec<_>>().join(", ")
+    } else {
+        "none that look like column names: is this the right file?".to_string()
+    }
+}
+
 /// A bad value in field `index` of a CSV record, located at its line and column.
 pub fn field_error(path: &Path, record: &csv::StringRecord, index: usize, what: &str) -> CliError {
     let line = record.position().map_or(0, |p| p.line());

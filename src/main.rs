@@ -1,24 +1,8 @@
-//! `servesim`: the command line. Reads files, runs the simulator, writes results; the simulation
-//! itself lives in the `sim` crate.
-
-mod accuracy;
-mod calibrate;
-mod error;
-mod input;
-mod latency;
-mod load;
-mod locate;
-mod output;
-mod plan;
-mod profile;
-mod progress;
-mod robust;
-mod run;
-mod sweep;
-mod trace;
-mod uncertainty;
+//! `servesim`: the command line: the subcommands and exit codes. Each subcommand is one function of
+//! the `servesim` library (`src/lib.rs`); the simulation itself lives in the `sim` crate.
 
 use clap::{Parser, Subcommand};
+use servesim::{accuracy, calibrate, latency, plan, profile, run, sweep};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -94,7 +94,7 @@ fn factor(headroom: Headroom) -> f64 {
     }
 }
 
-pub fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliError> {
+pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliError> {
     let outcome = &finished.outcome;
     let chosen = finished.chosen.as_ref().expect("plan checked a point meets the SLO");
     let risks = chosen.scenario.plan.clone().unwrap_or_default();

@@ -131,15 +131,18 @@ fn format_of(path: &Path, format: Option<TraceFormat>) -> TraceFormat {
 /// lines. `keys` names the scenario key of each wanted column, for a missing column's error.
 fn read_rows(
     path: &Path,
+    bytes: &[u8],
     format: TraceFormat,
     wanted: &[(&'static str, Option<&str>)],
 ) -> Result<Vec<Vec<Option<Field>>>, TraceError> {
-    let bytes = crate::input::read(path)
-        .map_err(|e| scenario_error("file", format!("cannot read trace {}: {e}", path.display())))?;
     match format {
-        TraceFormat::Csv => csv_rows(path, &bytes, wanted),
-        TraceFormat::Jsonl => jsonl_rows(path, &bytes, wanted),
+        TraceFormat::Csv => csv_rows(path, bytes, wanted),
+        TraceFormat::Jsonl => jsonl_rows(path, bytes, wanted),
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, TraceError> {
+    crate::input::read(path).map_err(|e| scenario_error("file", format!("cannot read trace {}: {e}", path.display())))
 }
 
 fn csv_rows(
@@ -149,7 +152,7 @@ fn csv_rows(
 ) -> Result<Vec<Vec<Option<Field>>>, TraceError> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(bytes);
     let headers = reader.headers().map_err(|e| TraceError::File(csv_error(path, &e)))?.clone();
-    let known = || headers.iter().collect::<Vec<_>>().join(", ");
+    let known = || crate::locate::shown_columns(&headers);
     let mut indices = Vec::with_capacity(wanted.len());
     for &(key, name) in wanted {
         indices.push(match name {
@@ -205,7 +208,11 @@ fn jsonl_rows(
             TraceError::File(CliError::input(format!("{}:{line_number}:{column}: {message}", path.display())))
         };
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).map_err(|e| {
-            at(e.column().max(1), format!("not a JSON object: {}", crate::locate::one_line(&e.to_string())))
+            // serde_json's own "at line 1 column N" counts within this one line: the column is
+            // already in the position.
+            let reason = e.to_string();
+            let reason = reason.rsplit_once(" at line ").map_or(reason.as_str(), |(r, _)| r).to_string();
+            at(e.column().max(1), format!("not a JSON object: {}", crate::locate::one_line(&reason)))
         })?;
         let mut row = Vec::with_capacity(wanted.len());
         for &(key, name) in wanted {
@@ -238,13 +245,18 @@ fn jsonl_rows(
 }
 
 pub fn read(path: &Path, columns: &Columns, origin: &str) -> Result<TraceData, TraceError> {
+    parse(path, &read_file(path)?, columns, origin)
+}
+
+/// A trace from its bytes; `path` names it in errors and gives its format by extension.
+pub fn parse(path: &Path, bytes: &[u8], columns: &Columns, origin: &str) -> Result<TraceData, TraceError> {
     let format = format_of(path, columns.format);
     let wanted = [
         ("timestamp_column", Some(columns.timestamp)),
         ("size_column", columns.size),
         ("output_column", columns.output),
     ];
-    let table = read_rows(path, format, &wanted)?;
+    let table = read_rows(path, bytes, format, &wanted)?;
     let (has_size, has_output) = (columns.size.is_some(), columns.output.is_some());
     let mut rows: Vec<(i64, u32, u32)> = Vec::with_capacity(table.len());
     for row in &table {
@@ -294,9 +306,18 @@ pub struct RateColumns<'a> {
 
 /// A rate series: `(seconds since its first row, requests per second)`, in time order.
 pub fn read_rate_series(path: &Path, columns: &RateColumns) -> Result<Vec<(f64, f64)>, TraceError> {
+    parse_rate_series(path, &read_file(path)?, columns)
+}
+
+/// A rate series from its bytes, as [`parse`].
+pub fn parse_rate_series(path: &Path, bytes: &[u8], columns: &RateColumns) -> Result<Vec<(f64, f64)>, TraceError> {
     let format = format_of(path, columns.format);
-    let table =
-        read_rows(path, format, &[("timestamp_column", Some(columns.timestamp)), ("rate_column", Some(columns.rate))])?;
+    let table = read_rows(
+        path,
+        bytes,
+        format,
+        &[("timestamp_column", Some(columns.timestamp)), ("rate_column", Some(columns.rate))],
+    )?;
     let mut points = Vec::with_capacity(table.len());
     for row in &table {
         let (Some(time), Some(rate)) = (&row[0], &row[1]) else { unreachable!("both columns are wanted") };

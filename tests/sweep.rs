@@ -400,7 +400,8 @@ fn cluster_manifests_run_the_shards() {
     assert!(!out.join("journal.jsonl").exists(), "emitting manifests runs nothing");
 }
 
-/// What a hostile file name, `--set` value or image does to the generated manifests: nothing. The
+/// What a hostile file name or `--set` value does to the generated manifests: nothing (a hostile
+/// image is refused). The
 /// Slurm script runs with a stub `servesim` that records its arguments; the Job's YAML parses to
 /// the keys servesim wrote, with the arguments as data.
 #[test]
@@ -410,6 +411,13 @@ fn cluster_manifests_carry_hostile_arguments_as_data() {
     let out = dir.join("out");
     let evil_set = "description=x' ; touch PWNED_SET ; echo '";
     let evil_image = "busybox\n   securityContext: {privileged: true}\n#";
+    // An image that is no image reference is refused before anything is written.
+    let refused =
+        servesim(&["sweep", &scenario, "--emit-k8s-job", "--image", evil_image, "--out", out.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("not a container image reference"), "{}", stderr(&refused));
+    assert!(!out.join("k8s-sweep-job.yaml").exists());
+    let image = "registry.example/servesim:0.1";
     ok(servesim(&[
         "sweep",
         &scenario,
@@ -419,7 +427,7 @@ fn cluster_manifests_carry_hostile_arguments_as_data() {
         "--shards",
         "2",
         "--image",
-        evil_image,
+        image,
         "--out",
         out.to_str().unwrap(),
     ]));
@@ -469,7 +477,7 @@ fn cluster_manifests_carry_hostile_arguments_as_data() {
     let value: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
     assert_eq!(value[0], serde_json::json!(["apiVersion", "kind", "metadata", "spec"]));
     assert_eq!(value[1], serde_json::json!(["args", "command", "image", "name", "resources", "volumeMounts"]));
-    assert_eq!(value[2], evil_image);
+    assert_eq!(value[2], image);
     assert!(value[3].as_array().unwrap().iter().any(|a| a == evil_set), "{}", value[3]);
     assert!(job.contains("servesim sweep of"), "{job}");
 }

@@ -166,7 +166,16 @@ pub fn pareto_table(results: &[PointResult], judged: &[Judged]) -> TableText {
 /// `best.toml`: the chosen point's scenario, fully resolved, without its `[sweep]`.
 pub fn best_document(mut document: Table, result: &PointResult, judged: &Judged, total: usize) -> String {
     document.remove("sweep");
-    let values: Vec<String> = result.values.iter().map(|(p, v)| format!("{p} = {v}")).collect();
+    // The header is a comment: every line break or control character in a path or value is
+    // escaped, so no text can end the comment and become a setting that was never simulated.
+    let values: Vec<String> = result
+        .values
+        .iter()
+        .map(|(p, v)| match v {
+            sim::scenario::ParamValue::Text(text) => format!("{} = {text:?}", p.escape_debug()),
+            other => format!("{} = {other}", p.escape_debug()),
+        })
+        .collect();
     let mut text = format!(
         "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}\n",
         result.index,

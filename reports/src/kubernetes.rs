@@ -97,3 +97,27 @@ mod tests {
         assert_eq!(dns_name(&"a".repeat(80)).len(), 50);
     }
 }
+
+/// Whether `image` can be a container image reference (`[registry[:port]/]path[:tag][@digest]`):
+/// its characters and length only, so that a newline or a quote never reaches a manifest.
+pub fn is_image_reference(image: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
+    (1..=512).contains(&image.len())
+        && image.chars().all(allowed)
+        && image.starts_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::is_image_reference;
+
+    #[test]
+    fn image_references_are_plain_text() {
+        for good in ["servesim:latest", "nvcr.io/nvidia/tritonserver:24.08-py3", "localhost:5000/a/b@sha256:0123abcd"] {
+            assert!(is_image_reference(good), "{good}");
+        }
+        for bad in ["", "busybox\n  securityContext: {privileged: true}", "a b", "-rm", "x\"y", "$(touch X)"] {
+            assert!(!is_image_reference(bad), "{bad}");
+        }
+    }
+}

@@ -39,6 +39,12 @@ fn quote(word: &str) -> Result<String, CliError> {
 }
 
 pub(super) fn emit_cluster_jobs(args: &SweepArgs, out: &Path, points: usize) -> Result<(), CliError> {
+    if !reports::kubernetes::is_image_reference(&args.image) {
+        return Err(CliError::input(format!(
+            "--image {:?}: not a container image reference (letters, digits and . _ - / : @ + only)",
+            args.image
+        )));
+    }
     let n = args.shards;
     let file = args.scenario.file_name().map_or("scenario.toml".into(), |f| f.to_string_lossy().into_owned());
     let name = dns_name(&args.scenario.file_stem().map_or("scenario".into(), |f| f.to_string_lossy().into_owned()));

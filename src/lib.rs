@@ -1,0 +1,20 @@
+//! The `servesim` command line's library: reading scenarios and their files, running, sweeping,
+//! planning and writing results. `src/main.rs` is only the argument parser over these modules;
+//! they are a library so that fuzz targets and in-process property tests can call the readers.
+
+pub mod accuracy;
+pub mod calibrate;
+pub mod error;
+pub mod input;
+pub mod latency;
+pub mod load;
+pub mod locate;
+pub mod output;
+pub mod plan;
+pub mod profile;
+pub mod progress;
+pub mod robust;
+pub mod run;
+pub mod sweep;
+pub mod trace;
+pub mod uncertainty;

@@ -1,0 +1,462 @@
+"""Writes tests/hostile/cases.toml: the corpus of malformed and hostile inputs that tests/hostile.rs
+runs, each with the outcome it must get. The expectations are written here by hand, from the
+issue that reported the input (items 1-13 of the hardening issue) and from the contract: bad
+input exits 2 with one line naming the file, line and column; nothing panics or hangs.
+
+Positions are computed from the input text itself (the line holding a marker), never from
+servesim's output. Run `python3 tests/hostile/make_cases.py` after editing; commit both files.
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+BASE = """name = "h"
+duration = "5s"
+[regions.a]
+replicas = 2
+[[traffic]]
+origin = "a"
+arrivals = { process = "poisson", rate = "100/s" }
+[serving]
+service_time = { kind = "exponential", mean = "5ms" }
+[slo]
+latency = [{ percentile = 99, max = "100ms" }]
+"""
+
+cases = []
+
+
+def line_of(text, marker):
+    index = text.index(marker)
+    return text[:index].count("\n") + 1
+
+
+def add(name, item, text=None, command=("validate", "{dir}/s.toml"), exit=2, stderr=(), marker=None,
+        files=None, files_hex=None, links=None, stderr_lacks=(), json_checks=(), lines_absent=(),
+        absent=(), one_line=None, file_texts=(), toml_absent=()):
+    case = {"name": name, "item": item, "command": list(command), "exit": exit}
+    all_files = dict(files or {})
+    if text is not None:
+        all_files["s.toml"] = text
+    if all_files:
+        case["files"] = all_files
+    if files_hex:
+        case["files_hex"] = files_hex
+    if links:
+        case["links"] = links
+    fragments = list(stderr)
+    if marker is not None:
+        # The error must point at the line holding the marker.
+        fragments.insert(0, f"s.toml:{line_of(text, marker)}:")
+    if fragments:
+        case["stderr"] = fragments
+    if stderr_lacks:
+        case["stderr_lacks"] = list(stderr_lacks)
+    if json_checks:
+        case["json"] = [list(c) for c in json_checks]
+    if lines_absent:
+        case["lines_absent"] = [list(c) for c in lines_absent]
+    if absent:
+        case["absent"] = list(absent)
+    if one_line is not None:
+        case["one_line"] = one_line
+    if toml_absent:
+        case["toml_absent"] = [list(c) for c in toml_absent]
+    if file_texts:
+        case["file_texts"] = [list(c) for c in file_texts]
+    assert all(c["name"] != name for c in cases), name
+    cases.append(case)
+
+
+def edit(old, new, text=BASE):
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+RUN = ("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty", "-q")
+
+# --- Typos: unknown keys everywhere are refused at the key (not silently ignored). ---------------
+for name, old, new, marker in [
+    ("typo-top", 'duration = "5s"', 'duration = "5s"\ndurration = "6s"', "durration"),
+    ("typo-region", "replicas = 2", "replicas = 2\nreplica = 3", "replica = 3"),
+    ("typo-traffic", 'origin = "a"', 'origin = "a"\norigni = "a"', "origni"),
+    ("typo-arrivals", 'rate = "100/s" }', 'rate = "100/s", rat = 1 }', "rat = 1"),
+    ("typo-serving", "[serving]", "[serving]\nqueue_capacty = 10", "queue_capacty"),
+    ("typo-service", 'mean = "5ms" }', 'mean = "5ms", cv2 = 1 }', "cv2"),
+    ("typo-slo", "[slo]", "[slo]\navailabilty = 0.99", "availabilty"),
+    ("typo-latency-target", 'max = "100ms" }', 'max = "100ms", pct = 1 }', "pct = 1"),
+    ("typo-batching", "[serving]", "[serving]\nbatching = { max_bach = 8 }", "max_bach"),
+    ("typo-network", "[serving]", "[network]\nsame_region_rt = \"1ms\"\n[serving]", "same_region_rt"),
+    ("typo-routing", "[serving]", "[routing]\npolicy = \"nearest\"\npolcy = 1\n[serving]", "polcy"),
+    ("typo-sweep", "[slo]", "[sweep]\nstrategey = \"grid\"\n[slo]", "strategey"),
+    ("typo-plan", "[slo]", "[plan]\ntraffic_margn = 0.2\n[slo]", "traffic_margn"),
+    ("typo-overhead", "[serving]", "[serving]\noverhead = { pre = { kind = \"constant\", value = \"1ms\" }, psot = 1 }", "psot"),
+    ("typo-autoscaling", "replicas = 2", "replicas = 2\nautoscaling = { metric = \"utilization\", target = 0.6, min_replicas = 1, max_replicas = 4, metrc = \"cpu\" }", "metrc"),
+    ("typo-calibration", "[serving]", "[serving]\ncalibration = { service_scale = 1.0, sevice_cv = 0.1 }", "sevice_cv"),
+    ("typo-uncertainty", "[slo]", "[uncertainty]\nservice_tim = 0.1\n[slo]", "service_tim ="),
+    ("typo-region-serving", "replicas = 2", "replicas = 2\nserving = { queue_capacity = 10, servce_time = 1 }", "servce_time"),
+]:
+    add(name, "typo", edit(old, new), marker=marker, stderr=["unknown field", marker.split(" ")[0]])
+
+# --- Values that mean nothing: refused at their key. ----------------------------------------------
+for name, old, new, marker, fragment in [
+    ("rate-negative", '"100/s"', '"-5/s"', "-5/s", "rate must be positive"),
+    ("rate-zero", '"100/s"', '"0/s"', "0/s", "rate must be positive"),
+    ("rate-nan", '"100/s"', "nan", "nan", "rate"),
+    ("rate-inf", '"100/s"', "inf", "inf", "rate"),
+    ("rate-unit", '"100/s"', '"100/fortnight"', "fortnight", "unknown rate unit"),
+    ("rate-text", '"100/s"', '"lots"', "lots", "invalid rate"),
+    ("duration-no-unit", 'duration = "5s"', 'duration = "5"', 'duration = "5"', "needs a unit"),
+    ("duration-number", 'duration = "5s"', "duration = 5", "duration = 5", "needs a unit"),
+    ("duration-negative", 'duration = "5s"', 'duration = "-5s"', 'duration = "-5s"', "not negative"),
+    ("duration-unit", 'duration = "5s"', 'duration = "5 fortnights"', "fortnights", "unknown duration unit"),
+    ("duration-huge", 'duration = "5s"', 'duration = "1e12s"', "1e12s", "too long"),
+    ("duration-zero", 'duration = "5s"', 'duration = "0s"', 'duration = "0s"', "duration"),
+    ("warmup-past-duration", 'duration = "5s"', 'duration = "5s"\nwarmup = "10s"', "warmup", "warm"),
+    ("replicas-negative", "replicas = 2", "replicas = -1", "replicas = -1", "replicas"),
+    ("replicas-huge", "replicas = 2", "replicas = 100001", "replicas = 100001", "replicas"),
+    ("replicas-float", "replicas = 2", "replicas = 2.5", "replicas = 2.5", "replicas"),
+    ("replicas-text", "replicas = 2", 'replicas = "two"', "two", "replicas"),
+    ("max-batch-zero", "[serving]", "[serving]\nbatching = { max_batch = 0 }", "max_batch = 0", "max_batch"),
+    ("max-batch-huge", "[serving]", "[serving]\nbatching = { max_batch = 10000000 }", "max_batch", "max_batch"),
+    ("instances-huge", "[serving]", "[serving]\nbatching = { instances = 5000 }", "instances", "instances"),
+    ("cv-negative", '"exponential", mean = "5ms" }', '"lognormal", mean = "5ms", cv = -1 }', "cv = -1", "cv (coefficient of variation) must be zero or positive"),
+    ("lognormal-no-cv", '"exponential", mean = "5ms" }', '"lognormal", mean = "5ms", cv = nan }', "nan", "cv"),
+    ("uniform-min-max", '{ kind = "exponential", mean = "5ms" }', '{ kind = "uniform", min = "9ms", max = "1ms" }', "uniform", "min"),
+    ("empirical-empty", '{ kind = "exponential", mean = "5ms" }', '{ kind = "empirical", samples = [] }', "empirical", "at least one sample"),
+    ("kind-unknown", '"exponential"', '"exponentail"', "exponentail", "exponentail"),
+    ("process-unknown", '"poisson"', '"poison"', "poison", "poison"),
+    ("origin-unknown", 'origin = "a"', 'origin = "nowhere"', "nowhere", "nowhere"),
+    ("balancer-unknown", "[serving]", "[serving]\nbalancer = \"random-ish\"", "random-ish", "unknown variant `random-ish`"),
+    ("percentile-bad", "percentile = 99", "percentile = 100.5", "100.5", "percentile"),
+    ("percentile-zero", "percentile = 99", "percentile = 0", "percentile = 0", "percentile"),
+    ("availability-bad", "[slo]", "[slo]\navailability = 1.5", "1.5", "availability"),
+    ("queue-negative", "[serving]", "[serving]\nqueue_capacity = -3", "-3", "expected u32"),
+    ("timeout-zero", "[serving]", "[serving]\ntimeout = \"0ms\"", "timeout", "timeout"),
+    ("service-long", 'mean = "5ms"', 'mean = "30d"', "30d", "one-day limit"),
+    ("constant-long", '{ kind = "exponential", mean = "5ms" }', '{ kind = "constant", value = "2d" }', "constant", "one-day limit"),
+    ("table-zero-latency", '{ kind = "exponential", mean = "5ms" }', '{ kind = "table", points = [[1, "0ms"]] }', "table", "more than zero"),
+    ("table-unsorted", '{ kind = "exponential", mean = "5ms" }', '{ kind = "table", points = [[2, "3ms"], [1, "2ms"]] }', "table", "increase strictly"),
+    ("table-both", '{ kind = "exponential", mean = "5ms" }', '{ kind = "table", file = "fine.csv", points = [[1, "2ms"]] }', "table", "not both"),
+    ("seed-negative", 'name = "h"', 'name = "h"\nseed = -1', "seed", "seed"),
+    ("interval-1ns", 'duration = "5s"', 'duration = "5s"\ninterval = "1ns"', "interval", "interval"),
+    ("diurnal-peak-below-base", '{ process = "poisson", rate = "100/s" }', '{ process = "diurnal", base = "100/s", peak = "10/s", period = "1h" }', "diurnal", "peak rate"),
+    ("schedule-unordered", '{ process = "poisson", rate = "100/s" }', '{ process = "schedule", points = [["10s", "5/s"], ["1s", "5/s"]] }', "schedule", "time order"),
+    ("schedule-all-zero", '{ process = "poisson", rate = "100/s" }', '{ process = "schedule", points = [["0s", "0/s"]] }', "schedule", "zero"),
+    ("speedup-zero", '{ process = "poisson", rate = "100/s" }', '{ process = "trace", file = "fine.csv", timestamp_column = "batch_size", speedup = 0.0 }', "trace", "speedup must be positive"),
+    ("instance-unknown", "replicas = 2", 'replicas = 2\ninstance = "g99.mega@nowhere"', "g99", "g99"),
+    ("device-unknown", '{ kind = "exponential", mean = "5ms" }', '{ kind = "model", model = "bert-base-uncased", device = "abacus" }', "abacus", "abacus"),
+    ("model-unknown", '{ kind = "exponential", mean = "5ms" }', '{ kind = "model", model = "gpt-17", device = "a10g" }', "gpt-17", "gpt-17"),
+    ("fault-region-unknown", "[serving]", "[[faults]]\nkind = \"region_outage\"\nregion = \"mars\"\nat = \"1s\"\nduration = \"1s\"\n[serving]", "mars", "mars"),
+    ("autoscaling-min-max", "replicas = 2", "replicas = 2\nautoscaling = { metric = \"utilization\", target = 0.6, min_replicas = 5, max_replicas = 2 }", "autoscaling", "min_replicas"),
+    ("shadow-fraction", "[serving]", "[shadow]\nfraction = 2.0\nreplicas = 1\n[serving]", "fraction", "fraction"),
+]:
+    add(name, "value", edit(old, new), marker=marker, stderr=[fragment],
+        files={"fine.csv": "batch_size,latency_ms\n1,2\n"} if "fine.csv" in new else None)
+
+# --- TOML that does not parse, at its position. ---------------------------------------------------
+for name, text, marker, fragment in [
+    ("toml-unterminated", edit('name = "h"', 'name = "h'), 'name = "h', ""),
+    ("toml-duplicate-key", edit('duration = "5s"', 'duration = "5s"\nduration = "6s"'), 'duration = "6s"', "duplicate"),
+    ("toml-duplicate-table", BASE + "[serving]\n", None, ""),
+    ("toml-bad-header", edit("[serving]", "[serving"), "[serving", ""),
+    ("toml-missing-equals", edit("replicas = 2", "replicas 2"), "replicas 2", ""),
+    ("toml-bare-word", edit('name = "h"', "name = h"), "name = h", ""),
+    ("toml-array-of-tables-clash", edit("[[traffic]]", "[traffic]"), None, ""),
+    ("toml-bad-escape", edit('name = "h"', 'name = "h\\q"'), 'name = "h', ""),
+    ("toml-leading-zero", edit("replicas = 2", "replicas = 02"), "replicas = 02", ""),
+    ("toml-number-overflow", edit("replicas = 2", "replicas = 99999999999999999999999"), "replicas = 9", ""),
+    ("toml-date-as-name", edit('name = "h"', "name = 1979-05-27"), "name = 1979", "name"),
+    ("toml-empty", "", None, "missing field"),
+    ("toml-only-comment", "# nothing here\n", None, "missing field"),
+    ("toml-deep-arrays", 'name = "deep"\nduration = "1s"\nx = ' + "[" * 5000 + "]" * 5000 + "\n", "x = ", "recurse"),
+    ("toml-deep-tables", 'name = "deep"\nduration = "1s"\nx = ' + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "x = ", "recurse"),
+    ("toml-nul-byte", edit('name = "h"', 'name = "h\x00"'), 'name = "h', ""),
+    ("toml-control-char", edit('name = "h"', 'name = "h\x07"'), 'name = "h', ""),
+]:
+    add(name, 12, text, marker=marker, stderr=[fragment] if fragment else [])
+
+add("non-utf8-scenario", 12, files_hex={"s.toml": "6e616d65203d20226361" + "e9" + "220a"},
+    stderr=["s.toml", "invalid byte 0xe9 at byte offset 10"])
+add("utf16-scenario", 12, files_hex={"s.toml": "fffe6e0061006d006500"}, stderr=["s.toml", "byte offset 0"])
+add("binary-scenario", 12, files_hex={"s.toml": "00010203ff"}, stderr=["s.toml", "not UTF-8"])
+add("gzip-scenario", 11, files_hex={"s.toml": "1f8b0800000000000003"}, stderr=["s.toml", "gzip-compressed"])
+add("missing-scenario", 12, command=("validate", "{dir}/nope.toml"), stderr=["nope.toml", "cannot read scenario"])
+add("directory-scenario", 6, command=("validate", "{dir}"), stderr=["not a regular file"])
+add("dev-zero-scenario", 6, command=("validate", "/dev/zero"), stderr=["/dev/zero", "not a regular file"])
+
+# --- Files a scenario names (item 6, 11, 13). ------------------------------------------------------
+TRACE = edit('{ process = "poisson", rate = "100/s" }', '{ process = "trace", file = "t.csv" }')
+TABLE = edit('{ kind = "exponential", mean = "5ms" }', '{ kind = "table", file = "t.csv" }')
+for name, text, path, fragment in [
+    ("trace-dev-zero", TRACE.replace("t.csv", "/dev/zero"), "/dev/zero", "not a regular file"),
+    ("table-dev-zero", TABLE.replace("t.csv", "/dev/zero"), "/dev/zero", "not a regular file"),
+    ("trace-missing", TRACE, "t.csv", "cannot read trace"),
+    ("table-missing", TABLE, "t.csv", "cannot read latency table"),
+    ("trace-directory", TRACE.replace("t.csv", "."), ".", "not a regular file"),
+]:
+    add(name, 6, text, marker="file =", stderr=[fragment])
+add("table-etc-passwd", 13, TABLE.replace("t.csv", "/etc/passwd"), stderr=["/etc/passwd"], stderr_lacks=["root:x:0"])
+
+for name, table, line, fragment in [
+    ("table-huge-latency", "batch_size,latency_ms\n1,1e300\n", 2, "at most a day"),
+    ("table-nan-latency", "batch_size,latency_ms\n1,NaN\n", 2, "more than zero"),
+    ("table-negative", "batch_size,latency_ms\n1,-4\n", 2, "more than zero"),
+    ("table-zero", "batch_size,latency_ms\n1,0\n", 2, "more than zero"),
+    ("table-text", "batch_size,latency_ms\n1,fast\n", 2, "not a number"),
+    ("table-duplicate", "batch_size,latency_ms\n1,2\n1,3\n", 3, "listed twice"),
+    ("table-batch-float", "batch_size,latency_ms\n1.5,2\n", 2, "whole number"),
+    ("table-ragged", "batch_size,latency_ms\n1,2,3\n", 2, ""),
+    ("table-missing-column", "batch,latency\n1,2\n", 1, "missing column"),
+]:
+    add(name, 11, TABLE, files={"t.csv": table}, stderr=[f"t.csv:{line}:"] + ([fragment] if fragment else []))
+add("table-empty", 11, TABLE, files={"t.csv": "batch_size,latency_ms\n"}, marker="file =", stderr=["no rows"])
+add("table-short", 11, edit("[serving]", "[serving]\nbatching = { max_batch = 8 }", TABLE),
+    files={"t.csv": "batch_size,latency_ms\n1,2\n4,5\n"}, marker="file =", stderr=["stops at batch size 4"])
+add("table-zstd", 11, TABLE, files_hex={"t.csv": "28b52ffd0000"}, marker="file =", stderr=["zstd-compressed"])
+
+for name, trace, line, fragment in [
+    ("trace-feb-30", "timestamp\n2023-02-28 00:00:00\n2023-02-30 00:00:00\n", 3, "valid date"),
+    ("trace-year-overflow", "timestamp\n2023-02-28 00:00:00\n1000000000403-01-01 00:00:00\n", 3, "valid date"),
+    ("trace-month-13", "timestamp\n2023-13-01 00:00:00\n", 2, "valid date"),
+    ("trace-hour-25", "timestamp\n2023-01-01 25:00:00\n", 2, "valid date"),
+    ("trace-text", "timestamp\nsoon\n", 2, "not a timestamp"),
+    ("trace-nan", "timestamp\nNaN\n", 2, "not a timestamp"),
+    ("trace-huge-number", "timestamp\n1e300\n", 2, "not a timestamp"),
+    ("trace-size-fraction", "timestamp,tokens\n0.5,10.5\n", 2, "not a whole number"),
+    ("trace-size-negative", "timestamp,tokens\n0.5,-1\n", 2, "not a whole number"),
+    ("trace-ragged", "timestamp,tokens\n0.5,1,2\n", 2, ""),
+]:
+    text = TRACE.replace('file = "t.csv" }', 'file = "t.csv", size_column = "tokens" }') if "tokens" in trace else TRACE
+    add(name, 11, text, files={"t.csv": trace}, stderr=[f"t.csv:{line}:"] + ([fragment] if fragment else []))
+add("trace-no-rows", 11, TRACE, files={"t.csv": "timestamp\n"}, marker="file =", stderr=["no rows"])
+add("trace-missing-column", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", timestamp_column = "when" }'),
+    files={"t.csv": "timestamp\n1\n"}, marker="when", stderr=['no column "when"', "timestamp"])
+add("trace-gzip", 11, TRACE, files_hex={"t.csv": "1f8b08000000"}, marker="file =", stderr=["gzip-compressed", "gunzip"])
+add("trace-bzip2", 11, TRACE, files_hex={"t.csv": "425a683931"}, marker="file =", stderr=["bzip2-compressed"])
+add("trace-xz", 11, TRACE, files_hex={"t.csv": "fd377a585a00"}, marker="file =", stderr=["xz-compressed"])
+add("trace-zip", 11, TRACE, files_hex={"t.csv": "504b0304"}, marker="file =", stderr=["zip-compressed"])
+MS_ROWS = "timestamp\n" + "".join(f"{i * 100}\n" for i in range(200))
+add("trace-ms-read-as-seconds", 11, TRACE, files={"t.csv": MS_ROWS}, marker="file =",
+    stderr=["runs to 19900 s", "only 1 of its 200", "timestamp_unit"])
+add("trace-ms-with-unit", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", timestamp_unit = "ms", truncate = true }'),
+    command=RUN, exit=0, files={"t.csv": MS_ROWS}, json_checks=[("out/summary.json", "/requests/offered", 50)])
+add("trace-unit-unknown", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", timestamp_unit = "fortnight" }'),
+    files={"t.csv": "timestamp\n1\n"}, marker="fortnight", stderr=["fortnight"])
+add("trace-past-duration", 11, TRACE, files={"t.csv": "timestamp\n0\n1\n2\n30\n"}, marker="file =",
+    stderr=["only 3 of its 4 requests", "truncate = true"])
+add("trace-truncated", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", truncate = true }'), command=RUN, exit=0,
+    files={"t.csv": "timestamp\n0\n1\n2\n30\n"}, json_checks=[("out/summary.json", "/requests/offered", 3)])
+add("trace-origin-bad", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", origin = "noon" }'),
+    files={"t.csv": "timestamp\n1\n"}, marker="noon", stderr=["origin"])
+add("trace-integral-decimal-sizes", 11,
+    edit('{ kind = "exponential", mean = "5ms" }',
+         '{ kind = "model", model = "all-minilm-l6-v2", device = "a10g", seq = 128, seq_buckets = [64, 128] }',
+         TRACE.replace('file = "t.csv" }', 'file = "t.csv", size_column = "tokens" }')),
+    command=RUN, exit=0, files={"t.csv": "timestamp,tokens\n0.5,100.0\n1.0,20\n"},
+    json_checks=[("out/summary.json", "/requests/offered", 2)])
+add("trace-unused-size-column", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", size_column = "tokens" }'),
+    command=RUN, exit=0, files={"t.csv": "timestamp,tokens\n0.5,100\n"}, marker="size_column",
+    stderr=["warning:", "size_column is read but"], one_line=False)
+add("trace-unused-output-column", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", output_column = "out" }'),
+    command=RUN, exit=0, files={"t.csv": "timestamp,out\n0.5,100\n"}, marker="output_column",
+    stderr=["warning:", "output_column is read but"], one_line=False)
+JSONL = TRACE.replace("t.csv", "t.jsonl")
+add("jsonl-trace", 11, JSONL, command=RUN, exit=0, files={"t.jsonl": '{"timestamp": 0.5}\n\n{"timestamp": "1.5"}\n'},
+    json_checks=[("out/summary.json", "/requests/offered", 2)])
+add("jsonl-not-object", 11, JSONL, files={"t.jsonl": '{"timestamp": 1}\n[1, 2]\n'}, stderr=["t.jsonl:2:", "not a JSON object"])
+add("jsonl-missing-key", 11, JSONL, files={"t.jsonl": '{"timestamp": 1}\n{"ts": 2}\n'}, stderr=["t.jsonl:2:1:", "no key"])
+add("jsonl-nested", 11, JSONL, files={"t.jsonl": '{"timestamp": {"s": 1}}\n'}, stderr=["t.jsonl:1:2:", "neither a number nor a string"])
+add("jsonl-truncated", 11, JSONL, files={"t.jsonl": '{"timestamp": 1}\n{"timestamp": '}, stderr=["t.jsonl:2:", "not a JSON object"])
+RATE = edit('{ process = "poisson", rate = "100/s" }', '{ process = "rate_trace", file = "q.csv", timestamp_column = "t", rate_column = "qps" }')
+add("rate-trace", 11, RATE, command=RUN, exit=0, files={"q.csv": "t,qps\n0,0\n5,400\n"},
+    json_checks=[("out/summary.json", "/requests/offered", ("between", 800, 1200))])
+add("rate-trace-negative", 11, RATE, files={"q.csv": "t,qps\n0,5\n1,-2\n"}, stderr=["q.csv:3:3:", "not a rate"])
+add("rate-trace-huge", 11, RATE, files={"q.csv": "t,qps\n0,1e12\n"}, stderr=["q.csv:2:3:", "not a rate"])
+add("rate-trace-unordered", 11, RATE, files={"q.csv": "t,qps\n5,1\n1,2\n"}, stderr=["q.csv:3:1:", "increasing time order"])
+add("rate-trace-all-zero", 11, RATE, files={"q.csv": "t,qps\n0,0\n1,0\n"}, marker="rate_trace", stderr=["every rate"])
+add("rate-trace-empty", 11, RATE, files={"q.csv": "t,qps\n"}, marker="rate_trace", stderr=["no rows"])
+add("rate-trace-scale-negative", 11, RATE.replace('rate_column = "qps" }', 'rate_column = "qps", scale = -1.0 }'),
+    files={"q.csv": "t,qps\n0,5\n"}, marker="scale", stderr=["scale"])
+
+# --- Admission before allocation (item 6) and runs that cannot progress (item 8). -------------------
+add("seq-zero", 6, edit('{ kind = "exponential", mean = "5ms" }', '{ kind = "model", model = "bert-base-uncased", device = "a10g", seq = 0 }'),
+    marker="seq = 0", stderr=["seq must be between"])
+add("seq-huge", 6, edit('{ kind = "exponential", mean = "5ms" }', '{ kind = "model", model = "bert-base-uncased", device = "a10g", seq = 2000000 }'),
+    marker="seq = 2000000", stderr=["seq must be between"])
+add("seq-buckets-unsorted", 6, edit('{ kind = "exponential", mean = "5ms" }', '{ kind = "model", model = "bert-base-uncased", device = "a10g", seq_buckets = [128, 64] }'),
+    marker="seq_buckets", stderr=["seq_buckets"])
+add("replicas-times-instances", 6, edit("[serving]", "[serving]\nbatching = { instances = 1024 }", edit("replicas = 2", "replicas = 100000")),
+    marker="replicas = 100000", stderr=["1000000"])
+add("regions-10000", 6, 'name = "many"\nduration = "1s"\n' + "".join(f"[regions.r{i}]\nreplicas = 1\n" for i in range(1001))
+    + '[[traffic]]\norigin = "r0"\narrivals = { process = "poisson", rate = "1/s" }\n[serving]\nservice_time = { kind = "constant", value = "1ms" }\n',
+    stderr=["s.toml:", "1000"])
+# Command-line values clap refuses get clap's three-line usage error (exit 2), which names the flag.
+add("replications-huge", 6, BASE, command=("run", "{dir}/s.toml", "--replications", "4000000000", "--out", "{dir}/out"),
+    stderr=["replications", "not in 1..=10000"], one_line=False)
+add("replications-zero", 6, BASE, command=("run", "{dir}/s.toml", "--replications", "0", "--out", "{dir}/out"),
+    stderr=["replications"], one_line=False)
+add("threads-zero", 6, BASE, command=("run", "{dir}/s.toml", "--threads", "0", "--out", "{dir}/out"), stderr=["threads"], one_line=False)
+add("requests-too-many", 8, edit('"100/s"', '"4e8/s"', edit('duration = "5s"', 'duration = "1min"')), marker="duration",
+    stderr=["requests"])
+add("mtbf-1ns", 8, edit("[serving]", '[[faults]]\nkind = "replica_crash"\nregion = "a"\nmtbf = "1ns"\nmttr = "1s"\n[serving]'),
+    marker="mtbf", stderr=["at least 1ms"])
+add("evaluation-interval-1ns", 8, edit("replicas = 2", 'replicas = 2\nautoscaling = { metric = "utilization", target = 0.6, min_replicas = 1, max_replicas = 4, evaluation_interval = "1ns" }'),
+    marker="evaluation_interval", stderr=["at least 1ms"])
+add("probe-period-1ns", 8, edit("[serving]", "[serving]\nhealth_check = { interval = \"1ns\" }"), marker="health_check", stderr=["at least 1ms"])
+add("overload-unbounded-queue", 7, edit("[serving]", "[serving]\nqueue_capacity = 100000000", edit('"100/s"', '"4000/s"', edit('duration = "5s"', 'duration = "2min"'))),
+    command=RUN, exit=0, json_checks=[("out/summary.json", "/saturated", True), ("out/summary.json", "/drain_s", 120.0),
+                                      ("out/summary.json", "/requests/unfinished", ("between", 1, 10**9))])
+add("overload-with-drops", 7, edit('"100/s"', '"2000/s"'), command=RUN, exit=0,
+    json_checks=[("out/summary.json", "/saturated", True)])
+
+# --- Sweeps: parameters located in the file (item 12), sizes admitted (item 6), collisions. ---------
+def sweep(params, extra=""):
+    return BASE.replace("[slo]", f"[sweep{extra}]\n[sweep.parameters]\n{params}\n[slo]")
+
+SWEEP = ("sweep", "{dir}/s.toml", "--out", "{dir}/out", "-q")
+for name, params, marker, fragment in [
+    ("sweep-bad-path", '"serving..max_batch" = [1, 2]', "serving..max_batch", "serving..max_batch"),
+    ("sweep-unknown-key", '"serving.max_bach" = [1, 2]', "max_bach", "max_bach"),
+    ("sweep-bad-type", '"regions.a.replicas" = ["two", "three"]', "regions.a.replicas", "regions.a.replicas"),
+    ("sweep-index-out-of-range", '"traffic[5].arrivals.rate" = ["1/s"]', "traffic[5]", "traffic[5]"),
+    ("sweep-latency-pxyz", '"slo.latency_pxyz" = ["10ms"]', "latency_pxyz", "latency_pxyz"),
+    ("sweep-empty-list", '"regions.a.replicas" = []', "regions.a.replicas", "empty list"),
+    ("sweep-range-backwards", '"regions.a.replicas" = { range = [8, 2], step = 1 }', "regions.a.replicas", "range"),
+    ("sweep-range-huge", '"regions.a.replicas" = { range = [1, 1e9], step = 1 }', "regions.a.replicas", "larger step"),
+    ("sweep-log-points-huge", '"regions.a.replicas" = { log_range = [1, 8], points = 4000000000 }', "regions.a.replicas", "points"),
+    ("sweep-grid-huge", '"regions.a.replicas" = { range = [1, 1000], step = 1 }\n"serving.queue_capacity" = { range = [1, 1000], step = 1 }', "[sweep.parameters]", "points"),
+    ("sweep-alias-duplicate", '"region.a.replicas" = [1, 2]\n"regions.a.replicas" = [3]', "regions.a.replicas\" = [3]", "both set"),
+    ("sweep-value-breaks-scenario", '"regions.a.replicas" = [-1]', "regions.a.replicas", "replicas"),
+    ("sweep-nan-value", '"serving.timeout" = [nan]', "serving.timeout", "serving.timeout"),
+]:
+    text = sweep(params)
+    add(name, 12, text, command=SWEEP, marker=marker, stderr=[fragment])
+add("sweep-replications-zero", 6, sweep('"regions.a.replicas" = [1]').replace("[sweep]", "[sweep]\nreplications = 0"),
+    command=SWEEP, marker="replications = 0", stderr=["replications"])
+add("sweep-replications-huge", 6, sweep('"regions.a.replicas" = [1]').replace("[sweep]", "[sweep]\nreplications = 4000000000"),
+    command=SWEEP, marker="replications = 4", stderr=["replications"])
+add("sweep-confidence-bad", 12, sweep('"regions.a.replicas" = [1]').replace("[sweep]", "[sweep]\nslo_confidence = 1.5"),
+    command=SWEEP, marker="slo_confidence", stderr=["slo_confidence"])
+add("sweep-random-no-samples", 12, sweep('"regions.a.replicas" = [1]').replace("[sweep]", '[sweep]\nstrategy = "random"'),
+    command=SWEEP, marker="strategy", stderr=["samples"])
+add("sweep-right-size-min-max", 11, sweep('"regions.a.replicas" = [1]').replace(
+    "[sweep]", '[sweep]\nstrategy = "right_size"\nright_size = { paths = ["regions.a.replicas"], min = 9, max = 2 }'),
+    command=SWEEP, marker="right_size =", stderr=["1 ≤ min ≤ max"])
+add("sweep-set-bad-path", 12, BASE, command=SWEEP + ("--set", "serving..x=1"), stderr=["--set serving..x"])
+add("sweep-set-no-equals", 12, BASE, command=SWEEP + ("--set", "serving.timeout"), stderr=["--set", "PATH=V1"])
+add("sweep-shard-bad", 12, sweep('"regions.a.replicas" = [1]'), command=SWEEP + ("--shard", "3/2"), stderr=["--shard"])
+add("sweep-journal-dangling-link", 9, sweep('"regions.a.replicas" = [1, 2]'), command=SWEEP,
+    links={"out/journal.jsonl": "{dir}/elsewhere/journal.jsonl"}, stderr=["journal.jsonl"], absent=["elsewhere/journal.jsonl"])
+add("sweep-journal-foreign", 3, sweep('"regions.a.replicas" = [1, 2]'), command=SWEEP,
+    files={"out/journal.jsonl": '{"servesim_journal": 1, "hash": "0000000000000000", "points": 2}\n'},
+    stderr=["journal"])
+add("sweep-best-toml-injection", 4, sweep('"regions.a.replicas" = [1, 2]'), exit=0,
+    command=SWEEP + ("--set", "description=ok\nretries = { max_attempts = 7 }\n#"),
+    toml_absent=[("out/best.toml", "retries")])
+add("sweep-name-injection", 4, edit('name = "h"', 'name = "h\\n[retries]\\nmax_attempts = 7\\n#"', sweep('"regions.a.replicas" = [1, 2]')),
+    exit=0, command=SWEEP, toml_absent=[("out/best.toml", "retries")])
+
+# --- Generated shell and manifests (item 1), deploy configs (items 2, 5). ------------------------
+EMIT = ("sweep", "{dir}/s.toml", "--emit-k8s-job", "--out", "{dir}/out")
+add("emit-hostile-file-name", 1, None, exit=0, command=("sweep", "{dir}/a$(touch X).toml", "--emit-k8s-job", "--out", "{dir}/out"),
+    files={"a$(touch X).toml": sweep('"regions.a.replicas" = [1, 2]')}, absent=["X"])
+add("emit-hostile-set", 1, sweep('"regions.a.replicas" = [1, 2]'), exit=0,
+    command=EMIT + ("--set", "description=x' ; touch X ; echo '"), absent=["X"],
+    lines_absent=[("out/slurm-sweep.sh", "touch X")])
+add("emit-hostile-image", 1, sweep('"regions.a.replicas" = [1, 2]'),
+    command=EMIT + ("--image", "busybox\n   securityContext: {privileged: true}\n#"), stderr=["not a container image reference"])
+add("emit-image-with-space", 1, sweep('"regions.a.replicas" = [1, 2]'), command=EMIT + ("--image", "a b"),
+    stderr=["not a container image reference"])
+PLAN = ("plan", "{dir}/s.toml", "--out", "{dir}/out", "-q")
+add("plan-name-yaml-injection", 2, edit('name = "h"', 'name = "demo\\ninjected_key: pwned\\n#"'), command=PLAN, exit=0,
+    lines_absent=[("out/deploy/a/deployment.yaml", "injected_key: pwned"), ("out/deploy/a/hpa.yaml", "injected_key: pwned")])
+add("plan-name-pbtxt-injection", 2, edit('name = "h"', 'name = "demo\\ninstance_group: [ { count: 64 kind: KIND_CPU } ]\\n#"'),
+    command=PLAN, exit=0, lines_absent=[("out/deploy/a/config.pbtxt", "instance_group: [ { count: 64 kind: KIND_CPU } ]")])
+add("plan-region-newline", 2, BASE.replace("[regions.a]", '[regions."a\\nb"]').replace('origin = "a"', 'origin = "a\\nb"'),
+    command=PLAN, exit=0, json_checks=[("out/deploy/a-b/service.yaml", "", None)])
+add("plan-image-newline", 2, BASE, command=PLAN + ("--image", "x\ny: z"), stderr=["not a container image reference"])
+TWO = BASE.replace("[[traffic]]", '[regions.B]\nreplicas = 1\n[network]\nlinks = [{ from = "A", to = "B", rtt = "10ms" }]\n[[traffic]]')
+def two(first, second):
+    return (TWO.replace("[regions.a]", f'[regions."{first}"]').replace('origin = "a"', f'origin = "{first}"')
+            .replace("[regions.B]", f'[regions."{second}"]').replace('from = "A", to = "B"', f'from = "{first}", to = "{second}"'))
+add("plan-region-collision-case", 5, two("US_EAST", "us-east"), command=PLAN, stderr=['"US_EAST"', '"us-east"', "rename one"])
+add("plan-region-collision-unicode", 5, two("東京", "大阪"), command=PLAN, stderr=['"東京"', '"大阪"', "rename one"])
+add("plan-region-collision-long-name", 5, two("a", "b").replace('name = "h"', 'name = "' + "x" * 60 + '"'),
+    command=PLAN, stderr=['"a"', '"b"', "rename one"])
+
+# --- Output folders (items 3, 9, 10). -------------------------------------------------------------
+add("report-no-manifest", 10, None, command=("report", "{dir}/out"), files={"out/summary.json": "{}"},
+    stderr=["not a complete output set"])
+add("report-missing-folder", 10, None, command=("report", "{dir}/nowhere"), stderr=["not a complete output set"])
+add("report-bad-manifest", 10, None, command=("report", "{dir}/out"), files={"out/manifest.json": "{not json"},
+    stderr=["manifest.json"])
+add("report-manifest-lies", 10, None, command=("report", "{dir}/out"),
+    files={"out/manifest.json": '{"servesim_version": "0", "complete": true, "files": [{"path": "summary.json", "bytes": 3, "fnv1a64": "0"}]}',
+           "out/summary.json": "{}\n"}, stderr=["summary.json: differs from what the run wrote"])
+add("run-lock-is-directory", 3, BASE, command=RUN, files={"out/.servesim.lock/x": ""}, stderr=[".servesim.lock is not a regular file"])
+add("run-planted-temp-link", 9, BASE, command=RUN, exit=0, links={"out/.summary.json.1.0.tmp": "{dir}/victim"},
+    files={"victim": "keep"}, file_texts=[("victim", "keep")])
+
+# --- Command-line numbers (item 11). --------------------------------------------------------------
+add("check-max-usd-nan", 11, BASE, command=("check", "{dir}/s.toml", "--max-usd-per-hour", "nan"), stderr=["nan"], one_line=False)
+add("check-max-usd-negative", 11, BASE, command=("check", "{dir}/s.toml", "--max-usd-per-hour=-1"), stderr=["not a price"], one_line=False)
+add("latency-batch-zero", 11, None, command=("latency", "--model", "bert-base-uncased", "--device", "a10g", "--batch", "0"), stderr=["batch"], one_line=False)
+add("latency-seq-zero", 11, None, command=("latency", "--model", "bert-base-uncased", "--device", "a10g", "--seq", "0"), stderr=["seq"], one_line=False)
+add("latency-unknown-model", 11, None, command=("latency", "--model", "gpt-17", "--device", "a10g"), stderr=["gpt-17"])
+add("seed-not-a-number", 11, BASE, command=("run", "{dir}/s.toml", "--seed", "abc", "--out", "{dir}/out"), stderr=["seed"], one_line=False)
+add("prices-missing", 11, BASE, command=("validate", "{dir}/s.toml", "--prices", "{dir}/nope.csv"), stderr=["nope.csv"])
+add("prices-nan", 11, BASE, command=("validate", "{dir}/s.toml", "--prices", "{dir}/p.csv"),
+    files={"p.csv": "cloud,instance,gpu,gpus,region,usd_per_hour,source\naws,x,none,0,us,NaN,me\n"}, stderr=["p.csv:2:"])
+add("prices-negative", 11, BASE, command=("validate", "{dir}/s.toml", "--prices", "{dir}/p.csv"),
+    files={"p.csv": "cloud,instance,gpu,gpus,region,usd_per_hour,source\naws,x,none,0,us,-3,me\n"}, stderr=["p.csv:2:"])
+
+out = ['# Generated by tests/hostile/make_cases.py: the hostile-input corpus tests/hostile.rs runs.',
+       '# Each case: the files it writes into a scratch folder ({dir}), the servesim command, and the',
+       '# outcome it must get. Do not edit by hand; edit the script and rerun it.', '']
+def toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if value is None:
+        return '"(exists)"'
+    raise TypeError(value)
+
+for case in cases:
+    out.append("[[case]]")
+    for key in ["name", "item", "command", "exit", "stderr", "stderr_lacks", "one_line", "absent"]:
+        if key in case:
+            out.append(f"{key} = {toml_value(case[key])}")
+    if "json" in case:
+        checks = []
+        for file, pointer, want in case["json"]:
+            if want is None:
+                checks.append(f"{{ file = {json.dumps(file)} }}")
+            elif isinstance(want, (tuple, list)):
+                checks.append(f"{{ file = {json.dumps(file)}, pointer = {json.dumps(pointer)}, between = [{want[1]}, {want[2]}] }}")
+            else:
+                checks.append(f"{{ file = {json.dumps(file)}, pointer = {json.dumps(pointer)}, equals = {toml_value(want)} }}")
+        out.append("json = [" + ", ".join(checks) + "]")
+    if "toml_absent" in case:
+        out.append("toml_absent = [" + ", ".join(
+            f"{{ file = {json.dumps(f)}, key = {json.dumps(k)} }}" for f, k in case["toml_absent"]) + "]")
+    if "file_texts" in case:
+        out.append("file_texts = [" + ", ".join(
+            f"{{ file = {json.dumps(f)}, text = {json.dumps(t)} }}" for f, t in case["file_texts"]) + "]")
+    if "lines_absent" in case:
+        out.append("lines_absent = [" + ", ".join(
+            f"{{ file = {json.dumps(f)}, line = {json.dumps(l)} }}" for f, l in case["lines_absent"]) + "]")
+    for key in ["files", "files_hex", "links"]:
+        if key in case:
+            out.append(f"[case.{key}]")
+            for name, value in case[key].items():
+                out.append(f"{json.dumps(name)} = {json.dumps(value)}")
+    out.append("")
+open(os.path.join(HERE, "cases.toml"), "w").write("\n".join(out))
+print(f"{len(cases)} cases")
