@@ -121,3 +121,58 @@ fn generated_configs_pass_real_schemas_and_broken_ones_do_not() {
         assert!(keda.contains(expected), "keda lacks {expected:?}:\n{keda}");
     }
 }
+
+/// Names written to break out of YAML, protobuf text and comments: the configs still pass the real
+/// schemas (strict: an extra key fails), every YAML file has exactly the keys servesim writes, and
+/// Triton's parser reads one instance group with the instances that were simulated.
+#[test]
+fn hostile_names_cannot_add_keys_to_deployable_configs() {
+    let Some(python) = python() else {
+        assert!(std::env::var("CI").is_err(), "CI must create .ci/venv with the pinned validators (see .ci/run)");
+        eprintln!("skipped: no validator venv (run .ci/run once, or set SERVESIM_PYTHON)");
+        return;
+    };
+    let dir = scratch("deploy-hostile");
+    let text = r#"name = "demo\ninjected_key: pwned\ninstance_group: [ { count: 64 kind: KIND_CPU } ]\n#"
+description = "x\"\n---\nkind: Secret"
+duration = "5s"
+[regions."us\neast: {a: 1}\n#"]
+replicas = 2
+[[traffic]]
+origin = "us\neast: {a: 1}\n#"
+arrivals = { process = "poisson", rate = "100/s" }
+[serving]
+service_time = { kind = "exponential", mean = "5ms" }
+batching = { max_batch = 4, instances = 3 }
+[slo]
+latency = [{ percentile = 99, max = "200ms" }]
+"#;
+    let scenario = write(&dir, "hostile.toml", text);
+    let out = dir.join("plan");
+    ok(servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let deploy = out.join("deploy");
+    let regions: Vec<_> = std::fs::read_dir(&deploy).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(regions.len(), 1, "{regions:?}");
+    let valid = validate(&python, &deploy);
+    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
+    let check = r#"
+import json, pathlib, sys, yaml
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+region = pathlib.Path(sys.argv[1])
+keys = {p.name: sorted(yaml.safe_load(p.read_text())) for p in sorted(region.glob("*.yaml"))}
+config = text_format.Parse((region / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+groups = [[g.count, model_config_pb2.ModelInstanceGroup.Kind.Name(g.kind)] for g in config.instance_group]
+print(json.dumps({"keys": keys, "groups": groups, "max_batch_size": config.max_batch_size}))
+"#;
+    let parsed = Command::new(&python).args(["-c", check]).arg(&regions[0]).output().unwrap();
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    for (file, keys) in value["keys"].as_object().unwrap() {
+        assert_eq!(keys, &serde_json::json!(["apiVersion", "kind", "metadata", "spec"]), "{file}");
+    }
+    assert_eq!(value["keys"].as_object().unwrap().len(), 5);
+    // One group with the three instances simulated, not the injected 64 on CPU.
+    assert_eq!(value["groups"], serde_json::json!([[3, "KIND_GPU"]]));
+    assert_eq!(value["max_batch_size"], 4);
+}

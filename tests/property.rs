@@ -9,13 +9,46 @@ use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 const NUMBERS: &[&str] = &[
-    "0", "-1", "1", "2", "1e308", "-1e308", "nan", "inf", "-inf", "4294967296", "18446744073709551615", "1e-300", "65536",
-    "0.5", "1024", "100000", "-0.0", "3.7",
+    "0",
+    "-1",
+    "1",
+    "2",
+    "1e308",
+    "-1e308",
+    "nan",
+    "inf",
+    "-inf",
+    "4294967296",
+    "18446744073709551615",
+    "1e-300",
+    "65536",
+    "0.5",
+    "1024",
+    "100000",
+    "-0.0",
+    "3.7",
 ];
 const STRINGS: &[&str] = &[
-    "\"\"", "\"1ns\"", "\"1e9h\"", "\"-5s\"", "\"x\\ny\"", "\"é\"", "\"0/s\"", "\"1e400/s\"", "\"a\"", "\"regions\"",
-    "\"4e8/s\"", "\"1d\"", "\"first\"", "\"/dev/zero\"", "\"../../etc/passwd\"", "\"model\"", "\"table\"",
-    "\"nearest\"", "\"5ms\"", "\"99999999h\"",
+    "\"\"",
+    "\"1ns\"",
+    "\"1e9h\"",
+    "\"-5s\"",
+    "\"x\\ny\"",
+    "\"é\"",
+    "\"0/s\"",
+    "\"1e400/s\"",
+    "\"a\"",
+    "\"regions\"",
+    "\"4e8/s\"",
+    "\"1d\"",
+    "\"first\"",
+    "\"/dev/zero\"",
+    "\"../../etc/passwd\"",
+    "\"model\"",
+    "\"table\"",
+    "\"nearest\"",
+    "\"5ms\"",
+    "\"99999999h\"",
 ];
 const LINES: &[&str] = &[
     "seed = 18446744073709551615",
@@ -42,9 +75,12 @@ fn mutate(text: &str, rng: &mut rand_pcg::Pcg64Mcg) -> String {
             0 => {
                 // A number on the line becomes an extreme.
                 let line = &lines[at];
-                let digits: Vec<usize> = line.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
+                let digits: Vec<usize> =
+                    line.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
                 if let Some(&start) = digits.get(rng.random_range(0..digits.len().max(1))) {
-                    let end = line[start..].find(|c: char| !(c.is_ascii_digit() || c == '.')).map_or(line.len(), |e| start + e);
+                    let end = line[start..]
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .map_or(line.len(), |e| start + e);
                     let pick = NUMBERS[rng.random_range(0..NUMBERS.len())];
                     lines[at] = format!("{}{pick}{}", &line[..start], &line[end..]);
                 }
