@@ -118,11 +118,12 @@ impl OutputSet {
         Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files: Vec::new() })
     }
 
-    /// Reopens a complete set to replace some of its files (`servesim report` rewriting the page):
-    /// the files it does not rewrite stay listed as they were.
-    pub fn amend(dir: &Path) -> Result<OutputSet, CliError> {
+    /// Reopens a complete set to rewrite the files named in `rewriting` (`servesim report`
+    /// rebuilding the page, which may be missing or edited); every other file must match the
+    /// manifest and stays listed as it was.
+    pub fn amend(dir: &Path, rewriting: &[&str]) -> Result<OutputSet, CliError> {
         let lock = lock_output(dir)?;
-        let files = read_verified(dir)?;
+        let files = read_verified(dir, rewriting)?;
         std::fs::remove_file(dir.join(MANIFEST))
             .map_err(|e| CliError::input(format!("{}: cannot remove {MANIFEST}: {e}", dir.display())))?;
         Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files })
@@ -175,7 +176,7 @@ fn remove_stale_temporaries(dir: &Path) {
 
 /// The manifest's entries, once `dir` is known to hold a complete output set: its manifest exists
 /// and every file it lists has the size and digest it was written with.
-fn read_verified(dir: &Path) -> Result<Vec<ManifestEntry>, CliError> {
+fn read_verified(dir: &Path, rewriting: &[&str]) -> Result<Vec<ManifestEntry>, CliError> {
     let manifest_path = dir.join(MANIFEST);
     let bytes = std::fs::read(&manifest_path).map_err(|e| {
         CliError::input(format!(
@@ -188,7 +189,7 @@ fn read_verified(dir: &Path) -> Result<Vec<ManifestEntry>, CliError> {
     if !manifest.complete {
         return Err(CliError::input(format!("{}: the output set is marked incomplete", manifest_path.display())));
     }
-    for file in &manifest.files {
+    for file in manifest.files.iter().filter(|f| !rewriting.contains(&f.path.as_str())) {
         let path = dir.join(&file.path);
         let content = std::fs::read(&path).map_err(|e| {
             CliError::input(format!("{}: listed in {MANIFEST} but cannot be read: {e}", path.display()))
@@ -452,6 +453,9 @@ pub fn print_table(summary: &Summary) {
         }
         println!("{line}");
     }
+    if let Some(reason) = summary.saturation_reason() {
+        println!("saturated: {reason}");
+    }
     if let Some(slo) = &summary.slo {
         let mut parts = Vec::new();
         for target in &slo.latency {
@@ -497,7 +501,7 @@ mod tests {
         set.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
         std::fs::write(dir.join(".summary.json.1.00ff.tmp"), "left by a killed run").unwrap();
         drop(set); // killed before finishing
-        let unfinished = OutputSet::amend(&dir).err().expect("no manifest yet");
+        let unfinished = OutputSet::amend(&dir, &[]).err().expect("no manifest yet");
         assert!(unfinished.message.contains("not a complete output set"), "{}", unfinished.message);
 
         let mut set = OutputSet::begin(&dir).unwrap();
@@ -505,7 +509,7 @@ mod tests {
         set.write("summary.json", b"{\"a\": 1}").unwrap();
         set.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
         set.finish().unwrap();
-        let listed = read_verified(&dir).unwrap();
+        let listed = read_verified(&dir, &[]).unwrap();
         assert_eq!(
             listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["summary.json", "deploy/eu/config.pbtxt"]
@@ -513,7 +517,7 @@ mod tests {
 
         // A file from another run beside the manifest is caught, by name.
         std::fs::write(dir.join("summary.json"), "{\"a\": 2}").unwrap();
-        let mixed = read_verified(&dir).err().expect("a changed file");
+        let mixed = read_verified(&dir, &[]).err().expect("a changed file");
         assert!(mixed.message.contains("summary.json") && mixed.message.contains("another run"), "{}", mixed.message);
         // A new run removes the manifest before it changes anything.
         let set = OutputSet::begin(&dir).unwrap();

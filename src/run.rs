@@ -237,7 +237,7 @@ pub fn simulate(
 
 /// `servesim report DIR`: renders report.html again from the files a run or plan saved.
 pub fn report(dir: &Path) -> Result<(), CliError> {
-    let mut set = output::OutputSet::amend(dir)?;
+    let mut set = output::OutputSet::amend(dir, &["report.html"])?;
     let read = |name: &str| {
         std::fs::read(dir.join(name))
             .map_err(|e| CliError::input(format!("{}: cannot read: {e}", dir.join(name).display())))

@@ -191,8 +191,8 @@ fn verdict(summary: &Summary) -> (String, &'static str) {
         }
         None => "neutral",
     };
-    if o.saturated {
-        text.push_str(". <b>Saturated:</b> more than 1% of requests were dropped or timed out");
+    if let Some(reason) = summary.saturation_reason() {
+        text.push_str(&format!(". <b>Saturated:</b> {}", escape(&reason)));
     }
     (text + ".", class)
 }

@@ -192,6 +192,43 @@ pub struct Summary {
     pub deployments: BTreeMap<String, RegionSummary>,
 }
 
+impl Summary {
+    /// Why the overall section is saturated, in words (None when it is not): the same tests that
+    /// set the flag, from the summary alone.
+    pub fn saturation_reason(&self) -> Option<String> {
+        let o = &self.overall;
+        if !o.saturated {
+            return None;
+        }
+        let r = &o.requests;
+        let lost = r.dropped + r.timed_out + r.failed;
+        let mut reasons = Vec::new();
+        if r.unfinished > 0 {
+            reasons.push(format!(
+                "{} requests were still in the system when the drain after traffic was cut at {} s",
+                r.unfinished, self.drain_s
+            ));
+        }
+        if lost as f64 > SATURATION_LOSS_FRACTION * r.offered as f64 {
+            reasons.push(format!(
+                "{:.1}% of requests were dropped, timed out or failed",
+                100.0 * lost as f64 / r.offered.max(1) as f64
+            ));
+        }
+        let grace = ((self.duration_s - self.warmup_s) / 10.0).max(1.0);
+        if r.unfinished == 0 && self.drain_s > grace {
+            reasons.push(format!(
+                "the requests in flight when traffic stopped took {:.1} s to finish: the queue grew faster than it drained",
+                self.drain_s
+            ));
+        }
+        if reasons.is_empty() {
+            reasons.push("a region lost more than 1% of its requests".into());
+        }
+        Some(reasons.join("; "))
+    }
+}
+
 fn ms(nanos: f64) -> f64 {
     nanos / 1e6
 }

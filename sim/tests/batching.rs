@@ -305,6 +305,11 @@ service_time = { kind = "constant", value = "1ms" }
     assert_eq!((r.offered, r.completed), (40_000, 40_000));
     assert!((summary.drain_s - 20.0).abs() < 0.01, "drain {}", summary.drain_s);
     assert!(summary.overall.saturated);
+    assert!(
+        summary.saturation_reason().unwrap().contains("took 20.0 s to finish"),
+        "{:?}",
+        summary.saturation_reason()
+    );
     // At ρ = 0.5 the same queue drains in one service time.
     let calm = run_seed(&model(&text.replace("2000/s", "500/s")), 1).summary;
     assert!(calm.drain_s < 0.01 && !calm.overall.saturated, "{}", calm.drain_s);
@@ -337,6 +342,8 @@ service_time = { kind = "constant", value = "1ms" }
     assert!((summary.drain_s - 60.0).abs() < 1e-9, "drain {}", summary.drain_s);
     assert!((summary.overall.throughput.completed_rps - 1000.0).abs() < 0.1, "{:?}", summary.overall.throughput);
     assert!(summary.overall.saturated);
+    let reason = summary.saturation_reason().unwrap();
+    assert!(reason.contains(&format!("{} requests were still in the system", r.unfinished)), "{reason}");
 }
 
 #[test]
