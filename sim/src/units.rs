@@ -219,6 +219,40 @@ impl Serialize for Rate {
     }
 }
 
+/// The schema editors check a duration against: a number and one of the units [`Duration`] reads.
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": r"^\s*[0-9.]+([eE][+-]?[0-9]+)?\s*(ns|us|µs|ms|s|sec|m|min|h|d)\s*$",
+            "description": "A duration with a unit: ns, us, ms, s, min, h or d, e.g. \"5ms\" or \"1.5h\".",
+            "examples": ["5ms", "30s", "1h"]
+        })
+    }
+}
+
+/// The schema of a rate: a number per second, or text with a per-unit.
+impl schemars::JsonSchema for Rate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "number", "description": "Requests per second." },
+                {
+                    "type": "string",
+                    "pattern": r"^\s*[0-9.eE+-]+\s*[kKM]?\s*(/\s*(s|sec|m|min|h|d|ms))?\s*$",
+                    "description": "A rate such as \"400/s\", \"24000/min\" or \"2.5k/s\"."
+                }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,39 +304,5 @@ mod tests {
         assert!("fast".parse::<Rate>().is_err());
         assert!("4/fortnight".parse::<Rate>().is_err());
         assert_eq!("-5/s".parse::<Rate>().unwrap().per_sec(), -5.0);
-    }
-}
-
-/// The schema editors check a duration against: a number and one of the units [`Duration`] reads.
-impl schemars::JsonSchema for Duration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": r"^\s*[0-9.]+([eE][+-]?[0-9]+)?\s*(ns|us|µs|ms|s|sec|m|min|h|d)\s*$",
-            "description": "A duration with a unit: ns, us, ms, s, min, h or d, e.g. \"5ms\" or \"1.5h\".",
-            "examples": ["5ms", "30s", "1h"]
-        })
-    }
-}
-
-/// The schema of a rate: a number per second, or text with a per-unit.
-impl schemars::JsonSchema for Rate {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Rate".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "anyOf": [
-                { "type": "number", "description": "Requests per second." },
-                {
-                    "type": "string",
-                    "pattern": r"^\s*[0-9.eE+-]+\s*[kKM]?\s*(/\s*(s|sec|m|min|h|d|ms))?\s*$",
-                    "description": "A rate such as \"400/s\", \"24000/min\" or \"2.5k/s\"."
-                }
-            ]
-        })
     }
 }

@@ -283,24 +283,30 @@ service_time = { kind = "exponential", mean = "1ms" }
     assert!(summary.drain_s < 3.0);
 }
 
+/// One replica serving 1 ms requests from a queue that never drops, fed constant arrivals.
+fn one_ms_replica(duration: &str, rate: &str) -> String {
+    format!(
+        r#"
+name = "backlog"
+duration = "{duration}"
+[regions.a]
+replicas = 1
+[[traffic]]
+origin = "a"
+arrivals = {{ process = "constant", rate = "{rate}" }}
+[serving]
+queue_capacity = 10000000
+service_time = {{ kind = "constant", value = "1ms" }}
+"#
+    )
+}
+
 #[test]
 fn a_backlog_that_drains_long_after_traffic_stops_is_saturation() {
     // ρ = 2 with a queue that never drops and no timeout: nothing is lost, but constant arrivals of
     // 2000/s for 20 s (40 000 requests) at 1 ms each keep one replica busy until 40 s: a 20 s drain,
     // past the grace of max(1 s, 10% of the window).
-    let text = r#"
-name = "backlog"
-duration = "20s"
-[regions.a]
-replicas = 1
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "2000/s" }
-[serving]
-queue_capacity = 10000000
-service_time = { kind = "constant", value = "1ms" }
-"#;
-    let summary = run_seed(&model(text), 1).summary;
+    let summary = run_seed(&model(&one_ms_replica("20s", "2000/s")), 1).summary;
     let r = &summary.overall.requests;
     assert_eq!((r.offered, r.completed), (40_000, 40_000));
     assert!((summary.drain_s - 20.0).abs() < 0.01, "drain {}", summary.drain_s);
@@ -311,7 +317,7 @@ service_time = { kind = "constant", value = "1ms" }
         summary.saturation_reason()
     );
     // At ρ = 0.5 the same queue drains in one service time.
-    let calm = run_seed(&model(&text.replace("2000/s", "500/s")), 1).summary;
+    let calm = run_seed(&model(&one_ms_replica("20s", "500/s")), 1).summary;
     assert!(calm.drain_s < 0.01 && !calm.overall.saturated, "{}", calm.drain_s);
 }
 
@@ -321,19 +327,7 @@ fn the_drain_after_traffic_is_cut_at_its_limit_and_what_is_left_counts_as_unfini
     // work. The window is 30 s, so the drain limit is max(60 s, 30 s) = 60 s: the run stops at
     // 90 s having served one request per millisecond, 90 000, and 210 000 are left unfinished.
     // Throughput counts only the answers given inside the window: 1000/s, not 90 000 / 30 s.
-    let text = r#"
-name = "flood"
-duration = "30s"
-[regions.a]
-replicas = 1
-[[traffic]]
-origin = "a"
-arrivals = { process = "constant", rate = "10000/s" }
-[serving]
-queue_capacity = 10000000
-service_time = { kind = "constant", value = "1ms" }
-"#;
-    let summary = run_seed(&model(text), 1).summary;
+    let summary = run_seed(&model(&one_ms_replica("30s", "10000/s")), 1).summary;
     let r = &summary.overall.requests;
     // The k-th arrival is at k × gap, so one may land on 30 s itself.
     assert!(r.offered.abs_diff(300_000) <= 1, "{r:?}");
