@@ -203,11 +203,17 @@ impl Summary {
         let r = &o.requests;
         let lost = r.dropped + r.timed_out + r.failed;
         let mut reasons = Vec::new();
-        if r.unfinished > 0 {
-            reasons.push(format!(
+        match self.stopped_early_s {
+            Some(at) if r.unfinished > 0 => reasons.push(format!(
+                "the run stopped at {at} s with {} requests in the system, more than it holds in memory",
+                r.unfinished
+            )),
+            Some(at) => reasons.push(format!("the run stopped early at {at} s, having clearly failed")),
+            None if r.unfinished > 0 => reasons.push(format!(
                 "{} requests were still in the system when the drain after traffic was cut at {} s",
                 r.unfinished, self.drain_s
-            ));
+            )),
+            None => {}
         }
         if lost as f64 > SATURATION_LOSS_FRACTION * r.offered as f64 {
             reasons.push(format!(

@@ -341,6 +341,23 @@ fn the_drain_after_traffic_is_cut_at_its_limit_and_what_is_left_counts_as_unfini
 }
 
 #[test]
+fn a_system_holding_more_requests_than_its_bound_stops_saturated() {
+    // ρ = 10 on one 1 ms replica: the backlog grows by 9 requests per millisecond, so a bound of
+    // 1000 requests in the system is reached after about 111 ms; the run stops there and counts
+    // what is inside as unfinished instead of growing until memory runs out.
+    let model = model(&one_ms_replica("30s", "10000/s"));
+    let options = sim::RunOptions { max_requests_in_system: Some(1000), ..sim::RunOptions::seeded(1) };
+    let summary = sim::run(&model, &options).summary;
+    let r = &summary.overall.requests;
+    let stopped = summary.stopped_early_s.expect("the run stopped");
+    assert!((0.105..0.12).contains(&stopped), "stopped at {stopped} s");
+    assert!((995..=1001).contains(&r.unfinished), "{r:?}");
+    assert_eq!(r.offered, r.completed + r.unfinished, "{r:?}");
+    assert!(summary.overall.saturated);
+    assert!(summary.saturation_reason().unwrap().contains("the run stopped at"), "{:?}", summary.saturation_reason());
+}
+
+#[test]
 fn same_seed_same_results_other_seed_other_results() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/mmc.toml")).unwrap();
     let mut scenario: sim::scenario::Scenario = toml::from_str(&text).unwrap();

@@ -199,7 +199,14 @@ pub struct RunOptions {
     /// Simulated nanoseconds of traffic done, added to every [`PROGRESS_EVENTS`] events (a caller
     /// may show progress from it; several runs may share one counter).
     pub progress: Option<Arc<AtomicU64>>,
+    /// Most requests in the system at once before the run stops, saturated, with the rest counted
+    /// unfinished (default [`MAX_REQUESTS_IN_SYSTEM`]): an unbounded queue under overload would
+    /// otherwise grow until memory runs out.
+    pub max_requests_in_system: Option<usize>,
 }
+
+/// The default bound on requests in the system at once: about 2 GB of request state.
+pub const MAX_REQUESTS_IN_SYSTEM: usize = 10_000_000;
 
 /// How often a run adds to its progress counter, in events.
 pub const PROGRESS_EVENTS: u64 = 1 << 16;
@@ -265,6 +272,9 @@ pub struct World<'m> {
     progress: Option<Arc<AtomicU64>>,
     /// Simulated time already added to `progress`.
     progress_reported: Nanos,
+    max_requests: usize,
+    /// The system held `max_requests` at once: the run stopped there.
+    overflowed: bool,
 }
 
 fn serving_of<'m>(pools: &[Pool<'m>], pool: u32) -> &'m ServingModel {
@@ -415,6 +425,8 @@ impl<'m> World<'m> {
             stopped_at: None,
             progress: options.progress.clone(),
             progress_reported: 0,
+            max_requests: options.max_requests_in_system.unwrap_or(MAX_REQUESTS_IN_SYSTEM),
+            overflowed: false,
         };
         world.start_initial_replicas();
         world
@@ -473,7 +485,7 @@ impl<'m> World<'m> {
         }
         self.report_progress(self.model.duration);
         self.abandon_waiting();
-        if cut {
+        if cut || self.overflowed {
             self.cut_unfinished();
         }
         let end = self.now.max(self.model.duration);
@@ -538,6 +550,14 @@ impl<'m> World<'m> {
     }
 
     #[cold]
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.stopped_at = Some(self.now);
+        self.change_in_system(0);
+        self.area_at_end = self.in_system_area;
+    }
+
+    #[cold]
     fn report_progress(&mut self, done: Nanos) {
         if let Some(progress) = &self.progress {
             progress.fetch_add(done.saturating_sub(self.progress_reported), Ordering::Relaxed);
@@ -573,6 +593,9 @@ impl<'m> World<'m> {
                 id
             }
             None => {
+                if self.requests.len() >= self.max_requests && !self.overflowed {
+                    self.overflow();
+                }
                 self.requests.push(request);
                 (self.requests.len() - 1) as u32
             }
