@@ -188,6 +188,12 @@ fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) ->
             }
         }
     }
+    // deploy/ is wholly generated: a previous plan's regions must not linger beside this one's.
+    let deploy = set.dir().join("deploy");
+    if std::fs::symlink_metadata(&deploy).is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(&deploy)
+            .map_err(|e| CliError::input(format!("{}: cannot clear: {e}", deploy.display())))?;
+    }
     for region in &model.regions {
         let Some(serving) = &region.serving else { continue };
         // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
@@ -213,6 +219,7 @@ fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) ->
 pub fn check(args: &CheckArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     let model = loaded.build()?;
+    loaded.warn();
     let seed = args.seed.unwrap_or(model.seed);
     let summary = sim::run(&model, &sim::RunOptions::seeded(seed)).summary;
     let mut failures = Vec::new();

@@ -387,6 +387,8 @@ add("plan-region-collision-long-name", 5, two("a", "b").replace('name = "h"', 'n
     command=PLAN, stderr=['"a"', '"b"', "rename one"])
 
 # --- Output folders (items 3, 9, 10). -------------------------------------------------------------
+add("plan-stale-deploy-region", 10, BASE, command=PLAN, exit=0, files={"out/deploy/old-region/deployment.yaml": "kind: Old\n"},
+    absent=["out/deploy/old-region"])
 add("report-no-manifest", 10, None, command=("report", "{dir}/out"), files={"out/summary.json": "{}"},
     stderr=["not a complete output set"])
 add("report-missing-folder", 10, None, command=("report", "{dir}/nowhere"), stderr=["not a complete output set"])
