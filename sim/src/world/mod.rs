@@ -586,6 +586,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[inline]
     fn new_request(&mut self, request: Request) -> u32 {
         match self.free_requests.pop() {
             Some(id) => {
