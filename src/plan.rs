@@ -57,12 +57,7 @@ fn display(value: Option<toml::Value>) -> String {
 }
 
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
-    if !reports::kubernetes::is_image_reference(&args.image) {
-        return Err(CliError::input(format!(
-            "--image {:?}: not a container image reference (letters, digits and . _ - / : @ + only)",
-            args.image
-        )));
-    }
+    crate::sweep::check_image(&args.image)?;
     let out = args.out.clone().unwrap_or_else(|| crate::run::default_out(&args.scenario, "-plan"));
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);

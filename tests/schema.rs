@@ -5,13 +5,8 @@
 mod common;
 
 use common::{ok, repo, scratch, servesim};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
-    std::env::var_os("SERVESIM_PYTHON").map(PathBuf::from).or_else(|| venv.is_file().then_some(venv))
-}
 
 /// The scenario as the JSON document an editor's TOML checker hands the schema.
 fn as_json(dir: &Path, name: &str, toml_text: &str) -> String {
@@ -31,11 +26,7 @@ fn the_schema_accepts_every_bundled_scenario_and_refuses_bad_shapes() {
     let schema_path = dir.join("schema.json");
     std::fs::write(&schema_path, &schema_text).unwrap();
 
-    let Some(python) = python() else {
-        assert!(std::env::var("CI").is_err(), "CI must create .ci/venv with jsonschema (see .ci/run)");
-        eprintln!("skipped: no validator venv (run .ci/run once, or set SERVESIM_PYTHON)");
-        return;
-    };
+    let Some(python) = common::venv_python() else { return };
     let mut documents = Vec::new();
     let mut expected = Vec::new();
     for entry in std::fs::read_dir(repo("scenarios")).unwrap() {

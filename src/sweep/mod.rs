@@ -8,6 +8,7 @@ mod manifests;
 mod merge;
 mod prepare;
 
+pub(crate) use manifests::check_image;
 pub use merge::merge;
 pub(crate) use merge::{absolute_files, point_text, resolved_values, Outcome};
 

@@ -76,6 +76,18 @@ pub fn bundled_scenarios(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The pinned venv's Python (`.ci/run` makes it; `SERVESIM_PYTHON` overrides), or None — which CI
+/// must never see — after saying the test is skipped.
+pub fn venv_python() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
+    let python = std::env::var_os("SERVESIM_PYTHON").map(PathBuf::from).or_else(|| venv.is_file().then_some(venv));
+    if python.is_none() {
+        assert!(std::env::var("CI").is_err(), "CI must create .ci/venv with the pinned tools (see .ci/run)");
+        eprintln!("skipped: no validator venv (run .ci/run once, or set SERVESIM_PYTHON)");
+    }
+    python
+}
+
 /// Every record of a CSV file.
 pub fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
     csv::Reader::from_path(path).unwrap().records().map(|r| r.unwrap()).collect()

@@ -549,12 +549,18 @@ impl<'m> World<'m> {
         self.in_system = self.in_system.wrapping_add_signed(delta);
     }
 
+    /// Ends the run at `at`, before its time (a sweep giving up, memory's bound reached).
+    #[cold]
+    fn stop(&mut self, at: Nanos) {
+        self.stopped_at = Some(at);
+        self.change_in_system(0);
+        self.area_at_end = self.in_system_area;
+    }
+
     #[cold]
     fn overflow(&mut self) {
         self.overflowed = true;
-        self.stopped_at = Some(self.now);
-        self.change_in_system(0);
-        self.area_at_end = self.in_system_area;
+        self.stop(self.now);
     }
 
     #[cold]
@@ -565,6 +571,7 @@ impl<'m> World<'m> {
         }
     }
 
+    #[cold]
     fn on_mark(&mut self) {
         self.change_in_system(0);
         if self.now == self.model.warmup {

@@ -43,9 +43,7 @@ impl World<'_> {
                     (offered + c.offered, lost + c.dropped + c.timed_out + c.failed)
                 });
             if offered >= GIVE_UP_MIN_OFFERED && lost as f64 > limit * offered as f64 {
-                self.stopped_at = Some(end);
-                self.change_in_system(0);
-                self.area_at_end = self.in_system_area;
+                self.stop(end);
                 return;
             }
         }
