@@ -84,27 +84,36 @@ pub fn load_files(
 ) -> Result<Vec<String>, CliError> {
     let mut warnings = Vec::new();
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut servings = Vec::new();
+    // Every batch service time: (its `file` key's path, the time, the largest batch it must reach).
+    let mut services: Vec<(KeyPath, &Dist, u32)> = Vec::new();
+    fn serving_at(at: KeyPath, serving: &sim::scenario::Serving) -> (KeyPath, &Dist, u32) {
+        (at.join("service_time").join("file"), &serving.service_time, serving.batching.max_batch)
+    }
+    let mut services_of_serving = Vec::new();
     if let Some(serving) = &scenario.serving {
-        servings.push((sim::path!["serving", "service_time", "file"], serving));
+        services_of_serving.push(serving_at(sim::path!["serving"], serving));
     }
     for (name, region) in &scenario.regions {
         if let Some(serving) = &region.serving {
-            servings.push((sim::path!["regions", name, "serving", "service_time", "file"], serving));
+            services_of_serving.push(serving_at(sim::path!["regions", name, "serving"], serving));
         }
     }
+    services.extend(services_of_serving.iter().cloned());
+    for (i, job) in scenario.jobs.iter().enumerate() {
+        services.push((sim::path!["jobs", i, "service_time", "file"], &job.service_time, job.batch_records));
+    }
     // A model's table must reach the largest max_batch and hold every sequence length of every
-    // serving that uses it.
+    // service time that uses it.
     let mut model_needs: BTreeMap<String, (u32, Vec<u32>)> = BTreeMap::new();
-    for (_, serving) in &servings {
-        if let Dist::Model { model, device, seq, seq_buckets } = &serving.service_time {
+    for (_, service_time, max_batch) in &services {
+        if let Dist::Model { model, device, seq, seq_buckets } = service_time {
             let need = model_needs.entry(sim::model::model_key(model, device)).or_insert((1, Vec::new()));
-            need.0 = need.0.max(serving.batching.max_batch.clamp(1, 65_536));
+            need.0 = need.0.max((*max_batch).clamp(1, 65_536));
             need.1.extend(sim::model::model_seqs(*seq, seq_buckets).into_iter().filter(|&s| s > 0 && s <= 1 << 20));
         }
     }
-    for (key_path, serving) in &servings {
-        if let Dist::Model { model, device, .. } = &serving.service_time {
+    for (key_path, service_time, _) in &services {
+        if let Dist::Model { model, device, .. } = service_time {
             let key = sim::model::model_key(model, device);
             let (max_batch, seqs) = &model_needs[&key];
             let mut at = key_path.clone();
@@ -112,7 +121,7 @@ pub fn load_files(
             ensure_model_table(inputs, &key, model, device, base, *max_batch, seqs)
                 .map_err(|error| semantic(at.join(error.key()), error.to_string()))?;
         }
-        if let Dist::Table { file: Some(file), .. } = &serving.service_time {
+        if let Dist::Table { file: Some(file), .. } = service_time {
             if !inputs.tables.contains_key(file) {
                 let table = read_latency_table(&base.join(file)).map_err(|e| match e {
                     TableError::Open(message) => semantic(key_path.clone(), message),
@@ -123,9 +132,9 @@ pub fn load_files(
         }
     }
 
-    let sizes_used = servings.iter().any(
-        |(_, serving)| matches!(&serving.service_time, Dist::Model { seq_buckets, .. } if !seq_buckets.is_empty()),
-    );
+    let sizes_used = services_of_serving
+        .iter()
+        .any(|(_, service_time, _)| matches!(service_time, Dist::Model { seq_buckets, .. } if !seq_buckets.is_empty()));
     for (i, traffic) in scenario.traffic.iter().enumerate() {
         let Some(key) = sim::model::trace_key(&traffic.arrivals) else { continue };
         if inputs.traces.contains_key(&key) || inputs.rate_series.contains_key(&key) {

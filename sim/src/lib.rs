@@ -6,6 +6,7 @@
 
 pub mod dist;
 pub mod event;
+pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod policy;

@@ -21,6 +21,10 @@ use std::sync::Arc;
 
 /// Check a scenario and resolve it into a runnable model.
 pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioError> {
+    let jobs = super::jobs::build_jobs(scenario, inputs)?;
+    if scenario.traffic.is_empty() && !jobs.is_empty() {
+        return jobs_alone(scenario, jobs);
+    }
     let duration = scenario.duration.nanos();
     check_positive(path!["duration"], "duration", duration)?;
     if scenario.warmup.nanos() >= duration {
@@ -68,7 +72,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             );
         }
         let price = match &region.instance {
-            None => Price { usd_per_hour: 0.0, source: None, gpus: None },
+            None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
             Some(instance) => price_of(instance, region.pricing, scenario, inputs)
                 .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
         };
@@ -195,7 +199,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     }
 
     if scenario.traffic.is_empty() {
-        return fail(path!["traffic"], "at least one [[traffic]] source is needed");
+        return fail(path!["traffic"], "at least one [[traffic]] source (or a [[jobs]] entry) is needed");
     }
     let mut sources = Vec::with_capacity(scenario.traffic.len());
     let mut per_origin: BTreeMap<usize, usize> = BTreeMap::new();
@@ -334,6 +338,45 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         slo,
         faults,
         retries,
+        jobs,
+    })
+}
+
+/// A scenario of `[[jobs]]` and no traffic: nothing online to check or run.
+fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<Model, ScenarioError> {
+    if let Some((name, _)) = scenario.regions.iter().find(|(_, r)| r.replicas > 0 || r.autoscaling.is_some()) {
+        return fail(
+            path!["regions", name, "replicas"],
+            "this region serves online but the scenario has no [[traffic]]: add traffic, or drop the region for a scenario of jobs alone",
+        );
+    }
+    for (key, given) in [("ab", scenario.ab.is_some()), ("shadow", scenario.shadow.is_some()), ("slo", scenario.slo.is_some()), ("retries", scenario.retries.is_some())] {
+        if given {
+            return fail(path![key], format!("[{key}] applies to online traffic, and this scenario has none"));
+        }
+    }
+    if !scenario.faults.is_empty() {
+        return fail(path!["faults"], "faults apply to online regions, and this scenario has none (job workers fail through jobs.workers)");
+    }
+    Ok(Model {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        duration: 0,
+        warmup: 0,
+        interval: scenario.interval.nanos(),
+        regions: Vec::new(),
+        rtt: Vec::new(),
+        sources: Vec::new(),
+        routing: RoutingModel {
+            policy: scenario.routing.policy,
+            weights: Vec::new(),
+            spillover_queue: None,
+            health: build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?,
+        },
+        slo: SloModel::default(),
+        faults: Vec::new(),
+        retries: None,
+        jobs,
     })
 }
 

@@ -9,6 +9,7 @@ mod build;
 mod checks;
 mod error;
 mod inputs;
+pub mod jobs;
 mod operations;
 mod price;
 mod serving;
@@ -178,9 +179,16 @@ pub struct Model {
     pub slo: SloModel,
     pub faults: Vec<FaultModel>,
     pub retries: Option<RetryModel>,
+    /// Batch-scoring jobs, simulated apart from the online traffic (`crate::job`).
+    pub jobs: Vec<jobs::JobModel>,
 }
 
 impl Model {
+    /// Whether the scenario has online traffic to simulate (a scenario of jobs alone has none).
+    pub fn has_online(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
     pub fn region_index(&self, name: &str) -> Option<usize> {
         self.regions.iter().position(|r| r.name == name)
     }

@@ -8,6 +8,8 @@ pub(super) struct Price {
     pub source: Option<String>,
     /// GPUs per instance, where known.
     pub gpus: Option<u32>,
+    /// Spot preemptions per instance-hour, where known.
+    pub preemptions_per_hour: Option<f64>,
 }
 
 /// A region's `instance`: a key of `[instance_types]`, or a catalog entry written
@@ -19,10 +21,24 @@ pub(super) fn price_of(
     inputs: &Inputs,
 ) -> Result<Price, String> {
     if let Some(own) = scenario.instance_types.get(instance) {
-        if pricing == scenario::Pricing::Spot {
-            return Err(format!("spot pricing needs a catalog instance; {instance:?} is defined in [instance_types]"));
-        }
-        return Ok(Price { usd_per_hour: own.usd_per_hour, source: own.source.clone(), gpus: own.gpus });
+        let usd_per_hour = match (pricing, own.spot_usd_per_hour) {
+            (scenario::Pricing::OnDemand, _) => own.usd_per_hour,
+            (scenario::Pricing::Spot, Some(spot)) if spot.is_finite() && spot >= 0.0 => spot,
+            (scenario::Pricing::Spot, Some(spot)) => {
+                return Err(format!("spot_usd_per_hour of {instance:?} must be zero or positive, got {spot}"))
+            }
+            (scenario::Pricing::Spot, None) => {
+                return Err(format!(
+                    "spot pricing needs a catalog instance or spot_usd_per_hour; {instance:?} is defined in [instance_types] without one"
+                ))
+            }
+        };
+        return Ok(Price {
+            usd_per_hour,
+            source: own.source.clone(),
+            gpus: own.gpus,
+            preemptions_per_hour: own.preemptions_per_hour,
+        });
     }
     let unknown = || {
         let known: Vec<&str> = scenario.instance_types.keys().map(String::as_str).collect();
@@ -57,12 +73,14 @@ pub(super) fn price_of(
     match pricing {
         scenario::Pricing::OnDemand => Ok(Price {
             gpus: Some(entry.gpus),
+            preemptions_per_hour: entry.preemptions_per_hour,
             usd_per_hour: entry.usd_per_hour,
             source: Some(format!("{} on-demand {}: {}", entry.cloud, entry.region, entry.source)),
         }),
         scenario::Pricing::Spot => match entry.spot_usd_per_hour {
             Some(spot) => Ok(Price {
                 gpus: Some(entry.gpus),
+                preemptions_per_hour: entry.preemptions_per_hour,
                 usd_per_hour: spot,
                 source: Some(format!("{} spot {}: {}", entry.cloud, entry.region, entry.source)),
             }),

@@ -6,6 +6,7 @@
 //! passes their contents in [`crate::model::Inputs`].
 
 mod dist;
+pub mod jobs;
 mod key_path;
 pub mod operations;
 
@@ -51,7 +52,9 @@ pub struct Scenario {
     pub description: String,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Simulated time during which traffic arrives; in-flight requests then drain.
+    /// Simulated time during which traffic arrives; in-flight requests then drain. (A scenario of
+    /// jobs alone needs none.)
+    #[serde(default)]
     pub duration: Duration,
     /// Requests sent before this time are served but left out of the statistics.
     #[serde(default)]
@@ -59,9 +62,12 @@ pub struct Scenario {
     /// Width of one row of the time series.
     #[serde(default = "default_interval")]
     pub interval: Duration,
+    #[serde(default)]
     pub regions: BTreeMap<String, Region>,
     #[serde(default)]
     pub network: Network,
+    /// Online traffic; a scenario of `[[jobs]]` alone has none.
+    #[serde(default)]
     pub traffic: Vec<Traffic>,
     #[serde(default)]
     pub routing: Routing,
@@ -86,6 +92,9 @@ pub struct Scenario {
     pub plan: Option<PlanRisks>,
     /// Overrides of the default uncertainty bands of estimated inputs.
     pub uncertainty: Option<UncertaintyBands>,
+    /// Batch-scoring jobs (see `scenario::jobs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<jobs::Job>,
 }
 
 /// The risks `servesim plan` checks every candidate against; the plan picks the cheapest one that
@@ -448,6 +457,10 @@ pub struct InstanceType {
     pub gpus: Option<u32>,
     /// Where the price comes from, and when.
     pub source: Option<String>,
+    /// The spot price, for `[[jobs]]` workers with a `spot_share`.
+    pub spot_usd_per_hour: Option<f64>,
+    /// Spot preemptions per instance-hour.
+    pub preemptions_per_hour: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]

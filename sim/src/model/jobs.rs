@@ -1,0 +1,469 @@
+//! A `[[jobs]]` entry → [`JobModel`]: every count, rate and price checked at its key, times in
+//! nanoseconds, rates per nanosecond.
+
+use super::checks::{check_delay, check_rate, positive_finite, MAX_BATCH, MAX_DELAY};
+use super::error::{fail, ScenarioError};
+use super::inputs::Inputs;
+use super::price::price_of;
+use super::serving::batch_latency;
+use crate::path;
+use crate::scenario::jobs::{Job, Replacement};
+use crate::scenario::{KeyPath, Pricing, Scenario};
+use crate::service::BatchLatency;
+use crate::units::{Nanos, NANOS_PER_SEC};
+use std::sync::Arc;
+
+/// Sizes beyond these are typos: each task and worker is allocated at the start of a run.
+pub const MAX_JOB_PARTITIONS: u32 = 1_000_000;
+pub const MAX_JOB_WORKERS: u32 = 100_000;
+pub const MAX_JOB_RECORDS: u64 = 1_000_000_000_000;
+pub const MAX_JOB_REPLICATIONS: u32 = 100_000;
+/// Attempts per task: Kubernetes caps `backoffLimitPerIndex` far lower in practice.
+pub const MAX_JOB_ATTEMPTS: u32 = 100;
+/// A run that has not finished this long after its start stops, unfinished: a week.
+pub const JOB_HORIZON: Nanos = 7 * 86_400 * NANOS_PER_SEC as u64;
+
+const HOUR_NANOS: f64 = 3600.0 * NANOS_PER_SEC;
+
+#[derive(Clone, Debug)]
+pub struct JobModel {
+    pub name: String,
+    /// Index in the scenario's `[[jobs]]`, for random streams.
+    pub index: usize,
+    /// Seconds after midnight the job starts.
+    pub start_clock_s: u64,
+    /// From the start, and the share of runs that must meet it.
+    pub deadline: Option<DeadlineModel>,
+    pub records: u64,
+    pub record_bytes: u64,
+    /// Records of each task, in task order (the remainder goes to the first tasks).
+    pub task_records: Vec<u64>,
+    pub batch_records: u32,
+    pub latency: Arc<dyn BatchLatency>,
+    pub workers: WorkerPoolModel,
+    pub reads: Option<ReadsModel>,
+    pub sink: Option<SinkModel>,
+    pub failure_probability: f64,
+    pub max_attempts: u32,
+    pub backoff: Nanos,
+    pub max_backoff: Nanos,
+    pub checkpoint_records: Option<u64>,
+    pub speculation: Option<SpeculationModel>,
+    pub replications: u32,
+    pub interval: Nanos,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineModel {
+    pub after_start: Nanos,
+    pub probability: f64,
+    /// As written (`06:00`), for reports.
+    pub clock: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerPoolModel {
+    pub instance: Option<String>,
+    pub count: u32,
+    pub slots: u32,
+    pub startup: Nanos,
+    /// Workers of the starting pool on spot: the first `spot` by number.
+    pub spot: u32,
+    pub preemptions_per_nanosecond: f64,
+    pub preemption_notice: Nanos,
+    pub on_preemption: Replacement,
+    pub replacement_startup: Nanos,
+    pub preempt_at: Vec<Nanos>,
+    pub crashes_per_nanosecond: f64,
+    pub straggler_fraction: f64,
+    pub straggler_slowdown: f64,
+    /// `(min, max, idle timeout)`.
+    pub autoscaling: Option<(u32, u32, Nanos)>,
+    pub on_demand_usd_per_hour: f64,
+    pub spot_usd_per_hour: f64,
+    pub price_source: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ReadsModel {
+    /// Records per nanosecond.
+    pub per_task: f64,
+    pub max: Option<f64>,
+    pub latency: Nanos,
+    pub error_rate: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SinkModel {
+    pub per_writer: f64,
+    pub max: Option<f64>,
+    pub commit_latency: Nanos,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SpeculationModel {
+    pub quantile: f64,
+    pub multiplier: f64,
+    pub interval: Nanos,
+}
+
+/// `"HH:MM"`, `"HH:MM:SS"`, optionally `+Nd` days later: seconds after the first midnight.
+pub fn parse_clock(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a time of day: write \"HH:MM\" (24-hour), e.g. \"06:00\", or \"06:00+1d\" for the next day");
+    let (time, days) = match text.split_once('+') {
+        Some((time, days)) => {
+            let count = days.strip_suffix('d').ok_or_else(bad)?;
+            let count: u64 = count.parse().map_err(|_| bad())?;
+            if count > 7 {
+                return Err(format!("{text:?}: at most 7 days later"));
+            }
+            (time, count)
+        }
+        None => (text, 0),
+    };
+    let parts: Vec<&str> = time.split(':').collect();
+    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(bad());
+    }
+    let number = |p: &str| p.parse::<u64>().map_err(|_| bad());
+    let (hours, minutes) = (number(parts[0])?, number(parts[1])?);
+    let seconds = if parts.len() == 3 { number(parts[2])? } else { 0 };
+    if hours > 23 || minutes > 59 || seconds > 59 {
+        return Err(bad());
+    }
+    Ok(days * 86_400 + hours * 3600 + minutes * 60 + seconds)
+}
+
+/// `seconds` after midnight as `HH:MM` (with `+Nd` past the first day).
+pub fn format_clock(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let within = seconds % 86_400;
+    let base = if within % 60 == 0 {
+        format!("{:02}:{:02}", within / 3600, within % 3600 / 60)
+    } else {
+        format!("{:02}:{:02}:{:02}", within / 3600, within % 3600 / 60, within % 60)
+    };
+    if days == 0 {
+        base
+    } else {
+        format!("{base}+{days}d")
+    }
+}
+
+fn fraction(path: KeyPath, name: &str, value: f64, allow_one: bool) -> Result<f64, ScenarioError> {
+    let ok = value.is_finite() && value >= 0.0 && if allow_one { value <= 1.0 } else { value < 1.0 };
+    if !ok {
+        let range = if allow_one { "[0, 1]" } else { "[0, 1)" };
+        return fail(path, format!("{name} must be a fraction in {range}, got {value}"));
+    }
+    Ok(value)
+}
+
+fn per_hour(path: KeyPath, name: &str, value: f64) -> Result<f64, ScenarioError> {
+    if !value.is_finite() || value < 0.0 || value > 3600.0 {
+        return fail(path, format!("{name} must be between 0 and 3600 per hour, got {value}"));
+    }
+    Ok(value / HOUR_NANOS)
+}
+
+/// Check every `[[jobs]]` entry.
+pub fn build_jobs(scenario: &Scenario, inputs: &Inputs) -> Result<Vec<JobModel>, ScenarioError> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut jobs = Vec::with_capacity(scenario.jobs.len());
+    for (index, job) in scenario.jobs.iter().enumerate() {
+        let at = path!["jobs", index];
+        if !names.insert(job.name.as_str()) {
+            return fail(at.join("name"), format!("two jobs are named {:?}", job.name));
+        }
+        jobs.push(build_job(&at, index, job, scenario, inputs)?);
+    }
+    Ok(jobs)
+}
+
+fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs: &Inputs) -> Result<JobModel, ScenarioError> {
+    if job.name.trim().is_empty() || job.name.chars().any(char::is_control) {
+        return fail(at.join("name"), "a job needs a name without control characters");
+    }
+    let start_clock_s = parse_clock(&job.start).map_err(|m| ScenarioError { path: at.join("start"), message: m })?;
+    if start_clock_s >= 86_400 {
+        return fail(at.join("start"), "the start is a time of the first day (a deadline may be later)");
+    }
+    let deadline = match &job.deadline {
+        None => None,
+        Some(deadline) => {
+            let clock = parse_clock(&deadline.at)
+                .map_err(|m| ScenarioError { path: at.join("deadline").join("at"), message: m })?;
+            if clock <= start_clock_s {
+                return fail(
+                    at.join("deadline").join("at"),
+                    format!(
+                        "the deadline {} is not after the start {}; a deadline on the next day is written \"{}+1d\"",
+                        deadline.at, job.start, deadline.at
+                    ),
+                );
+            }
+            let p = deadline.probability;
+            if !(p > 0.0 && p < 1.0) {
+                return fail(
+                    at.join("deadline").join("probability"),
+                    format!("probability must be in (0, 1), e.g. 0.99; got {p}"),
+                );
+            }
+            Some(DeadlineModel {
+                after_start: (clock - start_clock_s) * NANOS_PER_SEC as u64,
+                probability: p,
+                clock,
+            })
+        }
+    };
+    if job.records == 0 || job.records > MAX_JOB_RECORDS {
+        return fail(at.join("records"), format!("records must be between 1 and {MAX_JOB_RECORDS}"));
+    }
+    if job.record_bytes > 1 << 30 {
+        return fail(at.join("record_bytes"), "record_bytes must be at most 1 GiB");
+    }
+    if job.partitions == 0 || job.partitions > MAX_JOB_PARTITIONS {
+        return fail(at.join("partitions"), format!("partitions must be between 1 and {MAX_JOB_PARTITIONS}"));
+    }
+    if u64::from(job.partitions) > job.records {
+        return fail(
+            at.join("partitions"),
+            format!("{} partitions for {} records would leave tasks with nothing to score", job.partitions, job.records),
+        );
+    }
+    if job.batch_records == 0 || job.batch_records > MAX_BATCH {
+        return fail(at.join("batch_records"), format!("batch_records must be between 1 and {MAX_BATCH}"));
+    }
+    let base = job.records / u64::from(job.partitions);
+    let extra = job.records % u64::from(job.partitions);
+    let task_records = (0..u64::from(job.partitions)).map(|i| base + u64::from(i < extra)).collect();
+    let latency = batch_latency(&at.join("service_time"), &job.service_time, job.batch_records, inputs)?;
+
+    let w = &job.workers;
+    let wp = at.join("workers");
+    if w.count == 0 || w.count > MAX_JOB_WORKERS {
+        return fail(wp.join("count"), format!("count must be between 1 and {MAX_JOB_WORKERS}"));
+    }
+    if w.slots == 0 || w.slots > 1024 {
+        return fail(wp.join("slots"), "slots must be between 1 and 1024");
+    }
+    let startup = check_delay(wp.join("startup"), "startup", w.startup.nanos())?;
+    let spot_share = fraction(wp.join("spot_share"), "spot_share", w.spot_share, true)?;
+    let spot = (f64::from(w.count) * spot_share).round() as u32;
+    let (on_demand_usd_per_hour, spot_usd_per_hour, catalog_preemptions, price_source) = match &w.instance {
+        None => (0.0, 0.0, None, None),
+        Some(instance) => {
+            let on_demand = price_of(instance, Pricing::OnDemand, scenario, inputs)
+                .map_err(|message| ScenarioError { path: wp.join("instance"), message })?;
+            let spot_price = if spot > 0 {
+                Some(
+                    price_of(instance, Pricing::Spot, scenario, inputs)
+                        .map_err(|message| ScenarioError { path: wp.join("spot_share"), message })?,
+                )
+            } else {
+                None
+            };
+            let preemptions = spot_price.as_ref().and_then(|p| p.preemptions_per_hour).or(on_demand.preemptions_per_hour);
+            (on_demand.usd_per_hour, spot_price.map_or(0.0, |p| p.usd_per_hour), preemptions, on_demand.source)
+        }
+    };
+    let preemptions = match (w.preemptions_per_hour, catalog_preemptions) {
+        (Some(rate), _) => per_hour(wp.join("preemptions_per_hour"), "preemptions_per_hour", rate)?,
+        (None, Some(rate)) => per_hour(wp.join("instance"), "the instance's preemptions_per_hour", rate)?,
+        (None, None) if spot > 0 => {
+            return fail(
+                wp.join("spot_share"),
+                "spot workers need a preemption rate: set workers.preemptions_per_hour (or preemptions_per_hour in the instance's price entry)",
+            )
+        }
+        (None, None) => 0.0,
+    };
+    let preemption_notice = check_delay(wp.join("preemption_notice"), "preemption_notice", w.preemption_notice.nanos())?;
+    let replacement_startup = match w.replacement_startup {
+        Some(d) => check_delay(wp.join("replacement_startup"), "replacement_startup", d.nanos())?,
+        None => startup,
+    };
+    if !w.preempt_at.is_empty() && spot == 0 {
+        return fail(wp.join("preempt_at"), "preempt_at takes spot workers, but spot_share gives none");
+    }
+    let mut preempt_at = Vec::with_capacity(w.preempt_at.len());
+    for (i, time) in w.preempt_at.iter().enumerate() {
+        if time.nanos() > JOB_HORIZON {
+            return fail(wp.join("preempt_at").join(i), "a preemption more than a week after the start never happens");
+        }
+        preempt_at.push(time.nanos());
+    }
+    preempt_at.sort_unstable();
+    let crashes = per_hour(wp.join("crashes_per_hour"), "crashes_per_hour", w.crashes_per_hour)?;
+    let (straggler_fraction, straggler_slowdown) = match &w.stragglers {
+        None => (0.0, 1.0),
+        Some(s) => {
+            let f = fraction(wp.join("stragglers").join("fraction"), "fraction", s.fraction, true)?;
+            if !(s.slowdown.is_finite() && (1.0..=1000.0).contains(&s.slowdown)) {
+                return fail(
+                    wp.join("stragglers").join("slowdown"),
+                    format!("slowdown is a factor between 1 and 1000, got {}", s.slowdown),
+                );
+            }
+            (f, s.slowdown)
+        }
+    };
+    let autoscaling = match &w.autoscaling {
+        None => None,
+        Some(a) => {
+            let ap = wp.join("autoscaling");
+            if a.max == 0 || a.max > MAX_JOB_WORKERS {
+                return fail(ap.join("max"), format!("max must be between 1 and {MAX_JOB_WORKERS}"));
+            }
+            if a.min > a.max {
+                return fail(ap.join("min"), format!("min ({}) is greater than max ({})", a.min, a.max));
+            }
+            if w.count < a.min || w.count > a.max {
+                return fail(
+                    wp.join("count"),
+                    format!("count ({}) must lie between autoscaling min ({}) and max ({})", w.count, a.min, a.max),
+                );
+            }
+            let idle = check_delay(ap.join("idle_timeout"), "idle_timeout", a.idle_timeout.nanos())?;
+            Some((a.min, a.max, idle.max(1)))
+        }
+    };
+
+    let reads = match &job.feature_store {
+        None => None,
+        Some(r) => {
+            let rp = at.join("feature_store");
+            let per_task = check_rate(rp.join("per_task"), r.per_task, false)?;
+            let max = r.max.map(|m| check_rate(rp.join("max"), m, false)).transpose()?;
+            let latency = check_delay(rp.join("latency"), "latency", r.latency.nanos())?;
+            let error_rate = fraction(rp.join("error_rate"), "error_rate", r.error_rate, false)?;
+            if error_rate > 0.5 {
+                return fail(rp.join("error_rate"), format!("error_rate {error_rate} would fail most reads; at most 0.5"));
+            }
+            Some(ReadsModel { per_task, max, latency, error_rate })
+        }
+    };
+    let sink = match &job.sink {
+        None => None,
+        Some(s) => {
+            let sp = at.join("sink");
+            let per_writer = check_rate(sp.join("per_writer"), s.per_writer, false)?;
+            let max = s.max.map(|m| check_rate(sp.join("max"), m, false)).transpose()?;
+            let commit_latency = check_delay(sp.join("commit_latency"), "commit_latency", s.commit_latency.nanos())?;
+            Some(SinkModel { per_writer, max, commit_latency })
+        }
+    };
+    // A cap that lets the whole job through in no less than a week is a unit typo.
+    let slowest_cap =
+        [reads.and_then(|r| r.max), sink.and_then(|s| s.max)].into_iter().flatten().fold(f64::INFINITY, f64::min);
+    if slowest_cap.is_finite() && job.records as f64 / slowest_cap > JOB_HORIZON as f64 {
+        let which = if reads.and_then(|r| r.max) == Some(slowest_cap) { "feature_store" } else { "sink" };
+        return fail(
+            at.join(which).join("max"),
+            format!(
+                "at {:.3}/s the job's {} records take longer than a week to pass: is the rate in the right unit?",
+                slowest_cap * NANOS_PER_SEC,
+                job.records
+            ),
+        );
+    }
+
+    let f = &job.failures;
+    let fp = at.join("failures");
+    let failure_probability = fraction(fp.join("probability"), "probability", f.probability, false)?;
+    if f.max_attempts == 0 || f.max_attempts > MAX_JOB_ATTEMPTS {
+        return fail(fp.join("max_attempts"), format!("max_attempts must be between 1 and {MAX_JOB_ATTEMPTS}"));
+    }
+    let backoff = check_delay(fp.join("backoff"), "backoff", f.backoff.nanos())?;
+    let max_backoff = check_delay(fp.join("max_backoff"), "max_backoff", f.max_backoff.nanos())?;
+    if max_backoff < backoff {
+        return fail(fp.join("max_backoff"), "max_backoff must be at least backoff");
+    }
+    if job.checkpoint_records == Some(0) {
+        return fail(at.join("checkpoint_records"), "checkpoint_records must be at least 1");
+    }
+    let speculation = match &job.speculation {
+        None => None,
+        Some(s) => {
+            let sp = at.join("speculation");
+            if !(s.quantile > 0.0 && s.quantile <= 1.0) {
+                return fail(sp.join("quantile"), format!("quantile must be in (0, 1], got {}", s.quantile));
+            }
+            if !(s.multiplier.is_finite() && s.multiplier >= 1.0) {
+                return fail(sp.join("multiplier"), format!("multiplier must be at least 1, got {}", s.multiplier));
+            }
+            let interval = s.interval.nanos();
+            if !(1_000_000..=MAX_DELAY).contains(&interval) {
+                return fail(sp.join("interval"), "interval must be between 1 ms and a day");
+            }
+            Some(SpeculationModel { quantile: s.quantile, multiplier: s.multiplier, interval })
+        }
+    };
+    if job.replications == 0 || job.replications > MAX_JOB_REPLICATIONS {
+        return fail(at.join("replications"), format!("replications must be between 1 and {MAX_JOB_REPLICATIONS}"));
+    }
+    let interval = job.interval.nanos();
+    if !(NANOS_PER_SEC as u64..=MAX_DELAY).contains(&interval) {
+        return fail(at.join("interval"), "interval must be between 1 s and a day");
+    }
+    if !positive_finite(latency.mean(job.batch_records)) {
+        return fail(at.join("service_time"), "the scoring time of a batch must be positive");
+    }
+    Ok(JobModel {
+        name: job.name.clone(),
+        index,
+        start_clock_s,
+        deadline,
+        records: job.records,
+        record_bytes: job.record_bytes,
+        task_records,
+        batch_records: job.batch_records,
+        latency,
+        workers: WorkerPoolModel {
+            instance: w.instance.clone(),
+            count: w.count,
+            slots: w.slots,
+            startup,
+            spot,
+            preemptions_per_nanosecond: preemptions,
+            preemption_notice,
+            on_preemption: w.on_preemption,
+            replacement_startup,
+            preempt_at,
+            crashes_per_nanosecond: crashes,
+            straggler_fraction,
+            straggler_slowdown,
+            autoscaling,
+            on_demand_usd_per_hour,
+            spot_usd_per_hour,
+            price_source,
+        },
+        reads,
+        sink,
+        failure_probability,
+        max_attempts: f.max_attempts,
+        backoff,
+        max_backoff,
+        checkpoint_records: job.checkpoint_records,
+        speculation,
+        replications: job.replications,
+        interval,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_times_parse_and_print() {
+        assert_eq!(parse_clock("06:00"), Ok(6 * 3600));
+        assert_eq!(parse_clock("23:59:30"), Ok(86_370));
+        assert_eq!(parse_clock("05:00+1d"), Ok(86_400 + 5 * 3600));
+        for bad in ["6:00", "24:00", "06:60", "06", "06:00+d", "06:00+1", "ab:cd", "06:00:00:00", ""] {
+            assert!(parse_clock(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_clock(6 * 3600), "06:00");
+        assert_eq!(format_clock(86_400 + 5 * 3600 + 30), "05:00:30+1d");
+    }
+}
