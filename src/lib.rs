@@ -4,8 +4,10 @@
 
 pub mod accuracy;
 pub mod calibrate;
+pub mod compare;
 pub mod error;
 pub mod input;
+pub mod jobs;
 pub mod latency;
 pub mod load;
 pub mod locate;

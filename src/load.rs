@@ -265,6 +265,11 @@ impl Loaded {
         }
     }
 
+    /// An error about the value at `path`, pointed at its line and column.
+    pub fn error_at(&self, path: &KeyPath, message: &str) -> CliError {
+        located(&self.path, &self.text, span_of(&self.text, path), message)
+    }
+
     /// Check the scenario's meaning and build the model, with semantic errors pointed at the file.
     pub fn build(&self) -> Result<sim::Model, CliError> {
         sim::build(&self.scenario, &self.inputs)

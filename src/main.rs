@@ -2,7 +2,7 @@
 //! the `servesim` library (`src/lib.rs`); the simulation itself lives in the `sim` crate.
 
 use clap::{Parser, Subcommand};
-use servesim::{accuracy, calibrate, latency, plan, profile, run, sweep};
+use servesim::{accuracy, calibrate, compare, latency, plan, profile, run, sweep};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -40,6 +40,9 @@ enum Command {
     /// Run a scenario (a plan's best.toml, say) and exit 1 with the reason if its SLO or a cost
     /// ceiling is not met: a capacity gate for CI.
     Check(plan::CheckArgs),
+    /// Compare serving one model online, precomputed nightly by a batch job, or on the client's
+    /// device: cost per million predictions, latency and staleness (table and chart).
+    Compare(compare::CompareArgs),
     /// Predict a catalog model's latency on a catalog device or from a measured profile, with the
     /// per-operator breakdown and where each number comes from.
     Latency(latency::LatencyArgs),
@@ -83,6 +86,7 @@ fn main() {
         Command::Plan(args) => plan::plan(&args),
         Command::Report { dir } => run::report(&dir),
         Command::Check(args) => plan::check(&args),
+        Command::Compare(args) => compare::compare(&args),
         Command::Latency(args) => latency::latency(&args),
         Command::Accuracy(args) => accuracy::run(&args),
         Command::Profile(args) => profile::run(&args),

@@ -33,6 +33,9 @@ pub struct CheckArgs {
     /// Fail when the configuration costs more than this per hour (a price: finite, zero or more).
     #[arg(long, value_parser = price)]
     max_usd_per_hour: Option<f64>,
+    /// Fail when a batch job costs more than this per run on average (USD).
+    #[arg(long, value_parser = price)]
+    max_usd_per_run: Option<f64>,
     /// Seed (default: the scenario's).
     #[arg(long)]
     seed: Option<u64>,
@@ -153,8 +156,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         uncertainty: true,
         quiet: args.quiet,
     };
-    crate::run::simulate(&loaded, &model, options)?;
-    write_deploy(&model, &mut set, &args.image)?;
+    let summary = crate::run::simulate(&loaded, &model, options)?;
+    write_deploy(&model, &summary.jobs, &mut set, &args.image)?;
     set.finish()?;
     if !args.quiet {
         println!(
@@ -168,7 +171,12 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
 }
 
 /// Deployable configs for every serving region of the chosen scenario, under `deploy/<region>/`.
-fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) -> Result<(), CliError> {
+fn write_deploy(
+    model: &sim::Model,
+    jobs: &[sim::job::JobSummary],
+    set: &mut output::OutputSet,
+    image: &str,
+) -> Result<(), CliError> {
     // Region names become folder names and Kubernetes names: two regions must not become one.
     let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
     for region in model.regions.iter().filter(|r| r.serving.is_some()) {
@@ -181,6 +189,15 @@ fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) ->
                     region.name, key.0, key.1
                 )));
             }
+        }
+    }
+    for job in &model.jobs {
+        let name = reports::job_deploy::cronjob_name(&model.name, &job.name);
+        if let Some(other) = seen.insert(("job".to_string(), name.clone()), &job.name) {
+            return Err(CliError::input(format!(
+                "jobs {other:?} and {:?} both become the CronJob {name:?} in deploy/jobs/: rename one",
+                job.name
+            )));
         }
     }
     // deploy/ is wholly generated: a previous plan's regions must not linger beside this one's.
@@ -208,6 +225,18 @@ fn write_deploy(model: &sim::Model, set: &mut output::OutputSet, image: &str) ->
             set.write(&format!("deploy/{region_dir}/{name}"), text.as_bytes())?;
         }
     }
+    for (job, summary) in model.jobs.iter().zip(jobs) {
+        let files = reports::job_deploy::render(&reports::job_deploy::JobDeployInput {
+            scenario: &model.name,
+            job,
+            summary,
+            image,
+        });
+        let folder = reports::job_deploy::cronjob_name(&model.name, &job.name);
+        for (name, text) in files {
+            set.write(&format!("deploy/jobs/{folder}/{name}"), text.as_bytes())?;
+        }
+    }
     Ok(())
 }
 
@@ -218,7 +247,39 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
     let seed = args.seed.unwrap_or(model.seed);
     let summary = sim::run(&model, &sim::RunOptions::seeded(seed)).summary;
     let mut failures = Vec::new();
+    let (_, pool) = crate::run::thread_pool(None)?;
+    let jobs: Vec<sim::job::JobSummary> =
+        crate::jobs::simulate(&model.jobs, seed, &pool).into_iter().map(|j| j.summary).collect();
+    let mut passed_jobs = Vec::new();
+    for job in &jobs {
+        if let Some(d) = job.deadline.as_ref() {
+            if d.meets_target {
+                passed_jobs.push(format!("job {}: P(deadline {}) {:.3}", job.name, d.at, d.probability));
+            } else {
+                failures.push(format!(
+                    "job {}: P(deadline {}) is {:.3} (95% CI {:.3}–{:.3}), under the {} target",
+                    job.name, d.at, d.probability, d.interval_95[0], d.interval_95[1], d.target_probability
+                ));
+            }
+        }
+        if job.records.lost > 0 || !job.records.exactly_once {
+            failures.push(format!("job {}: {} records missing from a finished run's output", job.name, job.records.lost));
+        }
+        if let Some(ceiling) = args.max_usd_per_run {
+            if job.cost.usd_per_run > ceiling {
+                failures.push(format!(
+                    "job {}: {:.2} USD per run, over the {ceiling} USD ceiling",
+                    job.name, job.cost.usd_per_run
+                ));
+            }
+        }
+        passed_jobs.push(format!("job {}: {:.2} USD per run", job.name, job.cost.usd_per_run));
+    }
+    if args.max_usd_per_run.is_some() && jobs.is_empty() {
+        failures.push("--max-usd-per-run applies to [[jobs]], and the scenario has none".to_string());
+    }
     match &summary.slo {
+        None if !model.has_online() => {}
         None => failures.push("the scenario has no [slo] to check".to_string()),
         Some(slo) => {
             for target in slo.latency.iter().filter(|t| !t.met) {
@@ -244,7 +305,10 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
         }
     }
     let name = args.scenario.display();
-    if failures.is_empty() {
+    if failures.is_empty() && !model.has_online() {
+        println!("check passed: {name}: {}", passed_jobs.join(", "));
+        Ok(())
+    } else if failures.is_empty() {
         println!(
             "check passed: {name}: p99 {} ms, availability {:.5}, {cost:.3} USD/h",
             summary.overall.latency_ms.p99.map_or("–".into(), |v| format!("{v:.2}")),

@@ -107,6 +107,9 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
     let mut ranked: Vec<(&PointResult, &Judged)> =
         outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
     ranked.sort_by_key(|(_, j)| j.rank);
+    if ranked.first().is_some_and(|(_, j)| j.jobs_only) {
+        return Ok(jobs_choice(finished, &ranked, &risks));
+    }
     let scenario_of = |result: &PointResult| -> Result<Scenario, CliError> {
         let point = Point { index: result.index, values: resolved_values(result, &outcome.spec) };
         finished.plan.scenario(&point).map_err(|e| CliError::input(e.to_string()))
@@ -261,4 +264,38 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
         risks: risks_in_words(&risks, service_high),
         table,
     })
+}
+
+/// A scenario of batch jobs alone: the online risks do not apply; the cheapest configuration whose
+/// P(deadline met) reaches the target wins (its deadline probability is the margin shown).
+fn jobs_choice(finished: &Finished, ranked: &[(&PointResult, &Judged)], risks: &PlanRisks) -> Choice {
+    let outcome = &finished.outcome;
+    let chosen = finished.chosen.as_ref().expect("plan checked a point meets the target");
+    let mut table = vec![["configuration", "point", "parameters", "USD/run", "P(deadline)", "makespan p99"]
+        .map(String::from)
+        .to_vec()];
+    for (k, (result, judged)) in ranked.iter().take(2).enumerate() {
+        let parameters: Vec<String> =
+            resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+        table.push(vec![
+            if k == 0 { "chosen" } else { "runner-up" }.to_string(),
+            result.index.to_string(),
+            parameters.join(", "),
+            judged.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
+            judged.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
+            judged.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
+        ]);
+    }
+    let words = if *risks == PlanRisks::default() {
+        "the deadline probability target of each job (online risks do not apply to jobs)".to_string()
+    } else {
+        "the deadline probability target of each job; the [plan] risks apply to online traffic, which this scenario has none of".to_string()
+    };
+    Choice {
+        index: ranked[0].0.index,
+        text: chosen.text.clone(),
+        scenario: chosen.scenario.clone(),
+        risks: words,
+        table,
+    }
 }

@@ -152,11 +152,15 @@ pub fn simulate(
         }
     }
     drop(progress);
-    let wall_seconds = started.elapsed().as_secs_f64();
-    let first = first.expect("at least one replication");
+    let mut first = first.expect("at least one replication");
     let pooled = pooled.expect("at least one replication");
     let mut pooled_summary = first.summary.clone();
     pooled.apply(model, &mut pooled_summary);
+    let jobs = crate::jobs::simulate(&model.jobs, seed, &pool);
+    first.summary.jobs = jobs.iter().map(|j| j.summary.clone()).collect();
+    let job_series: Vec<(String, Vec<sim::job::JobSeriesRow>)> =
+        jobs.into_iter().map(|j| (j.summary.name, j.series)).collect();
+    let wall_seconds = started.elapsed().as_secs_f64();
 
     let summary_bytes = if replications == 1 {
         output::json_bytes(&first.summary)
@@ -167,12 +171,19 @@ pub fn simulate(
             distributions: &pooled,
             sketches: &sketches,
         };
-        output::json_bytes(&output::aggregate_replications(&replicated))
+        let mut aggregated = output::aggregate_replications(&replicated);
+        if let (Some(object), false) = (aggregated.as_object_mut(), first.summary.jobs.is_empty()) {
+            object.insert("jobs".into(), serde_json::to_value(&first.summary.jobs).expect("jobs are JSON"));
+        }
+        output::json_bytes(&aggregated)
     };
     out.write("summary.json", &summary_bytes)?;
     out.write("timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
     out.write("latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
-    let uncertainty = if uncertainty {
+    if !job_series.is_empty() {
+        out.write("jobs_timeseries.csv", &crate::jobs::series_csv(&job_series))?;
+    }
+    let uncertainty = if uncertainty && model.has_online() {
         Some(crate::uncertainty::analyse(&loaded.scenario, &loaded.inputs, seed, &first.summary, &pool)?)
     } else {
         None
@@ -189,6 +200,7 @@ pub fn simulate(
         data: &data,
         timeseries: &first.timeseries,
         latency_cdf: &first.latency_cdf,
+        job_series: &job_series,
     });
     out.write("report.html", report.as_bytes())?;
     let info = RunInfo {
@@ -203,7 +215,14 @@ pub fn simulate(
     };
     out.write("run.json", &output::json_bytes(&info))?;
 
-    if !quiet {
+    if !quiet && !model.has_online() {
+        println!("{} · seed {} · {:.2} s", model.name, seed, wall_seconds);
+        crate::jobs::print(&first.summary.jobs);
+        println!(
+            "wrote {}/{{summary.json,run.json,jobs_timeseries.csv,report.json,report.html}}",
+            out.dir().display()
+        );
+    } else if !quiet {
         println!(
             "{} · seed {} · {} s simulated ({} s warm-up) · {} events in {:.2} s ({:.1} M events/s)",
             model.name,
@@ -227,8 +246,10 @@ pub fn simulate(
                 "{replications} replications pooled: p99 {p99:.2} ms (95% CI {low:.2}–{high:.2}); the table shows the first"
             );
         }
+        crate::jobs::print(&first.summary.jobs);
+        let jobs_file = if job_series.is_empty() { "" } else { "jobs_timeseries.csv," };
         println!(
-            "wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,report.json,report.html}}",
+            "wrote {}/{{summary.json,run.json,timeseries.csv,latency_cdf.csv,{jobs_file}report.json,report.html}}",
             out.dir().display()
         );
     }
@@ -261,8 +282,17 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
             _ => latency_cdf.push((region, vec![(ms, fraction)])),
         }
     }
-    let html =
-        reports::render_run(&reports::RunReport { data: &data, timeseries: &timeseries, latency_cdf: &latency_cdf });
+    let job_series = if data.summary.jobs.is_empty() {
+        Vec::new()
+    } else {
+        crate::jobs::read_series_csv(&read("jobs_timeseries.csv")?).map_err(|e| csv_error("jobs_timeseries.csv", e))?
+    };
+    let html = reports::render_run(&reports::RunReport {
+        data: &data,
+        timeseries: &timeseries,
+        latency_cdf: &latency_cdf,
+        job_series: &job_series,
+    });
     set.write("report.html", html.as_bytes())?;
     set.finish()?;
     println!("wrote {}/report.html", dir.display());
@@ -271,8 +301,12 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
 
 /// Where the report's numbers come from.
 fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, String)> {
-    let mut lines = vec![
-        ("simulator".to_string(), format!("servesim {}, seed {seed}", env!("CARGO_PKG_VERSION"))),
+    let mut lines = vec![("simulator".to_string(), format!("servesim {}, seed {seed}", env!("CARGO_PKG_VERSION")))];
+    if !model.has_online() {
+        lines.extend(crate::jobs::provenance(&model.jobs));
+        return lines;
+    }
+    lines.extend([
         (
             "simulated time".to_string(),
             format!(
@@ -281,7 +315,7 @@ fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, 
                 model.warmup as f64 / 1e9
             ),
         ),
-    ];
+    ]);
     if replications > 1 {
         lines.push((
             "replications".into(),
@@ -301,6 +335,7 @@ fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, 
             lines.push((format!("price, {}", region.name), price));
         }
     }
+    lines.extend(crate::jobs::provenance(&model.jobs));
     lines
 }
 

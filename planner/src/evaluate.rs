@@ -41,6 +41,47 @@ pub struct RunMetrics {
     /// percentile at that confidence (Woodruff's interval across replications).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_upper: Vec<Option<f64>>,
+    /// The scenario's batch jobs, each over its own replications (kept on the first run only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobMetrics>,
+}
+
+/// What a sweep keeps of one batch job's replications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobMetrics {
+    pub name: String,
+    pub usd_per_run: f64,
+    pub makespan_p99_s: Option<f64>,
+    /// (estimate, Wilson 95% low, high, target).
+    pub deadline: Option<(f64, f64, f64, f64)>,
+    pub records_lost: u64,
+}
+
+impl JobMetrics {
+    pub fn from_summary(summary: &sim::job::JobSummary) -> Self {
+        JobMetrics {
+            name: summary.name.clone(),
+            usd_per_run: summary.cost.usd_per_run,
+            makespan_p99_s: summary.makespan_s.as_ref().map(|m| m.p99),
+            deadline: summary
+                .deadline
+                .as_ref()
+                .map(|d| (d.probability, d.interval_95[0], d.interval_95[1], d.target_probability)),
+            records_lost: summary.records.lost,
+        }
+    }
+
+    /// Why the job misses its deadline target, or None.
+    pub fn shortfall(&self) -> Option<String> {
+        match self.deadline {
+            Some((p, low, high, target)) if p < target => Some(format!(
+                "job {}: P(deadline) {p:.3} (95% CI {low:.3}–{high:.3}) < {target}",
+                self.name
+            )),
+            _ if self.records_lost > 0 => Some(format!("job {}: {} records lost", self.name, self.records_lost)),
+            _ => None,
+        }
+    }
 }
 
 impl RunMetrics {
@@ -54,10 +95,13 @@ impl RunMetrics {
             ),
             None => (Vec::new(), None),
         };
+        // A run without traffic (a scenario of jobs alone) has rates of 0/0: zero, which the
+        // journal's JSON can hold.
+        let rate = |value: f64| if value.is_finite() { value } else { 0.0 };
         RunMetrics {
             seed: summary.seed,
-            offered_rps: o.throughput.offered_rps,
-            completed_rps: o.throughput.completed_rps,
+            offered_rps: rate(o.throughput.offered_rps),
+            completed_rps: rate(o.throughput.completed_rps),
             latency_mean_ms: o.latency_ms.mean,
             p50_ms: o.latency_ms.p50,
             p90_ms: o.latency_ms.p90,
@@ -68,14 +112,25 @@ impl RunMetrics {
             timed_out: r.timed_out,
             utilization: o.utilization,
             replicas: o.replicas,
-            usd_per_hour: o.cost.usd_per_hour,
+            usd_per_hour: rate(o.cost.usd_per_hour),
             usd_per_million: o.cost.usd_per_million_requests,
             saturated: o.saturated,
             stopped_early: summary.stopped_early_s.is_some(),
             latency_targets,
             availability_target,
             latency_upper: Vec::new(),
+            jobs: Vec::new(),
         }
+    }
+
+    /// A scenario of batch jobs alone: its cost is per run, not per hour.
+    pub fn jobs_only(&self) -> bool {
+        !self.jobs.is_empty() && self.offered_rps == 0.0 && self.latency_targets.is_empty()
+    }
+
+    /// The jobs' mean cost per run, summed (None without jobs).
+    pub fn usd_per_run(&self) -> Option<f64> {
+        (!self.jobs.is_empty()).then(|| self.jobs.iter().map(|j| j.usd_per_run).sum())
     }
 }
 
@@ -108,7 +163,7 @@ pub struct PointResult {
 pub fn slo_shortfall(runs: &[RunMetrics], pooled: Option<&RunMetrics>, confidence: Option<f64>) -> Option<String> {
     let n = runs.len() as f64;
     let first = runs.first()?;
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<String> = first.jobs.iter().filter_map(JobMetrics::shortfall).collect();
     if runs.iter().any(|r| r.stopped_early) {
         reasons.push("stopped early: clearly overloaded".to_string());
     }
@@ -149,7 +204,11 @@ pub fn slo_shortfall(runs: &[RunMetrics], pooled: Option<&RunMetrics>, confidenc
             reasons.push(format!("availability{judged_on} {judged:.5} < {target}"));
         }
     }
-    if first.latency_targets.is_empty() && first.availability_target.is_none() && runs.iter().any(|r| r.saturated) {
+    if first.latency_targets.is_empty()
+        && first.availability_target.is_none()
+        && !first.jobs_only()
+        && runs.iter().any(|r| r.saturated)
+    {
         reasons.push("saturated: over 1% of requests dropped or timed out (no [slo] given)".to_string());
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
@@ -205,7 +264,11 @@ impl Plan {
             let options =
                 RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
             let output = sim::run(&model, &options);
-            runs.push(RunMetrics::from_summary(&output.summary));
+            let mut metrics = RunMetrics::from_summary(&output.summary);
+            if r == 0 {
+                metrics.jobs = model.jobs.iter().map(|job| JobMetrics::from_summary(&self.run_job(job))).collect();
+            }
+            runs.push(metrics);
             if bounds.is_some() {
                 sketches.push(output.distributions.sketch());
             }
@@ -227,9 +290,17 @@ impl Plan {
                     })
                     .collect();
             }
+            metrics.jobs = runs[0].jobs.clone();
             metrics
         });
         Ok((runs, pooled))
+    }
+
+    /// A job's replications (seeded like a run's), summarized.
+    pub fn run_job(&self, job: &sim::model::jobs::JobModel) -> sim::job::JobSummary {
+        let runs: Vec<sim::job::JobRun> =
+            (0..job.replications).map(|i| sim::job::run(job, replication_seed(self.seed, i))).collect();
+        sim::job::summarize(job, &runs)
     }
 
     pub(crate) fn meets(&self, (runs, pooled): &Runs) -> bool {

@@ -1,7 +1,7 @@
 //! Judging points: feasibility, the objective's ranking, the Pareto frontier of cost against p99
 //! latency, and which dominated points are within noise of it.
 
-use crate::evaluate::{slo_shortfall, PointResult};
+use crate::evaluate::{slo_shortfall, PointResult, RunMetrics};
 use sim::scenario::{Objective, Strategy};
 
 /// One point, judged.
@@ -14,6 +14,14 @@ pub struct Judged {
     /// None for points with no runs (invalid configurations).
     pub usd_per_hour: Option<f64>,
     pub usd_per_million: Option<f64>,
+    /// Batch jobs' mean cost per run, summed (None without jobs).
+    pub usd_per_run: Option<f64>,
+    /// For a scenario of jobs alone: its cost is per run.
+    pub jobs_only: bool,
+    /// The lowest P(deadline met) among the jobs with a deadline.
+    pub p_deadline: Option<f64>,
+    /// The longest p99 makespan among the jobs, seconds.
+    pub makespan_p99_s: Option<f64>,
     pub p99_ms: Option<f64>,
     /// Half-width of the 95% CI of the pooled p99 across replications (sectioning; 0 with one).
     pub p99_ci95: f64,
@@ -65,6 +73,14 @@ pub fn judge(
                 } else {
                     None
                 },
+                usd_per_run: runs.first().and_then(RunMetrics::usd_per_run),
+                jobs_only: runs.first().is_some_and(RunMetrics::jobs_only),
+                p_deadline: runs
+                    .first()
+                    .and_then(|r| r.jobs.iter().filter_map(|j| j.deadline.map(|d| d.0)).reduce(f64::min)),
+                makespan_p99_s: runs
+                    .first()
+                    .and_then(|r| r.jobs.iter().filter_map(|j| j.makespan_p99_s).reduce(f64::max)),
                 p99_ms: p99,
                 p99_ci95: half,
                 availability: mean(runs.iter().map(|r| r.availability)),
@@ -78,6 +94,10 @@ pub fn judge(
 
     // Ranking: the objective, then p99, then the point's index, so ties resolve the same way always.
     let key = |j: &Judged| -> f64 {
+        if j.jobs_only && objective != Objective::LatencyP99 {
+            // Jobs alone cost per run, not per hour: the cost objectives rank by that.
+            return j.usd_per_run.unwrap_or(f64::INFINITY);
+        }
         match (strategy, objective) {
             // At capacity, cost per request is what distinguishes configurations.
             (Strategy::Capacity, _) | (_, Objective::CostPerMillion) => j.usd_per_million.unwrap_or(f64::INFINITY),
@@ -91,6 +111,7 @@ pub fn judge(
         key(x)
             .total_cmp(&key(y))
             .then(x.p99_ms.unwrap_or(f64::INFINITY).total_cmp(&y.p99_ms.unwrap_or(f64::INFINITY)))
+            .then(x.makespan_p99_s.unwrap_or(f64::INFINITY).total_cmp(&y.makespan_p99_s.unwrap_or(f64::INFINITY)))
             .then(x.index.cmp(&y.index))
     });
     for (rank, &i) in order.iter().enumerate() {
@@ -101,7 +122,8 @@ pub fn judge(
     let candidates: Vec<usize> = order.clone();
     let dominates = |a: &Judged, b: &Judged| {
         let (pa, pb) = (a.p99_ms.unwrap_or(f64::INFINITY), b.p99_ms.unwrap_or(f64::INFINITY));
-        let (ca, cb) = (a.usd_per_hour.unwrap_or(f64::INFINITY), b.usd_per_hour.unwrap_or(f64::INFINITY));
+        let cost = |j: &Judged| if j.jobs_only { j.usd_per_run } else { j.usd_per_hour }.unwrap_or(f64::INFINITY);
+        let (ca, cb) = (cost(a), cost(b));
         ca <= cb && pa <= pb && (ca < cb || pa < pb)
     };
     for &i in &candidates {

@@ -12,7 +12,7 @@ pub mod robust;
 pub mod space;
 
 pub use error::PlanError;
-pub use evaluate::{Plan, PointResult, RunMetrics};
+pub use evaluate::{JobMetrics, Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
 pub use robust::{Headroom, Risk, Stressed};
 pub use space::{expand, Axis, Grid, Point, MAX_POINTS};

@@ -69,6 +69,22 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
         ]
         .map(String::from),
     );
+    // Batch jobs add their columns (scenarios without jobs keep their table as it was).
+    let with_jobs = results.iter().any(|r| r.runs.iter().any(|run| !run.jobs.is_empty()));
+    if with_jobs {
+        header.extend(["usd_per_run", "p_deadline", "p_deadline_low", "p_deadline_high", "makespan_p99_s"].map(String::from));
+    }
+    let job_cells = |run: Option<&crate::evaluate::RunMetrics>| -> Vec<String> {
+        let Some(run) = run.filter(|r| !r.jobs.is_empty()) else { return vec![String::new(); 5] };
+        let deadline = run.jobs.iter().filter_map(|j| j.deadline).reduce(|a, b| if b.0 < a.0 { b } else { a });
+        vec![
+            optional(run.usd_per_run()),
+            optional(deadline.map(|d| d.0)),
+            optional(deadline.map(|d| d.1)),
+            optional(deadline.map(|d| d.2)),
+            optional(run.jobs.iter().filter_map(|j| j.makespan_p99_s).reduce(f64::max)),
+        ]
+    };
     let mut rows = Vec::new();
     for (result, judgement) in results.iter().zip(judged) {
         let fixed = |replication: String, seed: String| {
@@ -83,6 +99,9 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
             row.extend(std::iter::repeat_n(String::new(), 16));
             row.push("false".into());
             row.push(judgement.reason.clone());
+            if with_jobs {
+                row.extend(job_cells(None));
+            }
             rows.push(row);
         }
         for (replication, run) in result.runs.iter().enumerate() {
@@ -107,6 +126,9 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
                 judgement.feasible.to_string(),
                 judgement.reason.clone(),
             ]);
+            if with_jobs {
+                row.extend(job_cells(Some(run)));
+            }
             rows.push(row);
         }
     }
@@ -136,6 +158,10 @@ pub fn pareto_table(results: &[PointResult], judged: &[Judged]) -> TableText {
         ]
         .map(String::from),
     );
+    let with_jobs = judged.iter().any(|j| j.usd_per_run.is_some());
+    if with_jobs {
+        header.extend(["usd_per_run", "p_deadline", "makespan_p99_s"].map(String::from));
+    }
     let rows = results
         .iter()
         .zip(judged)
@@ -157,6 +183,9 @@ pub fn pareto_table(results: &[PointResult], judged: &[Judged]) -> TableText {
                 j.within_noise.to_string(),
                 j.reason.clone(),
             ]);
+            if with_jobs {
+                row.extend([optional(j.usd_per_run), optional(j.p_deadline), optional(j.makespan_p99_s)]);
+            }
             row
         })
         .collect();
@@ -176,8 +205,24 @@ pub fn best_document(mut document: Table, result: &PointResult, judged: &Judged,
             other => format!("{} = {other}", p.escape_debug()),
         })
         .collect();
-    let mut text = format!(
-        "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}\n",
+    let jobs = match (judged.usd_per_run, judged.p_deadline) {
+        (Some(cost), Some(p)) => format!(", jobs {} USD per run, P(deadline) {}", number(cost), number(p)),
+        (Some(cost), None) => format!(", jobs {} USD per run", number(cost)),
+        _ => String::new(),
+    };
+    let mut text = if judged.jobs_only {
+        format!(
+            "# servesim sweep: best of {total} points (point {}): {}\n# {}\n",
+            result.index,
+            if values.is_empty() { "no parameters".to_string() } else { values.join(", ") },
+            jobs.trim_start_matches(", ")
+        )
+    } else {
+        String::new()
+    };
+    if text.is_empty() {
+        text = format!(
+        "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}{jobs}\n",
         result.index,
         if values.is_empty() { "no parameters".to_string() } else { values.join(", ") },
         optional(judged.usd_per_hour),
@@ -188,6 +233,7 @@ pub fn best_document(mut document: Table, result: &PointResult, judged: &Judged,
             _ => String::new(),
         }
     );
+    }
     text.push_str(&toml::to_string(&document).expect("a scenario document serialises"));
     text
 }

@@ -73,6 +73,8 @@ pub struct RunReport<'a> {
     pub timeseries: &'a [TimeseriesRow],
     /// Per region (and "all"): `(latency ms, fraction of requests at or below)`.
     pub latency_cdf: &'a [(String, Vec<(f64, f64)>)],
+    /// Per job: the first replication's timeline.
+    pub job_series: &'a [(String, Vec<sim::job::JobSeriesRow>)],
 }
 
 fn plan_section(out: &mut String, plan: &PlanSection) {
@@ -360,10 +362,25 @@ pub fn render_run(report: &RunReport) -> String {
     if !report.data.description.is_empty() {
         let _ = write!(out, "<p>{}</p>", escape(&report.data.description));
     }
-    let (text, class) = verdict(summary);
+    let jobs_only = summary.regions.is_empty() && !summary.jobs.is_empty();
+    let (text, class) = if jobs_only {
+        match crate::jobs::verdict(&summary.jobs) {
+            (text, Some(true)) => (format!("<b>Deadline met.</b> {text}"), "met"),
+            (text, Some(false)) => (format!("<b>Deadline NOT met.</b> {text}"), "missed"),
+            (text, None) => (text, "neutral"),
+        }
+    } else {
+        verdict(summary)
+    };
     let _ = write!(out, "<div class=\"verdict {class}\">{text}</div>");
     if let Some(plan) = &report.data.plan {
         plan_section(&mut out, plan);
+    }
+    crate::jobs::section(&mut out, &summary.jobs, report.job_series);
+    if jobs_only {
+        provenance_table(&mut out, &report.data.provenance);
+        out.push_str("<p class=note>Data behind every chart: summary.json, jobs_timeseries.csv.</p></body></html>\n");
+        return out;
     }
     if let Some(uncertainty) = &report.data.uncertainty {
         let _ = write!(out, "<h2>How far these numbers may be off</h2><p>{}</p>", escape(&uncertainty.headline));
@@ -441,12 +458,17 @@ pub fn render_run(report: &RunReport) -> String {
         .collect();
     let _ = write!(out, "<div>{}</div></div>", charts::bars("Cost per region (USD per hour)", "USD/h", &costs));
 
+    provenance_table(&mut out, &report.data.provenance);
+    out.push_str("<p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv (and, for a plan, sweep/pareto.csv).</p></body></html>\n");
+    out
+}
+
+fn provenance_table(out: &mut String, provenance: &[(String, String)]) {
     out.push_str("<h2>Where the numbers come from</h2><table>");
-    for (label, value) in &report.data.provenance {
+    for (label, value) in provenance {
         let _ = write!(out, "<tr><th class=text>{}</th><td class=text>{}</td></tr>", escape(label), escape(value));
     }
-    out.push_str("</table><p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv (and, for a plan, sweep/pareto.csv).</p></body></html>\n");
-    out
+    out.push_str("</table>");
 }
 
 #[cfg(test)]

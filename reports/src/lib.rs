@@ -4,6 +4,8 @@
 pub mod charts;
 pub mod deploy;
 pub mod html;
+pub mod job_deploy;
+pub mod jobs;
 pub mod kubernetes;
 pub mod table;
 

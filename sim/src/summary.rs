@@ -190,6 +190,9 @@ pub struct Summary {
     /// A/B variants and shadow candidates, by `REGION#variant` / `REGION#shadow`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deployments: BTreeMap<String, RegionSummary>,
+    /// Batch-scoring jobs, each over its replications (`crate::job::summarize`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<crate::job::JobSummary>,
 }
 
 impl Summary {
@@ -292,8 +295,9 @@ impl Totals {
     }
 
     fn section(&self, model: &Model, window_end: Nanos) -> Section {
-        let window = (window_end - model.warmup) as f64;
-        let measured = nanos_to_secs(window_end - model.warmup);
+        // A scenario of jobs alone has no measured window: its online rates are zero, not 0/0.
+        let window = ((window_end - model.warmup) as f64).max(1.0);
+        let measured = nanos_to_secs(window_end - model.warmup).max(1e-9);
         let m = &self.metrics;
         let c = m.counts;
         let batches: u64 = m.batch_sizes.iter().sum();
@@ -473,11 +477,12 @@ pub fn summarize(
         warmup_s: nanos_to_secs(model.warmup),
         drain_s: nanos_to_secs(end.saturating_sub(model.duration)),
         stopped_early_s: stopped_at.map(nanos_to_secs),
-        mean_in_system: in_system_area / (window_end - model.warmup) as f64,
+        mean_in_system: in_system_area / ((window_end - model.warmup) as f64).max(1.0),
         slo,
         overall: overall_section,
         regions,
         deployments,
+        jobs: Vec::new(),
     };
     (summary, Distributions { sections: distributions })
 }

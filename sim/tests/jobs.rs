@@ -291,3 +291,4 @@ fn same_seed_same_run() {
     ));
     assert_eq!(job::run(&model, 9), job::run(&model, 9));
 }
+

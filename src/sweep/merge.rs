@@ -141,6 +141,23 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
         results.iter().zip(judged).filter(|(_, j)| j.rank.is_some()).collect();
     ranked.sort_by_key(|(_, j)| j.rank);
     let feasible = ranked.len();
+    if ranked.first().is_some_and(|(_, j)| j.jobs_only) {
+        println!("{feasible} of {} points meet every job's deadline target; the cheapest per run:", results.len());
+        println!("{:>4} {:>6} {:>10} {:>12} {:>14}  parameters", "rank", "point", "USD/run", "P(deadline)", "makespan p99");
+        for (result, j) in ranked.iter().take(10) {
+            let parameters: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+            println!(
+                "{:>4} {:>6} {:>10} {:>12} {:>14}  {}",
+                j.rank.unwrap_or(0),
+                result.index,
+                j.usd_per_run.map_or("-".into(), |v| format!("{v:.2}")),
+                j.p_deadline.map_or("-".into(), |v| format!("{v:.3}")),
+                j.makespan_p99_s.map_or("-".into(), |v| format!("{:.2} h", v / 3600.0)),
+                parameters.join(" ")
+            );
+        }
+        return;
+    }
     println!("{feasible} of {} points meet the SLO; the best:", results.len());
     println!(
         "{:>4} {:>6} {:>10} {:>10} {:>9} {:>12}  parameters",

@@ -443,6 +443,9 @@ impl Job<'_> {
     }
 
     fn attempt_failed(&mut self, now: Nanos, a: u32) {
+        let attempt = &self.attempts[a as usize];
+        let resume = self.tasks[attempt.task as usize].checkpoint.max(attempt.start_position).min(attempt.position);
+        self.run.records_redone += attempt.position - resume;
         let t = self.end_attempt(now, a);
         self.run.failed_attempts += 1;
         let model = self.model;

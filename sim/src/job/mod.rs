@@ -31,7 +31,8 @@ pub struct JobRun {
     pub duplicates_discarded: u64,
     /// Records never written (a failed or unfinished run); offered = written + unwritten.
     pub records_unwritten: u64,
-    /// Records scored by attempts that were then lost, past the checkpoint they resume from.
+    /// Records scored by attempts that were then lost or failed, past the checkpoint the task
+    /// resumes from: the work done twice.
     pub records_redone: u64,
     pub attempts: u64,
     pub failed_attempts: u64,

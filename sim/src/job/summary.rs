@@ -130,7 +130,10 @@ pub fn wilson_interval(k: u32, n: u32, z: f64) -> [f64; 2] {
     let z2 = z * z;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
+    // At the ends the bound is exact (rounding would leave 1 − 1e-16).
+    let low = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if f64::from(k) == n { 1.0 } else { (centre + half).min(1.0) };
+    [low, high]
 }
 
 /// Nearest-rank percentile of sorted values.

@@ -15,6 +15,11 @@ mod price;
 mod serving;
 
 pub use build::build;
+
+/// A latency distribution as written, checked (for readers outside the engine: `servesim compare`).
+pub fn sampler(path: &crate::scenario::KeyPath, dist: &crate::scenario::Dist) -> Result<Sampler, ScenarioError> {
+    checks::sampler(path, dist)
+}
 pub use error::ScenarioError;
 pub use inputs::{model_key, model_seqs, trace_key, CatalogEntry, Inputs, ModelTable};
 pub use operations::{

@@ -232,3 +232,62 @@ pub struct Speculation {
     #[serde(default = "one_second")]
     pub interval: Duration,
 }
+
+fn one_f64() -> f64 {
+    1.0
+}
+fn one_u32() -> u32 {
+    1
+}
+fn four_f64() -> f64 {
+    4.0
+}
+
+/// `servesim compare`: the same predictions served online, precomputed nightly by a job and looked
+/// up, or computed on the client's device.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    /// Predictions asked for per day (default: the online traffic's mean rate × 86 400).
+    pub predictions_per_day: Option<f64>,
+    /// The job that precomputes every user's score (default: the first).
+    pub job: Option<String>,
+    /// Reading a precomputed score: a cache or online feature-store read.
+    pub lookup: Lookup,
+    /// Scoring on the client's device; none: not compared.
+    pub edge: Option<Edge>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// Client-observed latency of one read.
+    pub latency: Dist,
+    /// What a million reads cost (the store's request price, or its instances' share).
+    pub usd_per_million: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// A catalog model (`servesim latency --model`).
+    pub model: String,
+    /// A CPU profile written by `servesim profile` (relative to the scenario) or a catalog device.
+    pub device: String,
+    /// Tokens per request, for sequence models (ignored by tabular ones).
+    #[serde(default = "one_u32")]
+    pub seq: u32,
+    /// How many times slower the client's device is than the profiled one (a phone's core
+    /// against a server's: an assumption to state in the review).
+    #[serde(default = "one_f64")]
+    pub slowdown: f64,
+    /// Devices that download the model.
+    pub devices: u64,
+    /// Model updates pushed to every device per month.
+    pub updates_per_month: f64,
+    /// Egress price of the download, USD per GB.
+    pub egress_usd_per_gb: f64,
+    /// Bytes per weight in the shipped model (4: fp32; 1: int8).
+    #[serde(default = "four_f64")]
+    pub bytes_per_parameter: f64,
+}

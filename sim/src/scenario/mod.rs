@@ -95,6 +95,9 @@ pub struct Scenario {
     /// Batch-scoring jobs (see `scenario::jobs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<jobs::Job>,
+    /// Real-time vs batch vs edge (`servesim compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<jobs::Compare>,
 }
 
 /// The risks `servesim plan` checks every candidate against; the plan picks the cheapest one that

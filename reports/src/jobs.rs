@@ -1,0 +1,110 @@
+//! The report's batch-job section: the verdict on the deadline, a results table, and the timeline
+//! charts (records written, tasks running, failed and preempted, workers up).
+
+use crate::charts::{self, Series};
+use crate::html::escape;
+use sim::job::{JobSeriesRow, JobSummary};
+use std::fmt::Write;
+
+fn hours(seconds: f64) -> String {
+    format!("{:.2} h", seconds / 3600.0)
+}
+
+/// One sentence per job for the verdict box, and whether every deadline target is met.
+pub fn verdict(jobs: &[JobSummary]) -> (String, Option<bool>) {
+    let mut text = String::new();
+    let mut all_met = None;
+    for job in jobs {
+        let finish = job.finish_clock_p99.as_deref().unwrap_or("never");
+        let _ = write!(
+            text,
+            "Job {} finishes by {finish} in 99% of nights for {:.2} USD per run",
+            escape(&job.name),
+            job.cost.usd_per_run
+        );
+        if let Some(d) = &job.deadline {
+            let _ = write!(
+                text,
+                "; deadline {} met with P = {:.3} (95% CI {:.3}–{:.3}) against a target of {}",
+                escape(&d.at),
+                d.probability,
+                d.interval_95[0],
+                d.interval_95[1],
+                d.target_probability
+            );
+            all_met = Some(all_met.unwrap_or(true) && d.meets_target);
+        }
+        text.push_str(". ");
+    }
+    (text.trim_end().to_string(), all_met)
+}
+
+/// The section: a table per job and its timeline charts (first replication).
+pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<JobSeriesRow>)]) {
+    if jobs.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Batch jobs</h2><table><tr><th class=text>job</th><th>start</th><th>makespan p50</th><th>p99</th><th>P(deadline)</th><th>95% CI</th><th>USD/run</th><th>all on-demand</th><th>records lost</th><th>duplicates/run</th><th>failed attempts/run</th><th>preemptions/run</th><th class=text>bottleneck</th></tr>");
+    for job in jobs {
+        let (p50, p99) = job.makespan_s.as_ref().map_or(("-".into(), "-".into()), |m| (hours(m.p50), hours(m.p99)));
+        let (p, ci) = job.deadline.as_ref().map_or(("-".into(), "-".into()), |d| {
+            (format!("{:.3}", d.probability), format!("{:.3}–{:.3}", d.interval_95[0], d.interval_95[1]))
+        });
+        let _ = write!(
+            out,
+            "<tr><td class=text>{}</td><td>{}</td><td>{p50}</td><td>{p99}</td><td>{p}</td><td>{ci}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td class=text>{}</td></tr>",
+            escape(&job.name),
+            escape(&job.start),
+            job.cost.usd_per_run,
+            job.cost.usd_per_run_all_on_demand,
+            job.records.lost,
+            job.records.duplicates_discarded,
+            job.attempts.failed,
+            job.attempts.preemptions,
+            escape(&job.bottleneck)
+        );
+    }
+    out.push_str("</table><p class=note>Makespan and P(deadline) over the simulated nights; the timeline shows the first night. \
+                  Records are written with idempotent upserts: rewrites after lost attempts or by speculative copies are discarded and counted.</p><div class=grid>");
+    for (name, rows) in series {
+        let deadline = jobs.iter().find(|j| &j.name == name).and_then(|j| j.deadline.as_ref()).map(|d| d.after_start_s / 3600.0);
+        let at = |f: &dyn Fn(&JobSeriesRow) -> f64| rows.iter().map(|r| (r.time_s / 3600.0, f(r))).collect::<Vec<_>>();
+        let written = [Series { name: "records written".into(), points: at(&|r| r.records_written as f64) }];
+        let shade: Vec<(f64, f64)> = deadline
+            .map(|d| {
+                let end = rows.last().map_or(d, |r| (r.time_s / 3600.0).max(d));
+                vec![(d, end.max(d + 1e-3))]
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<div>{}</div>",
+            charts::lines(
+                &format!("{name}: records written (grey: past the deadline)"),
+                "hours after the start",
+                "records",
+                &written,
+                &shade,
+                true
+            )
+        );
+        let tasks = [
+            Series { name: "tasks running".into(), points: at(&|r| f64::from(r.tasks_running)) },
+            Series { name: "workers up".into(), points: at(&|r| f64::from(r.workers_up)) },
+            Series { name: "failed attempts (cumulative)".into(), points: at(&|r| r.failed_attempts as f64) },
+            Series { name: "preemptions (cumulative)".into(), points: at(&|r| r.preemptions as f64) },
+        ];
+        let _ = write!(
+            out,
+            "<div>{}</div>",
+            charts::lines(&format!("{name}: tasks and workers"), "hours after the start", "count", &tasks, &[], true)
+        );
+        let rate = [Series { name: "records/s".into(), points: at(&|r| r.records_per_s) }];
+        let _ = write!(
+            out,
+            "<div>{}</div>",
+            charts::lines(&format!("{name}: throughput"), "hours after the start", "records per second", &rate, &[], true)
+        );
+    }
+    out.push_str("</div>");
+}

@@ -1,0 +1,179 @@
+//! Running a scenario's `[[jobs]]`: replications on the thread pool, `jobs_timeseries.csv`, the
+//! printed table and the report's provenance lines.
+
+use rayon::prelude::*;
+use sim::job::{JobSeriesRow, JobSummary};
+use sim::model::jobs::JobModel;
+
+/// One job's results: its summary over replications and the first replication's time series.
+pub struct JobResult {
+    pub summary: JobSummary,
+    pub series: Vec<JobSeriesRow>,
+}
+
+/// Every job of `model`, each over its own replications (seeded like online replications).
+pub fn simulate(jobs: &[JobModel], seed: u64, pool: &rayon::ThreadPool) -> Vec<JobResult> {
+    jobs.iter()
+        .map(|job| {
+            let runs: Vec<sim::job::JobRun> = pool.install(|| {
+                (0..job.replications)
+                    .into_par_iter()
+                    .map(|i| sim::job::run(job, sim::rng::replication_seed(seed, i)))
+                    .collect()
+            });
+            let summary = sim::job::summarize(job, &runs);
+            let series = runs.into_iter().next().map(|r| r.series).unwrap_or_default();
+            JobResult { summary, series }
+        })
+        .collect()
+}
+
+/// `jobs_timeseries.csv`: one row per job and interval of its first replication.
+pub fn series_csv(results: &[(String, Vec<JobSeriesRow>)]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record([
+            "job",
+            "time_s",
+            "records_written",
+            "records_per_s",
+            "workers_up",
+            "workers_starting",
+            "tasks_running",
+            "tasks_done",
+            "tasks_waiting",
+            "failed_attempts",
+            "preemptions",
+            "crashes",
+        ])
+        .expect("writing to memory");
+    for (name, rows) in results {
+        for r in rows {
+            writer
+                .write_record([
+                    crate::output::csv_text(name).as_ref(),
+                    &r.time_s.to_string(),
+                    &r.records_written.to_string(),
+                    &r.records_per_s.to_string(),
+                    &r.workers_up.to_string(),
+                    &r.workers_starting.to_string(),
+                    &r.tasks_running.to_string(),
+                    &r.tasks_done.to_string(),
+                    &r.tasks_waiting.to_string(),
+                    &r.failed_attempts.to_string(),
+                    &r.preemptions.to_string(),
+                    &r.crashes.to_string(),
+                ])
+                .expect("writing to memory");
+        }
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
+/// Reads `jobs_timeseries.csv` back (for `servesim report`).
+pub fn read_series_csv(bytes: &[u8]) -> Result<Vec<(String, Vec<JobSeriesRow>)>, csv::Error> {
+    let mut out: Vec<(String, Vec<JobSeriesRow>)> = Vec::new();
+    let mut reader = csv::Reader::from_reader(bytes);
+    for record in reader.deserialize::<(String, f64, u64, f64, u32, u32, u32, u32, u32, u64, u64, u64)>() {
+        let (job, time_s, records_written, records_per_s, workers_up, workers_starting, tasks_running, tasks_done, tasks_waiting, failed_attempts, preemptions, crashes) = record?;
+        let row = JobSeriesRow {
+            time_s,
+            records_written,
+            records_per_s,
+            workers_up,
+            workers_starting,
+            tasks_running,
+            tasks_done,
+            tasks_waiting,
+            failed_attempts,
+            preemptions,
+            crashes,
+        };
+        let job = crate::output::csv_text_read(job);
+        match out.last_mut() {
+            Some((name, rows)) if *name == job => rows.push(row),
+            _ => out.push((job, vec![row])),
+        }
+    }
+    Ok(out)
+}
+
+fn hours(seconds: f64) -> String {
+    format!("{:.2} h", seconds / 3600.0)
+}
+
+/// The jobs' lines of the printed summary.
+pub fn print(summaries: &[JobSummary]) {
+    for s in summaries {
+        let makespan = match &s.makespan_s {
+            Some(m) => format!(
+                "makespan p50 {} · p99 {} (finished {} at p50, {} at p99)",
+                hours(m.p50),
+                hours(m.p99),
+                s.finish_clock_p50.as_deref().unwrap_or("-"),
+                s.finish_clock_p99.as_deref().unwrap_or("-")
+            ),
+            None => "no run finished".to_string(),
+        };
+        println!("job {} · starts {} · {} replications · {makespan}", s.name, s.start, s.replications);
+        if let Some(d) = &s.deadline {
+            println!(
+                "  deadline {}: met in {} of {} runs, P = {:.3} (95% CI {:.3}–{:.3}), target {} — {}",
+                d.at,
+                d.met,
+                d.of,
+                d.probability,
+                d.interval_95[0],
+                d.interval_95[1],
+                d.target_probability,
+                if d.meets_target { "met" } else { "NOT met" }
+            );
+        }
+        println!(
+            "  cost {:.2} USD per run ({:.2} all on-demand), {:.3} USD per million records · bottleneck: {}",
+            s.cost.usd_per_run, s.cost.usd_per_run_all_on_demand, s.cost.usd_per_million_records, s.bottleneck
+        );
+        println!(
+            "  records: {} offered, {} written at least, {} lost, {:.0} duplicates discarded per run · per run: {:.1} failed attempts, {:.2} preemptions, {:.2} crashes",
+            s.records.offered,
+            s.records.written_min,
+            s.records.lost,
+            s.records.duplicates_discarded,
+            s.attempts.failed,
+            s.attempts.preemptions,
+            s.attempts.crashes
+        );
+        if s.runs.failed + s.runs.unfinished > 0 {
+            println!(
+                "  {} runs aborted (a task used up its attempts), {} unfinished after a week",
+                s.runs.failed, s.runs.unfinished
+            );
+        }
+    }
+}
+
+/// Provenance lines for the report.
+pub fn provenance(jobs: &[JobModel]) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    for job in jobs {
+        lines.push((format!("scoring time, job {}", job.name), job.latency.source()));
+        let w = &job.workers;
+        let price = match (&w.instance, &w.price_source) {
+            (Some(instance), Some(source)) => format!(
+                "{instance}: {} USD/h on demand, {} USD/h spot ({source})",
+                w.on_demand_usd_per_hour, w.spot_usd_per_hour
+            ),
+            (Some(instance), None) => format!(
+                "{instance}: {} USD/h on demand, {} USD/h spot (no source given)",
+                w.on_demand_usd_per_hour, w.spot_usd_per_hour
+            ),
+            (None, _) => "no instance type given: cost not counted".to_string(),
+        };
+        lines.push((format!("workers, job {}", job.name), price));
+        lines.push((
+            format!("replications, job {}", job.name),
+            format!("{} simulated nights; P(deadline) with a Wilson 95% interval", job.replications),
+        ));
+    }
+    lines
+}

@@ -1,0 +1,327 @@
+//! Batch-scoring jobs end to end: the bundled nightly job's outputs, `check` gating on
+//! P(deadline) and cost, a plan whose cheapest feasible pool is worked by hand, the CronJob against
+//! Kubernetes' schema, the alert rules under `promtool check rules` and `promtool test rules`, bad
+//! job input located, and `compare`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use yaml_rust2::YamlLoader;
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn nightly_job_writes_its_section_series_and_report() {
+    let dir = scratch("jobs-run");
+    let out = dir.join("out");
+    let printed = ok(servesim(&["run", &repo("scenarios/churn-nightly.toml"), "--out", out.to_str().unwrap()]));
+    assert!(printed.contains("job churn") && printed.contains("deadline 06:00"), "{printed}");
+    let summary = json(&out.join("summary.json"));
+    let job = &summary["jobs"][0];
+    assert_eq!(job["name"], "churn");
+    assert_eq!(job["replications"], 400);
+    assert_eq!(job["records"]["offered"], 10_000_000);
+    assert_eq!(job["records"]["written_min"], 10_000_000);
+    assert_eq!(job["records"]["lost"], 0);
+    assert_eq!(job["records"]["exactly_once"], true);
+    let deadline = &job["deadline"];
+    let (met, of) = (deadline["met"].as_u64().unwrap(), deadline["of"].as_u64().unwrap());
+    assert_eq!(deadline["probability"].as_f64().unwrap(), met as f64 / of as f64);
+    let [low, high] = [0, 1].map(|i| deadline["interval_95"][i].as_f64().unwrap());
+    assert!(low <= met as f64 / of as f64 && met as f64 / of as f64 <= high);
+    let m = &job["makespan_s"];
+    let order = ["min", "p50", "p90", "p99", "max"].map(|k| m[k].as_f64().unwrap());
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{m}");
+    // The read cap binds: 12 tasks × 150 records/s = 1800/s at most, so no run beats 10 M / 1800 s.
+    assert!(order[0] > 10_000_000.0 / 1800.0, "{m}");
+    assert_eq!(job["bottleneck"], "feature store reads");
+    // Spot is cheaper than the same hours on demand.
+    assert!(job["cost"]["usd_per_run"].as_f64().unwrap() < job["cost"]["usd_per_run_all_on_demand"].as_f64().unwrap());
+
+    let rows = csv_rows(&out.join("jobs_timeseries.csv"));
+    assert!(rows.len() > 10);
+    let written: Vec<u64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(written.windows(2).all(|w| w[0] <= w[1]), "records written never go down");
+    assert_eq!(*written.last().unwrap(), 10_000_000);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Batch jobs</h2>") && html.contains("records written"));
+    assert!(!html.contains("<h2>Regions</h2>"), "a scenario of jobs alone has no online sections");
+
+    // `report` renders the same page from the files.
+    let before = std::fs::read(out.join("report.html")).unwrap();
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    ok(servesim(&["report", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(out.join("report.html")).unwrap(), before);
+
+    // Byte-identical whatever the thread count.
+    let one = dir.join("one");
+    ok(servesim(&["run", &repo("scenarios/churn-nightly.toml"), "--out", one.to_str().unwrap(), "--threads", "1", "-q"]));
+    for file in ["summary.json", "jobs_timeseries.csv"] {
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), std::fs::read(one.join(file)).unwrap(), "{file}");
+    }
+}
+
+#[test]
+fn check_gates_on_deadline_probability_and_cost() {
+    let dir = scratch("jobs-check");
+    let scenario = repo("scenarios/churn-nightly.toml");
+    let passed = ok(servesim(&["check", &scenario]));
+    assert!(passed.contains("check passed") && passed.contains("P(deadline 06:00)"), "{passed}");
+    let costly = servesim(&["check", &scenario, "--max-usd-per-run", "0.5"]);
+    assert_eq!(costly.status.code(), Some(1));
+    assert!(stderr(&costly).contains("USD per run, over the 0.5 USD ceiling"));
+    // Two workers (four tasks at once) read at most 600 records/s: 10 M take 4.6 h > the 4 h window.
+    let text = std::fs::read_to_string(&scenario).unwrap().replace("count = 6", "count = 2");
+    let small = write(&dir, "small.toml", &text.replace("../kernels", &repo("kernels")));
+    let late = servesim(&["check", &small]);
+    assert_eq!(late.status.code(), Some(1));
+    assert!(stderr(&late).contains("P(deadline 06:00) is 0.000"), "{}", stderr(&late));
+}
+
+/// Twelve 1 s tasks, workers at 1 USD/h that take 10 s to start and are billed until the job ends,
+/// a deadline 13 s after the start. With w workers the job takes 10 + ⌈12/w⌉ s and costs
+/// w × (10 + ⌈12/w⌉) worker-seconds: w = 2 → 16 s (late), 3 → 14 s (late), 4 → 13 s for 52,
+/// 5 → 13 s for 65, 6 → 12 s for 72. The plan must pick 4.
+const HAND_PLAN: &str = r#"
+name = "hand plan"
+[instance_types.cpu]
+usd_per_hour = 1.0
+[[jobs]]
+name = "score"
+start = "01:00"
+deadline = { at = "01:00:13", probability = 0.99 }
+records = 12_000
+partitions = 12
+batch_records = 1000
+service_time = { kind = "constant", value = "1s" }
+replications = 20
+workers = { instance = "cpu", count = 2, startup = "10s" }
+[sweep.parameters]
+"jobs.0.workers.count" = [2, 3, 4, 5, 6]
+"#;
+
+#[test]
+fn plan_picks_the_cheapest_pool_meeting_the_deadline_and_deploys_it() {
+    let dir = scratch("jobs-plan");
+    let scenario = write(&dir, "plan.toml", HAND_PLAN);
+    let out = dir.join("out");
+    ok(servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "-q"]));
+    let best = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    let parsed: toml::Table = toml::from_str(&best).unwrap();
+    assert_eq!(parsed["jobs"][0]["workers"]["count"].as_integer(), Some(4), "{best}");
+    let summary = json(&out.join("summary.json"));
+    let job = &summary["jobs"][0];
+    assert_eq!(job["makespan_s"]["max"], 13.0);
+    assert!((job["cost"]["usd_per_run"].as_f64().unwrap() - 52.0 / 3600.0).abs() < 1e-9);
+    let pareto = csv_rows(&out.join("sweep/pareto.csv"));
+    assert_eq!(pareto.len(), 5);
+
+    // The CronJob: an Indexed Job of 12 completions, 4 at once, the deadline as its active deadline.
+    let folder = out.join("deploy/jobs/hand-plan-score");
+    let cron = &YamlLoader::load_from_str(&std::fs::read_to_string(folder.join("cronjob.yaml")).unwrap()).unwrap()[0];
+    assert_eq!(cron["kind"].as_str(), Some("CronJob"));
+    assert_eq!(cron["spec"]["schedule"].as_str(), Some("0 1 * * *"));
+    let spec = &cron["spec"]["jobTemplate"]["spec"];
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    assert_eq!(spec["completions"].as_i64(), Some(12));
+    assert_eq!(spec["parallelism"].as_i64(), Some(4));
+    assert_eq!(spec["backoffLimitPerIndex"].as_i64(), Some(3));
+    assert_eq!(spec["activeDeadlineSeconds"].as_i64(), Some(13));
+    if let Some(python) = venv_python() {
+        let check = std::process::Command::new(python)
+            .arg("-c")
+            .arg(
+                "import sys, yaml, kubernetes_validate\n\
+                 kubernetes_validate.validate(yaml.safe_load(open(sys.argv[1])), '1.37.0', strict=True)",
+            )
+            .arg(folder.join("cronjob.yaml"))
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{}", stderr(&check));
+    }
+}
+
+fn promtool() -> Option<&'static str> {
+    let found = std::process::Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var("CI").is_err(), "CI installs promtool (Debian's prometheus package, see .ci/run)");
+        eprintln!("skipped: no promtool (apt-get install prometheus)");
+    }
+    found.then_some("promtool")
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_fire_when_the_plan_says() {
+    let dir = scratch("jobs-rules");
+    let out = dir.join("plan");
+    ok(servesim(&["plan", &repo("scenarios/churn-nightly.toml"), "--out", out.to_str().unwrap(), "-q"]));
+    let folder = out.join("deploy/jobs/churn-nightly-churn");
+    let rules_path = folder.join("prometheus-rules.yaml");
+    let Some(promtool) = promtool() else { return };
+    let checked = std::process::Command::new(promtool).args(["check", "rules"]).arg(&rules_path).output().unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+
+    // When each alert should fire follows from summary.json and the scenario, not from the rules:
+    // the deadline is 4 h after the start and the warning comes 30 min before it; the long-run
+    // alert waits for the p99 makespan plus its 5 minutes.
+    let summary = json(&out.join("summary.json"));
+    let p99_s = summary["jobs"][0]["makespan_s"]["p99"].as_f64().unwrap().ceil() as u64;
+    let deadline_minutes = (4 * 3600 - 1800) / 60;
+    let long_minutes = (p99_s + 59) / 60 + 5;
+    let rules = &YamlLoader::load_from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap()[0];
+    let annotations = |alert: &str| -> String {
+        let rule = rules["groups"][0]["rules"].as_vec().unwrap().iter().find(|r| r["alert"].as_str() == Some(alert)).unwrap();
+        let a = &rule["annotations"];
+        format!(
+            "{{summary: {:?}, description: {:?}}}",
+            a["summary"].as_str().unwrap(),
+            a["description"].as_str().unwrap()
+        )
+    };
+    let labels = "namespace: batch, job_name: churn-nightly-churn-29000000";
+    let test = format!(
+        r#"rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'kube_job_status_start_time{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '0x400'
+      - series: 'kube_job_status_active{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '8x400'
+      - series: 'kube_job_status_failed{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '0x400'
+      - series: 'kube_job_status_succeeded{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '0+1x400'
+    alert_rule_test:
+      - eval_time: {before_deadline}m
+        alertname: ChurnNotFinishedByDeadline
+        exp_alerts: []
+      - eval_time: {after_deadline}m
+        alertname: ChurnNotFinishedByDeadline
+        exp_alerts:
+          - exp_labels: {{severity: critical, {labels}}}
+            exp_annotations: {deadline_annotations}
+      - eval_time: {before_long}m
+        alertname: ChurnJobRunningLong
+        exp_alerts: []
+      - eval_time: {after_long}m
+        alertname: ChurnJobRunningLong
+        exp_alerts:
+          - exp_labels: {{severity: warning, {labels}}}
+            exp_annotations: {long_annotations}
+      - eval_time: 300m
+        alertname: ChurnTaskFailureRateHigh
+        exp_alerts: []
+  - interval: 1m
+    input_series:
+      - series: 'kube_job_status_failed{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '0+2x40'
+      - series: 'kube_job_status_succeeded{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
+        values: '0+1x40'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: ChurnTaskFailureRateHigh
+        exp_alerts:
+          - exp_labels: {{severity: warning, {labels}}}
+            exp_annotations: {failure_annotations}
+"#,
+        rules = rules_path.display(),
+        before_deadline = deadline_minutes - 1,
+        after_deadline = deadline_minutes + 1,
+        before_long = long_minutes - 2,
+        after_long = long_minutes + 1,
+        deadline_annotations = annotations("ChurnNotFinishedByDeadline"),
+        long_annotations = annotations("ChurnJobRunningLong"),
+        failure_annotations = annotations("ChurnTaskFailureRateHigh"),
+    );
+    let test_path = write(&dir, "rules-test.yaml", &test);
+    let tested = std::process::Command::new(promtool).args(["test", "rules", &test_path]).output().unwrap();
+    assert!(
+        tested.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+}
+
+/// A job that builds; each case breaks one key.
+const GOOD_JOB: &str = r#"name = "bad jobs"
+[instance_types.cpu]
+usd_per_hour = 0.5
+[[jobs]]
+name = "score"
+start = "02:00"
+deadline = { at = "06:00", probability = 0.99 }
+records = 1000000
+partitions = 10
+batch_records = 1000
+service_time = { kind = "constant", value = "10ms" }
+workers = { instance = "cpu", count = 4 }
+sink = { per_writer = "1000/s", max = "5000/s" }
+"#;
+
+#[test]
+fn bad_job_input_is_located() {
+    let dir = scratch("jobs-bad");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("deadline before start", "at = \"06:00\"", "at = \"01:00\"", "is not after the start"),
+        ("zero workers", "count = 4", "count = 0", "count must be between 1"),
+        ("impossible cap", "max = \"5000/s\"", "max = \"0.001/s\"", "longer than a week"),
+        ("unknown instance", "instance = \"cpu\"", "instance = \"cpu9\"", "unknown instance type"),
+        ("spot without a spot price", "count = 4", "count = 4, spot_share = 0.5", "spot"),
+        ("more partitions than records", "partitions = 10", "partitions = 2000000", "partitions"),
+        ("bad clock", "start = \"02:00\"", "start = \"2am\"", "not a time of day"),
+        ("negative failure probability", "batch_records = 1000", "batch_records = 1000\nfailures = { probability = -0.1 }", "probability"),
+    ];
+    let good = write(&dir, "good.toml", GOOD_JOB);
+    ok(servesim(&["validate", &good]));
+    for (name, from, to, message) in cases {
+        assert!(GOOD_JOB.contains(from), "{name}");
+        let text = GOOD_JOB.replacen(from, to, 1);
+        let path = write(&dir, "case.toml", &text);
+        let output = servesim(&["validate", &path]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(message), "{name}: {err}");
+        // The line named is the changed one's (the last line of the replacement).
+        let line = text.lines().position(|l| l.contains(to.lines().last().unwrap())).unwrap() + 1;
+        assert!(err.contains(&format!("case.toml:{line}:")), "{name}: want line {line}: {err}");
+    }
+}
+
+#[test]
+fn compare_prices_online_batch_and_edge_by_hand() {
+    let dir = scratch("jobs-compare");
+    let out = dir.join("out");
+    ok(servesim(&["compare", &repo("scenarios/churn-compare.toml"), "--out", out.to_str().unwrap(), "-q"]));
+    let options = json(&out.join("compare.json"));
+    let options = options.as_array().unwrap();
+    assert_eq!(options.len(), 3);
+    let per_day = 115.74 * 86_400.0;
+    // Online: two c7i.2xlarge at 0.357 USD/h around the clock.
+    let online = options[0]["usd_per_million_predictions"].as_f64().unwrap();
+    assert!((online - 2.0 * 0.357 * 24.0 / per_day * 1e6).abs() < 1e-6, "{online}");
+    assert_eq!(options[0]["staleness_max_h"], 0.0);
+    // Edge: mlp-churn has 64·256+256 + 256·128+128 + 128+1 = 49 665 weights, 4 bytes each, to
+    // 10 M devices 4 times a month at 0.09 USD/GB.
+    let bytes = 49_665.0 * 4.0;
+    let monthly = 10e6 * 4.0 * bytes / 1e9 * 0.09;
+    let edge = options[2]["usd_per_million_predictions"].as_f64().unwrap();
+    assert!((edge - monthly / (per_day * 30.4375) * 1e6).abs() < 1e-6, "{edge}");
+    assert!((options[2]["staleness_max_h"].as_f64().unwrap() - 30.4375 * 24.0 / 4.0).abs() < 1e-9);
+    // Batch: the job's cost per run over a day's predictions plus 0.25 USD per million lookups;
+    // its lookup p50 is the lognormal's median, mean / √(1 + cv²) = 3 / √1.36 = 2.572 ms.
+    let batch = &options[1];
+    assert!(batch["usd_per_million_predictions"].as_f64().unwrap() > 0.25);
+    assert!((batch["latency_p50_ms"].as_f64().unwrap() - 3.0 / 1.36f64.sqrt()).abs() < 0.03, "{batch}");
+    assert!(batch["staleness_max_h"].as_f64().unwrap() > 24.0);
+    let html = std::fs::read_to_string(out.join("compare.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 2 && html.contains("edge (on the client"));
+    assert_eq!(csv_rows(&out.join("compare.csv")).len(), 3);
+}
