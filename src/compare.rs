@@ -96,7 +96,9 @@ fn evaluate(
         model.sources.iter().filter_map(|s| s.process.mean_rate_per_sec()).sum::<f64>() * 86_400.0;
     let predictions_per_day = match spec.predictions_per_day {
         Some(p) if p.is_finite() && p > 0.0 => p,
-        Some(p) => return Err(err(at("predictions_per_day"), format!("predictions_per_day must be positive, got {p}"))),
+        Some(p) => {
+            return Err(err(at("predictions_per_day"), format!("predictions_per_day must be positive, got {p}")))
+        }
         None if traffic_per_day > 0.0 => traffic_per_day,
         None => {
             return Err(err(
@@ -177,7 +179,13 @@ fn evaluate(
         ] {
             let positive_needed = key == "slowdown" || key == "bytes_per_parameter";
             if !value.is_finite() || value < 0.0 || (positive_needed && value == 0.0) || value > 1e9 {
-                return Err(err(ep(key), format!("{key} must be a finite, {} number, got {value}", if positive_needed { "positive" } else { "non-negative" })));
+                return Err(err(
+                    ep(key),
+                    format!(
+                        "{key} must be a finite, {} number, got {value}",
+                        if positive_needed { "positive" } else { "non-negative" }
+                    ),
+                ));
             }
         }
         if edge.devices == 0 {
@@ -191,7 +199,8 @@ fn evaluate(
             .map_err(|e| err(ep(e.key()), e.to_string()))?;
         let one = table.by_seq.get(&edge.seq).and_then(|p| p.first()).map_or(f64::NAN, |p| p.1);
         let latency_ms = one / 1e6 * edge.slowdown;
-        let parameters = spec_model.graph(1, u64::from(edge.seq), kernels::models::Pass::Prefill, kernels::ops::DType::F32).params();
+        let parameters =
+            spec_model.graph(1, u64::from(edge.seq), kernels::models::Pass::Prefill, kernels::ops::DType::F32).params();
         let gigabytes = parameters as f64 * edge.bytes_per_parameter / 1e9;
         let monthly = edge.devices as f64 * edge.updates_per_month * gigabytes * edge.egress_usd_per_gb;
         let interval_h =
@@ -220,7 +229,11 @@ fn csv_bytes(options: &[ServingOption]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for o in options {
         writer
-            .serialize(ServingOption { option: output::csv_text(&o.option).into_owned(), notes: output::csv_text(&o.notes).into_owned(), ..o.clone() })
+            .serialize(ServingOption {
+                option: output::csv_text(&o.option).into_owned(),
+                notes: output::csv_text(&o.notes).into_owned(),
+                ..o.clone()
+            })
             .expect("writing to memory");
     }
     writer.into_inner().expect("writing to memory cannot fail")
@@ -257,9 +270,9 @@ fn render(name: &str, options: &[ServingOption]) -> String {
     out.push_str("</table><div class=grid>");
     let cost: Vec<(String, f64)> = options.iter().map(|o| (o.option.clone(), o.usd_per_million_predictions)).collect();
     let latency: Vec<(String, f64)> = options.iter().map(|o| (o.option.clone(), o.latency_p99_ms)).collect();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<div>{}</div><div>{}</div></div><p>Data: compare.csv, compare.json.</p></body></html>\n",
+        "<div>{}</div><div>{}</div></div><p>Data: compare.csv, compare.json.</p></body></html>",
         reports::charts::bars("Cost per million predictions (USD)", "USD", &cost),
         reports::charts::bars("p99 latency (ms)", "ms", &latency)
     );

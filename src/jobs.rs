@@ -28,6 +28,46 @@ pub fn simulate(jobs: &[JobModel], seed: u64, pool: &rayon::ThreadPool) -> Vec<J
         .collect()
 }
 
+/// Fills each shared job's outcome: from the online run `with` (the first replication), against
+/// the same run of the scenario without the job on the replicas.
+pub fn shared_outcomes(
+    loaded: &crate::load::Loaded,
+    model: &sim::Model,
+    seed: u64,
+    with: &sim::RunOutput,
+    summaries: &mut [JobSummary],
+) -> Result<(), crate::error::CliError> {
+    if with.shared_jobs.is_empty() {
+        return Ok(());
+    }
+    let mut alone = loaded.scenario.clone();
+    for job in &mut alone.jobs {
+        job.shared = None;
+    }
+    let baseline_model =
+        sim::build(&alone, &loaded.inputs).map_err(|e| crate::error::CliError::input(e.to_string()))?;
+    let without = sim::run(&baseline_model, &sim::RunOptions::seeded(seed)).summary;
+    for run in &with.shared_jobs {
+        let job = &model.jobs[run.job];
+        let region = job.shared.map(|s| model.regions[s.region].name.clone()).unwrap_or_default();
+        let summary = &mut summaries[run.job];
+        summary.shared = Some(sim::job::summary::SharedOutcome {
+            region,
+            started_s: run.started as f64 / 1e9,
+            makespan_s: run.finished.map(|f| (f - run.started) as f64 / 1e9),
+            records_scored: run.records_scored,
+            batches_lost: run.batches_lost,
+            instance_hours: run.busy_nanos / 3.6e12,
+            online_p99_ms_with: with.summary.overall.latency_ms.p99,
+            online_p99_ms_without: without.overall.latency_ms.p99,
+            slo_met_with: with.summary.slo.as_ref().map(|s| s.met),
+            slo_met_without: without.slo.as_ref().map(|s| s.met),
+            saves_usd_per_run: summary.cost.usd_per_run,
+        });
+    }
+    Ok(())
+}
+
 /// `jobs_timeseries.csv`: one row per job and interval of its first replication.
 pub fn series_csv(results: &[(String, Vec<JobSeriesRow>)]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -75,7 +115,20 @@ pub fn read_series_csv(bytes: &[u8]) -> Result<Vec<(String, Vec<JobSeriesRow>)>,
     let mut out: Vec<(String, Vec<JobSeriesRow>)> = Vec::new();
     let mut reader = csv::Reader::from_reader(bytes);
     for record in reader.deserialize::<(String, f64, u64, f64, u32, u32, u32, u32, u32, u64, u64, u64)>() {
-        let (job, time_s, records_written, records_per_s, workers_up, workers_starting, tasks_running, tasks_done, tasks_waiting, failed_attempts, preemptions, crashes) = record?;
+        let (
+            job,
+            time_s,
+            records_written,
+            records_per_s,
+            workers_up,
+            workers_starting,
+            tasks_running,
+            tasks_done,
+            tasks_waiting,
+            failed_attempts,
+            preemptions,
+            crashes,
+        ) = record?;
         let row = JobSeriesRow {
             time_s,
             records_written,
@@ -143,6 +196,17 @@ pub fn print(summaries: &[JobSummary]) {
             s.attempts.preemptions,
             s.attempts.crashes
         );
+        if let Some(shared) = &s.shared {
+            println!(
+                "  on {}'s idle replicas: {} records in {}; online p99 {} ms without the job, {} ms with it; saves {:.2} USD per run",
+                shared.region,
+                shared.records_scored,
+                shared.makespan_s.map_or("(unfinished when the run ended)".to_string(), |m| format!("{m:.1} s")),
+                shared.online_p99_ms_without.map_or("-".into(), |v| format!("{v:.2}")),
+                shared.online_p99_ms_with.map_or("-".into(), |v| format!("{v:.2}")),
+                shared.saves_usd_per_run
+            );
+        }
         if s.runs.failed + s.runs.unfinished > 0 {
             println!(
                 "  {} runs aborted (a task used up its attempts), {} unfinished after a week",

@@ -263,7 +263,8 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
             }
         }
         if job.records.lost > 0 || !job.records.exactly_once {
-            failures.push(format!("job {}: {} records missing from a finished run's output", job.name, job.records.lost));
+            failures
+                .push(format!("job {}: {} records missing from a finished run's output", job.name, job.records.lost));
         }
         if let Some(ceiling) = args.max_usd_per_run {
             if job.cost.usd_per_run > ceiling {

@@ -157,7 +157,9 @@ pub fn simulate(
     let mut pooled_summary = first.summary.clone();
     pooled.apply(model, &mut pooled_summary);
     let jobs = crate::jobs::simulate(&model.jobs, seed, &pool);
-    first.summary.jobs = jobs.iter().map(|j| j.summary.clone()).collect();
+    let mut job_summaries: Vec<sim::job::JobSummary> = jobs.iter().map(|j| j.summary.clone()).collect();
+    crate::jobs::shared_outcomes(loaded, model, seed, &first, &mut job_summaries)?;
+    first.summary.jobs = job_summaries;
     let job_series: Vec<(String, Vec<sim::job::JobSeriesRow>)> =
         jobs.into_iter().map(|j| (j.summary.name, j.series)).collect();
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -218,10 +220,7 @@ pub fn simulate(
     if !quiet && !model.has_online() {
         println!("{} · seed {} · {:.2} s", model.name, seed, wall_seconds);
         crate::jobs::print(&first.summary.jobs);
-        println!(
-            "wrote {}/{{summary.json,run.json,jobs_timeseries.csv,report.json,report.html}}",
-            out.dir().display()
-        );
+        println!("wrote {}/{{summary.json,run.json,jobs_timeseries.csv,report.json,report.html}}", out.dir().display());
     } else if !quiet {
         println!(
             "{} · seed {} · {} s simulated ({} s warm-up) · {} events in {:.2} s ({:.1} M events/s)",
@@ -306,16 +305,14 @@ fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, 
         lines.extend(crate::jobs::provenance(&model.jobs));
         return lines;
     }
-    lines.extend([
-        (
-            "simulated time".to_string(),
-            format!(
-                "{} s of traffic after a {} s warm-up",
-                (model.duration - model.warmup) as f64 / 1e9,
-                model.warmup as f64 / 1e9
-            ),
+    lines.extend([(
+        "simulated time".to_string(),
+        format!(
+            "{} s of traffic after a {} s warm-up",
+            (model.duration - model.warmup) as f64 / 1e9,
+            model.warmup as f64 / 1e9
         ),
-    ]);
+    )]);
     if replications > 1 {
         lines.push((
             "replications".into(),

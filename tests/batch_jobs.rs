@@ -59,7 +59,15 @@ fn nightly_job_writes_its_section_series_and_report() {
 
     // Byte-identical whatever the thread count.
     let one = dir.join("one");
-    ok(servesim(&["run", &repo("scenarios/churn-nightly.toml"), "--out", one.to_str().unwrap(), "--threads", "1", "-q"]));
+    ok(servesim(&[
+        "run",
+        &repo("scenarios/churn-nightly.toml"),
+        "--out",
+        one.to_str().unwrap(),
+        "--threads",
+        "1",
+        "-q",
+    ]));
     for file in ["summary.json", "jobs_timeseries.csv"] {
         assert_eq!(std::fs::read(out.join(file)).unwrap(), std::fs::read(one.join(file)).unwrap(), "{file}");
     }
@@ -104,6 +112,10 @@ workers = { instance = "cpu", count = 2, startup = "10s" }
 "jobs.0.workers.count" = [2, 3, 4, 5, 6]
 "#;
 
+fn text_with_confidence(text: &str) -> String {
+    text.replace("[sweep.parameters]", "[sweep]\nslo_confidence = 0.95\n[sweep.parameters]")
+}
+
 #[test]
 fn plan_picks_the_cheapest_pool_meeting_the_deadline_and_deploys_it() {
     let dir = scratch("jobs-plan");
@@ -119,6 +131,19 @@ fn plan_picks_the_cheapest_pool_meeting_the_deadline_and_deploys_it() {
     assert!((job["cost"]["usd_per_run"].as_f64().unwrap() - 52.0 / 3600.0).abs() < 1e-9);
     let pareto = csv_rows(&out.join("sweep/pareto.csv"));
     assert_eq!(pareto.len(), 5);
+
+    // Judged on the one-sided 95% Wilson bound, 20 nights all on time give only
+    // 20 / (20 + 1.645²) = 0.881 < 0.99: nothing qualifies. 400 give 0.9933: 4 workers again.
+    let strict = text_with_confidence(HAND_PLAN);
+    let refused =
+        servesim(&["plan", &write(&dir, "strict.toml", &strict), "--out", dir.join("strict").to_str().unwrap(), "-q"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("lower 95% bound"), "{}", stderr(&refused));
+    let enough = strict.replace("replications = 20", "replications = 400");
+    let out_enough = dir.join("enough");
+    ok(servesim(&["plan", &write(&dir, "enough.toml", &enough), "--out", out_enough.to_str().unwrap(), "-q"]));
+    let best: toml::Table = toml::from_str(&std::fs::read_to_string(out_enough.join("best.toml")).unwrap()).unwrap();
+    assert_eq!(best["jobs"][0]["workers"]["count"].as_integer(), Some(4));
 
     // The CronJob: an Indexed Job of 12 completions, 4 at once, the deadline as its active deadline.
     let folder = out.join("deploy/jobs/hand-plan-score");
@@ -171,10 +196,11 @@ fn alert_rules_pass_promtool_and_fire_when_the_plan_says() {
     let summary = json(&out.join("summary.json"));
     let p99_s = summary["jobs"][0]["makespan_s"]["p99"].as_f64().unwrap().ceil() as u64;
     let deadline_minutes = (4 * 3600 - 1800) / 60;
-    let long_minutes = (p99_s + 59) / 60 + 5;
+    let long_minutes = p99_s.div_ceil(60) + 5;
     let rules = &YamlLoader::load_from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap()[0];
     let annotations = |alert: &str| -> String {
-        let rule = rules["groups"][0]["rules"].as_vec().unwrap().iter().find(|r| r["alert"].as_str() == Some(alert)).unwrap();
+        let rule =
+            rules["groups"][0]["rules"].as_vec().unwrap().iter().find(|r| r["alert"].as_str() == Some(alert)).unwrap();
         let a = &rule["annotations"];
         format!(
             "{{summary: {:?}, description: {:?}}}",
@@ -276,7 +302,12 @@ fn bad_job_input_is_located() {
         ("spot without a spot price", "count = 4", "count = 4, spot_share = 0.5", "spot"),
         ("more partitions than records", "partitions = 10", "partitions = 2000000", "partitions"),
         ("bad clock", "start = \"02:00\"", "start = \"2am\"", "not a time of day"),
-        ("negative failure probability", "batch_records = 1000", "batch_records = 1000\nfailures = { probability = -0.1 }", "probability"),
+        (
+            "negative failure probability",
+            "batch_records = 1000",
+            "batch_records = 1000\nfailures = { probability = -0.1 }",
+            "probability",
+        ),
     ];
     let good = write(&dir, "good.toml", GOOD_JOB);
     ok(servesim(&["validate", &good]));

@@ -39,6 +39,9 @@ fn bundled_outputs_are_byte_identical_to_the_committed_digests() {
         for file in ["summary.json", "timeseries.csv", "latency_cdf.csv"] {
             digest(&mut lines, &format!("{name}/{file}"), &out.join(file));
         }
+        if out.join("jobs_timeseries.csv").is_file() {
+            digest(&mut lines, &format!("{name}/jobs_timeseries.csv"), &out.join("jobs_timeseries.csv"));
+        }
     }
     let out = dir.join("quickstart-sweep");
     ok(servesim(&["sweep", &repo("scenarios/quickstart.toml"), "--out", out.to_str().unwrap(), "--quiet"]));

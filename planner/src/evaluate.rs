@@ -54,6 +54,11 @@ pub struct JobMetrics {
     pub makespan_p99_s: Option<f64>,
     /// (estimate, Wilson 95% low, high, target).
     pub deadline: Option<(f64, f64, f64, f64)>,
+    /// Nights on time, of nights simulated (for a one-sided bound with `slo_confidence`).
+    #[serde(default)]
+    pub met: u32,
+    #[serde(default)]
+    pub of: u32,
     pub records_lost: u64,
 }
 
@@ -67,15 +72,29 @@ impl JobMetrics {
                 .deadline
                 .as_ref()
                 .map(|d| (d.probability, d.interval_95[0], d.interval_95[1], d.target_probability)),
+            met: summary.deadline.as_ref().map_or(0, |d| d.met),
+            of: summary.deadline.as_ref().map_or(0, |d| d.of),
             records_lost: summary.records.lost,
         }
     }
 
-    /// Why the job misses its deadline target, or None.
-    pub fn shortfall(&self) -> Option<String> {
-        match self.deadline {
-            Some((p, low, high, target)) if p < target => Some(format!(
-                "job {}: P(deadline) {p:.3} (95% CI {low:.3}–{high:.3}) < {target}",
+    /// Why the job misses its deadline target, or None. With `confidence`, P(deadline) is judged
+    /// on the one-sided Wilson lower bound at that level rather than on the estimate.
+    pub fn shortfall(&self, confidence: Option<f64>) -> Option<String> {
+        let judged = match (self.deadline, confidence) {
+            (Some(_), Some(level)) if self.of > 0 => {
+                let z = sim::stats::t_quantile(level, 10_000);
+                Some((
+                    sim::job::summary::wilson_interval(self.met, self.of, z)[0],
+                    format!(" (lower {}% bound)", level * 100.0),
+                ))
+            }
+            (Some((p, ..)), _) => Some((p, String::new())),
+            (None, _) => None,
+        };
+        match (self.deadline, judged) {
+            (Some((p, low, high, target)), Some((value, bound))) if value < target => Some(format!(
+                "job {}: P(deadline){bound} {value:.3} < {target} (estimate {p:.3}, 95% CI {low:.3}–{high:.3})",
                 self.name
             )),
             _ if self.records_lost > 0 => Some(format!("job {}: {} records lost", self.name, self.records_lost)),
@@ -163,7 +182,7 @@ pub struct PointResult {
 pub fn slo_shortfall(runs: &[RunMetrics], pooled: Option<&RunMetrics>, confidence: Option<f64>) -> Option<String> {
     let n = runs.len() as f64;
     let first = runs.first()?;
-    let mut reasons: Vec<String> = first.jobs.iter().filter_map(JobMetrics::shortfall).collect();
+    let mut reasons: Vec<String> = first.jobs.iter().filter_map(|j| j.shortfall(confidence)).collect();
     if runs.iter().any(|r| r.stopped_early) {
         reasons.push("stopped early: clearly overloaded".to_string());
     }

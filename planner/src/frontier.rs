@@ -178,6 +178,7 @@ mod tests {
             latency_targets: vec![(99.0, 50.0, Some(p99))],
             availability_target: None,
             latency_upper: Vec::new(),
+            jobs: Vec::new(),
         }
     }
 

@@ -72,7 +72,9 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
     // Batch jobs add their columns (scenarios without jobs keep their table as it was).
     let with_jobs = results.iter().any(|r| r.runs.iter().any(|run| !run.jobs.is_empty()));
     if with_jobs {
-        header.extend(["usd_per_run", "p_deadline", "p_deadline_low", "p_deadline_high", "makespan_p99_s"].map(String::from));
+        header.extend(
+            ["usd_per_run", "p_deadline", "p_deadline_low", "p_deadline_high", "makespan_p99_s"].map(String::from),
+        );
     }
     let job_cells = |run: Option<&crate::evaluate::RunMetrics>| -> Vec<String> {
         let Some(run) = run.filter(|r| !r.jobs.is_empty()) else { return vec![String::new(); 5] };
@@ -222,17 +224,17 @@ pub fn best_document(mut document: Table, result: &PointResult, judged: &Judged,
     };
     if text.is_empty() {
         text = format!(
-        "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}{jobs}\n",
-        result.index,
-        if values.is_empty() { "no parameters".to_string() } else { values.join(", ") },
-        optional(judged.usd_per_hour),
-        optional(judged.p99_ms),
-        match (result.scale, judged.capacity_rps) {
-            (Some(scale), Some(rps)) =>
-                format!(", capacity {} rps ({}× the scenario's traffic)", number(rps), number(scale)),
-            _ => String::new(),
-        }
-    );
+            "# servesim sweep: best of {total} points (point {}): {}\n# cost {} USD/h, p99 {} ms{}{jobs}\n",
+            result.index,
+            if values.is_empty() { "no parameters".to_string() } else { values.join(", ") },
+            optional(judged.usd_per_hour),
+            optional(judged.p99_ms),
+            match (result.scale, judged.capacity_rps) {
+                (Some(scale), Some(rps)) =>
+                    format!(", capacity {} rps ({}× the scenario's traffic)", number(rps), number(scale)),
+                _ => String::new(),
+            }
+        );
     }
     text.push_str(&toml::to_string(&document).expect("a scenario document serialises"));
     text

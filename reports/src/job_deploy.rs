@@ -29,10 +29,7 @@ pub fn deadline_margin_s(window_s: u64) -> u64 {
 
 /// `(file name, text)` for `deploy/jobs/<job>/`.
 pub fn render(input: &JobDeployInput) -> Vec<(String, String)> {
-    vec![
-        ("cronjob.yaml".to_string(), cronjob(input)),
-        ("prometheus-rules.yaml".to_string(), rules(input)),
-    ]
+    vec![("cronjob.yaml".to_string(), cronjob(input)), ("prometheus-rules.yaml".to_string(), rules(input))]
 }
 
 fn labels(input: &JobDeployInput) -> Yaml {
@@ -167,9 +164,8 @@ fn rules(input: &JobDeployInput) -> String {
     let started = format!("max by (namespace, job_name) (kube_job_status_start_time{{{selector}}})");
     let active = format!("max by (namespace, job_name) (kube_job_status_active{{{selector}}}) > 0");
     let mut rules = Vec::new();
-    let annotations = |summary: String, description: String| {
-        map([("summary", text(summary)), ("description", text(description))])
-    };
+    let annotations =
+        |summary: String, description: String| map([("summary", text(summary)), ("description", text(description))]);
     if let Some(m) = &s.makespan_s {
         let limit = m.p99.ceil() as i64;
         rules.push(map([
@@ -194,10 +190,7 @@ fn rules(input: &JobDeployInput) -> String {
         let margin = deadline_margin_s(window);
         rules.push(map([
             ("alert", text(alert("NotFinishedByDeadline"))),
-            (
-                "expr",
-                text(format!("(time() - {started}) > {} and on (namespace, job_name) {active}", window - margin)),
-            ),
+            ("expr", text(format!("(time() - {started}) > {} and on (namespace, job_name) {active}", window - margin))),
             ("labels", map([("severity", text("critical"))])),
             (
                 "annotations",
@@ -217,7 +210,7 @@ fn rules(input: &JobDeployInput) -> String {
         ]));
     }
     let failed_share = if s.attempts.attempts > 0.0 { s.attempts.failed / s.attempts.attempts } else { 0.0 };
-    let threshold = (3.0 * failed_share).max(0.05).min(0.9);
+    let threshold = (3.0 * failed_share).clamp(0.05, 0.9);
     let threshold = (threshold * 1000.0).round() / 1000.0;
     rules.push(map([
         ("alert", text(alert("TaskFailureRateHigh"))),

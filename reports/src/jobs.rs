@@ -64,10 +64,37 @@ pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<Job
             escape(&job.bottleneck)
         );
     }
-    out.push_str("</table><p class=note>Makespan and P(deadline) over the simulated nights; the timeline shows the first night. \
+    out.push_str("</table>");
+    if jobs.iter().any(|j| j.shared.is_some()) {
+        out.push_str("<h3>On the online replicas' idle time</h3><table><tr><th class=text>job</th><th class=text>region</th><th>starts (s)</th><th>makespan</th><th>records scored</th><th>instance-hours</th><th>online p99 without (ms)</th><th>with (ms)</th><th class=text>SLO without → with</th><th>saves USD/run</th></tr>");
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let met = |v: Option<bool>| v.map_or("-", |m| if m { "met" } else { "missed" });
+        for job in jobs {
+            let Some(s) = &job.shared else { continue };
+            let _ = write!(
+                out,
+                "<tr><td class=text>{}</td><td class=text>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td class=text>{} → {}</td><td>{:.2}</td></tr>",
+                escape(&job.name),
+                escape(&s.region),
+                s.started_s,
+                s.makespan_s.map_or("unfinished".to_string(), |m| format!("{m:.1} s")),
+                s.records_scored,
+                s.instance_hours,
+                ms(s.online_p99_ms_without),
+                ms(s.online_p99_ms_with),
+                met(s.slo_met_without),
+                met(s.slo_met_with),
+                s.saves_usd_per_run
+            );
+        }
+        out.push_str("</table><p class=note>The job's batches run on idle model instances between online batches (online first, never preempted once started); \
+                      its feature reads and sink writes are taken to run off the replicas. From the first online run, against the same run without the job.</p>");
+    }
+    out.push_str("<p class=note>Makespan and P(deadline) over the simulated nights; the timeline shows the first night. \
                   Records are written with idempotent upserts: rewrites after lost attempts or by speculative copies are discarded and counted.</p><div class=grid>");
     for (name, rows) in series {
-        let deadline = jobs.iter().find(|j| &j.name == name).and_then(|j| j.deadline.as_ref()).map(|d| d.after_start_s / 3600.0);
+        let deadline =
+            jobs.iter().find(|j| &j.name == name).and_then(|j| j.deadline.as_ref()).map(|d| d.after_start_s / 3600.0);
         let at = |f: &dyn Fn(&JobSeriesRow) -> f64| rows.iter().map(|r| (r.time_s / 3600.0, f(r))).collect::<Vec<_>>();
         let written = [Series { name: "records written".into(), points: at(&|r| r.records_written as f64) }];
         let shade: Vec<(f64, f64)> = deadline
@@ -103,7 +130,14 @@ pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<Job
         let _ = write!(
             out,
             "<div>{}</div>",
-            charts::lines(&format!("{name}: throughput"), "hours after the start", "records per second", &rate, &[], true)
+            charts::lines(
+                &format!("{name}: throughput"),
+                "hours after the start",
+                "records per second",
+                &rate,
+                &[],
+                true
+            )
         );
     }
     out.push_str("</div>");

@@ -54,9 +54,8 @@ fn deterministic_job_makespan_by_hand() {
 fn sink_cap_is_the_bottleneck_by_hand() {
     // Five writers share 200 000 rows/s: 40 000 each (below their own 100 000), so a batch writes
     // in 25 ms and takes 35 ms; a task 3.5 s, then a 1 s commit; two waves after 30 s: 39 s.
-    let body = format!(
-        "{DETERMINISTIC}sink = {{ per_writer = \"100000/s\", max = \"200000/s\", commit_latency = \"1s\" }}\n"
-    );
+    let body =
+        format!("{DETERMINISTIC}sink = {{ per_writer = \"100000/s\", max = \"200000/s\", commit_latency = \"1s\" }}\n");
     let run = once(&body);
     let makespan = run.makespan.expect("finishes");
     assert!(makespan.abs_diff(39 * SECOND) < 1000, "{makespan}");
@@ -160,7 +159,8 @@ fn retries_follow_the_geometric_law() {
     // Each attempt fails with p = 0.3; a task fails the job after 4 failures: P = 0.3⁴ per task,
     // 1 − (1 − 0.0081)¹⁰ = 0.0782 for ten tasks. Failed attempts per task: Σ_{k=1..4} 0.3^k = 0.4251
     // counted up to an abort.
-    let model = job_model(&format!("{DETERMINISTIC}failures = {{ probability = 0.3, max_attempts = 4, backoff = \"1s\" }}\n"));
+    let model =
+        job_model(&format!("{DETERMINISTIC}failures = {{ probability = 0.3, max_attempts = 4, backoff = \"1s\" }}\n"));
     let n = 3000;
     let runs = replications(&model, n);
     runs.iter().for_each(assert_exactly_once);
@@ -266,7 +266,8 @@ service_time = { kind = "constant", value = "10ms" }
 workers = { count = 10, stragglers = { fraction = 0.2, slowdown = 10.0 } }
 "#;
     let plain = job_model(base);
-    let speculative = job_model(&format!("{base}speculation = {{ quantile = 0.5, multiplier = 1.5, interval = \"100ms\" }}\n"));
+    let speculative =
+        job_model(&format!("{base}speculation = {{ quantile = 0.5, multiplier = 1.5, interval = \"100ms\" }}\n"));
     let (mut slow, mut fast, mut copies) = (0.0, 0.0, 0);
     for i in 0..200 {
         let seed = sim::rng::replication_seed(3, i);
@@ -287,8 +288,104 @@ workers = { count = 10, stragglers = { fraction = 0.2, slowdown = 10.0 } }
 fn same_seed_same_run() {
     let model = job_model(&format!(
         "{}failures = {{ probability = 0.2 }}\n",
-        DETERMINISTIC.replace("startup = \"30s\"", "startup = \"30s\", stragglers = { fraction = 0.3, slowdown = 2.0 }")
+        DETERMINISTIC
+            .replace("startup = \"30s\"", "startup = \"30s\", stragglers = { fraction = 0.3, slowdown = 2.0 }")
     ));
     assert_eq!(job::run(&model, 9), job::run(&model, 9));
 }
 
+/// One replica with one instance serving 10 ms batches of one request, a request every 73 ms; a
+/// job of five 31 ms batches shares it from 50 ms (odd periods, so no two events tie).
+const SHARED: &str = r#"
+name = "shared"
+duration = "1s"
+interval = "100ms"
+[regions.local]
+replicas = 1
+[[traffic]]
+origin = "local"
+arrivals = { process = "constant", rate = "13.698630137/s" }
+[serving]
+service_time = { kind = "constant", value = "10ms" }
+batching = { max_batch = 1 }
+[[jobs]]
+name = "nightly"
+records = 50
+partitions = 1
+batch_records = 10
+service_time = { kind = "constant", value = "31ms" }
+workers = { count = 1 }
+shared = { region = "local", at = "50ms" }
+"#;
+
+#[test]
+fn a_shared_job_runs_between_online_batches_by_hand() {
+    let model = model(SHARED);
+    let output =
+        sim::world::run(&model, &sim::world::RunOptions { seed: 1, record_requests: true, ..Default::default() });
+    let mut records = output.requests.clone();
+    records.sort_by_key(|r| r.serial);
+    // The hand timeline: one instance, online first, a job batch never interrupted. From each
+    // request's enqueue time alone, when must its batch start and when must the job end?
+    let ms = 1_000_000;
+    let mut pending: std::collections::VecDeque<(usize, u64)> =
+        records.iter().enumerate().map(|(i, r)| (i, r.stages.enqueued)).collect();
+    let (job_start, job_batch, online_batch) = (50 * ms, 31 * ms, 10 * ms);
+    let (mut free_at, mut job_left, mut job_end) = (0u64, 5, None);
+    let mut expected_start = vec![0u64; records.len()];
+    loop {
+        let next_request = pending.front().copied();
+        match next_request {
+            // A waiting request goes first.
+            Some((i, enqueued)) if enqueued <= free_at => {
+                pending.pop_front();
+                expected_start[i] = free_at;
+                free_at += online_batch;
+            }
+            // Otherwise the job takes the instance once it has started.
+            _ if job_left > 0 && free_at >= job_start => {
+                free_at += job_batch;
+                job_left -= 1;
+                if job_left == 0 {
+                    job_end = Some(free_at);
+                }
+            }
+            // Otherwise the instance idles until a request comes or the job starts.
+            _ => {
+                let job = (job_left > 0).then_some(job_start);
+                match [next_request.map(|(_, e)| e), job].into_iter().flatten().min() {
+                    Some(next) => free_at = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    for (record, start) in records.iter().zip(&expected_start) {
+        assert_eq!(record.stages.batch_started, *start, "request {}", record.serial);
+    }
+    let shared = &output.shared_jobs[0];
+    assert_eq!(shared.records_scored, 50);
+    assert_eq!(shared.batches, 5);
+    assert_eq!(shared.finished, job_end);
+    // At least one request waited behind a job batch (the point of the test).
+    assert!(records.iter().any(|r| r.stages.batch_started > r.stages.enqueued));
+    // Without the job the same requests never wait: the job's cost to the online path is that wait.
+    let alone = model_without_shared(SHARED);
+    let plain =
+        sim::world::run(&alone, &sim::world::RunOptions { seed: 1, record_requests: true, ..Default::default() });
+    assert!(plain.requests.iter().all(|r| r.stages.batch_started == r.stages.enqueued));
+}
+
+fn model_without_shared(text: &str) -> sim::Model {
+    model(&text.replace("shared = { region = \"local\", at = \"50ms\" }\n", ""))
+}
+
+#[test]
+fn shared_capacity_is_checked() {
+    let bad = |text: &str| {
+        let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
+        sim::build(&scenario, &sim::Inputs::default()).unwrap_err().to_string()
+    };
+    assert!(bad(&SHARED.replace("region = \"local\", at", "region = \"elsewhere\", at")).contains("unknown region"));
+    assert!(bad(&SHARED.replace("at = \"50ms\"", "at = \"2s\"")).contains("must start before"));
+}

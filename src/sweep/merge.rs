@@ -143,7 +143,10 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
     let feasible = ranked.len();
     if ranked.first().is_some_and(|(_, j)| j.jobs_only) {
         println!("{feasible} of {} points meet every job's deadline target; the cheapest per run:", results.len());
-        println!("{:>4} {:>6} {:>10} {:>12} {:>14}  parameters", "rank", "point", "USD/run", "P(deadline)", "makespan p99");
+        println!(
+            "{:>4} {:>6} {:>10} {:>12} {:>14}  parameters",
+            "rank", "point", "USD/run", "P(deadline)", "makespan p99"
+        );
         for (result, j) in ranked.iter().take(10) {
             let parameters: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
             println!(

@@ -116,7 +116,9 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
         if !(level > 0.5 && level < 1.0) {
             return Err(at(&["slo_confidence"], format!("slo_confidence must be above 0.5 and below 1, got {level}")));
         }
-        if spec.replications < 2 {
+        // Jobs bring their own replications (`[[jobs]] replications`): a scenario of jobs alone
+        // needs no online ones for a bound on P(deadline).
+        if spec.replications < 2 && !loaded.scenario.traffic.is_empty() {
             return Err(at(
                 &["slo_confidence"],
                 "slo_confidence needs at least 2 replications (an interval needs their spread)".into(),

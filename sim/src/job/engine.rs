@@ -27,11 +27,17 @@ enum Event {
     Committed(u32),
     RetryReady(u32),
     Notice(u32),
-    Lost { worker: u32, crash: bool },
+    Lost {
+        worker: u32,
+        crash: bool,
+    },
     /// The `k`-th fixed preemption (`workers.preempt_at`).
     Preempt,
     Speculate,
-    IdleCheck { worker: u32, since: Nanos },
+    IdleCheck {
+        worker: u32,
+        since: Nanos,
+    },
     Series,
     Horizon,
 }
@@ -191,12 +197,11 @@ impl Job<'_> {
 
     fn add_worker(&mut self, now: Nanos, spot: bool, startup: Nanos) {
         let pool = &self.model.workers;
-        let slowdown =
-            if pool.straggler_fraction > 0.0 && self.worker_rng.random::<f64>() < pool.straggler_fraction {
-                pool.straggler_slowdown
-            } else {
-                1.0
-            };
+        let slowdown = if pool.straggler_fraction > 0.0 && self.worker_rng.random::<f64>() < pool.straggler_fraction {
+            pool.straggler_slowdown
+        } else {
+            1.0
+        };
         let w = self.workers.len() as u32;
         self.workers.push(Worker {
             spot,
@@ -286,7 +291,8 @@ impl Job<'_> {
         task.live += 1;
         let position = task.checkpoint;
         let batches = (task.records - position).div_ceil(u64::from(model.batch_records));
-        let fails_after = (model.failure_probability > 0.0 && self.task_rng.random::<f64>() < model.failure_probability)
+        let fails_after = (model.failure_probability > 0.0
+            && self.task_rng.random::<f64>() < model.failure_probability)
             .then(|| self.task_rng.random_range(0..batches.max(1)));
         let a = self.attempts.len() as u32;
         self.attempts.push(Attempt {
@@ -501,7 +507,8 @@ impl Job<'_> {
         for &a in &attempts {
             let attempt = &self.attempts[a as usize];
             let task = &self.tasks[attempt.task as usize];
-            self.run.records_redone += attempt.position - task.checkpoint.max(attempt.start_position).min(attempt.position);
+            self.run.records_redone +=
+                attempt.position - task.checkpoint.max(attempt.start_position).min(attempt.position);
             self.run.lost_attempts += 1;
             let t = self.end_attempt(now, a);
             let task = &self.tasks[t as usize];

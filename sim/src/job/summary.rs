@@ -32,6 +32,31 @@ pub struct JobSummary {
     pub peak_workers: u32,
     /// Where the worker price comes from.
     pub price_source: Option<String>,
+    /// The same job on the online replicas' idle time (`shared`), from the first online run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedOutcome>,
+}
+
+/// A job on shared capacity: how long it took there, what it did to the online traffic, and the
+/// dedicated pool it replaces.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SharedOutcome {
+    pub region: String,
+    /// From the start of the online run.
+    pub started_s: f64,
+    /// From the job's start to its last record; null when the online run ended first.
+    pub makespan_s: Option<f64>,
+    pub records_scored: u64,
+    pub batches_lost: u64,
+    /// Model-instance hours the job used.
+    pub instance_hours: f64,
+    /// The online p99 with the job and without it (the same run, seed and traffic).
+    pub online_p99_ms_with: Option<f64>,
+    pub online_p99_ms_without: Option<f64>,
+    pub slo_met_with: Option<bool>,
+    pub slo_met_without: Option<bool>,
+    /// What the job's own worker pool costs per run: what sharing saves.
+    pub saves_usd_per_run: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -242,6 +267,7 @@ pub fn summarize(model: &JobModel, runs: &[JobRun]) -> JobSummary {
         }),
         peak_workers: runs.iter().map(|r| r.peak_workers).max().unwrap_or(0),
         price_source: model.workers.price_source.clone(),
+        shared: None,
     }
 }
 

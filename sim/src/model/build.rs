@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 /// Check a scenario and resolve it into a runnable model.
 pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioError> {
-    let jobs = super::jobs::build_jobs(scenario, inputs)?;
+    let mut jobs = super::jobs::build_jobs(scenario, inputs)?;
     if scenario.traffic.is_empty() && !jobs.is_empty() {
         return jobs_alone(scenario, jobs);
     }
@@ -323,6 +323,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         faults.push(model);
     }
     let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
+    super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
     let health = build_health(&path!["routing", "health_check"], &routing.health_check)?;
 
     Ok(Model {
@@ -350,13 +351,27 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
             "this region serves online but the scenario has no [[traffic]]: add traffic, or drop the region for a scenario of jobs alone",
         );
     }
-    for (key, given) in [("ab", scenario.ab.is_some()), ("shadow", scenario.shadow.is_some()), ("slo", scenario.slo.is_some()), ("retries", scenario.retries.is_some())] {
+    for (key, given) in [
+        ("ab", scenario.ab.is_some()),
+        ("shadow", scenario.shadow.is_some()),
+        ("slo", scenario.slo.is_some()),
+        ("retries", scenario.retries.is_some()),
+    ] {
         if given {
             return fail(path![key], format!("[{key}] applies to online traffic, and this scenario has none"));
         }
     }
     if !scenario.faults.is_empty() {
-        return fail(path!["faults"], "faults apply to online regions, and this scenario has none (job workers fail through jobs.workers)");
+        return fail(
+            path!["faults"],
+            "faults apply to online regions, and this scenario has none (job workers fail through jobs.workers)",
+        );
+    }
+    if let Some(i) = scenario.jobs.iter().position(|j| j.shared.is_some()) {
+        return fail(
+            path!["jobs", i, "shared"],
+            "shared capacity needs online replicas and [[traffic]], and this scenario has none",
+        );
     }
     Ok(Model {
         name: scenario.name.clone(),

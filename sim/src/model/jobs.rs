@@ -51,6 +51,15 @@ pub struct JobModel {
     pub speculation: Option<SpeculationModel>,
     pub replications: u32,
     pub interval: Nanos,
+    /// Also run on an online region's idle replicas (resolved by `build` once regions are known).
+    pub shared: Option<SharedModel>,
+}
+
+/// A job run on the idle model instances of an online region's primary deployment.
+#[derive(Clone, Copy, Debug)]
+pub struct SharedModel {
+    pub region: usize,
+    pub at: Nanos,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -109,7 +118,9 @@ pub struct SpeculationModel {
 
 /// `"HH:MM"`, `"HH:MM:SS"`, optionally `+Nd` days later: seconds after the first midnight.
 pub fn parse_clock(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a time of day: write \"HH:MM\" (24-hour), e.g. \"06:00\", or \"06:00+1d\" for the next day");
+    let bad = || {
+        format!("{text:?} is not a time of day: write \"HH:MM\" (24-hour), e.g. \"06:00\", or \"06:00+1d\" for the next day")
+    };
     let (time, days) = match text.split_once('+') {
         Some((time, days)) => {
             let count = days.strip_suffix('d').ok_or_else(bad)?;
@@ -138,7 +149,7 @@ pub fn parse_clock(text: &str) -> Result<u64, String> {
 pub fn format_clock(seconds: u64) -> String {
     let days = seconds / 86_400;
     let within = seconds % 86_400;
-    let base = if within % 60 == 0 {
+    let base = if within.is_multiple_of(60) {
         format!("{:02}:{:02}", within / 3600, within % 3600 / 60)
     } else {
         format!("{:02}:{:02}:{:02}", within / 3600, within % 3600 / 60, within % 60)
@@ -160,7 +171,7 @@ fn fraction(path: KeyPath, name: &str, value: f64, allow_one: bool) -> Result<f6
 }
 
 fn per_hour(path: KeyPath, name: &str, value: f64) -> Result<f64, ScenarioError> {
-    if !value.is_finite() || value < 0.0 || value > 3600.0 {
+    if !value.is_finite() || !(0.0..=3600.0).contains(&value) {
         return fail(path, format!("{name} must be between 0 and 3600 per hour, got {value}"));
     }
     Ok(value / HOUR_NANOS)
@@ -180,7 +191,13 @@ pub fn build_jobs(scenario: &Scenario, inputs: &Inputs) -> Result<Vec<JobModel>,
     Ok(jobs)
 }
 
-fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs: &Inputs) -> Result<JobModel, ScenarioError> {
+fn build_job(
+    at: &KeyPath,
+    index: usize,
+    job: &Job,
+    scenario: &Scenario,
+    inputs: &Inputs,
+) -> Result<JobModel, ScenarioError> {
     if job.name.trim().is_empty() || job.name.chars().any(char::is_control) {
         return fail(at.join("name"), "a job needs a name without control characters");
     }
@@ -209,11 +226,7 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
                     format!("probability must be in (0, 1), e.g. 0.99; got {p}"),
                 );
             }
-            Some(DeadlineModel {
-                after_start: (clock - start_clock_s) * NANOS_PER_SEC as u64,
-                probability: p,
-                clock,
-            })
+            Some(DeadlineModel { after_start: (clock - start_clock_s) * NANOS_PER_SEC as u64, probability: p, clock })
         }
     };
     if job.records == 0 || job.records > MAX_JOB_RECORDS {
@@ -228,7 +241,10 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
     if u64::from(job.partitions) > job.records {
         return fail(
             at.join("partitions"),
-            format!("{} partitions for {} records would leave tasks with nothing to score", job.partitions, job.records),
+            format!(
+                "{} partitions for {} records would leave tasks with nothing to score",
+                job.partitions, job.records
+            ),
         );
     }
     if job.batch_records == 0 || job.batch_records > MAX_BATCH {
@@ -263,7 +279,8 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
             } else {
                 None
             };
-            let preemptions = spot_price.as_ref().and_then(|p| p.preemptions_per_hour).or(on_demand.preemptions_per_hour);
+            let preemptions =
+                spot_price.as_ref().and_then(|p| p.preemptions_per_hour).or(on_demand.preemptions_per_hour);
             (on_demand.usd_per_hour, spot_price.map_or(0.0, |p| p.usd_per_hour), preemptions, on_demand.source)
         }
     };
@@ -278,7 +295,8 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
         }
         (None, None) => 0.0,
     };
-    let preemption_notice = check_delay(wp.join("preemption_notice"), "preemption_notice", w.preemption_notice.nanos())?;
+    let preemption_notice =
+        check_delay(wp.join("preemption_notice"), "preemption_notice", w.preemption_notice.nanos())?;
     let replacement_startup = match w.replacement_startup {
         Some(d) => check_delay(wp.join("replacement_startup"), "replacement_startup", d.nanos())?,
         None => startup,
@@ -338,7 +356,10 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
             let latency = check_delay(rp.join("latency"), "latency", r.latency.nanos())?;
             let error_rate = fraction(rp.join("error_rate"), "error_rate", r.error_rate, false)?;
             if error_rate > 0.5 {
-                return fail(rp.join("error_rate"), format!("error_rate {error_rate} would fail most reads; at most 0.5"));
+                return fail(
+                    rp.join("error_rate"),
+                    format!("error_rate {error_rate} would fail most reads; at most 0.5"),
+                );
             }
             Some(ReadsModel { per_task, max, latency, error_rate })
         }
@@ -448,7 +469,45 @@ fn build_job(at: &KeyPath, index: usize, job: &Job, scenario: &Scenario, inputs:
         speculation,
         replications: job.replications,
         interval,
+        shared: None,
     })
+}
+
+/// Resolves each job's `shared` region against the online regions: the region must serve with a
+/// dynamic batcher, and the job must start inside the run. At most one job per region.
+pub fn resolve_shared(
+    scenario: &Scenario,
+    jobs: &mut [JobModel],
+    regions: &[super::RegionModel],
+    duration: Nanos,
+) -> Result<(), ScenarioError> {
+    let mut taken = vec![false; regions.len()];
+    for (i, job) in scenario.jobs.iter().enumerate() {
+        let Some(shared) = &job.shared else { continue };
+        let at = path!["jobs", i, "shared"];
+        let Some(r) = regions.iter().position(|r| r.name == shared.region) else {
+            let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+            return fail(
+                at.join("region"),
+                format!("unknown region {:?}; regions are: {}", shared.region, known.join(", ")),
+            );
+        };
+        let batches = regions[r].serving.as_ref().is_some_and(|s| s.kind.dynamic_batching().is_some());
+        if !batches {
+            return fail(
+                at.join("region"),
+                format!("region {:?} has no dynamic-batching replicas to share", shared.region),
+            );
+        }
+        if std::mem::replace(&mut taken[r], true) {
+            return fail(at.join("region"), format!("another job already shares region {:?}", shared.region));
+        }
+        if shared.at.nanos() >= duration {
+            return fail(at.join("at"), "the shared job must start before the online run's duration ends");
+        }
+        jobs[i].shared = Some(SharedModel { region: r, at: shared.at.nanos() });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

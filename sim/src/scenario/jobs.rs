@@ -84,6 +84,20 @@ pub struct Job {
     /// Width of one row of the job's time series.
     #[serde(default = "one_minute")]
     pub interval: Duration,
+    /// Also run the job on an online region's replicas while they are idle (online requests
+    /// first): what it does to the online SLO, and what the worker pool it replaces costs.
+    pub shared: Option<SharedCapacity>,
+}
+
+/// Scoring on the online replicas of a region between online batches.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCapacity {
+    /// The region whose primary deployment lends its idle model instances.
+    pub region: String,
+    /// When the job starts, from the start of the online run.
+    #[serde(default)]
+    pub at: Duration,
 }
 
 /// `{ at = "06:00", probability = 0.99 }`; a deadline past midnight is written `"06:00+1d"`.

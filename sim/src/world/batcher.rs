@@ -23,6 +23,8 @@ pub(super) struct Instance {
     /// Its replica crashed mid-batch: the batch's requests already failed; the pending
     /// `BatchDone` only frees the instance.
     dead: bool,
+    /// Records of a shared job's batch running here instead of requests (0: none).
+    job_records: u32,
 }
 
 /// One replica's batcher: its queue and its model instances.
@@ -60,6 +62,7 @@ impl BatcherState {
             started: 0,
             batch_id: 0,
             dead: false,
+            job_records: 0,
         }));
         BatcherState {
             queue: VecDeque::with_capacity(serving.queue_capacity.min(4096) as usize),
@@ -74,6 +77,11 @@ impl BatcherState {
     /// Requests waiting in the queue.
     pub(super) fn waiting(&self) -> usize {
         self.queue.len()
+    }
+
+    /// An instance is free and no request waits: room for a shared job's batch.
+    pub(super) fn lends_an_instance(&self) -> bool {
+        self.idle_instances > 0 && self.queue.is_empty()
     }
 }
 
@@ -111,6 +119,9 @@ impl World<'_> {
                 return;
             }
             let Some(&oldest) = state.batcher.queue.front() else {
+                if !self.shared_jobs.is_empty() {
+                    self.fill_with_job(replica);
+                }
                 return;
             };
             let waiting = state.batcher.queue.len() as u32;
@@ -181,6 +192,21 @@ impl World<'_> {
         self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
     }
 
+    /// An idle instance of `replica` taken for a shared job's batch of `records`.
+    pub(super) fn take_instance_for_job(&mut self, replica: u32, records: u32) -> u32 {
+        let state = &mut self.replicas[replica as usize];
+        let instances = serving_of(&self.pools, state.pool).kind.instances();
+        let instance = state.batcher.free_instances.pop().expect("an idle replica has a free instance");
+        if state.batcher.idle_instances == instances {
+            self.pools[state.pool as usize].busy_replicas += 1;
+        }
+        state.batcher.idle_instances -= 1;
+        let running = &mut self.instances[instance as usize];
+        running.job_records = records;
+        running.started = self.now;
+        instance
+    }
+
     /// An instance frees up; its batch's requests go on to post-processing.
     #[inline]
     pub(super) fn on_batch_done(&mut self, instance: u32) {
@@ -198,6 +224,17 @@ impl World<'_> {
             // Its replica crashed mid-batch; the requests already failed.
             running.dead = false;
             state.batcher.free_instances.push(instance);
+            return;
+        }
+        if running.job_records > 0 {
+            let records = std::mem::take(&mut running.job_records);
+            let started = running.started;
+            state.batcher.free_instances.push(instance);
+            let pool_state = &mut self.pools[state.pool as usize];
+            pool_state.metrics.busy_nanos += overlap(started, self.now, model.warmup, model.duration);
+            pool_state.window_busy += (self.now - started.max(pool_state.window_start)) as f64;
+            self.on_job_batch_done(replica, records, started);
+            self.try_dispatch(replica);
             return;
         }
         let started = running.started;
@@ -237,6 +274,12 @@ impl World<'_> {
         let first = batcher.first_instance;
         let instances = serving_of(&self.pools, self.replicas[replica as usize].pool).kind.instances();
         for instance in first..first + instances {
+            if self.instances[instance as usize].job_records > 0 && !self.instances[instance as usize].dead {
+                let records = std::mem::take(&mut self.instances[instance as usize].job_records);
+                self.instances[instance as usize].dead = true;
+                self.on_job_batch_lost(replica, records);
+                continue;
+            }
             if self.instances[instance as usize].batch.is_empty() || self.instances[instance as usize].dead {
                 continue;
             }
@@ -265,7 +308,7 @@ impl World<'_> {
         let instances = serving_of(&self.pools, state.pool).kind.instances();
         self.instances[first as usize..(first + instances) as usize]
             .iter()
-            .filter(|instance| !instance.batch.is_empty() && !instance.dead)
+            .filter(|instance| (!instance.batch.is_empty() || instance.job_records > 0) && !instance.dead)
             .fold(total, |sum, instance| sum + (self.now - instance.started.max(since)) as f64)
     }
 }

@@ -25,8 +25,10 @@ mod outcome;
 mod replica;
 mod request;
 mod series;
+mod shared_job;
 
 pub use request::{Outcome, RequestRecord, Stages};
+pub use shared_job::SharedJobRun;
 
 use crate::event::EventQueue;
 use crate::metrics::{new_interval_histogram, Phase, RegionMetrics, TimeseriesRow, PHASES};
@@ -113,6 +115,10 @@ enum Event {
     Tick,
     /// The start or end of the measured window.
     Mark,
+    /// A job on shared capacity starts (`shared_job.rs`).
+    SharedJobStart {
+        job: u32,
+    },
 }
 
 struct Replica {
@@ -230,6 +236,8 @@ pub struct RunOutput {
     pub requests: Vec<RequestRecord>,
     /// Per region with completions (and "all" when several): `(latency ms, fraction at or below)`.
     pub latency_cdf: Vec<(String, Vec<(f64, f64)>)>,
+    /// Jobs that ran on the online replicas' idle time.
+    pub shared_jobs: Vec<SharedJobRun>,
 }
 
 pub struct World<'m> {
@@ -275,6 +283,9 @@ pub struct World<'m> {
     max_requests: usize,
     /// The system held `max_requests` at once: the run stopped there.
     overflowed: bool,
+    /// Batch jobs on shared capacity, and per region the one sharing it.
+    shared_jobs: Vec<shared_job::SharedJob>,
+    shared_by_region: Vec<Option<u32>>,
 }
 
 fn serving_of<'m>(pools: &[Pool<'m>], pool: u32) -> &'m ServingModel {
@@ -390,6 +401,7 @@ impl<'m> World<'m> {
             .collect();
         let sources =
             model.sources.iter().map(|s| SourceState::new(&s.process, rng::stream(seed, &s.stream))).collect();
+        let (shared_jobs, shared_by_region) = shared_job::SharedJob::all(model, seed);
         let mut world = World {
             model,
             seed,
@@ -427,6 +439,8 @@ impl<'m> World<'m> {
             progress_reported: 0,
             max_requests: options.max_requests_in_system.unwrap_or(MAX_REQUESTS_IN_SYSTEM),
             overflowed: false,
+            shared_jobs,
+            shared_by_region,
         };
         world.start_initial_replicas();
         world
@@ -444,6 +458,7 @@ impl<'m> World<'m> {
         }
         self.events.schedule(self.model.interval.min(self.model.duration), Event::Tick);
         self.schedule_controllers();
+        self.schedule_shared_jobs();
         let drain_deadline = self.model.duration.saturating_add(summary::drain_limit(self.model));
         let mut cut = false;
         while let Some((time, event)) = self.events.pop() {
@@ -481,6 +496,7 @@ impl<'m> World<'m> {
                 Event::FaultEnd { fault } => self.on_fault_end(fault as usize),
                 Event::Tick => self.on_tick(),
                 Event::Mark => self.on_mark(),
+                Event::SharedJobStart { job } => self.on_shared_job_start(job),
             }
         }
         self.report_progress(self.model.duration);
@@ -527,6 +543,7 @@ impl<'m> World<'m> {
             events: self.event_count,
             requests: self.records,
             latency_cdf,
+            shared_jobs: self.shared_jobs.into_iter().map(shared_job::SharedJob::into_run).collect(),
         }
     }
 
