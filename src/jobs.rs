@@ -68,9 +68,10 @@ pub fn shared_outcomes(
     Ok(())
 }
 
-/// `jobs_timeseries.csv`: one row per job and interval of its first replication.
+/// `jobs_timeseries.csv`: one row per job and interval of its first replication: the job's name,
+/// then [`JobSeriesRow`]'s fields in order.
 pub fn series_csv(results: &[(String, Vec<JobSeriesRow>)]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     writer
         .write_record([
             "job",
@@ -88,23 +89,9 @@ pub fn series_csv(results: &[(String, Vec<JobSeriesRow>)]) -> Vec<u8> {
         ])
         .expect("writing to memory");
     for (name, rows) in results {
-        for r in rows {
-            writer
-                .write_record([
-                    crate::output::csv_text(name).as_ref(),
-                    &r.time_s.to_string(),
-                    &r.records_written.to_string(),
-                    &r.records_per_s.to_string(),
-                    &r.workers_up.to_string(),
-                    &r.workers_starting.to_string(),
-                    &r.tasks_running.to_string(),
-                    &r.tasks_done.to_string(),
-                    &r.tasks_waiting.to_string(),
-                    &r.failed_attempts.to_string(),
-                    &r.preemptions.to_string(),
-                    &r.crashes.to_string(),
-                ])
-                .expect("writing to memory");
+        let name = crate::output::csv_text(name);
+        for row in rows {
+            writer.serialize((name.as_ref(), row)).expect("a series row serialises");
         }
     }
     writer.into_inner().expect("writing to memory cannot fail")
@@ -114,34 +101,8 @@ pub fn series_csv(results: &[(String, Vec<JobSeriesRow>)]) -> Vec<u8> {
 pub fn read_series_csv(bytes: &[u8]) -> Result<Vec<(String, Vec<JobSeriesRow>)>, csv::Error> {
     let mut out: Vec<(String, Vec<JobSeriesRow>)> = Vec::new();
     let mut reader = csv::Reader::from_reader(bytes);
-    for record in reader.deserialize::<(String, f64, u64, f64, u32, u32, u32, u32, u32, u64, u64, u64)>() {
-        let (
-            job,
-            time_s,
-            records_written,
-            records_per_s,
-            workers_up,
-            workers_starting,
-            tasks_running,
-            tasks_done,
-            tasks_waiting,
-            failed_attempts,
-            preemptions,
-            crashes,
-        ) = record?;
-        let row = JobSeriesRow {
-            time_s,
-            records_written,
-            records_per_s,
-            workers_up,
-            workers_starting,
-            tasks_running,
-            tasks_done,
-            tasks_waiting,
-            failed_attempts,
-            preemptions,
-            crashes,
-        };
+    for record in reader.records() {
+        let (job, row): (String, JobSeriesRow) = record?.deserialize(None)?;
         let job = crate::output::csv_text_read(job);
         match out.last_mut() {
             Some((name, rows)) if *name == job => rows.push(row),

@@ -359,8 +359,9 @@ pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliEr
     let model = loaded.build()?;
     loaded.warn();
     let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
+    let jobs = if model.jobs.is_empty() { String::new() } else { format!(", {} batch jobs", model.jobs.len()) };
     println!(
-        "{}: ok ({} regions, {} replicas, {} traffic sources)",
+        "{}: ok ({} regions, {} replicas, {} traffic sources{jobs})",
         scenario_path.display(),
         model.regions.len(),
         replicas,

@@ -145,3 +145,51 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
     // A blank 1400×2600 page compresses to a few kilobytes; the report with its charts does not.
     assert!(png.len() > 100_000, "screenshot is {} bytes: page looks empty", png.len());
 }
+
+#[test]
+fn job_report_and_compare_page_load_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "CI must install Debian's chromium (see .ci/run)");
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let dir = scratch("browser-jobs");
+    let run = dir.join("run");
+    let compare = dir.join("compare");
+    for (args, out) in [
+        (vec!["run", "scenarios/churn-nightly.toml"], &run),
+        (vec!["compare", "scenarios/churn-compare.toml"], &compare),
+    ] {
+        let scenario = repo(args[1]);
+        let done = servesim(&[args[0], &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    }
+    for (page, charts, text) in
+        [(run.join("report.html"), 3, "Batch jobs"), (compare.join("compare.html"), 2, "edge (on the client")]
+    {
+        let url = format!("file://{}", page.display());
+        let dom = headless(&browser, &dir.join(format!("profile-{charts}")), &["--dump-dom"], &url);
+        assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+        let console: Vec<String> =
+            String::from_utf8_lossy(&dom.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(String::from).collect();
+        assert!(console.is_empty(), "{}: console messages: {console:?}", page.display());
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert!(dom.contains(text), "{}", page.display());
+        assert_eq!(dom.matches("<svg").count(), charts, "{}", page.display());
+        assert!(!dom.contains(": no data"), "{}: a chart without data", page.display());
+    }
+    // The job's timeline: the records-written line climbs to 10 M over more than 50 points.
+    let dom = headless(
+        &browser,
+        &dir.join("profile-timeline"),
+        &["--dump-dom"],
+        &format!("file://{}", run.join("report.html").display()),
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let long_lines = dom
+        .split("<polyline")
+        .skip(1)
+        .filter(|p| p.split("points=\"").nth(1).is_some_and(|pts| pts.split(' ').count() > 50))
+        .count();
+    assert!(long_lines >= 3, "only {long_lines} timeline lines with data");
+}

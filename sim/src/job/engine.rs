@@ -417,8 +417,7 @@ impl Job<'_> {
         task.done = true;
         self.done += 1;
         // The other copy, if any, is killed: its work is wasted.
-        let others: Vec<u32> = self.workers_attempts_of(t);
-        for other in others {
+        while let Some(other) = self.live_attempt_of(t) {
             self.end_attempt(now, other);
         }
         if self.done == self.tasks.len() {
@@ -437,15 +436,15 @@ impl Job<'_> {
         self.dispatch(now);
     }
 
-    fn workers_attempts_of(&self, t: u32) -> Vec<u32> {
+    /// A live attempt of task `t`, if any (a task has at most two: the original and one copy).
+    fn live_attempt_of(&self, t: u32) -> Option<u32> {
         if self.tasks[t as usize].live == 0 {
-            return Vec::new();
+            return None;
         }
         self.workers
             .iter()
             .flat_map(|w| w.attempts.iter().copied())
-            .filter(|&x| self.attempts[x as usize].task == t && self.attempts[x as usize].live)
-            .collect()
+            .find(|&x| self.attempts[x as usize].task == t && self.attempts[x as usize].live)
     }
 
     fn attempt_failed(&mut self, now: Nanos, a: u32) {
