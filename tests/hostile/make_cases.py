@@ -414,6 +414,75 @@ add("prices-nan", 11, BASE, command=("validate", "{dir}/s.toml", "--prices", "{d
 add("prices-negative", 11, BASE, command=("validate", "{dir}/s.toml", "--prices", "{dir}/p.csv"),
     files={"p.csv": "cloud,instance,gpu,gpus,region,usd_per_hour,source\naws,x,none,0,us,-3,me\n"}, stderr=["p.csv:2:"])
 
+# --- Batch jobs (issue 13): every job key refused at its line. --------------------------------------
+JOB = """name = "j"
+[instance_types.cpu]
+usd_per_hour = 0.5
+[[jobs]]
+name = "score"
+start = "02:00"
+deadline = { at = "06:00", probability = 0.99 }
+records = 100000
+partitions = 10
+batch_records = 1000
+service_time = { kind = "constant", value = "10ms" }
+[jobs.workers]
+instance = "cpu"
+count = 4
+[jobs.feature_store]
+per_task = "1000/s"
+[jobs.sink]
+per_writer = "1000/s"
+"""
+add("job-base-validates", "jobs", JOB, exit=0)
+for name, old, new, marker, fragment in [
+    ("job-typo", "records = 100000", "records = 100000\nrecrods = 5", "recrods", "unknown field"),
+    ("job-typo-workers", "count = 4", "count = 4\ncuont = 5", "cuont", "unknown field"),
+    ("job-typo-store", 'per_task = "1000/s"', 'per_task = "1000/s"\nlatncy = "1ms"', "latncy", "unknown field"),
+    ("job-deadline-before-start", 'at = "06:00"', 'at = "01:00"', 'at = "01:00"', "not after the start"),
+    ("job-deadline-equal-start", 'at = "06:00"', 'at = "02:00"', 'at = "02:00"', "not after the start"),
+    ("job-deadline-probability", "probability = 0.99", "probability = 1.5", "probability = 1.5", "probability"),
+    ("job-clock-25h", 'start = "02:00"', 'start = "25:00"', "25:00", "not a time of day"),
+    ("job-clock-text", 'start = "02:00"', 'start = "2am"', "2am", "not a time of day"),
+    ("job-clock-days", 'at = "06:00"', 'at = "06:00+9d"', "+9d", "at most 7 days"),
+    ("job-records-zero", "records = 100000", "records = 0", "records = 0", "records"),
+    ("job-records-negative", "records = 100000", "records = -5", "records = -5", "records"),
+    ("job-partitions-zero", "partitions = 10", "partitions = 0", "partitions = 0", "partitions"),
+    ("job-partitions-over-records", "partitions = 10", "partitions = 200000", "partitions = 200000", "nothing to score"),
+    ("job-batch-zero", "batch_records = 1000", "batch_records = 0", "batch_records = 0", "batch_records"),
+    ("job-batch-huge", "batch_records = 1000", "batch_records = 100000", "batch_records = 100000", "batch_records"),
+    ("job-workers-zero", "count = 4", "count = 0", "count = 0", "count must be between 1"),
+    ("job-slots-zero", "count = 4", "count = 4\nslots = 0", "slots = 0", "slots"),
+    ("job-spot-share", "count = 4", "count = 4\nspot_share = 1.5", "spot_share", "fraction"),
+    ("job-spot-no-price", "count = 4", "count = 4\nspot_share = 0.5", "spot_share", "spot"),
+    ("job-preempt-no-spot", "count = 4", 'count = 4\npreempt_at = ["1h"]', "preempt_at", "spot_share gives none"),
+    ("job-preemptions-negative", "count = 4", "count = 4\npreemptions_per_hour = -1", "preemptions_per_hour", "between 0 and 3600"),
+    ("job-crashes-nan", "count = 4", "count = 4\ncrashes_per_hour = nan", "crashes_per_hour", "between 0 and 3600"),
+    ("job-straggler-slowdown", "count = 4", "count = 4\nstragglers = { fraction = 0.1, slowdown = 0.5 }", "stragglers", "slowdown"),
+    ("job-autoscaling-min-max", "count = 4", "count = 4\nautoscaling = { min = 5, max = 2 }", "autoscaling", "greater than max"),
+    ("job-autoscaling-count", "count = 4", "count = 4\nautoscaling = { min = 5, max = 8 }", "count = 4", "must lie between"),
+    ("job-unknown-instance", 'instance = "cpu"', 'instance = "cpu9"', "cpu9", "unknown instance type"),
+    ("job-store-error-rate", 'per_task = "1000/s"', 'per_task = "1000/s"\nerror_rate = 0.9', "error_rate", "at most 0.5"),
+    ("job-store-rate-zero", 'per_task = "1000/s"', 'per_task = "0/s"', 'per_task = "0/s"', "rate must be positive"),
+    ("job-sink-cap-week", 'per_writer = "1000/s"', 'per_writer = "1000/s"\nmax = "0.0001/s"', 'max = "0.0001/s"', "longer than a week"),
+    ("job-attempts-zero", "batch_records = 1000", "batch_records = 1000\nfailures = { max_attempts = 0 }", "failures", "max_attempts"),
+    ("job-backoff-order", "batch_records = 1000", 'batch_records = 1000\nfailures = { backoff = "10m", max_backoff = "1m" }', "failures", "max_backoff"),
+    ("job-checkpoint-zero", "batch_records = 1000", "batch_records = 1000\ncheckpoint_records = 0", "checkpoint_records", "at least 1"),
+    ("job-speculation-quantile", "batch_records = 1000", "batch_records = 1000\nspeculation = { quantile = 0 }", "speculation", "quantile"),
+    ("job-replications-zero", "batch_records = 1000", "batch_records = 1000\nreplications = 0", "replications = 0", "replications"),
+    ("job-interval-short", "batch_records = 1000", 'batch_records = 1000\ninterval = "10ms"', "interval", "interval"),
+    ("job-name-empty", 'name = "score"', 'name = ""', 'name = ""', "needs a name"),
+    ("job-shared-without-traffic", "batch_records = 1000", 'batch_records = 1000\nshared = { region = "a" }', "shared", "needs online replicas"),
+    ("job-service-table-missing", 'service_time = { kind = "constant", value = "10ms" }', 'service_time = { kind = "table", file = "nope.csv" }', "nope.csv", "cannot read"),
+    ("job-service-unknown-model", 'service_time = { kind = "constant", value = "10ms" }', 'service_time = { kind = "model", model = "gpt-9", device = "a10g" }', "gpt-9", "gpt-9"),
+]:
+    add(name, "jobs", edit(old, new, JOB), marker=marker, stderr=[fragment], one_line=True)
+add("job-two-same-name", "jobs", JOB + '[[jobs]]\nname = "score"\nrecords = 10\npartitions = 1\nbatch_records = 1\nservice_time = { kind = "constant", value = "1ms" }\nworkers = { count = 1 }\n',
+    marker='name = "score"\nrecords = 10', stderr=["two jobs are named"], one_line=True)
+add("job-shared-unknown-region", "jobs", edit("[[jobs]]", "[[jobs]]\nshared = { region = \"zz\" }", BASE + JOB[JOB.index("[instance_types"):]),
+    marker='region = "zz"', stderr=["unknown region"], one_line=True)
+add("job-hostile-name-runs", "jobs", edit('name = "score"', 'name = "<script>alert(1)</script>\\u2028x"', JOB), command=RUN, exit=0)
+
 out = ['# Generated by tests/hostile/make_cases.py: the hostile-input corpus tests/hostile.rs runs.',
        '# Each case: the files it writes into a scratch folder ({dir}), the servesim command, and the',
        '# outcome it must get. Do not edit by hand; edit the script and rerun it.', '']
