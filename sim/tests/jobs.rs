@@ -389,3 +389,16 @@ fn shared_capacity_is_checked() {
     assert!(bad(&SHARED.replace("region = \"local\", at", "region = \"elsewhere\", at")).contains("unknown region"));
     assert!(bad(&SHARED.replace("at = \"50ms\"", "at = \"2s\"")).contains("must start before"));
 }
+
+#[test]
+fn pipelined_stages_move_at_the_slowest_by_hand() {
+    // The sink-bound job above with its stages overlapped: the first batch of a task takes all of
+    // 10 + 25 = 35 ms, the other 99 the slowest stage's 25 ms: 2.51 s, then the 1 s commit; two
+    // waves after 30 s: 37.02 s.
+    let body = format!(
+        "pipelined = true\n{DETERMINISTIC}sink = {{ per_writer = \"100000/s\", max = \"200000/s\", commit_latency = \"1s\" }}\n"
+    );
+    let run = once(&body);
+    let makespan = run.makespan.expect("finishes");
+    assert!(makespan.abs_diff(37_020_000_000) < 1000, "{makespan}");
+}

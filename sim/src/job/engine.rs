@@ -347,7 +347,11 @@ impl Job<'_> {
         self.run.read_s += read * slowdown / 1e9;
         self.run.score_s += score * slowdown / 1e9;
         self.run.write_s += write * slowdown / 1e9;
-        let took = ((read + score + write) * slowdown).round().max(1.0) as Nanos;
+        // Pipelined, an attempt's first batch fills the pipe (all three stages) and every later
+        // one leaves it at the pace of the slowest stage.
+        let first = attempt.position == attempt.start_position;
+        let stages = if model.pipelined && !first { read.max(score).max(write) } else { read + score + write };
+        let took = (stages * slowdown).round().max(1.0) as Nanos;
         self.attempts[a as usize].batch = n;
         self.queue.schedule(now + took, Event::BatchDone(a));
     }

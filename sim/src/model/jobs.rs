@@ -39,6 +39,7 @@ pub struct JobModel {
     /// Records of each task, in task order (the remainder goes to the first tasks).
     pub task_records: Vec<u64>,
     pub batch_records: u32,
+    pub pipelined: bool,
     pub latency: Arc<dyn BatchLatency>,
     pub workers: WorkerPoolModel,
     pub reads: Option<ReadsModel>,
@@ -439,6 +440,7 @@ fn build_job(
         record_bytes: job.record_bytes,
         task_records,
         batch_records: job.batch_records,
+        pipelined: job.pipelined,
         latency,
         workers: WorkerPoolModel {
             instance: w.instance.clone(),

@@ -61,6 +61,11 @@ pub struct Job {
     pub partitions: u32,
     /// Records per scoring batch: one feature-store read, one model call, one sink write.
     pub batch_records: u32,
+    /// Overlap a task's stages: the next batch is read while this one is scored and the previous
+    /// one written, so after the first batch a task moves at its slowest stage (false: one after
+    /// the other).
+    #[serde(default)]
+    pub pipelined: bool,
     /// Time to score one batch: any service-time form (a distribution, a batch table, or
     /// `kind = "model"` from a profile or the roofline, evaluated at `batch_records`).
     pub service_time: Dist,
