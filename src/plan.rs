@@ -100,16 +100,35 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             } else {
                 "infeasible"
             };
+            if j.jobs_only {
+                return Some((j.usd_per_run?, j.makespan_p99_s? / 3600.0, kind.to_string()));
+            }
             Some((j.usd_per_hour?, j.p99_ms?, kind.to_string()))
         })
         .collect();
+    let jobs_only = outcome.judged.iter().any(|j| j.jobs_only);
     let mut ranked: Vec<(&planner::PointResult, &planner::Judged)> =
         outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
     ranked.sort_by_key(|(_, j)| j.rank);
-    let mut alternatives =
-        vec![["rank", "point", "parameters", "USD/h", "p99 ms", "availability"].map(String::from).to_vec()];
+    let header = if jobs_only {
+        ["rank", "point", "parameters", "USD/run", "P(deadline)", "makespan p99"]
+    } else {
+        ["rank", "point", "parameters", "USD/h", "p99 ms", "availability"]
+    };
+    let mut alternatives = vec![header.map(String::from).to_vec()];
     for (result, judged) in ranked.iter().take(6) {
         let parameters: Vec<String> = resolved_values(result, spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+        if jobs_only {
+            alternatives.push(vec![
+                judged.rank.unwrap_or(0).to_string(),
+                result.index.to_string(),
+                parameters.join(", "),
+                judged.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
+                judged.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
+                judged.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
+            ]);
+            continue;
+        }
         alternatives.push(vec![
             judged.rank.unwrap_or(0).to_string(),
             result.index.to_string(),
@@ -137,6 +156,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         alternatives,
         risks: choice.risks.clone(),
         robustness: choice.table.clone(),
+        jobs_only,
     };
     let sweep_chosen = finished.chosen.as_ref().expect("a feasible point was chosen");
     let loaded = load::Loaded {

@@ -199,6 +199,11 @@ pub enum DotKind {
 /// Cost against p99 for sweep points: infeasible points hollow grey, the frontier joined by a line,
 /// the chosen point a large red mark.
 pub fn pareto(title: &str, dots: &[Dot]) -> String {
+    pareto_on(title, "cost (USD per hour)", "p99 latency (ms)", dots)
+}
+
+/// [`pareto`] with other axes (a batch job's cost per run against its p99 makespan).
+pub fn pareto_on(title: &str, x_desc: &str, y_desc: &str, dots: &[Dot]) -> String {
     // Infeasible points can sit orders of magnitude above the rest: clip them to the top of a scale
     // set by the feasible points, so the frontier stays readable.
     let feasible_top = dots.iter().filter(|d| d.kind != DotKind::Infeasible).map(|d| d.y).fold(f64::NAN, f64::max);
@@ -220,8 +225,8 @@ pub fn pareto(title: &str, dots: &[Dot]) -> String {
                 .build_cartesian_2d((xmin - pad_x)..(xmax + pad_x), (ymin - pad_y).max(0.0)..(ymax + pad_y))?;
             chart
                 .configure_mesh()
-                .x_desc("cost (USD per hour)")
-                .y_desc("p99 latency (ms)")
+                .x_desc(x_desc)
+                .y_desc(y_desc)
                 .x_label_formatter(&tick)
                 .y_label_formatter(&tick)
                 .draw()?;

@@ -96,18 +96,21 @@ pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<Job
         let deadline =
             jobs.iter().find(|j| &j.name == name).and_then(|j| j.deadline.as_ref()).map(|d| d.after_start_s / 3600.0);
         let at = |f: &dyn Fn(&JobSeriesRow) -> f64| rows.iter().map(|r| (r.time_s / 3600.0, f(r))).collect::<Vec<_>>();
-        let written = [Series { name: "records written".into(), points: at(&|r| r.records_written as f64) }];
+        let mut written = vec![Series { name: "records written".into(), points: at(&|r| r.records_written as f64) }];
+        // The deadline as a vertical line, so the axis reaches it however early the run ends.
+        if let (Some(d), Some(last)) = (deadline, rows.last()) {
+            written.push(Series { name: "deadline".into(), points: vec![(d, 0.0), (d, last.records_written as f64)] });
+        }
         let shade: Vec<(f64, f64)> = deadline
-            .map(|d| {
-                let end = rows.last().map_or(d, |r| (r.time_s / 3600.0).max(d));
-                vec![(d, end.max(d + 1e-3))]
-            })
-            .unwrap_or_default();
+            .and_then(|d| rows.last().map(|r| (d, r.time_s / 3600.0)))
+            .filter(|(d, end)| end > d)
+            .into_iter()
+            .collect();
         let _ = write!(
             out,
             "<div>{}</div>",
             charts::lines(
-                &format!("{name}: records written (grey: past the deadline)"),
+                &format!("{name}: records written, and the deadline"),
                 "hours after the start",
                 "records",
                 &written,
