@@ -119,14 +119,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     for (result, judged) in ranked.iter().take(6) {
         let parameters: Vec<String> = resolved_values(result, spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
         if jobs_only {
-            alternatives.push(vec![
-                judged.rank.unwrap_or(0).to_string(),
-                result.index.to_string(),
-                parameters.join(", "),
-                judged.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
-                judged.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
-                judged.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
-            ]);
+            let fixed = [judged.rank.unwrap_or(0).to_string(), result.index.to_string(), parameters.join(", ")];
+            alternatives.push(fixed.into_iter().chain(crate::sweep::job_cells(judged)).collect());
             continue;
         }
         alternatives.push(vec![

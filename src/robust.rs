@@ -277,14 +277,9 @@ fn jobs_choice(finished: &Finished, ranked: &[(&PointResult, &Judged)], risks: &
     for (k, (result, judged)) in ranked.iter().take(2).enumerate() {
         let parameters: Vec<String> =
             resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
-        table.push(vec![
-            if k == 0 { "chosen" } else { "runner-up" }.to_string(),
-            result.index.to_string(),
-            parameters.join(", "),
-            judged.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
-            judged.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
-            judged.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
-        ]);
+        let fixed =
+            [if k == 0 { "chosen" } else { "runner-up" }.to_string(), result.index.to_string(), parameters.join(", ")];
+        table.push(fixed.into_iter().chain(crate::sweep::job_cells(judged)).collect());
     }
     let words = if *risks == PlanRisks::default() {
         "the deadline probability target of each job (online risks do not apply to jobs)".to_string()

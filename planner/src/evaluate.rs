@@ -52,14 +52,28 @@ pub struct JobMetrics {
     pub name: String,
     pub usd_per_run: f64,
     pub makespan_p99_s: Option<f64>,
-    /// (estimate, Wilson 95% low, high, target).
-    pub deadline: Option<(f64, f64, f64, f64)>,
-    /// Nights on time, of nights simulated (for a one-sided bound with `slo_confidence`).
-    #[serde(default)]
-    pub met: u32,
-    #[serde(default)]
-    pub of: u32,
+    pub deadline: Option<DeadlineCount>,
     pub records_lost: u64,
+}
+
+/// Nights on time of nights simulated, and the share that must be: P(deadline) and its intervals
+/// follow from these.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineCount {
+    pub met: u32,
+    pub of: u32,
+    pub target: f64,
+}
+
+impl DeadlineCount {
+    pub fn probability(&self) -> f64 {
+        f64::from(self.met) / f64::from(self.of.max(1))
+    }
+
+    /// The Wilson interval at `z` (two-sided 95%: [`sim::job::summary::Z95`]).
+    pub fn interval(&self, z: f64) -> [f64; 2] {
+        sim::job::summary::wilson_interval(self.met, self.of, z)
+    }
 }
 
 impl JobMetrics {
@@ -68,12 +82,11 @@ impl JobMetrics {
             name: summary.name.clone(),
             usd_per_run: summary.cost.usd_per_run,
             makespan_p99_s: summary.makespan_s.as_ref().map(|m| m.p99),
-            deadline: summary
-                .deadline
-                .as_ref()
-                .map(|d| (d.probability, d.interval_95[0], d.interval_95[1], d.target_probability)),
-            met: summary.deadline.as_ref().map_or(0, |d| d.met),
-            of: summary.deadline.as_ref().map_or(0, |d| d.of),
+            deadline: summary.deadline.as_ref().map(|d| DeadlineCount {
+                met: d.met,
+                of: d.of,
+                target: d.target_probability,
+            }),
             records_lost: summary.records.lost,
         }
     }
@@ -81,25 +94,24 @@ impl JobMetrics {
     /// Why the job misses its deadline target, or None. With `confidence`, P(deadline) is judged
     /// on the one-sided Wilson lower bound at that level rather than on the estimate.
     pub fn shortfall(&self, confidence: Option<f64>) -> Option<String> {
-        let judged = match (self.deadline, confidence) {
-            (Some(_), Some(level)) if self.of > 0 => {
-                let z = sim::stats::t_quantile(level, 10_000);
-                Some((
-                    sim::job::summary::wilson_interval(self.met, self.of, z)[0],
-                    format!(" (lower {}% bound)", level * 100.0),
-                ))
+        if let Some(d) = self.deadline {
+            let p = d.probability();
+            let (judged, bound) = match confidence {
+                Some(level) => {
+                    let z = sim::stats::t_quantile(level, 10_000);
+                    (d.interval(z)[0], format!(" (lower {}% bound)", level * 100.0))
+                }
+                None => (p, String::new()),
+            };
+            if judged < d.target {
+                let [low, high] = d.interval(sim::job::summary::Z95);
+                return Some(format!(
+                    "job {}: P(deadline){bound} {judged:.3} < {} (estimate {p:.3}, 95% CI {low:.3}–{high:.3})",
+                    self.name, d.target
+                ));
             }
-            (Some((p, ..)), _) => Some((p, String::new())),
-            (None, _) => None,
-        };
-        match (self.deadline, judged) {
-            (Some((p, low, high, target)), Some((value, bound))) if value < target => Some(format!(
-                "job {}: P(deadline){bound} {value:.3} < {target} (estimate {p:.3}, 95% CI {low:.3}–{high:.3})",
-                self.name
-            )),
-            _ if self.records_lost > 0 => Some(format!("job {}: {} records lost", self.name, self.records_lost)),
-            _ => None,
         }
+        (self.records_lost > 0).then(|| format!("job {}: {} records lost", self.name, self.records_lost))
     }
 }
 
@@ -114,13 +126,10 @@ impl RunMetrics {
             ),
             None => (Vec::new(), None),
         };
-        // A run without traffic (a scenario of jobs alone) has rates of 0/0: zero, which the
-        // journal's JSON can hold.
-        let rate = |value: f64| if value.is_finite() { value } else { 0.0 };
         RunMetrics {
             seed: summary.seed,
-            offered_rps: rate(o.throughput.offered_rps),
-            completed_rps: rate(o.throughput.completed_rps),
+            offered_rps: o.throughput.offered_rps,
+            completed_rps: o.throughput.completed_rps,
             latency_mean_ms: o.latency_ms.mean,
             p50_ms: o.latency_ms.p50,
             p90_ms: o.latency_ms.p90,
@@ -131,7 +140,7 @@ impl RunMetrics {
             timed_out: r.timed_out,
             utilization: o.utilization,
             replicas: o.replicas,
-            usd_per_hour: rate(o.cost.usd_per_hour),
+            usd_per_hour: o.cost.usd_per_hour,
             usd_per_million: o.cost.usd_per_million_requests,
             saturated: o.saturated,
             stopped_early: summary.stopped_early_s.is_some(),

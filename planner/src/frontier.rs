@@ -77,7 +77,7 @@ pub fn judge(
                 jobs_only: runs.first().is_some_and(RunMetrics::jobs_only),
                 p_deadline: runs
                     .first()
-                    .and_then(|r| r.jobs.iter().filter_map(|j| j.deadline.map(|d| d.0)).reduce(f64::min)),
+                    .and_then(|r| r.jobs.iter().filter_map(|j| j.deadline.map(|d| d.probability())).reduce(f64::min)),
                 makespan_p99_s: runs
                     .first()
                     .and_then(|r| r.jobs.iter().filter_map(|j| j.makespan_p99_s).reduce(f64::max)),

@@ -78,12 +78,17 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
     }
     let job_cells = |run: Option<&crate::evaluate::RunMetrics>| -> Vec<String> {
         let Some(run) = run.filter(|r| !r.jobs.is_empty()) else { return vec![String::new(); 5] };
-        let deadline = run.jobs.iter().filter_map(|j| j.deadline).reduce(|a, b| if b.0 < a.0 { b } else { a });
+        let deadline =
+            run.jobs
+                .iter()
+                .filter_map(|j| j.deadline)
+                .reduce(|a, b| if b.probability() < a.probability() { b } else { a });
+        let interval = deadline.map(|d| d.interval(sim::job::summary::Z95));
         vec![
             optional(run.usd_per_run()),
-            optional(deadline.map(|d| d.0)),
-            optional(deadline.map(|d| d.1)),
-            optional(deadline.map(|d| d.2)),
+            optional(deadline.map(|d| d.probability())),
+            optional(interval.map(|i| i[0])),
+            optional(interval.map(|i| i[1])),
             optional(run.jobs.iter().filter_map(|j| j.makespan_p99_s).reduce(f64::max)),
         ]
     };

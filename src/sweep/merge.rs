@@ -149,13 +149,11 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
         );
         for (result, j) in ranked.iter().take(10) {
             let parameters: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+            let [cost, probability, makespan] = job_cells(j);
             println!(
-                "{:>4} {:>6} {:>10} {:>12} {:>14}  {}",
+                "{:>4} {:>6} {cost:>10} {probability:>12} {makespan:>14}  {}",
                 j.rank.unwrap_or(0),
                 result.index,
-                j.usd_per_run.map_or("-".into(), |v| format!("{v:.2}")),
-                j.p_deadline.map_or("-".into(), |v| format!("{v:.3}")),
-                j.makespan_p99_s.map_or("-".into(), |v| format!("{:.2} h", v / 3600.0)),
                 parameters.join(" ")
             );
         }
@@ -186,6 +184,15 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
             if j.on_frontier { "  (frontier)" } else { "" }
         );
     }
+}
+
+/// A point's batch-job cells: USD per run, P(deadline), p99 makespan (every table of a plan of jobs).
+pub(crate) fn job_cells(j: &planner::Judged) -> [String; 3] {
+    [
+        j.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
+        j.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
+        j.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
+    ]
 }
 
 pub fn merge(args: &MergeArgs) -> Result<(), CliError> {

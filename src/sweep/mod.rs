@@ -10,7 +10,7 @@ mod prepare;
 
 pub(crate) use manifests::check_image;
 pub use merge::merge;
-pub(crate) use merge::{absolute_files, point_text, resolved_values, Outcome};
+pub(crate) use merge::{absolute_files, job_cells, point_text, resolved_values, Outcome};
 
 use crate::error::CliError;
 use crate::load::Loaded;

@@ -465,6 +465,7 @@ for name, old, new, marker, fragment in [
     ("job-store-error-rate", 'per_task = "1000/s"', 'per_task = "1000/s"\nerror_rate = 0.9', "error_rate", "at most 0.5"),
     ("job-store-rate-zero", 'per_task = "1000/s"', 'per_task = "0/s"', 'per_task = "0/s"', "rate must be positive"),
     ("job-sink-cap-week", 'per_writer = "1000/s"', 'per_writer = "1000/s"\nmax = "0.0001/s"', 'max = "0.0001/s"', "longer than a week"),
+    ("job-failure-probability-negative", "batch_records = 1000", "batch_records = 1000\nfailures = { probability = -0.1 }", "failures", "probability"),
     ("job-attempts-zero", "batch_records = 1000", "batch_records = 1000\nfailures = { max_attempts = 0 }", "failures", "max_attempts"),
     ("job-backoff-order", "batch_records = 1000", 'batch_records = 1000\nfailures = { backoff = "10m", max_backoff = "1m" }', "failures", "max_backoff"),
     ("job-checkpoint-zero", "batch_records = 1000", "batch_records = 1000\ncheckpoint_records = 0", "checkpoint_records", "at least 1"),

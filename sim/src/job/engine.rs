@@ -105,6 +105,10 @@ struct Job<'m> {
     done: usize,
     durations: Vec<Nanos>,
     scratch: Vec<Nanos>,
+    /// Workers in each state (by `WorkerState as usize`), and spot workers starting or up: kept as
+    /// workers change state, so that scaling and the series never count the whole pool.
+    in_state: [u32; 4],
+    spot_alive: u32,
     speculating: bool,
     next_preemption: usize,
     worker_rng: Rng,
@@ -130,6 +134,8 @@ pub fn run(model: &JobModel, seed: u64) -> JobRun {
         done: 0,
         durations: Vec::with_capacity(model.task_records.len()),
         scratch: Vec::new(),
+        in_state: [0; 4],
+        spot_alive: 0,
         speculating: false,
         next_preemption: 0,
         worker_rng: stream(seed, &format!("{id}/workers")),
@@ -203,6 +209,8 @@ impl Job<'_> {
             1.0
         };
         let w = self.workers.len() as u32;
+        self.in_state[WorkerState::Starting as usize] += 1;
+        self.spot_alive += u32::from(spot);
         self.workers.push(Worker {
             spot,
             slowdown,
@@ -216,7 +224,23 @@ impl Job<'_> {
     }
 
     fn workers_alive(&self) -> u32 {
-        self.workers.iter().filter(|w| matches!(w.state, WorkerState::Starting | WorkerState::Up)).count() as u32
+        self.in_state[WorkerState::Starting as usize] + self.in_state[WorkerState::Up as usize]
+    }
+
+    /// Moves worker `w` to `state`, keeping the counts.
+    fn set_state(&mut self, w: u32, state: WorkerState) {
+        let worker = &mut self.workers[w as usize];
+        let alive = |s: WorkerState| matches!(s, WorkerState::Starting | WorkerState::Up);
+        if worker.spot && alive(worker.state) != alive(state) {
+            if alive(state) {
+                self.spot_alive += 1;
+            } else {
+                self.spot_alive -= 1;
+            }
+        }
+        self.in_state[worker.state as usize] -= 1;
+        self.in_state[state as usize] += 1;
+        worker.state = state;
     }
 
     fn exponential(rng: &mut Rng, per_nanosecond: f64) -> Option<Nanos> {
@@ -232,9 +256,9 @@ impl Job<'_> {
         if worker.state != WorkerState::Starting {
             return;
         }
-        worker.state = WorkerState::Up;
         worker.idle_since = now;
         let spot = worker.spot;
+        self.set_state(w, WorkerState::Up);
         for _ in 0..pool.slots {
             self.free_slots.push(w);
         }
@@ -481,7 +505,7 @@ impl Job<'_> {
         }
         self.run.preemptions += 1;
         let was_starting = worker.state == WorkerState::Starting;
-        worker.state = WorkerState::Draining;
+        self.set_state(w, WorkerState::Draining);
         if was_starting {
             self.queue.schedule(now, Event::Lost { worker: w, crash: false });
         } else {
@@ -501,7 +525,7 @@ impl Job<'_> {
         }
         let replace = crash && worker.state != WorkerState::Draining;
         let spot = worker.spot;
-        worker.state = WorkerState::Gone;
+        self.set_state(w, WorkerState::Gone);
         self.bill(w, now);
         if crash {
             self.run.crashes += 1;
@@ -544,7 +568,7 @@ impl Job<'_> {
     fn autoscale(&mut self, now: Nanos) {
         let Some((_, max, _)) = self.model.workers.autoscaling else { return };
         let slots = self.model.workers.slots as usize;
-        let starting = self.workers.iter().filter(|w| w.state == WorkerState::Starting).count();
+        let starting = self.in_state[WorkerState::Starting as usize] as usize;
         let waiting = self.pending.len().saturating_sub(starting * slots);
         let alive = self.workers_alive() as usize;
         let wanted = waiting.div_ceil(slots).min((max as usize).saturating_sub(alive));
@@ -552,12 +576,7 @@ impl Job<'_> {
         let spot_share = f64::from(pool.spot) / f64::from(pool.count);
         for _ in 0..wanted {
             let alive = self.workers_alive();
-            let spot_alive = self
-                .workers
-                .iter()
-                .filter(|w| w.spot && matches!(w.state, WorkerState::Starting | WorkerState::Up))
-                .count() as f64;
-            let spot = spot_alive < (spot_share * f64::from(alive + 1)).round();
+            let spot = f64::from(self.spot_alive) < (spot_share * f64::from(alive + 1)).round();
             self.add_worker(now, spot, pool.startup);
         }
     }
@@ -580,7 +599,7 @@ impl Job<'_> {
         if self.workers_alive() <= min {
             return;
         }
-        self.workers[w as usize].state = WorkerState::Gone;
+        self.set_state(w, WorkerState::Gone);
         self.bill(w, now);
     }
 
@@ -618,7 +637,7 @@ impl Job<'_> {
         let (last_time, last_written) = self.last_series;
         let seconds = (now - last_time) as f64 / 1e9;
         let rate = if seconds > 0.0 { (self.run.records_written - last_written) as f64 / seconds } else { 0.0 };
-        let count = |state: WorkerState| self.workers.iter().filter(|w| w.state == state).count() as u32;
+        let count = |state: WorkerState| self.in_state[state as usize];
         self.run.series.push(super::JobSeriesRow {
             time_s: now as f64 / 1e9,
             records_written: self.run.records_written,
@@ -640,7 +659,7 @@ impl Job<'_> {
         for w in 0..self.workers.len() {
             if self.workers[w].state != WorkerState::Gone {
                 self.bill(w as u32, end);
-                self.workers[w].state = WorkerState::Gone;
+                self.set_state(w as u32, WorkerState::Gone);
             }
         }
         if self.run.series.last().is_none_or(|row| row.time_s < end as f64 / 1e9) {

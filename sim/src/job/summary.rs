@@ -5,7 +5,7 @@ use crate::model::jobs::{format_clock, JobModel};
 use serde::{Deserialize, Serialize};
 
 /// Normal quantile for a two-sided 95% interval.
-const Z95: f64 = 1.959_963_984_540_054;
+pub const Z95: f64 = 1.959_963_984_540_054;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct JobSummary {

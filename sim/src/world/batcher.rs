@@ -226,23 +226,16 @@ impl World<'_> {
             state.batcher.free_instances.push(instance);
             return;
         }
-        if running.job_records > 0 {
-            let records = std::mem::take(&mut running.job_records);
-            let started = running.started;
-            state.batcher.free_instances.push(instance);
-            let pool_state = &mut self.pools[state.pool as usize];
-            pool_state.metrics.busy_nanos += overlap(started, self.now, model.warmup, model.duration);
-            pool_state.window_busy += (self.now - started.max(pool_state.window_start)) as f64;
-            self.on_job_batch_done(replica, records, started);
-            self.try_dispatch(replica);
-            return;
-        }
         let started = running.started;
         let batch_id = running.batch_id;
+        let job_records = std::mem::take(&mut running.job_records);
         let mut batch = std::mem::take(&mut running.batch);
         let pool_state = &mut self.pools[state.pool as usize];
         pool_state.metrics.busy_nanos += overlap(started, self.now, model.warmup, model.duration);
         pool_state.window_busy += (self.now - started.max(pool_state.window_start)) as f64;
+        if job_records > 0 {
+            self.on_job_batch_done(replica, job_records, started);
+        }
         let size = batch.len() as u32;
         for &id in &batch {
             let request = &mut self.requests[id as usize];

@@ -115,7 +115,8 @@ impl World<'_> {
         }
     }
 
-    /// A job batch of `records` finished on `replica` (its instance already freed).
+    /// A job batch of `records` finished on `replica`.
+    #[cold]
     pub(super) fn on_job_batch_done(&mut self, replica: u32, records: u32, started: Nanos) {
         let region = self.pools[self.replicas[replica as usize].pool as usize].region;
         let j = self.shared_by_region[region as usize].expect("a job batch ran for the region's job");
