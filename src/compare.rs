@@ -27,6 +27,19 @@ pub struct CompareArgs {
     quiet: bool,
 }
 
+/// How far `predictions_per_day` may stray from the simulated traffic's daily count: rounding in
+/// what the user wrote, not a different load.
+const PER_DAY_TOLERANCE: f64 = 0.01;
+
+/// A count as people write it: whole when it is whole.
+fn shortest(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
 /// Days in an average month (365.25 / 12).
 const DAYS_PER_MONTH: f64 = 30.4375;
 
@@ -92,25 +105,54 @@ fn evaluate(
 ) -> Result<Vec<ServingOption>, CliError> {
     let at = |key: &str| path!["compare", key];
     let err = |path: sim::scenario::KeyPath, message: String| loaded.error_at(&path, &message);
-    let traffic_per_day: f64 =
-        model.sources.iter().filter_map(|s| s.process.mean_rate_per_sec()).sum::<f64>() * 86_400.0;
-    let predictions_per_day = match spec.predictions_per_day {
-        Some(p) if p.is_finite() && p > 0.0 => p,
-        Some(p) => {
+    // One rate drives every option: the online fleet is sized by the traffic it simulates, so
+    // its cost is divided by that traffic, and the batch and edge options serve the same number.
+    let online = model.has_online().then(|| sim::run(model, &sim::RunOptions::seeded(seed)).summary);
+    if let Some(reason) = online.as_ref().and_then(|summary| summary.unmeasured(model)) {
+        return Err(CliError::input(format!("{}: {reason}", loaded.path.display())));
+    }
+    let rates: Option<Vec<f64>> = model.sources.iter().map(|s| s.process.mean_rate_per_sec()).collect();
+    // (requests a day, the relative difference from it that still counts as the same rate)
+    let traffic_per_day = match (&online, rates) {
+        (None, _) => None,
+        // Every source has a mean rate: the exact one, not the run's sample of it.
+        (Some(_), Some(rates)) => Some((rates.iter().sum::<f64>() * 86_400.0, PER_DAY_TOLERANCE)),
+        // A schedule or a replayed trace: the rate the run offered in its measured window, known
+        // to within the Poisson noise of its count (three standard deviations).
+        (Some(summary), None) => {
+            let offered = summary.overall.throughput.offered_rps;
+            let count = offered * (summary.duration_s - summary.warmup_s);
+            Some((offered * 86_400.0, PER_DAY_TOLERANCE.max(3.0 / count.max(1.0).sqrt())))
+        }
+    };
+    let predictions_per_day = match (spec.predictions_per_day, traffic_per_day) {
+        (Some(p), _) if !(p.is_finite() && p > 0.0) => {
             return Err(err(at("predictions_per_day"), format!("predictions_per_day must be positive, got {p}")))
         }
-        None if traffic_per_day > 0.0 => traffic_per_day,
-        None => {
+        (Some(p), Some((traffic, tolerance))) if (p - traffic).abs() > tolerance * traffic => {
             return Err(err(
                 at("predictions_per_day"),
-                "needed: the scenario has no online traffic with a mean rate to take it from".into(),
+                format!(
+                    "predictions_per_day ({}) disagrees with the online traffic the scenario simulates ({} a day): \
+                     the online fleet would be sized for one and its cost divided by the other; remove \
+                     predictions_per_day (it is then the traffic's) or change the traffic to match",
+                    shortest(p),
+                    shortest(traffic)
+                ),
+            ))
+        }
+        (Some(p), _) => p,
+        (None, Some((traffic, _))) if traffic > 0.0 => traffic,
+        (None, _) => {
+            return Err(err(
+                at("predictions_per_day"),
+                "needed: the scenario has no online traffic to take it from".into(),
             ))
         }
     };
     let mut options = Vec::new();
 
-    if model.has_online() {
-        let summary = sim::run(model, &sim::RunOptions::seeded(seed)).summary;
+    if let Some(summary) = &online {
         let o = &summary.overall;
         options.push(ServingOption {
             option: "online (real-time serving)".into(),

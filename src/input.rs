@@ -29,26 +29,41 @@ pub fn read_to_string(path: &Path) -> Result<String, String> {
     })
 }
 
-/// The bytes of a file, refused if they are compressed (servesim reads plain text only).
+/// The bytes of a file, refused if they are compressed or archived (servesim reads plain text only).
 pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     open(path)?.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if let Some((kind, tool)) = compression(&bytes) {
-        return Err(format!("the file is {kind}-compressed: decompress it first ({tool})"));
+    if let Some(advice) = packed(path, &bytes) {
+        return Err(advice);
     }
     Ok(bytes)
 }
 
-/// The compression format whose magic number `bytes` starts with, and the tool that undoes it.
-fn compression(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    const MAGIC: [(&[u8], &str, &str); 5] = [
-        (b"\x1f\x8b", "gzip", "gunzip -k FILE"),
-        (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d FILE"),
-        (b"BZh", "bzip2", "bunzip2 -k FILE"),
-        (b"\xfd7zXZ\x00", "xz", "unxz -k FILE"),
-        (b"PK\x03\x04", "zip", "unzip FILE"),
+/// What a compressed or archived file is and how to get the text out of it. A compressed tar
+/// archive gets `tar`, not the decompressor: `gunzip -k` would leave a `.tar`, refused in turn.
+fn packed(path: &Path, bytes: &[u8]) -> Option<String> {
+    const MAGIC: [(&[u8], &str, &str, Option<&str>); 5] = [
+        (b"\x1f\x8b", "gzip", "gunzip -k FILE", Some("tar -xzf FILE")),
+        (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d FILE", Some("tar --zstd -xf FILE")),
+        (b"BZh", "bzip2", "bunzip2 -k FILE", Some("tar -xjf FILE")),
+        (b"\xfd7zXZ\x00", "xz", "unxz -k FILE", Some("tar -xJf FILE")),
+        (b"PK\x03\x04", "zip", "unzip FILE", None),
     ];
-    MAGIC.iter().find(|(magic, _, _)| bytes.starts_with(magic)).map(|&(_, kind, tool)| (kind, tool))
+    let name = path.file_name().map_or(String::new(), |n| n.to_string_lossy().to_lowercase());
+    let is_tar = name.contains(".tar") || [".tgz", ".tbz", ".tbz2", ".txz", ".tzst"].iter().any(|e| name.ends_with(e));
+    if let Some(&(_, kind, tool, untar)) = MAGIC.iter().find(|(magic, ..)| bytes.starts_with(magic)) {
+        return Some(match untar {
+            Some(untar) if is_tar => {
+                format!(
+                    "the file is a {kind}-compressed tar archive: extract it first ({untar}) and name the file inside"
+                )
+            }
+            _ => format!("the file is {kind}-compressed: decompress it first ({tool})"),
+        });
+    }
+    // POSIX tar: "ustar" at offset 257 of the first header.
+    (bytes.get(257..262) == Some(b"ustar"))
+        .then(|| "the file is a tar archive: extract it first (tar -xf FILE) and name the file inside".to_string())
 }
 
 #[cfg(test)]
@@ -61,7 +76,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let gzip = dir.join("trace.csv.gz");
         std::fs::write(&gzip, b"\x1f\x8b\x08\x00rest").unwrap();
-        assert!(read(&gzip).unwrap_err().contains("gzip-compressed: decompress it first"));
+        assert!(read(&gzip).unwrap_err().contains("gzip-compressed: decompress it first (gunzip -k FILE)"));
+        // A compressed tar archive: gunzip would leave a .tar, which is refused in turn.
+        let tarball = dir.join("traces.tar.gz");
+        std::fs::write(&tarball, b"\x1f\x8b\x08\x00rest").unwrap();
+        assert!(read(&tarball).unwrap_err().contains("gzip-compressed tar archive: extract it first (tar -xzf FILE)"));
+        let mut tar = vec![b'a'; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        let plain_tar = dir.join("traces.tar");
+        std::fs::write(&plain_tar, &tar).unwrap();
+        assert!(read(&plain_tar).unwrap_err().contains("tar archive: extract it first (tar -xf FILE)"));
         let latin1 = dir.join("scenario.toml");
         std::fs::write(&latin1, b"name = \"caf\xe9\"\n").unwrap();
         assert_eq!(read_to_string(&latin1).unwrap_err(), "not UTF-8 text: invalid byte 0xe9 at byte offset 11");

@@ -319,6 +319,15 @@ pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
     if let Some(path) = &args.compare {
         return compare(&spec, &target, path);
     }
+    if args.decode_kv.is_some() && !matches!(spec.architecture, models::Architecture::Decoder(_)) {
+        // Only a decoder generates token by token: for any other model the "step" would be the
+        // whole forward pass, labelled as something it is not.
+        return Err(CliError::input(format!(
+            "--decode-kv: {} is not a decoder (it answers in one forward pass, with no tokens to decode); \
+             drop --decode-kv, or name a decoder such as llama-3-8b",
+            spec.name
+        )));
+    }
     let pass = args.decode_kv.map_or(Pass::Prefill, |kv_len| Pass::Decode { kv_len });
     let prediction = target.predict(&spec, args.batch, args.seq, pass)?;
     let ms = prediction.seconds * 1e3;
@@ -393,13 +402,23 @@ pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
 }
 
 /// Predicted against measured whole-model latency: a Markdown table and the MAPE.
+/// The 1-based column (in characters) where field `i` of an unquoted record starts: the fields
+/// before it and one delimiter after each.
+fn text_column(record: &csv::StringRecord, i: usize) -> usize {
+    (0..i).map(|j| record.get(j).map_or(0, |f| f.chars().count()) + 1).sum::<usize>() + 1
+}
+
 fn compare(spec: &models::ModelSpec, target: &Target, path: &Path) -> Result<(), CliError> {
     let text = crate::input::read_to_string(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| CliError::input(format!("{}: {e}", path.display())))?.clone();
+    let headers = reader.headers().map_err(|e| crate::locate::csv_error(path, &e))?.clone();
     let column = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            CliError::input(format!("{}:1:1: needs a `{name}` column (batch,seq,median_ms)", path.display()))
+        headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            CliError::input(format!(
+                "{}:1:1: needs a `{name}` column (batch,seq,median_ms); its columns are: {}",
+                path.display(),
+                crate::locate::shown_columns(&headers)
+            ))
         })
     };
     let (batch_at, seq_at, median_at) = (column("batch")?, column("seq")?, column("median_ms")?);
@@ -407,19 +426,32 @@ fn compare(spec: &models::ModelSpec, target: &Target, path: &Path) -> Result<(),
     println!("|---:|---:|---:|---:|---:|---|");
     let mut errors = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        let record = record.map_err(|e| crate::locate::csv_error(path, &e))?;
         let line = record.position().map_or(0, |p| p.line());
-        let number = |i: usize| {
-            record.get(i).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v > 0.0).ok_or_else(
-                || {
-                    CliError::input(format!(
-                        "{}:{line}: expected positive numbers in batch, seq and median_ms",
-                        path.display()
-                    ))
-                },
-            )
+        // The cell's own column (1-based characters), as every other CSV error gives it.
+        let cell = |i: usize, name: &str, rule: &str| {
+            let column = text_column(&record, i);
+            CliError::input(format!(
+                "{}:{line}:{column}: {name} must be {rule}, got {:?}",
+                path.display(),
+                record.get(i).unwrap_or("")
+            ))
         };
-        let (batch, seq, measured) = (number(batch_at)? as u64, number(seq_at)? as u64, number(median_at)?);
+        let whole = |i: usize, name: &str, max: u64| {
+            record
+                .get(i)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.fract() == 0.0 && *v >= 1.0 && *v <= max as f64)
+                .map(|v| v as u64)
+                .ok_or_else(|| cell(i, name, &format!("a whole number from 1 to {max}")))
+        };
+        let batch = whole(batch_at, "batch", 65_536)?;
+        let seq = whole(seq_at, "seq", 1 << 20)?;
+        let measured = record
+            .get(median_at)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0 && *v <= 86_400_000.0)
+            .ok_or_else(|| cell(median_at, "median_ms", "a latency in milliseconds, more than 0 and at most a day"))?;
         let prediction = target.predict(spec, batch, seq, Pass::Prefill)?;
         let predicted = prediction.seconds * 1e3;
         let error = (predicted - measured) / measured;

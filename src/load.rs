@@ -176,12 +176,23 @@ pub fn load_files(
                 let data = trace::read(&base.join(file), &columns, origin).map_err(located)?;
                 inputs.traces.insert(key, Arc::new(data));
             }
-            Arrivals::RateTrace { file, timestamp_column, rate_column, timestamp_unit, format, .. } => {
+            Arrivals::RateTrace {
+                file,
+                timestamp_column,
+                rate_column,
+                timestamp_unit,
+                format,
+                aggregate,
+                filter,
+                ..
+            } => {
                 let columns = trace::RateColumns {
                     timestamp: timestamp_column,
                     rate: rate_column,
                     unit: *timestamp_unit,
                     format: *format,
+                    sum_shared_times: aggregate.is_some(),
+                    filter: filter.as_ref().map(|f| (f.column.as_str(), f.value.as_str())),
                 };
                 let series = trace::read_rate_series(&base.join(file), &columns).map_err(located)?;
                 inputs.rate_series.insert(key, Arc::new(series));

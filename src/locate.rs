@@ -17,6 +17,16 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 pub fn located(path: &Path, text: &str, span: Option<Range<usize>>, message: &str) -> CliError {
+    // `toml` gives no position when nesting exceeds its recursion limit: point at the deepest place.
+    if span.is_none() && message.contains("recursion limit") {
+        let (offset, depth) = deepest_nesting(text);
+        let (line, column) = line_column(text, offset);
+        return CliError::input(format!(
+            "{}:{line}:{column}: tables, arrays or dotted keys nested {depth} deep: more than the TOML reader's \
+             recursion limit allows",
+            path.display()
+        ));
+    }
     let message = one_line(message);
     match span {
         Some(span) => {
@@ -25,6 +35,42 @@ pub fn located(path: &Path, text: &str, span: Option<Range<usize>>, message: &st
         }
         None => CliError::input(format!("{}: {}", path.display(), message)),
     }
+}
+
+/// The byte offset where a TOML text first reaches its deepest nesting, and that depth: open
+/// brackets and braces plus the dots of the key or header being written (strings and comments
+/// skipped). A lexical measure, enough to point at a structure nested thousands deep.
+fn deepest_nesting(text: &str) -> (usize, usize) {
+    let (mut brackets, mut dots, mut deepest, mut at) = (0usize, 0usize, 0usize, 0usize);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'"' | b'\'') => {
+                // Skip the string (a basic string's escapes included; triple quotes read as three).
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    i += if quote == b'"' && bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => brackets += 1,
+            b']' | b'}' => brackets = brackets.saturating_sub(1),
+            b'.' => dots += 1,
+            b'=' | b'\n' | b',' => dots = 0,
+            _ => {}
+        }
+        if brackets + dots > deepest {
+            (deepest, at) = (brackets + dots, i);
+        }
+        i += 1;
+    }
+    (at, deepest)
 }
 
 pub fn one_line(message: &str) -> String {

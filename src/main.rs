@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use servesim::{accuracy, calibrate, compare, latency, plan, profile, run, sweep};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -74,9 +75,30 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// A failed write to standard output (`servesim schema > /dev/full`) is bad ground under the
+/// command, not a bug: `print!` reports it by panicking, which this turns into the one-line error
+/// and exit code 2 that every other failed write gets. Any other panic keeps Rust's report.
+fn stdout_failure_exits_2() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(reason) = message.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write to standard output: {reason}");
+            std::process::exit(2);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() {
     #[cfg(unix)]
     restore_default_sigpipe();
+    stdout_failure_exits_2();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
@@ -92,12 +114,17 @@ fn main() {
         Command::Profile(args) => profile::run(&args),
         Command::Calibrate(args) => calibrate::calibrate(&args),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&sim::scenario::schema()).expect("a schema serialises"));
-            Ok(())
+            let schema = serde_json::to_string_pretty(&sim::scenario::schema()).expect("a schema serialises");
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{schema}")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| servesim::error::CliError::input(format!("cannot write to standard output: {e}")))
         }
     };
     if let Err(error) = result {
-        eprintln!("error: {error}");
+        // Bad input gets one line whatever it carries; a failed check (exit 1) may list its reasons.
+        let message = if error.code == 2 { servesim::error::escaped(&error.message) } else { error.message };
+        eprintln!("error: {message}");
         std::process::exit(error.code);
     }
 }

@@ -84,6 +84,11 @@ pub struct OutputSet {
     dir: std::path::PathBuf,
     _lock: OutputLock,
     files: Vec<ManifestEntry>,
+    /// Folders this set owns whole (a plan's `deploy/` and `sweep/`).
+    folders: Vec<String>,
+    /// The set this one replaces, as its manifest listed it: what the new command does not write
+    /// again is removed when it finishes, so a folder never mixes two commands' files.
+    previous: Option<Manifest>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -98,6 +103,10 @@ struct Manifest {
     servesim_version: String,
     complete: bool,
     files: Vec<ManifestEntry>,
+    /// Folders the set owns whole, written by its command outside the manifest (a plan's sweep
+    /// journal) or cleared by it (deploy/); absent for a run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    folders: Vec<String>,
 }
 
 fn fnv1a64(bytes: &[u8]) -> String {
@@ -109,13 +118,14 @@ impl OutputSet {
     pub fn begin(dir: &Path) -> Result<OutputSet, CliError> {
         let lock = lock_output(dir)?;
         let fail = |e: std::io::Error| CliError::input(format!("{}: cannot remove {MANIFEST}: {e}", dir.display()));
+        let previous = std::fs::read(dir.join(MANIFEST)).ok().and_then(|b| serde_json::from_slice(&b).ok());
         match std::fs::remove_file(dir.join(MANIFEST)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(fail(e)),
         }
         remove_stale_temporaries(dir);
-        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files: Vec::new() })
+        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files: Vec::new(), folders: Vec::new(), previous })
     }
 
     /// Reopens a complete set to rewrite the files named in `rewriting` (`servesim report`
@@ -123,10 +133,10 @@ impl OutputSet {
     /// manifest and stays listed as it was.
     pub fn amend(dir: &Path, rewriting: &[&str]) -> Result<OutputSet, CliError> {
         let lock = lock_output(dir)?;
-        let files = read_verified(dir, rewriting)?;
+        let (files, folders) = read_verified(dir, rewriting)?;
         std::fs::remove_file(dir.join(MANIFEST))
             .map_err(|e| CliError::input(format!("{}: cannot remove {MANIFEST}: {e}", dir.display())))?;
-        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files })
+        Ok(OutputSet { dir: dir.to_path_buf(), _lock: lock, files, folders, previous: None })
     }
 
     pub fn dir(&self) -> &Path {
@@ -153,10 +163,57 @@ impl OutputSet {
     }
 
     /// Publishes the set: until this returns, readers refuse the folder.
+    /// Marks `folder` (a plain name) as the set's whole: the next command into this folder that
+    /// does not own it removes it.
+    pub fn own_folder(&mut self, folder: &str) {
+        self.folders.push(folder.to_string());
+    }
+
+    /// Removes what the previous set held and this one does not, then writes the manifest.
     pub fn finish(self) -> Result<(), CliError> {
-        let manifest =
-            Manifest { servesim_version: env!("CARGO_PKG_VERSION").to_string(), complete: true, files: self.files };
+        if let Some(previous) = &self.previous {
+            self.remove_leftovers(previous)?;
+        }
+        let manifest = Manifest {
+            servesim_version: env!("CARGO_PKG_VERSION").to_string(),
+            complete: true,
+            files: self.files,
+            folders: self.folders,
+        };
         write_atomic(&self.dir, MANIFEST, &json_bytes(&manifest))
+    }
+
+    /// The previous set's files and folders that this set did not write again. Only plain relative
+    /// paths a manifest of ours can list are touched (no `..`, no absolute path, no link followed).
+    fn remove_leftovers(&self, previous: &Manifest) -> Result<(), CliError> {
+        let plain = |relative: &str| {
+            Path::new(relative).components().all(|c| matches!(c, std::path::Component::Normal(_)))
+                && !relative.is_empty()
+        };
+        let fail = |path: &Path, e: std::io::Error| CliError::input(format!("{}: cannot remove: {e}", path.display()));
+        for folder in previous.folders.iter().filter(|f| plain(f) && !self.folders.contains(f)) {
+            let path = self.dir.join(folder);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path).map_err(|e| fail(&path, e))?,
+                _ => {}
+            }
+        }
+        for entry in previous.files.iter().filter(|f| plain(&f.path) && !self.files.iter().any(|g| g.path == f.path)) {
+            let path = self.dir.join(&entry.path);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(&path, e)),
+                _ => {}
+            }
+            // Folders the removed file leaves empty go too (deploy/us-east after a plan).
+            let mut parent = path.parent();
+            while let Some(folder) = parent.filter(|p| *p != self.dir && p.starts_with(&self.dir)) {
+                if std::fs::remove_dir(folder).is_err() {
+                    break;
+                }
+                parent = folder.parent();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,7 +233,7 @@ fn remove_stale_temporaries(dir: &Path) {
 
 /// The manifest's entries, once `dir` is known to hold a complete output set: its manifest exists
 /// and every file it lists has the size and digest it was written with.
-fn read_verified(dir: &Path, rewriting: &[&str]) -> Result<Vec<ManifestEntry>, CliError> {
+fn read_verified(dir: &Path, rewriting: &[&str]) -> Result<(Vec<ManifestEntry>, Vec<String>), CliError> {
     let manifest_path = dir.join(MANIFEST);
     let bytes = std::fs::read(&manifest_path).map_err(|e| {
         CliError::input(format!(
@@ -201,7 +258,7 @@ fn read_verified(dir: &Path, rewriting: &[&str]) -> Result<Vec<ManifestEntry>, C
             )));
         }
     }
-    Ok(manifest.files)
+    Ok((manifest.files, manifest.folders))
 }
 
 pub fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -427,13 +484,14 @@ pub fn print_table(summary: &Summary) {
         .map(|r| &r.stats)
         .chain(summary.deployments.values().map(|d| &d.stats))
         .any(|s| s.requests.failed + s.requests.degraded + s.requests.retries > 0 || s.replicas_peak != s.replicas);
-    let widths = [8, 11, 11, 9, 9, 9, 9, 11, 9];
+    // The replicas column fits "12.3 (peak 20)": what an autoscaled or failing run had.
+    let widths = [14, 11, 11, 9, 9, 9, 9, 11, 9];
     let mut header = format!("{:<20}", "region");
     for (title, width) in reports::table::HEADERS.iter().zip(widths) {
         header.push_str(&format!(" {title:>width$}"));
     }
     if operational {
-        header.push_str(&format!(" {:>9} {:>9} {:>9} {:>7} {:>7}", "failed", "degraded", "retries", "mean", "peak"));
+        header.push_str(&format!(" {:>9} {:>9} {:>9}", "failed", "degraded", "retries"));
     }
     println!("{header}");
     for row in reports::table::rows(summary) {
@@ -443,10 +501,7 @@ pub fn print_table(summary: &Summary) {
             line.push_str(&format!(" {cell:>width$}"));
         }
         if operational {
-            line.push_str(&format!(
-                " {:>9} {:>9} {:>9} {:>7.1} {:>7}",
-                s.requests.failed, s.requests.degraded, s.requests.retries, s.replicas_mean, s.replicas_peak
-            ));
+            line.push_str(&format!(" {:>9} {:>9} {:>9}", s.requests.failed, s.requests.degraded, s.requests.retries));
         }
         if s.saturated {
             line.push_str("  SATURATED");
@@ -509,7 +564,7 @@ mod tests {
         set.write("summary.json", b"{\"a\": 1}").unwrap();
         set.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
         set.finish().unwrap();
-        let listed = read_verified(&dir, &[]).unwrap();
+        let (listed, _) = read_verified(&dir, &[]).unwrap();
         assert_eq!(
             listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
             ["summary.json", "deploy/eu/config.pbtxt"]
@@ -523,6 +578,32 @@ mod tests {
         let set = OutputSet::begin(&dir).unwrap();
         assert!(!dir.join(MANIFEST).exists());
         drop(set);
+    }
+
+    #[test]
+    fn a_set_written_over_another_keeps_none_of_the_files_it_did_not_write() {
+        let dir = scratch("leftovers");
+        // A plan's set: files, a deploy folder and a folder it owns whole.
+        let mut plan = OutputSet::begin(&dir).unwrap();
+        plan.write("best.toml", b"name = \"x\"").unwrap();
+        plan.write("summary.json", b"{}").unwrap();
+        plan.write("deploy/eu/config.pbtxt", b"name: \"m\"").unwrap();
+        std::fs::create_dir_all(dir.join("sweep")).unwrap();
+        std::fs::write(dir.join("sweep/journal.jsonl"), "{}").unwrap();
+        plan.own_folder("sweep");
+        plan.finish().unwrap();
+        std::fs::write(dir.join("notes.txt"), "the user's own file").unwrap();
+        // A run into the same folder.
+        let mut run = OutputSet::begin(&dir).unwrap();
+        run.write("summary.json", b"{\"run\": 1}").unwrap();
+        run.finish().unwrap();
+        for gone in ["best.toml", "deploy", "sweep"] {
+            assert!(!dir.join(gone).exists(), "{gone} is the plan's, not the run's");
+        }
+        assert!(dir.join("notes.txt").exists(), "a file no set listed is left alone");
+        let (listed, folders) = read_verified(&dir, &[]).unwrap();
+        assert_eq!(listed.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["summary.json"]);
+        assert!(folders.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub struct PlanArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Worker threads for the sweep (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::run::MAX_THREADS))]
     threads: Option<u32>,
     /// Price file replacing the bundled catalog.
     #[arg(long)]
@@ -62,10 +62,17 @@ fn display(value: Option<toml::Value>) -> String {
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     crate::sweep::check_image(&args.image)?;
     let out = args.out.clone().unwrap_or_else(|| crate::run::default_out(&args.scenario, "-plan"));
+    // Names that would collide in deploy/, and a risk no configuration can hold under, are refused
+    // before the sweep spends its time.
+    let loaded = load::load(&args.scenario, args.prices.as_deref())?;
+    deploy_names_distinct(&loaded.build()?)?;
+    check_risks(&loaded)?;
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
     let mut set = output::OutputSet::begin(&out)?;
+    set.own_folder("sweep");
+    set.own_folder("deploy");
     let outcome = &finished.outcome;
     let (Some(_), Some(_)) = (outcome.best, &finished.chosen) else {
         let reasons: Vec<String> =
@@ -111,30 +118,43 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
     ranked.sort_by_key(|(_, j)| j.rank);
     let header = if jobs_only {
-        ["rank", "point", "parameters", "USD/run", "P(deadline)", "makespan p99"]
+        ["rank", "point", "verdict", "parameters", "USD/run", "P(deadline)", "makespan p99"]
     } else {
-        ["rank", "point", "parameters", "USD/h", "p99 ms", "availability"]
+        ["rank", "point", "verdict", "parameters", "USD/h", "p99 ms", "availability"]
     };
     let mut alternatives = vec![header.map(String::from).to_vec()];
-    for (result, judged) in ranked.iter().take(6) {
+    // Every point cheaper than the chosen one (each ruled out by a risk) and a few after it.
+    let shown = ranked.iter().position(|(r, _)| r.index == best_index).map_or(6, |k| (k + 3).max(6));
+    for (result, judged) in ranked.iter().take(shown) {
         let parameters: Vec<String> = resolved_values(result, spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+        let verdict = if result.index == best_index {
+            "chosen".to_string()
+        } else if let Some((_, risk)) = choice.ruled_out.iter().find(|(k, _)| *k == result.index) {
+            format!("ruled out: breaks with {risk}")
+        } else if Some(result.index) == choice.runner_up {
+            "runner-up".to_string()
+        } else {
+            "meets the target; costs more".to_string()
+        };
+        let fixed = [judged.rank.unwrap_or(0).to_string(), result.index.to_string(), verdict, parameters.join(", ")];
         if jobs_only {
-            let fixed = [judged.rank.unwrap_or(0).to_string(), result.index.to_string(), parameters.join(", ")];
             alternatives.push(fixed.into_iter().chain(crate::sweep::job_cells(judged)).collect());
             continue;
         }
-        alternatives.push(vec![
-            judged.rank.unwrap_or(0).to_string(),
-            result.index.to_string(),
-            parameters.join(", "),
-            judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}")),
-            match judged.p99_ms {
-                Some(v) if judged.p99_ci95 > 0.0 => format!("{v:.2} ± {:.2}", judged.p99_ci95),
-                Some(v) => format!("{v:.2}"),
-                None => "–".into(),
-            },
-            judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
-        ]);
+        alternatives.push(
+            fixed
+                .into_iter()
+                .chain([
+                    judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}")),
+                    match judged.p99_ms {
+                        Some(v) if judged.p99_ci95 > 0.0 => format!("{v:.2} ± {:.2}", judged.p99_ci95),
+                        Some(v) => format!("{v:.2}"),
+                        None => "–".into(),
+                    },
+                    judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
+                ])
+                .collect(),
+        );
     }
     if !args.quiet {
         println!("risks: {}", choice.risks);
@@ -151,6 +171,10 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         risks: choice.risks.clone(),
         robustness: choice.table.clone(),
         jobs_only,
+        chosen_point: Some(best_index),
+        ruled_out: choice.ruled_out.clone(),
+        configuration: configuration_words(&choice.scenario),
+        risk_details: choice.details.clone(),
     };
     let sweep_chosen = finished.chosen.as_ref().expect("a feasible point was chosen");
     let loaded = load::Loaded {
@@ -184,14 +208,47 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Deployable configs for every serving region of the chosen scenario, under `deploy/<region>/`.
-fn write_deploy(
-    model: &sim::Model,
-    jobs: &[sim::job::JobSummary],
-    set: &mut output::OutputSet,
-    image: &str,
-) -> Result<(), CliError> {
-    // Region names become folder names and Kubernetes names: two regions must not become one.
+/// `[plan] survive = ["region"]` needs a second region to fail over to: with one, every
+/// configuration would be ruled out, for a reason that is the scenario's, not the configuration's.
+pub(crate) fn check_risks(loaded: &load::Loaded) -> Result<(), CliError> {
+    let Some(risks) = &loaded.scenario.plan else { return Ok(()) };
+    let serving = loaded.scenario.regions.values().filter(|r| r.replicas > 0).count();
+    match risks.survive.iter().position(|s| *s == sim::scenario::Survive::Region) {
+        Some(k) if serving < 2 => Err(loaded.error_at(
+            &sim::path!["plan", "survive", k],
+            &format!(
+                "surviving the loss of a region needs another region that serves; this scenario has {serving}: \
+                 add one, or drop \"region\""
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The chosen fleet in a few words: "3 × g5.xlarge in us-east, 2 × g5.xlarge in eu-west"; the
+/// replica bounds where a region autoscales.
+fn configuration_words(scenario: &sim::scenario::Scenario) -> String {
+    let parts: Vec<String> = scenario
+        .regions
+        .iter()
+        .filter(|(_, r)| r.replicas > 0 || r.autoscaling.is_some())
+        .map(|(name, r)| {
+            let count = match &r.autoscaling {
+                Some(a) => format!("{}–{}", a.min_replicas, a.max_replicas),
+                None => r.replicas.to_string(),
+            };
+            match &r.instance {
+                Some(instance) => format!("{count} × {instance} in {name}"),
+                None => format!("{count} replicas in {name}"),
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Region names become folder and Kubernetes names, job names CronJob names: two must not become
+/// one. Checked on the scenario before its sweep runs, and on the chosen one before writing.
+pub(crate) fn deploy_names_distinct(model: &sim::Model) -> Result<(), CliError> {
     let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
     for region in model.regions.iter().filter(|r| r.serving.is_some()) {
         let folder = reports::kubernetes::dns_name(&region.name);
@@ -214,6 +271,17 @@ fn write_deploy(
             )));
         }
     }
+    Ok(())
+}
+
+/// Deployable configs for every serving region of the chosen scenario, under `deploy/<region>/`.
+fn write_deploy(
+    model: &sim::Model,
+    jobs: &[sim::job::JobSummary],
+    set: &mut output::OutputSet,
+    image: &str,
+) -> Result<(), CliError> {
+    deploy_names_distinct(model)?;
     // deploy/ is wholly generated: a previous plan's regions must not linger beside this one's.
     let deploy = set.dir().join("deploy");
     if std::fs::symlink_metadata(&deploy).is_ok_and(|m| m.is_dir()) {
@@ -258,8 +326,23 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     let model = loaded.build()?;
     loaded.warn();
+    // A gate that cannot apply is refused before anything runs, rather than passed unchecked.
+    let name = args.scenario.display();
+    if args.max_usd_per_run.is_some() && model.jobs.is_empty() {
+        return Err(CliError::input(format!(
+            "--max-usd-per-run: {name} has no [[jobs]], and the ceiling is per job run (use --max-usd-per-hour for online serving)"
+        )));
+    }
+    if args.max_usd_per_hour.is_some() && !model.has_online() {
+        return Err(CliError::input(format!(
+            "--max-usd-per-hour: {name} has no online traffic, and the ceiling is on online serving's hourly cost (use --max-usd-per-run for its jobs)"
+        )));
+    }
     let seed = args.seed.unwrap_or(model.seed);
     let summary = sim::run(&model, &sim::RunOptions::seeded(seed)).summary;
+    if let Some(reason) = summary.unmeasured(&model) {
+        return Err(CliError::input(format!("{name}: {reason}")));
+    }
     let mut failures = Vec::new();
     let (_, pool) = crate::run::thread_pool(None)?;
     let jobs: Vec<sim::job::JobSummary> =
@@ -290,9 +373,6 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
         }
         passed_jobs.push(format!("job {}: {:.2} USD per run", job.name, job.cost.usd_per_run));
     }
-    if args.max_usd_per_run.is_some() && jobs.is_empty() {
-        failures.push("--max-usd-per-run applies to [[jobs]], and the scenario has none".to_string());
-    }
     match &summary.slo {
         None if !model.has_online() => {}
         None => failures.push("the scenario has no [slo] to check".to_string()),
@@ -319,7 +399,6 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
             failures.push(format!("cost is {cost:.3} USD/h, over the {ceiling} USD/h ceiling"));
         }
     }
-    let name = args.scenario.display();
     if failures.is_empty() && !model.has_online() {
         println!("check passed: {name}: {}", passed_jobs.join(", "));
         Ok(())

@@ -19,6 +19,11 @@ pub struct Choice {
     pub scenario: Scenario,
     pub risks: String,
     pub table: Vec<Vec<String>>,
+    /// Cheaper points that meet the SLO but break under a risk: (point, the risk that broke it).
+    pub ruled_out: Vec<(usize, String)>,
+    pub runner_up: Option<usize>,
+    /// Why each "breaks" in the table breaks, one line each (the table keeps its cells short).
+    pub details: Vec<String>,
 }
 
 struct Candidate<'a> {
@@ -61,12 +66,27 @@ fn headroom_words(headroom: Headroom, what: &str) -> String {
     }
 }
 
-fn stressed_words(stressed: &Stressed) -> String {
+/// A verdict cell: "holds" or "breaks"; the reason goes to `details`, for the page to show on demand.
+fn stressed_words(stressed: &Stressed, point: usize, details: &mut Vec<String>) -> String {
     if stressed.holds {
         "holds".into()
     } else {
-        format!("breaks: {}", stressed.reason)
+        details.push(format!("point {point}, {}: {}", stressed.risk, stressed.reason));
+        "breaks".into()
     }
+}
+
+/// The failures worth judging: a region's loss only where another region can take its traffic.
+fn survival_cases(serving_regions: usize) -> Vec<Survive> {
+    let mut cases = vec![Survive::Replica, Survive::Zone];
+    if serving_regions > 1 {
+        cases.push(Survive::Region);
+    }
+    cases
+}
+
+fn serving_regions(scenario: &Scenario) -> usize {
+    scenario.regions.values().filter(|r| r.replicas > 0).count()
 }
 
 /// The margins of one configuration: traffic and service-time headroom, every survival case.
@@ -76,14 +96,11 @@ struct Margins {
     survival: Vec<Stressed>,
 }
 
-fn margins(plan: &planner::Plan, scenario: &Scenario, zones: u32) -> Result<Margins, String> {
+fn margins(plan: &planner::Plan, scenario: &Scenario, zones: u32, cases: &[Survive]) -> Result<Margins, String> {
     Ok(Margins {
         traffic: plan.headroom(scenario, true)?,
         service: plan.headroom(scenario, false)?,
-        survival: [Survive::Replica, Survive::Zone, Survive::Region]
-            .iter()
-            .map(|&s| plan.survival(scenario, s, zones))
-            .collect(),
+        survival: cases.iter().map(|&s| plan.survival(scenario, s, zones)).collect(),
     })
 }
 
@@ -161,40 +178,36 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
         });
     }
 
+    let cases = survival_cases(serving_regions(&chosen.scenario));
     let measured: Vec<Margins> = pool
         .install(|| {
-            holding.par_iter().map(|c| margins(&finished.plan, &c.scenario, risks.zones)).collect::<Result<Vec<_>, _>>()
+            holding
+                .par_iter()
+                .map(|c| margins(&finished.plan, &c.scenario, risks.zones, &cases))
+                .collect::<Result<Vec<_>, _>>()
         })
         .map_err(fail)?;
-    let mut table = vec![[
-        "configuration",
-        "point",
-        "parameters",
-        "USD/h",
-        "traffic",
-        "service time",
-        "one replica down",
-        "one zone down",
-        "largest region down",
-        "binding risk",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut header: Vec<String> =
+        ["configuration", "point", "parameters", "USD/h", "traffic", "service time"].map(String::from).to_vec();
+    header.extend(cases.iter().map(|&c| survive_words(c).trim_start_matches("the ").to_string()));
+    header.push("binding risk".into());
+    let mut table = vec![header];
+    let mut details = Vec::new();
     let parameters = |result: &PointResult| -> String {
         resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ")
     };
     let usd = |judged: &Judged| judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}"));
     for (candidate, stressed) in &ruled_out {
-        let mut cells = vec!["–".to_string(); 5];
+        let mut cells = vec!["–".to_string(); 2 + cases.len()];
         for s in stressed {
             let column = match s.kind {
-                Risk::Traffic => 0,
-                Risk::ServiceTime => 1,
-                Risk::Survive(Survive::Replica) => 2,
-                Risk::Survive(Survive::Zone) => 3,
-                Risk::Survive(Survive::Region) => 4,
+                Risk::Traffic => Some(0),
+                Risk::ServiceTime => Some(1),
+                Risk::Survive(survive) => cases.iter().position(|&c| c == survive).map(|k| 2 + k),
             };
-            cells[column] = format!("{}: {}", s.risk, stressed_words(s));
+            if let Some(column) = column {
+                cells[column] = stressed_words(s, candidate.result.index, &mut details);
+            }
         }
         let binding = stressed.iter().find(|s| !s.holds).map_or(String::new(), |s| s.risk.clone());
         let mut row = vec![
@@ -239,7 +252,7 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
             headroom_words(margin.traffic, "traffic"),
             headroom_words(margin.service, "service time"),
         ];
-        row.extend(margin.survival.iter().map(stressed_words));
+        row.extend(margin.survival.iter().map(|s| stressed_words(s, candidate.result.index, &mut details)));
         row.push(binding);
         table.push(row);
     }
@@ -263,6 +276,15 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
         scenario: choice.scenario.clone(),
         risks: risks_in_words(&risks, service_high),
         table,
+        ruled_out: ruled_out
+            .iter()
+            .map(|(c, stressed)| {
+                let binding = stressed.iter().find(|s| !s.holds).map_or(String::new(), |s| s.risk.clone());
+                (c.result.index, binding)
+            })
+            .collect(),
+        runner_up: holding.get(1).map(|c| c.result.index),
+        details,
     })
 }
 
@@ -292,5 +314,8 @@ fn jobs_choice(finished: &Finished, ranked: &[(&PointResult, &Judged)], risks: &
         scenario: chosen.scenario.clone(),
         risks: words,
         table,
+        ruled_out: Vec::new(),
+        runner_up: ranked.get(1).map(|(r, _)| r.index),
+        details: Vec::new(),
     }
 }

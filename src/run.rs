@@ -22,6 +22,10 @@ struct RunInfo {
     peak_memory_bytes: Option<u64>,
 }
 
+/// The most worker threads a command takes: far beyond any host's cores, and short of what makes
+/// the system refuse to spawn more (`--threads 100000000` would).
+pub const MAX_THREADS: i64 = 1024;
+
 /// A rayon pool of `threads` workers (default: all cores).
 pub fn thread_pool(threads: Option<u32>) -> Result<(usize, rayon::ThreadPool), CliError> {
     let threads = threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
@@ -54,7 +58,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     replications: u32,
     /// Worker threads for replications (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::run::MAX_THREADS))]
     threads: Option<u32>,
     /// Price file replacing the bundled catalog (same columns as catalog/instances.csv).
     #[arg(long)]
@@ -153,6 +157,9 @@ pub fn simulate(
     }
     drop(progress);
     let mut first = first.expect("at least one replication");
+    if let Some(reason) = first.summary.unmeasured(model) {
+        return Err(CliError::input(format!("{}: {reason}", loaded.path.display())));
+    }
     let pooled = pooled.expect("at least one replication");
     let mut pooled_summary = first.summary.clone();
     pooled.apply(model, &mut pooled_summary);
@@ -357,11 +364,21 @@ fn replayed_traces(model: &sim::Model) -> Vec<String> {
 pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {
     let loaded = load::load(scenario_path, prices)?;
     let model = loaded.build()?;
-    loaded.warn();
+    // What sweep and plan would refuse before running anything is refused here too: "ok" means
+    // every command takes the file.
+    let swept = if loaded.scenario.sweep.is_some() || loaded.scenario.plan.is_some() {
+        crate::plan::deploy_names_distinct(&model)?;
+        crate::plan::check_risks(&loaded)?;
+        let points = crate::sweep::check_sweep(scenario_path, prices.map(Path::to_path_buf))?;
+        format!(", a sweep of {points} points")
+    } else {
+        loaded.warn();
+        String::new()
+    };
     let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
     let jobs = if model.jobs.is_empty() { String::new() } else { format!(", {} batch jobs", model.jobs.len()) };
     println!(
-        "{}: ok ({} regions, {} replicas, {} traffic sources{jobs})",
+        "{}: ok ({} regions, {} replicas, {} traffic sources{jobs}{swept})",
         scenario_path.display(),
         model.regions.len(),
         replicas,

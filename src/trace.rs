@@ -198,6 +198,8 @@ fn jsonl_rows(
             e.valid_up_to()
         )))
     })?;
+    // A byte-order mark is accepted, as the TOML and CSV readers accept it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line_number = number as u64 + 1;
@@ -207,7 +209,7 @@ fn jsonl_rows(
         let at = |column: usize, message: String| {
             TraceError::File(CliError::input(format!("{}:{line_number}:{column}: {message}", path.display())))
         };
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).map_err(|e| {
+        let UniqueKeys(object) = serde_json::from_str(line).map_err(|e| {
             // serde_json's own "at line 1 column N" counts within this one line: the column is
             // already in the position.
             let reason = e.to_string();
@@ -242,6 +244,33 @@ fn jsonl_rows(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// A JSON object that refuses a key written twice: serde_json's map would keep the last value
+/// silently, and which of two timestamps a row meant is not for servesim to guess.
+struct UniqueKeys(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<UniqueKeys, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some((key, value)) = access.next_entry::<String, serde_json::Value>()? {
+                    if object.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("key {key:?} appears twice")));
+                    }
+                    object.insert(key, value);
+                }
+                Ok(UniqueKeys(object))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 pub fn read(path: &Path, columns: &Columns, origin: &str) -> Result<TraceData, TraceError> {
@@ -302,6 +331,10 @@ pub struct RateColumns<'a> {
     pub rate: &'a str,
     pub unit: TimeUnit,
     pub format: Option<TraceFormat>,
+    /// `aggregate = "sum"`: rows sharing a time are added up, in any order.
+    pub sum_shared_times: bool,
+    /// `filter`: only rows whose (column, value) matches are read.
+    pub filter: Option<(&'a str, &'a str)>,
 }
 
 /// A rate series: `(seconds since its first row, requests per second)`, in time order.
@@ -316,11 +349,20 @@ pub fn parse_rate_series(path: &Path, bytes: &[u8], columns: &RateColumns) -> Re
         path,
         bytes,
         format,
-        &[("timestamp_column", Some(columns.timestamp)), ("rate_column", Some(columns.rate))],
+        &[
+            ("timestamp_column", Some(columns.timestamp)),
+            ("rate_column", Some(columns.rate)),
+            ("filter", columns.filter.map(|(column, _)| column)),
+        ],
     )?;
-    let mut points = Vec::with_capacity(table.len());
+    let mut points: Vec<(i64, f64, &Field)> = Vec::with_capacity(table.len());
     for row in &table {
         let (Some(time), Some(rate)) = (&row[0], &row[1]) else { unreachable!("both columns are wanted") };
+        if let (Some(kept), Some((_, value))) = (&row[2], columns.filter) {
+            if kept.text != value {
+                continue;
+            }
+        }
         let nanos = parse_timestamp(&time.text, columns.unit).ok_or_else(|| {
             time.error(path, "not a timestamp (a number in timestamp_unit, or a valid date YYYY-MM-DD HH:MM:SS.fff)")
         })?;
@@ -333,15 +375,63 @@ pub fn parse_rate_series(path: &Path, bytes: &[u8], columns: &RateColumns) -> Re
             .ok_or_else(|| {
                 rate.error(path, &format!("not a rate in requests per second (0 to {:e})", MAX_RATE_PER_SECOND))
             })?;
-        if points.last().is_some_and(|&(previous, _)| nanos <= previous) {
-            return Err(time.error(path, "rows of a rate series must be in increasing time order"));
+        if !columns.sum_shared_times {
+            if let Some(&(previous, _, previous_field)) = points.last() {
+                if nanos == previous {
+                    return Err(time.error(
+                        path,
+                        &format!(
+                            "this time is also on line {}: a rate series has one row per time; if the file has one row \
+                             per container or instance, set aggregate = \"sum\" to add rows sharing a time (and filter \
+                             = {{ column, value }} to keep one service's rows)",
+                            previous_field.line
+                        ),
+                    ));
+                }
+                if nanos < previous {
+                    return Err(time.error(
+                        path,
+                        &format!(
+                            "rows of a rate series must be in increasing time order, and this one is earlier than line \
+                             {}; if the file holds one series per container or instance, one after another, set \
+                             aggregate = \"sum\"",
+                            previous_field.line
+                        ),
+                    ));
+                }
+            }
         }
-        points.push((nanos, per_second));
+        points.push((nanos, per_second, time));
     }
-    let Some(&(first, _)) = points.first() else {
-        return Err(scenario_error("file", format!("rate series {} has no rows", path.display())));
-    };
-    Ok(points.into_iter().map(|(nanos, rate)| ((nanos - first) as f64 / 1e9, rate)).collect())
+    if points.is_empty() {
+        let kept = columns.filter.map_or(String::new(), |(column, value)| format!(" whose {column} is {value:?}"));
+        return Err(scenario_error("file", format!("rate series {} has no rows{kept}", path.display())));
+    }
+    if columns.sum_shared_times {
+        // Stable: rows of one time keep their file order, so the sum is the same whatever the order
+        // of the times.
+        points.sort_by_key(|&(nanos, _, _)| nanos);
+    }
+    let mut summed: Vec<(i64, f64)> = Vec::with_capacity(points.len());
+    for &(nanos, rate, field) in &points {
+        match summed.last_mut() {
+            Some((previous, total)) if *previous == nanos => {
+                *total += rate;
+                if *total > MAX_RATE_PER_SECOND {
+                    return Err(field.error(
+                        path,
+                        &format!(
+                            "the rows at this time add up to more than {:e} requests per second",
+                            MAX_RATE_PER_SECOND
+                        ),
+                    ));
+                }
+            }
+            _ => summed.push((nanos, rate)),
+        }
+    }
+    let first = summed[0].0;
+    Ok(summed.into_iter().map(|(nanos, rate)| ((nanos - first) as f64 / 1e9, rate)).collect())
 }
 
 #[cfg(test)]

@@ -63,6 +63,21 @@ fn change(value: Option<f64>, nominal: Option<f64>) -> String {
     }
 }
 
+/// The "likely" range of a percentile: from its value with every input at the low end to the high
+/// end, when that brackets the estimate itself. When it does not (the system is not monotone in
+/// its inputs), the range of every case run and the estimate, and `true` so that the line says why.
+fn likely(estimate: Option<f64>, low: Option<f64>, high: Option<f64>, cases: &[Option<f64>]) -> (String, bool) {
+    let (Some(estimate), Some(low), Some(high)) = (estimate, low, high) else {
+        return (format!("{}–{}", ms(low), ms(high)), false);
+    };
+    if low.min(high) <= estimate && estimate <= low.max(high) {
+        return (format!("{}–{}", ms(Some(low)), ms(Some(high))), false);
+    }
+    let values = cases.iter().flatten().copied().chain([estimate]);
+    let (least, most) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    (format!("{}–{}", ms(Some(least)), ms(Some(most))), true)
+}
+
 pub fn analyse(
     scenario: &Scenario,
     data: &Inputs,
@@ -118,14 +133,37 @@ pub fn analyse(
     } else {
         format!("the service time ({}) is the only estimated input", inputs[0].band.basis)
     };
+    let p50s: Vec<Option<f64>> = results.iter().map(|r| r.0).collect();
+    let p99s: Vec<Option<f64>> = results.iter().map(|r| r.1).collect();
+    let (p50_band, p50_note) = likely(p50, low.0, high.0, &p50s);
+    let (p99_band, p99_note) = likely(p99, low.1, high.1, &p99s);
+    let note = if p50_note || p99_note {
+        " (the system reacts to its inputs: with every input at one end of its band the latency does not move \
+         the same way, as when slower service makes an autoscaler add replicas, so the band spans every case run)"
+    } else {
+        ""
+    };
     let headline = format!(
-        "p50 {} ms (likely {}–{}), p99 {} ms (likely {}–{}) with every estimated input within its band; {dominates}.",
+        "p50 {} ms (likely {p50_band}), p99 {} ms (likely {p99_band}) with every estimated input within its band{note}; {dominates}.",
         ms(p50),
-        ms(low.0),
-        ms(high.0),
         ms(p99),
-        ms(low.1),
-        ms(high.1)
     );
     Ok(reports::UncertaintySection { headline, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::likely;
+
+    #[test]
+    fn the_likely_band_always_holds_the_estimate() {
+        // Monotone: the ends bracket the estimate and are the band.
+        assert_eq!(likely(Some(10.0), Some(8.0), Some(13.0), &[Some(8.0), Some(13.0)]), ("8.00–13.00".into(), false));
+        // Autoscaling: slower service adds replicas, so the high end is below the estimate. The band
+        // spans every case and the estimate, and says why.
+        let cases = [Some(9.0), Some(7.5), Some(11.0)];
+        assert_eq!(likely(Some(10.0), Some(9.0), Some(7.5), &cases), ("7.50–11.00".into(), true));
+        // No estimate (nothing answered): the ends as they are.
+        assert_eq!(likely(None, Some(1.0), Some(2.0), &[]), ("1.00–2.00".into(), false));
+    }
 }

@@ -30,6 +30,12 @@ struct Case {
     stderr: Vec<String>,
     #[serde(default)]
     stderr_lacks: Vec<String>,
+    /// Where the command's standard output goes (`/dev/full`, say); by default a file in the
+    /// case's folder, read for `stdout_has`.
+    stdout: Option<String>,
+    /// Fragments the standard output must hold.
+    #[serde(default)]
+    stdout_has: Vec<String>,
     /// Whether stderr must be one line (default: for exit 2).
     one_line: Option<bool>,
     /// Paths (relative to the scratch folder) that must not exist afterwards.
@@ -107,10 +113,13 @@ fn run_case(case: &Case, root: &Path) -> Result<(), String> {
         let _ = (name, target);
     }
     let args: Vec<String> = case.command.iter().map(|a| expand(a)).collect();
+    let stdout_path = case.stdout.as_deref().map_or_else(|| dir.join(".stdout"), PathBuf::from);
+    let stdout =
+        std::fs::OpenOptions::new().write(true).create(case.stdout.is_none()).truncate(true).open(&stdout_path);
     let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
         .args(&args)
         .current_dir(&dir)
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(stdout.unwrap()))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -149,6 +158,12 @@ fn run_case(case: &Case, root: &Path) -> Result<(), String> {
     for fragment in &case.stderr_lacks {
         if message.contains(fragment.as_str()) {
             wrong.push(format!("holds {fragment:?}"));
+        }
+    }
+    if !case.stdout_has.is_empty() {
+        let printed = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        for fragment in case.stdout_has.iter().filter(|f| !printed.contains(f.as_str())) {
+            wrong.push(format!("stdout lacks {fragment:?}"));
         }
     }
     for path in &case.absent {

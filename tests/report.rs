@@ -98,19 +98,109 @@ fn report_is_self_contained_and_escapes_scenario_strings() {
     assert!(cdf.contains("\"<b>east</b>\"") || cdf.contains("<b>east</b>"));
 }
 
+/// The text of a page's markup: tags dropped, the few entities the report writes undone.
+fn text_of(html: &str) -> String {
+    let mut text = String::new();
+    for (k, piece) in html.split('<').enumerate() {
+        text.push_str(if k == 0 { piece } else { piece.split_once('>').map_or("", |(_, rest)| rest) });
+    }
+    text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'")
+}
+
+/// The cells of the first table after `heading` in `html`, row by row; every row must have as
+/// many cells as the header has titles.
+fn table_after(html: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = html.find(heading).unwrap_or_else(|| panic!("no {heading:?} in the page"));
+    let table = &html[start..];
+    let table = &table[table.find("<table").expect("a table follows")..];
+    let table = &table[..table.find("</table>").expect("the table ends")];
+    let titles = table.split("<tr").nth(1).map_or(0, |header| header.matches("<th").count());
+    let rows: Vec<Vec<String>> = table
+        .split("<tr")
+        .skip(1)
+        .map(|row| row.split("<td").skip(1).map(|cell| text_of(&format!("<td{cell}")).trim().to_string()).collect())
+        .filter(|cells: &Vec<String>| !cells.is_empty())
+        .collect();
+    for row in &rows {
+        assert_eq!(row.len(), titles, "{heading}: a row does not match its header: {row:?}");
+    }
+    rows
+}
+
+/// What a plan's page must say of its choice (issue 21, item 18): one true sentence naming the
+/// chosen point and the cheaper ones ruled out, each of those marked with its risk, the plan's
+/// fleet (not the scenario's description) as the headline, and short verdict cells.
+fn check_plan_story(html: &str, best_toml: &str) {
+    let chosen: usize = best_toml
+        .lines()
+        .next()
+        .and_then(|l| l.split("(point ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .expect("best.toml names its point");
+    let replicas = best_toml
+        .lines()
+        .find_map(|l| l.strip_prefix("replicas = "))
+        .expect("best.toml sets the region's replicas")
+        .trim()
+        .to_string();
+    let text = text_of(html);
+    assert!(text.contains(&format!("Chosen: point {chosen} ({replicas} × g5.xlarge in us-east)")), "{text}");
+    assert!(text.contains(&format!("Plan: {replicas} × g5.xlarge in us-east")), "the headline is the plan's fleet");
+    assert!(
+        text.contains("The scenario as written: bert-base classifier, 4 x g5.xlarge"),
+        "the description is labelled"
+    );
+
+    // The alternatives in rank order: everything above the chosen one is ruled out by a named risk,
+    // and the sentence counts exactly those.
+    let alternatives = table_after(html, "Best alternatives");
+    let position =
+        alternatives.iter().position(|row| row[1] == chosen.to_string()).expect("the chosen point is listed");
+    assert_eq!(alternatives[position][2], "chosen");
+    for row in &alternatives[..position] {
+        assert!(row[2].starts_with("ruled out: breaks with "), "a cheaper point without its reason: {row:?}");
+    }
+    for row in &alternatives[position + 1..] {
+        assert!(!row[2].starts_with("ruled out"), "a dearer point ruled out: {row:?}");
+    }
+    let sentence = match position {
+        0 => "the cheapest that does".to_string(),
+        1 => "the 1 cheaper one that meets the SLO breaks under a risk".to_string(),
+        n => format!("the {n} cheaper ones that meet the SLO break under a risk"),
+    };
+    assert!(text.contains(&sentence), "the sentence does not count the ruled-out points ({sentence:?}): {text}");
+
+    // The risks table: one region, so no region-loss column; verdicts short, reasons on demand.
+    let survives = &html[html.find("What the choice survives").expect("a risks section")..];
+    let header = &survives[survives.find("<table").unwrap()..survives.find("</tr>").unwrap()];
+    assert!(!header.contains("region down"), "a one-region scenario judged on losing its region");
+    let rows = table_after(html, "What the choice survives");
+    assert!(rows.len() <= position + 2, "{} rows for {} ruled out, the chosen and the runner-up", rows.len(), position);
+    // Every cell but the parameters (column 3) is a verdict or a margin.
+    for cell in rows.iter().flat_map(|row| row.iter().enumerate().filter(|&(k, _)| k != 2).map(|(_, c)| c)) {
+        assert!(cell.chars().count() <= 40, "a verdict cell too long to scan: {cell:?}");
+    }
+    if rows.iter().flatten().any(|c| c == "breaks") {
+        assert!(html.contains("<details><summary>Why each “breaks” breaks"), "the reasons are not on the page");
+    }
+}
+
 #[test]
 fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
-    let Some(browser) = chromium() else {
-        assert!(std::env::var("CI").is_err(), "CI must install Debian's chromium (see .ci/run)");
-        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
-        return;
-    };
     let dir = scratch("browser");
     let out = dir.join("out");
     // The plan of the bundled quickstart: sweep, choice, full run, report (README's first command).
     let scenario = repo("scenarios/quickstart.toml");
     let run = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    check_plan_story(&html, &std::fs::read_to_string(out.join("best.toml")).unwrap());
+    let Some(browser) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "CI must install Debian's chromium (see .ci/run)");
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
     let url = format!("file://{}", out.join("report.html").display());
 
     let dom = headless(&browser, &dir.join("profile-dom"), &["--dump-dom"], &url);
@@ -121,6 +211,8 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("quickstart"));
     assert!(dom.contains("How this configuration was chosen"));
+    // What the browser shows tells the same story as the file.
+    check_plan_story(&dom, &std::fs::read_to_string(out.join("best.toml")).unwrap());
     // Seven charts (Pareto, latency CDF, batch sizes, three time series, cost), each with content.
     assert_eq!(dom.matches("<svg").count(), 7, "charts in the page");
     assert!(dom.matches("<circle").count() >= 36, "the Pareto chart lacks its 36 points");

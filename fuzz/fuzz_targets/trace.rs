@@ -15,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse(path, data, &columns, "first");
             let plain = Columns { size: None, ..columns };
             let _ = parse(path, data, &plain, "2023-11-16 18:00:00");
-            let rates = RateColumns { timestamp: "timestamp", rate: "rate", unit, format: Some(format) };
+            let rates = RateColumns {
+                timestamp: "timestamp",
+                rate: "rate",
+                unit,
+                format: Some(format),
+                sum_shared_times: unit == TimeUnit::Milliseconds,
+                filter: None,
+            };
             let _ = parse_rate_series(path, data, &rates);
         }
     }

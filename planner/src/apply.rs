@@ -46,6 +46,18 @@ pub fn set(document: &mut Table, path: &str, value: &ParamValue) -> Result<(), P
         return set_latency_target(document, percentile, value).map_err(apply);
     }
     let segments = segments(path)?;
+    // A sweep varies the regions the scenario has: a path naming another would silently add an
+    // empty region (and judge every point on it), so it is refused.
+    if let [PathSegment::Key(regions), PathSegment::Key(name), ..] = &segments[..] {
+        let known = document.get("regions").and_then(Value::as_table);
+        if regions == "regions" && !known.is_some_and(|t| t.contains_key(name)) {
+            let names: Vec<&str> = known.map_or(Vec::new(), |t| t.keys().map(String::as_str).collect());
+            return Err(apply(format!(
+                "the scenario has no region {name:?} (its regions: {}); a sweep cannot add one",
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            )));
+        }
+    }
     let mut root = Value::Table(std::mem::take(document));
     let result = set_in(&mut root, &segments, to_toml(value));
     if let Value::Table(table) = root {

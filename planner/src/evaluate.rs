@@ -292,6 +292,9 @@ impl Plan {
             let options =
                 RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
             let output = sim::run(&model, &options);
+            if let Some(reason) = output.summary.unmeasured(&model) {
+                return Err(reason);
+            }
             let mut metrics = RunMetrics::from_summary(&output.summary);
             if r == 0 {
                 metrics.jobs = model.jobs.iter().map(|job| JobMetrics::from_summary(&self.run_job(job))).collect();

@@ -36,6 +36,10 @@ pub fn expand(path: &str, spec: &ParamSpec) -> Result<Vec<ParamValue>, PlanError
             if values.is_empty() {
                 return fail("empty list of values".into());
             }
+            // `nan`, `inf` or a number past f64 (`1e400` reads as infinity) sets nothing real.
+            if let Some(bad) = values.iter().find(|v| matches!(v, ParamValue::Float(f) if !f.is_finite())) {
+                return fail(format!("{bad} is not a finite number"));
+            }
             values.clone()
         }
         &ParamSpec::Range { range: (start, end), step } => {

@@ -69,6 +69,18 @@ pub struct PlanSection {
     /// feasibility is every job's deadline target.
     #[serde(default)]
     pub jobs_only: bool,
+    /// The chosen point's index.
+    #[serde(default)]
+    pub chosen_point: Option<usize>,
+    /// Cheaper points that meet the SLO but break under one of the plan's risks, with that risk.
+    #[serde(default)]
+    pub ruled_out: Vec<(usize, String)>,
+    /// What was chosen, in a few words ("3 × g5.xlarge in us-east").
+    #[serde(default)]
+    pub configuration: String,
+    /// Why each "breaks" in the robustness table breaks (shown on demand).
+    #[serde(default)]
+    pub risk_details: Vec<String>,
 }
 
 /// What a run report shows.
@@ -81,13 +93,36 @@ pub struct RunReport<'a> {
     pub job_series: &'a [(String, Vec<sim::job::JobSeriesRow>)],
 }
 
-fn plan_section(out: &mut String, plan: &PlanSection) {
+/// What was chosen and why, in one true sentence: the cheapest that meets the target, or, when
+/// cheaper ones were ruled out by the plan's risks, the cheapest that also holds under them.
+fn choice_sentence(plan: &PlanSection) -> String {
     let target = if plan.jobs_only { "meet every job's deadline target" } else { "meet the SLO" };
+    let chosen = match (plan.chosen_point, plan.configuration.is_empty()) {
+        (Some(point), false) => format!("point {point} ({})", plan.configuration),
+        (Some(point), true) => format!("point {point}"),
+        (None, _) => "the chosen configuration".to_string(),
+    };
+    let why = match plan.ruled_out.len() {
+        0 if plan.risks.starts_with("none") || plan.jobs_only => "the cheapest that does".to_string(),
+        0 => "the cheapest that does, and it holds under every risk of the plan".to_string(),
+        n => {
+            let (them, break_) = if n == 1 { ("it", "breaks") } else { ("them", "break") };
+            format!(
+                "the cheapest that also holds under every risk of the plan: the {n} cheaper one{} that meet{} the SLO \
+                 {break_} under a risk (marked ruled out below, with the risk that rules {them} out)",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            )
+        }
+    };
+    format!("{} configurations simulated; {} {target}. Chosen: {chosen}, {why}.", plan.points, plan.feasible)
+}
+
+fn plan_section(out: &mut String, plan: &PlanSection) {
     let _ = write!(
         out,
-        "<h2>How this configuration was chosen</h2><p>{} configurations simulated; {} {target}. \
-         The chosen one is the cheapest that does.</p><div class=grid><div>",
-        plan.points, plan.feasible
+        "<h2>How this configuration was chosen</h2><p class=choice>{}</p><div class=grid><div>",
+        escape(&choice_sentence(plan))
     );
     let dots: Vec<charts::Dot> = plan
         .dots
@@ -134,6 +169,13 @@ fn plan_section(out: &mut String, plan: &PlanSection) {
             escape(&plan.risks)
         );
         text_table(out, "", &plan.robustness);
+        if !plan.risk_details.is_empty() {
+            out.push_str("<details><summary>Why each “breaks” breaks</summary><ul>");
+            for line in &plan.risk_details {
+                let _ = write!(out, "<li>{}</li>", escape(line));
+            }
+            out.push_str("</ul></details>");
+        }
     }
 }
 
@@ -373,8 +415,20 @@ pub fn render_run(report: &RunReport) -> String {
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
     );
-    if !report.data.description.is_empty() {
-        let _ = write!(out, "<p>{}</p>", escape(&report.data.description));
+    match (&report.data.plan, report.data.description.is_empty()) {
+        // A plan's page describes what it chose; the scenario's own words describe what was written.
+        (Some(plan), empty) => {
+            if !plan.configuration.is_empty() {
+                let _ = write!(out, "<p class=planned><b>Plan:</b> {}</p>", escape(&plan.configuration));
+            }
+            if !empty {
+                let _ = write!(out, "<p class=note>The scenario as written: {}</p>", escape(&report.data.description));
+            }
+        }
+        (None, false) => {
+            let _ = write!(out, "<p>{}</p>", escape(&report.data.description));
+        }
+        (None, true) => {}
     }
     let jobs_only = summary.regions.is_empty() && !summary.jobs.is_empty();
     let (text, class) = if jobs_only {

@@ -20,7 +20,7 @@ impl Row<'_> {
     pub fn cells(&self) -> [String; 9] {
         let s = self.section;
         [
-            s.replicas.to_string(),
+            replicas(s),
             format!("{:.1}", s.throughput.offered_rps),
             format!("{:.1}", s.throughput.completed_rps),
             s.requests.dropped.to_string(),
@@ -30,6 +30,18 @@ impl Row<'_> {
             s.utilization.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u)),
             format!("{:.2}", s.cost.usd_per_hour),
         ]
+    }
+}
+
+/// The replicas a run had: the configured count when it held all run long, else what happened
+/// (the time-average over the measured window and the peak): an autoscaled run's configured count
+/// is its starting point, not what it ran or paid for.
+fn replicas(s: &Section) -> String {
+    let held = (s.replicas_mean - s.replicas as f64).abs() < 1e-9 && s.replicas_peak <= s.replicas;
+    if held {
+        s.replicas.to_string()
+    } else {
+        format!("{:.1} (peak {})", s.replicas_mean, s.replicas_peak)
     }
 }
 

@@ -195,7 +195,23 @@ pub struct Summary {
     pub jobs: Vec<crate::job::JobSummary>,
 }
 
+/// How a message saying that a run measured nothing begins: a sweep point's error that starts
+/// with it is bad input, not an infeasible configuration.
+pub const NOTHING_MEASURED: &str = "nothing was measured";
+
 impl Summary {
+    /// Why the run measured nothing, when `model` has online traffic and none of it arrived in the
+    /// measured window: its availability, percentiles and SLO verdict would describe no request.
+    pub fn unmeasured(&self, model: &Model) -> Option<String> {
+        (model.has_online() && self.overall.requests.offered == 0).then(|| {
+            format!(
+                "{NOTHING_MEASURED}: no request arrived between the end of the warm-up ({} s) and duration ({} s); \
+                 raise the traffic's rate, lengthen duration or shorten warmup",
+                self.warmup_s, self.duration_s
+            )
+        })
+    }
+
     /// Why the overall section is saturated, in words (None when it is not): the same tests that
     /// set the flag, from the summary alone.
     pub fn saturation_reason(&self) -> Option<String> {

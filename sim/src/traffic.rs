@@ -165,6 +165,11 @@ impl SourceState {
                 None => (points[self.segment].1, f64::INFINITY),
             };
             let candidate = if bound > 0.0 { self.clock + exp1(&mut self.rng) / bound } else { f64::INFINITY };
+            // A schedule held at rate zero after its last point sends nothing more (there is no
+            // segment past the last to move to).
+            if candidate.is_infinite() && segment_end.is_infinite() {
+                return None;
+            }
             if candidate >= segment_end {
                 self.clock = segment_end;
                 self.segment += 1;

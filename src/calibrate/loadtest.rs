@@ -95,13 +95,33 @@ fn number(path: &Path, record: &csv::StringRecord, index: usize, what: &str) -> 
     }
 }
 
+/// The most requests per second a load point may claim (as for a scenario's rate series).
+const MAX_RATE_PER_SECOND: f64 = 1e9;
+/// The longest latency a load point may report: a day, as for a scenario's delays.
+const MAX_LATENCY_MS: f64 = 86_400_000.0;
+
 /// The checks every point passes, whatever its form.
 fn checked(path: &Path, record: &csv::StringRecord, at: [usize; 4], point: LoadPoint) -> Result<LoadPoint, CliError> {
     if point.offered_rps <= 0.0 {
         return Err(field_error(path, record, at[0], "offered rate: must be above 0"));
     }
+    // The bounds a scenario's own rates and latencies have: a value past them is a typo in this
+    // file, and must be blamed here rather than on the scenario the fit would run it through.
+    if point.offered_rps > MAX_RATE_PER_SECOND {
+        return Err(field_error(
+            path,
+            record,
+            at[0],
+            &format!("offered rate: at most {MAX_RATE_PER_SECOND:e} per second"),
+        ));
+    }
     if point.p50_ms <= 0.0 {
         return Err(field_error(path, record, at[1], "p50: must be above 0"));
+    }
+    for (k, value) in [point.p50_ms, point.p90_ms, point.p99_ms].into_iter().enumerate() {
+        if value > MAX_LATENCY_MS {
+            return Err(field_error(path, record, at[k + 1], "latency: at most a day (86400000 ms)"));
+        }
     }
     if point.p90_ms < point.p50_ms {
         return Err(field_error(path, record, at[2], "p90: below p50"));

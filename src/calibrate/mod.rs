@@ -32,7 +32,7 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub fit: Option<String>,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::run::MAX_THREADS))]
     pub threads: Option<u32>,
     /// Price file replacing the bundled catalog.
     #[arg(long)]

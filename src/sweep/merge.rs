@@ -236,6 +236,9 @@ pub fn merge(args: &MergeArgs) -> Result<(), CliError> {
             header.points
         )));
     }
+    if let Some(error) = super::unmeasured(&results, "the merged sweep") {
+        return Err(error);
+    }
     let base: toml::Table =
         toml::from_str(&header.base).map_err(|e| CliError::input(format!("journal base scenario: {e}")))?;
     finish(&args.out, &base, &header.base_dir, &header.spec, results, args.quiet)?;

@@ -48,7 +48,7 @@ pub struct SweepArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     replications: Option<u32>,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::run::MAX_THREADS))]
     threads: Option<u32>,
     /// Run only slice I of N (0-based) of the points; join slices with `servesim merge`.
     #[arg(long, value_name = "I/N")]
@@ -69,6 +69,30 @@ pub struct SweepArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A point that measured nothing is an input mistake (a rate or window that leaves no request to
+/// judge), not a configuration that misses the SLO: the first such point, as an exit-2 error.
+pub(crate) fn unmeasured(results: &[PointResult], source: &str) -> Option<CliError> {
+    let result = results
+        .iter()
+        .filter(|r| r.error.as_deref().is_some_and(|e| e.starts_with(sim::summary::NOTHING_MEASURED)))
+        .min_by_key(|r| r.index)?;
+    let values: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+    Some(CliError::input(format!(
+        "{source}: sweep point {} ({}): {}",
+        result.index,
+        values.join(", "),
+        result.error.as_deref().unwrap_or_default()
+    )))
+}
+
+/// Everything `sweep` and `plan` would refuse in `scenario`'s own `[sweep]` before running a
+/// point (parameters, values, strategies, every point's scenario), for `servesim validate`.
+/// Prints the scenario's warnings once.
+pub(crate) fn check_sweep(scenario: &Path, prices: Option<PathBuf>) -> Result<usize, CliError> {
+    let args = SweepArgs::for_plan(scenario, PathBuf::new(), None, prices, true);
+    Ok(prepare(&args)?.points.len())
 }
 
 impl SweepArgs {
@@ -202,6 +226,9 @@ pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Finished>, CliError> 
 
     let mut results = finished;
     results.extend(fresh);
+    if let Some(error) = unmeasured(&results, &args.scenario.display().to_string()) {
+        return Err(error);
+    }
     if shard.1 > 1 {
         if !args.quiet {
             println!(

@@ -106,6 +106,28 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
             None => located(path, text, span_of(text, &sim::path!["sweep", "parameters"]), &format!("{within}{error}")),
         }
     };
+    // A point's scenario that does not build: at the parameter that sets the key the model
+    // refused (or that key's parent), else at [sweep.parameters].
+    let built_error = |error: &sim::ScenarioError, point: &Point| {
+        let refused = error.path.to_string();
+        let parameter = point.values.iter().map(|(p, _)| p).find(|p| {
+            planner::apply::canonical(p).is_ok_and(|key| {
+                refused == key || refused.starts_with(&format!("{key}.")) || key.starts_with(&format!("{refused}."))
+            })
+        });
+        let values: Vec<String> = point.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        let message = format!("sweep point {} ({}): {error}", point.index, values.join(", "));
+        match parameter {
+            Some(parameter) if from_command_line.iter().any(|p| p == parameter) => {
+                CliError::input(format!("--set {parameter}: {message}"))
+            }
+            Some(parameter) => {
+                let key_path: KeyPath = sim::path!["sweep", "parameters", parameter];
+                located(path, text, span_of(text, &key_path), &message)
+            }
+            None => located(path, text, span_of(text, &sim::path!["sweep", "parameters"]), &message),
+        }
+    };
     if !(1..=10_000).contains(&spec.replications) {
         return Err(at(
             &["replications"],
@@ -206,7 +228,26 @@ pub(super) fn prepare(args: &SweepArgs) -> Result<Prepared, CliError> {
         let _ = load::load_files(path, &scenario, &mut plan.inputs, &|key_path, message| {
             CliError::input(format!("{}: sweep point {} ({key_path}): {message}", path.display(), point.index))
         })?;
+        // A point the model refuses (a replica count past the limit, a table too short for a swept
+        // max_batch) is bad input too, found before any point runs rather than as an infeasible row.
+        sim::build(&scenario, &plan.inputs).map_err(|e| built_error(&e, point))?;
         scenarios.push(scenario);
+    }
+    if let (Strategy::RightSize, Some(right_size), Some(point)) =
+        (plan.spec.strategy, plan.spec.right_size.clone(), points.first())
+    {
+        // The searched counts' ends must make valid scenarios: a max past the replica limit or a
+        // path naming no region would otherwise fail every point, reported only in sweep.csv.
+        for replicas in [right_size.min, right_size.max] {
+            let mut sized = point.clone();
+            for right_path in &right_size.paths {
+                sized.values.push((right_path.clone(), ParamValue::Integer(i64::from(replicas))));
+            }
+            let within = |message: String| at(&["right_size"], format!("right_size at {replicas} replicas: {message}"));
+            let scenario = plan.scenario(&sized).map_err(|e| within(e.to_string()))?;
+            load::load_files(path, &scenario, &mut plan.inputs, &|_, message| within(message))?;
+            sim::build(&scenario, &plan.inputs).map_err(|e| within(e.to_string()))?;
+        }
     }
     Ok(Prepared { plan, points, scenarios, hash, base_text })
 }

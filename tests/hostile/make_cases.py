@@ -34,8 +34,12 @@ def line_of(text, marker):
 
 def add(name, item, text=None, command=("validate", "{dir}/s.toml"), exit=2, stderr=(), marker=None,
         files=None, files_hex=None, links=None, stderr_lacks=(), json_checks=(), lines_absent=(),
-        absent=(), one_line=None, file_texts=(), toml_absent=()):
+        absent=(), one_line=None, file_texts=(), toml_absent=(), stdout=None, stdout_has=()):
     case = {"name": name, "item": item, "command": list(command), "exit": exit}
+    if stdout is not None:
+        case["stdout"] = stdout
+    if stdout_has:
+        case["stdout_has"] = list(stdout_has)
     all_files = dict(files or {})
     if text is not None:
         all_files["s.toml"] = text
@@ -257,10 +261,10 @@ add("trace-integral-decimal-sizes", 11,
     command=RUN, exit=0, files={"t.csv": "timestamp,tokens\n0.5,100.0\n1.0,20\n"},
     json_checks=[("out/summary.json", "/requests/offered", 2)])
 add("trace-unused-size-column", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", size_column = "tokens" }'),
-    command=RUN, exit=0, files={"t.csv": "timestamp,tokens\n0.5,100\n"}, marker="size_column",
+    command=RUN, exit=0, files={"t.csv": "timestamp,tokens\n0.5,100\n4.5,100\n"}, marker="size_column",
     stderr=["warning:", "size_column is read but"], one_line=False)
 add("trace-unused-output-column", 11, TRACE.replace('file = "t.csv" }', 'file = "t.csv", output_column = "out" }'),
-    command=RUN, exit=0, files={"t.csv": "timestamp,out\n0.5,100\n"}, marker="output_column",
+    command=RUN, exit=0, files={"t.csv": "timestamp,out\n0.5,100\n4.5,100\n"}, marker="output_column",
     stderr=["warning:", "output_column is read but"], one_line=False)
 JSONL = TRACE.replace("t.csv", "t.jsonl")
 add("jsonl-trace", 11, JSONL, command=RUN, exit=0, files={"t.jsonl": '{"timestamp": 0.5}\n\n{"timestamp": "1.5"}\n'},
@@ -484,6 +488,153 @@ add("job-shared-unknown-region", "jobs", edit("[[jobs]]", "[[jobs]]\nshared = { 
     marker='region = "zz"', stderr=["unknown region"], one_line=True)
 add("job-hostile-name-runs", "jobs", edit('name = "score"', 'name = "<script>alert(1)</script>\\u2028x"', JOB), command=RUN, exit=0)
 
+
+# --- No silently wrong answers (issue 21): each case got a confident answer or a bad report before. -
+# 1. Rate series and traces whose time unit or span cannot be what was meant.
+MS_SERIES = "t,qps\n0,100\n1000,100\n2000,100\n5000,100\n"
+add("rate-trace-ms-as-seconds", "21.1", RATE, files={"q.csv": MS_SERIES}, marker="rate_trace",
+    stderr=["spans 5000 s", "more than 100 times duration", 'timestamp_unit = "ms"'])
+add("rate-trace-ms-as-seconds-check", "21.1", RATE, command=("check", "{dir}/s.toml"), files={"q.csv": MS_SERIES},
+    marker="rate_trace", stderr=['timestamp_unit = "ms"'])
+add("rate-trace-ms-with-unit", "21.1", RATE.replace('rate_column = "qps" }', 'rate_column = "qps", timestamp_unit = "ms" }'),
+    command=RUN, exit=0, files={"q.csv": MS_SERIES}, json_checks=[("out/summary.json", "/requests/offered", ("between", 400, 600))])
+add("rate-trace-too-short", "21.1", RATE, files={"q.csv": "t,qps\n0,100\n0.01,100\n"}, marker="rate_trace",
+    stderr=["ends at 0.01 s", "first 1% of duration"])
+add("trace-inside-warmup", "21.1", edit('duration = "5s"', 'duration = "5s"\nwarmup = "2s"', TRACE),
+    files={"t.csv": "timestamp\n0\n0.5\n1\n"}, marker="file =", stderr=["ends at 1 s", "inside the warm-up (2 s)"])
+add("trace-seconds-read-as-ms", "21.1", TRACE.replace('file = "t.csv" }', 'file = "t.csv", timestamp_unit = "ms" }'),
+    files={"t.csv": "timestamp\n0\n1\n2\n3\n4\n"}, marker="file =",
+    stderr=["ends at 0.004 s", 'timestamp_unit = "s"', "it then spans 4 s"])
+
+# 2. compare: one rate sizes the online fleet and divides its cost.
+COMPARE = BASE + JOB[JOB.index("[instance_types"):] + \
+    '[compare]\npredictions_per_day = 1000000\nlookup = { latency = { kind = "constant", value = "3ms" }, usd_per_million = 0.25 }\n'
+add("compare-predictions-disagree", "21.2", COMPARE, command=("compare", "{dir}/s.toml", "--out", "{dir}/out", "-q"),
+    marker="predictions_per_day", stderr=["disagrees with the online traffic", "8640000 a day"], absent=["out/compare.csv"])
+add("compare-predictions-agree", "21.2", COMPARE.replace("1000000", "8640000"), exit=0,
+    command=("compare", "{dir}/s.toml", "--out", "{dir}/out", "-q"), json_checks=[("out/compare.json", "/0/option", "online (real-time serving)")])
+
+# 3. A measured window without a request is refused, whichever command measures it.
+EMPTY_WINDOW = edit('{ process = "poisson", rate = "100/s" }', '{ process = "schedule", points = [["0s", "100/s"], ["1s", "0/s"]] }',
+                    edit('duration = "5s"', 'duration = "5s"\nwarmup = "2s"'))
+for name, command in [("run", RUN), ("check", ("check", "{dir}/s.toml")), ("plan", PLAN),
+                      ("sweep", ("sweep", "{dir}/s.toml", "--out", "{dir}/out", "-q", "--set", "regions.a.replicas=1,2"))]:
+    add(f"nothing-measured-{name}", "21.3", EMPTY_WINDOW, command=command,
+        stderr=["nothing was measured", "warm-up (2 s)"] + (["sweep point 0"] if name == "sweep" else []),
+        absent=["out/manifest.json", "out/best.toml"])
+
+# 4. Sweeps whose every point would fail for an input reason: refused before any point runs.
+def sweep_on(text, params, extra=""):
+    return text.replace("[slo]", f"[sweep{extra}]\n[sweep.parameters]\n{params}\n[slo]")
+RIGHT = lambda paths, top: BASE.replace("[slo]", f'[sweep]\nstrategy = "right_size"\n[sweep.right_size]\npaths = {paths}\nmin = 1\nmax = {top}\n[slo]')
+for name, text, command, marker, fragments in [
+    ("sweep-unknown-region", sweep('"regions.b.replicas" = [1, 2]'), SWEEP, "regions.b.replicas", ['no region "b"', "cannot add one"]),
+    ("sweep-unknown-region-shorthand", sweep('"region.zz.replicas" = [1]'), SWEEP, "region.zz", ['no region "zz"']),
+    ("sweep-list-nan", sweep('"slo.availability" = [0.99, nan]'), SWEEP, "slo.availability", ["not a finite number"]),
+    ("sweep-point-past-limit", sweep('"regions.a.replicas" = [1, 200000]'), SWEEP, "regions.a.replicas", ["sweep point 1", "at most 100000"]),
+    ("sweep-right-size-past-limit", RIGHT('["regions.a.replicas"]', 200000), SWEEP, None, ["s.toml:", "right_size at 200000 replicas", "at most 100000"]),
+    ("sweep-right-size-unknown-region", RIGHT('["regions.zz.replicas"]', 4), SWEEP, None, ["s.toml:", "right_size at 1 replicas", 'no region "zz"']),
+    ("plan-right-size-past-limit", RIGHT('["regions.a.replicas"]', 200000), PLAN, None, ["right_size at 200000 replicas"]),
+    ("validate-sweep-unknown-key", sweep('"serving.max_bach" = [1, 2]'), ("validate", "{dir}/s.toml"), "max_bach", ["max_bach"]),
+    ("validate-sweep-unknown-region", sweep('"regions.b.replicas" = [1, 2]'), ("validate", "{dir}/s.toml"), "regions.b", ["no region"]),
+    ("validate-sweep-point-past-limit", sweep('"regions.a.replicas" = [1, 200000]'), ("validate", "{dir}/s.toml"), "regions.a.replicas", ["at most 100000"]),
+    ("validate-plan-survive-one-region", BASE.replace("[slo]", '[plan]\nsurvive = ["replica", "region"]\n[slo]'), ("validate", "{dir}/s.toml"), "survive", ["another region"]),
+    ("plan-survive-one-region", BASE.replace("[slo]", '[plan]\nsurvive = ["region"]\n[slo]'), PLAN, "survive", ["another region"]),
+]:
+    add(name, "21.4" if not name.startswith("validate") else "21.6", text, command=command, marker=marker, stderr=fragments,
+        absent=["out/journal.jsonl", "out/sweep"])
+add("sweep-set-infinite", "21.4", sweep('"regions.a.replicas" = [1, 2]'), command=SWEEP + ("--set", "slo.availability=1e400"),
+    stderr=["--set slo.availability", "inf is not a finite number"], absent=["out/journal.jsonl"])
+add("plan-region-collision-before-sweep", "21.4", two("US_EAST", "us-east"), command=PLAN, stderr=["rename one"], absent=["out/sweep"])
+add("validate-sweep-ok", "21.6", sweep('"regions.a.replicas" = [1, 2]'), exit=0)
+
+# 5. A decode step of a model that does not decode.
+add("latency-decode-kv-encoder", "21.5", None, command=("latency", "--model", "bert-base-uncased", "--device", "a10g", "--decode-kv", "128"),
+    stderr=["--decode-kv", "not a decoder"])
+
+# 7. An output set holds only its own files: a run into a plan's folder removes the plan's.
+PLAN_MANIFEST = json.dumps({"servesim_version": "0", "complete": True, "folders": ["sweep", "deploy"], "files": [
+    {"path": "best.toml", "bytes": 1, "fnv1a64": "0"}, {"path": "deploy/a/config.pbtxt", "bytes": 1, "fnv1a64": "0"}]})
+add("run-into-plan-folder", "21.7", BASE, command=RUN, exit=0,
+    files={"out/manifest.json": PLAN_MANIFEST, "out/best.toml": "x", "out/deploy/a/config.pbtxt": "x",
+           "out/sweep/journal.jsonl": "{}", "out/notes.txt": "mine"},
+    absent=["out/best.toml", "out/deploy", "out/sweep"], file_texts=[("out/notes.txt", "mine")])
+
+# 8. Every gate applies or says why it cannot.
+add("check-usd-per-hour-jobs-only", "21.8", JOB, command=("check", "{dir}/s.toml", "--max-usd-per-hour", "1"),
+    stderr=["--max-usd-per-hour", "no online traffic"])
+add("check-usd-per-run-no-jobs", "21.8", BASE, command=("check", "{dir}/s.toml", "--max-usd-per-run", "1"),
+    stderr=["--max-usd-per-run", "no [[jobs]]"])
+
+# 9. A failed write to standard output.
+add("schema-to-dev-full", "21.9", None, command=("schema",), stdout="/dev/full", stderr=["cannot write to standard output"])
+add("run-table-to-dev-full", "21.9", BASE, command=("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty"),
+    stdout="/dev/full", stderr=["cannot write to standard output"])
+
+# 10. Nesting past the TOML reader's recursion limit, located.
+DEEP_HEAD = 'name = "deep"\nduration = "1s"\n'
+add("toml-deep-dotted-keys", "21.10", DEEP_HEAD + "x." + ".".join(["a"] * 10000) + " = 1\n", stderr=["s.toml:3:", "nested"])
+add("toml-deep-table-header", "21.10", DEEP_HEAD + "[" + ".".join(["a"] * 10000) + "]\nb = 1\n", stderr=["s.toml:3:", "nested"])
+
+# 11. Bad values in a load test or a --compare file: blamed on their cell.
+add("calibrate-loadtest-huge-rate", "21.11", BASE, command=("calibrate", "{dir}/s.toml", "{dir}/lt.csv", "--out", "{dir}/out"),
+    files={"lt.csv": "offered_rps,p50_ms,p90_ms,p99_ms\n10,1,2,3\n1e300,1,2,3\n"}, stderr=["lt.csv:3:1:", "offered rate"],
+    stderr_lacks=["duration"])
+add("calibrate-loadtest-huge-latency", "21.11", BASE, command=("calibrate", "{dir}/s.toml", "{dir}/lt.csv", "--out", "{dir}/out"),
+    files={"lt.csv": "offered_rps,p50_ms,p90_ms,p99_ms\n10,1,2,1e300\n"}, stderr=["lt.csv:2:", "at most a day"])
+LATENCY_COMPARE = ("latency", "--model", "bert-base-uncased", "--device", "a10g", "--compare", "{dir}/c.csv")
+add("latency-compare-bad-median", "21.11", None, command=LATENCY_COMPARE, files={"c.csv": "batch,seq,median_ms\n1,128,abc\n"},
+    stderr=["c.csv:2:7:", "median_ms", '"abc"'])
+add("latency-compare-fractional-batch", "21.11", None, command=LATENCY_COMPARE, files={"c.csv": "batch,seq,median_ms\n1.5,128,3\n"},
+    stderr=["c.csv:2:1:", "batch must be a whole number"])
+add("latency-compare-huge-seq", "21.11", None, command=LATENCY_COMPARE, files={"c.csv": "batch,seq,median_ms\n1,1e30,3\n"},
+    stderr=["c.csv:2:3:", "seq"])
+
+# 12. A --set with a line break: echoed escaped, on one line.
+add("sweep-set-newline", "21.12", sweep('"regions.a.replicas" = [1, 2]'), command=SWEEP + ("--set", "regions.a.repl\nicas=1"),
+    stderr=["--set regions.a.repl\\nicas"])
+
+# 13. JSON lines: a byte-order mark as the other readers take it; a key written twice refused.
+add("jsonl-bom", "21.13", JSONL, command=RUN, exit=0, files={"t.jsonl": '\ufeff{"timestamp": 0.5}\n{"timestamp": 1.5}\n'},
+    json_checks=[("out/summary.json", "/requests/offered", 2)])
+add("jsonl-duplicate-key", "21.13", JSONL, files={"t.jsonl": '{"timestamp": 1, "timestamp": 2}\n'},
+    stderr=["t.jsonl:1:", 'key "timestamp" appears twice'])
+
+# 14. QPS files with one row per container per time.
+PER_CONTAINER = "t,container,qps\n0,a,100\n0,b,100\n5,a,100\n5,b,100\n"
+add("rate-trace-shared-times", "21.14", RATE, files={"q.csv": PER_CONTAINER}, stderr=["q.csv:3:1:", "also on line 2", 'aggregate = "sum"'])
+add("rate-trace-per-container-blocks", "21.14", RATE, files={"q.csv": "t,container,qps\n0,a,100\n5,a,100\n0,b,100\n5,b,100\n"},
+    stderr=["q.csv:4:1:", "earlier than line 3", 'aggregate = "sum"'])
+AGGREGATED = RATE.replace('rate_column = "qps" }', 'rate_column = "qps", aggregate = "sum" }')
+add("rate-trace-aggregate-sum", "21.14", AGGREGATED, command=RUN, exit=0, files={"q.csv": PER_CONTAINER},
+    json_checks=[("out/summary.json", "/requests/offered", ("between", 850, 1150))])
+add("rate-trace-aggregate-filter", "21.14",
+    RATE.replace('rate_column = "qps" }', 'rate_column = "qps", aggregate = "sum", filter = { column = "container", value = "a" } }'),
+    command=RUN, exit=0, files={"q.csv": PER_CONTAINER}, json_checks=[("out/summary.json", "/requests/offered", ("between", 400, 600))])
+add("rate-trace-filter-no-rows", "21.14",
+    RATE.replace('rate_column = "qps" }', 'rate_column = "qps", filter = { column = "container", value = "zz" } }'),
+    files={"q.csv": PER_CONTAINER}, marker="rate_trace", stderr=['no rows whose container is "zz"'])
+add("rate-trace-filter-no-column", "21.14",
+    RATE.replace('rate_column = "qps" }', 'rate_column = "qps", filter = { column = "pod", value = "a" } }'),
+    files={"q.csv": PER_CONTAINER}, marker="rate_trace", stderr=['no column "pod"'])
+
+# 15. Compressed tar archives: extract, not gunzip.
+TAR = TRACE.replace("t.csv", "t.tar.gz")
+add("trace-tar-gz", "21.15", TAR, files_hex={"t.tar.gz": "1f8b08000000"}, marker="file =", stderr=["tar archive", "tar -xzf"],
+    stderr_lacks=["gunzip"])
+add("trace-plain-tar", "21.15", TRACE.replace("t.csv", "t.tar"), files_hex={"t.tar": "61" * 257 + "7573746172" + "61" * 250},
+    marker="file =", stderr=["tar archive", "tar -xf"])
+
+# 16. Thread counts past any host's.
+add("threads-huge", "21.16", BASE, command=("run", "{dir}/s.toml", "--threads", "100000000", "--out", "{dir}/out"),
+    stderr=["--threads", "1..=1024"], one_line=False)
+
+# 17. An autoscaled run's table shows what ran, not the configured count.
+AUTOSCALED = edit("replicas = 2", 'replicas = 1\nautoscaling = { metric = "utilization", target = 0.5, min_replicas = 1, max_replicas = 6, evaluation_interval = "1s" }',
+                  edit('"100/s"', '"600/s"', edit('duration = "5s"', 'duration = "60s"')))
+add("run-autoscaled-table", "21.17", AUTOSCALED, command=("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty"), exit=0,
+    stdout_has=["(peak "])
+
 out = ['# Generated by tests/hostile/make_cases.py: the hostile-input corpus tests/hostile.rs runs.',
        '# Each case: the files it writes into a scratch folder ({dir}), the servesim command, and the',
        '# outcome it must get. Do not edit by hand; edit the script and rerun it.', '']
@@ -502,7 +653,7 @@ def toml_value(value):
 
 for case in cases:
     out.append("[[case]]")
-    for key in ["name", "item", "command", "exit", "stderr", "stderr_lacks", "one_line", "absent"]:
+    for key in ["name", "item", "command", "exit", "stderr", "stderr_lacks", "one_line", "absent", "stdout", "stdout_has"]:
         if key in case:
             out.append(f"{key} = {toml_value(case[key])}")
     if "json" in case:

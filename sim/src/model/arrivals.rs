@@ -3,17 +3,19 @@
 use super::checks::{check_positive, check_rate, positive_finite};
 use super::error::{fail, ScenarioError};
 use super::inputs::{trace_key, Inputs};
-use crate::scenario::{Arrivals, KeyPath};
+use crate::scenario::{Arrivals, KeyPath, TimeUnit};
 use crate::traffic::{Process, TraceData};
 use crate::units::Nanos;
 use std::sync::Arc;
 
-/// `duration`: the run's length, which a replayed trace must fit unless it asks to be truncated.
+/// `duration`: the run's length, which a replayed trace must fit unless it asks to be truncated;
+/// `warmup`: the unmeasured start, which a trace or rate series must outlast.
 pub(super) fn process(
     path: &KeyPath,
     arrivals: &Arrivals,
     inputs: &Inputs,
     duration: Nanos,
+    warmup: Nanos,
 ) -> Result<Process, ScenarioError> {
     Ok(match arrivals {
         Arrivals::Poisson { rate } => Process::Poisson { mean_gap: 1.0 / check_rate(path.join("rate"), *rate, false)? },
@@ -55,7 +57,7 @@ pub(super) fn process(
                 check_positive(path.join("mean_high_duration"), "mean_high_duration", mean_high_duration.nanos())?;
             Process::Mmpp { low_rate, high_rate, mean_low, mean_high }
         }
-        Arrivals::Trace { speedup, truncate, .. } => {
+        Arrivals::Trace { speedup, truncate, timestamp_unit, .. } => {
             if !positive_finite(*speedup) {
                 return fail(path.join("speedup"), format!("speedup must be positive, got {speedup}"));
             }
@@ -89,15 +91,24 @@ pub(super) fn process(
                     ),
                 );
             }
+            if let Some(message) = too_short(last as f64, duration, warmup, *timestamp_unit, "trace", "speedup") {
+                return fail(path.join("file"), message);
+            }
             Process::Trace(process)
         }
-        Arrivals::RateTrace { scale, .. } => {
+        Arrivals::RateTrace { scale, timestamp_unit, .. } => {
             if !(scale.is_finite() && *scale >= 0.0) {
                 return fail(path.join("scale"), format!("scale must be zero or more, got {scale}"));
             }
             let Some(series) = trace_key(arrivals).and_then(|key| inputs.rate_series.get(&key)) else {
                 return fail(path.join("file"), "rate series was not loaded");
             };
+            let span = series.last().map_or(0.0, |&(seconds, _)| seconds * 1e9);
+            if let Some(message) = too_long(span, duration, *timestamp_unit)
+                .or_else(|| too_short(span, duration, warmup, *timestamp_unit, "rate series", "duration"))
+            {
+                return fail(path.join("file"), message);
+            }
             let points: Vec<(f64, f64)> =
                 series.iter().map(|&(seconds, per_second)| (seconds * 1e9, per_second * scale / 1e9)).collect();
             if points.iter().all(|&(_, rate)| rate == 0.0) {
@@ -105,5 +116,73 @@ pub(super) fn process(
             }
             Process::schedule(points)
         }
+    })
+}
+
+/// How far apart a file's span and the run's `duration` may be before the file is taken to be in
+/// the wrong time unit: two orders of magnitude.
+const UNIT_MISMATCH: f64 = 100.0;
+
+/// The other `timestamp_unit` under which numbers spanning `span` nanoseconds (read in `unit`)
+/// would come closest to `duration`, when it brings them within [`UNIT_MISMATCH`] of it.
+fn fitting_unit(span: f64, duration: Nanos, unit: TimeUnit) -> Option<(TimeUnit, f64)> {
+    let raw = span / unit.nanos();
+    [TimeUnit::Seconds, TimeUnit::Milliseconds, TimeUnit::Microseconds, TimeUnit::Nanoseconds]
+        .into_iter()
+        .filter(|&other| other != unit)
+        .map(|other| (other, raw * other.nanos()))
+        .filter(|&(_, nanos)| nanos > 0.0 && mismatch(nanos, duration as f64) < UNIT_MISMATCH)
+        .min_by(|a, b| mismatch(a.1, duration as f64).total_cmp(&mismatch(b.1, duration as f64)))
+}
+
+fn mismatch(a: f64, b: f64) -> f64 {
+    a.max(b) / a.min(b)
+}
+
+fn unit_hint(span: f64, duration: Nanos, unit: TimeUnit) -> String {
+    match fitting_unit(span, duration, unit) {
+        Some((fits, nanos)) => format!(
+            "; if its timestamps are numbers in {}, set timestamp_unit = \"{}\" (it then spans {} s)",
+            fits.plural(),
+            fits.symbol(),
+            crate::units::nanos_to_secs(nanos as Nanos)
+        ),
+        None => String::new(),
+    }
+}
+
+/// A rate series spanning orders of magnitude more than the run: almost surely numbers in a
+/// smaller unit read as seconds (a thousandth of the load for milliseconds), so it is refused.
+fn too_long(span: f64, duration: Nanos, unit: TimeUnit) -> Option<String> {
+    (span > UNIT_MISMATCH * duration as f64).then(|| {
+        format!(
+            "the rate series spans {} s, more than {UNIT_MISMATCH} times duration ({} s): the run would see only its \
+             first {:.2}%{}; or shorten the series to the part to simulate",
+            crate::units::nanos_to_secs(span as Nanos),
+            crate::units::nanos_to_secs(duration),
+            100.0 * duration as f64 / span,
+            unit_hint(span, duration, unit)
+        )
+    })
+}
+
+/// A file whose last row comes inside the warm-up or the first 1/[`UNIT_MISMATCH`] of `duration`:
+/// the measured window would hold no traffic from it, or a rate held from its last row that
+/// nobody wrote.
+fn too_short(span: f64, duration: Nanos, warmup: Nanos, unit: TimeUnit, what: &str, stretch: &str) -> Option<String> {
+    let floor = (duration as f64 / UNIT_MISMATCH).max(warmup as f64);
+    (span <= floor).then(|| {
+        let inside = if warmup as f64 >= duration as f64 / UNIT_MISMATCH {
+            format!("inside the warm-up ({} s)", crate::units::nanos_to_secs(warmup))
+        } else {
+            format!("in the first {}% of duration ({} s)", 100.0 / UNIT_MISMATCH, crate::units::nanos_to_secs(duration))
+        };
+        format!(
+            "the {what} ends at {} s, {inside}: the measured window would see {}{}; or shorten duration{}",
+            crate::units::nanos_to_secs(span as Nanos),
+            if what == "trace" { "none of its requests" } else { "only its last rate, held" },
+            unit_hint(span.max(1.0), duration, unit),
+            if stretch == "speedup" { " or lower speedup" } else { "" },
+        )
     })
 }

@@ -213,7 +213,8 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         let k = per_origin.entry(origin).or_insert(0);
         let stream = format!("traffic/{}/{}", traffic.origin, k);
         *k += 1;
-        let process = process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs, duration)?;
+        let process =
+            process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs, duration, scenario.warmup.nanos())?;
         sources.push(SourceModel { origin, process, stream });
     }
 

@@ -84,9 +84,11 @@ pub fn trace_key(arrivals: &Arrivals) -> Option<String> {
             size_column.as_deref().unwrap_or(""),
             output_column.as_deref().unwrap_or("")
         )),
-        Arrivals::RateTrace { file, timestamp_column, rate_column, timestamp_unit, format, .. } => {
-            Some(format!("rate|{file}|{timestamp_column}|{rate_column}|{timestamp_unit:?}|{format:?}"))
-        }
+        Arrivals::RateTrace {
+            file, timestamp_column, rate_column, timestamp_unit, format, aggregate, filter, ..
+        } => Some(format!(
+            "rate|{file}|{timestamp_column}|{rate_column}|{timestamp_unit:?}|{format:?}|{aggregate:?}|{filter:?}"
+        )),
         _ => None,
     }
 }

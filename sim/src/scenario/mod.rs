@@ -289,7 +289,27 @@ pub enum Arrivals {
         /// Multiplies every rate (what-if traffic growth).
         #[serde(default = "speedup_one")]
         scale: f64,
+        /// `"sum"`: rows sharing a time are added up (a file with one row per container or
+        /// instance per time); without it a time may appear once.
+        aggregate: Option<Aggregate>,
+        /// Keep only the rows whose `column` holds `value` (one service's rows of a fleet-wide file).
+        filter: Option<RowFilter>,
     },
+}
+
+/// How rows of a rate series that share a time combine.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    Sum,
+}
+
+/// Rows kept from a file: those whose `column` holds exactly `value`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowFilter {
+    pub column: String,
+    pub value: String,
 }
 
 /// The unit of a trace's numeric timestamps.
@@ -313,6 +333,25 @@ impl TimeUnit {
             TimeUnit::Milliseconds => 1e6,
             TimeUnit::Microseconds => 1e3,
             TimeUnit::Nanoseconds => 1.0,
+        }
+    }
+
+    /// As written in a scenario.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            TimeUnit::Seconds => "s",
+            TimeUnit::Milliseconds => "ms",
+            TimeUnit::Microseconds => "us",
+            TimeUnit::Nanoseconds => "ns",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            TimeUnit::Seconds => "seconds",
+            TimeUnit::Milliseconds => "milliseconds",
+            TimeUnit::Microseconds => "microseconds",
+            TimeUnit::Nanoseconds => "nanoseconds",
         }
     }
 }
