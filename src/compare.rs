@@ -96,6 +96,59 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Every source's mean rate a day and the tolerance it is held to, when every source has one
+/// (no schedule or trace, whose rate only a run tells).
+fn exact_traffic_per_day(model: &sim::Model) -> Option<(f64, f64)> {
+    if !model.has_online() {
+        return None;
+    }
+    let rates: Option<Vec<f64>> = model.sources.iter().map(|s| s.process.mean_rate_per_sec()).collect();
+    rates.map(|rates| (rates.iter().sum::<f64>() * 86_400.0, PER_DAY_TOLERANCE))
+}
+
+/// The predictions a day every option serves: the simulated online traffic's (`traffic_per_day`,
+/// with the relative difference that still counts as the same rate), or `predictions_per_day`
+/// when there is no online traffic or it agrees.
+fn predictions_per_day(
+    loaded: &load::Loaded,
+    spec: &Compare,
+    traffic_per_day: Option<(f64, f64)>,
+) -> Result<f64, CliError> {
+    let at = |key: &str| path!["compare", key];
+    let err = |path: sim::scenario::KeyPath, message: String| loaded.error_at(&path, &message);
+    match (spec.predictions_per_day, traffic_per_day) {
+        (Some(p), _) if !(p.is_finite() && p > 0.0) => {
+            Err(err(at("predictions_per_day"), format!("predictions_per_day must be positive, got {p}")))
+        }
+        (Some(p), Some((traffic, tolerance))) if (p - traffic).abs() > tolerance * traffic => Err(err(
+            at("predictions_per_day"),
+            format!(
+                "predictions_per_day ({}) disagrees with the online traffic the scenario simulates ({} a day): \
+                     the online fleet would be sized for one and its cost divided by the other; remove \
+                     predictions_per_day (it is then the traffic's) or change the traffic to match",
+                shortest(p),
+                shortest(traffic)
+            ),
+        )),
+        (Some(p), _) => Ok(p),
+        (None, Some((traffic, _))) if traffic > 0.0 => Ok(traffic),
+        (None, _) => {
+            Err(err(at("predictions_per_day"), "needed: the scenario has no online traffic to take it from".into()))
+        }
+    }
+}
+
+/// What `compare` would refuse before running anything, for `servesim validate`: a
+/// `predictions_per_day` that disagrees with traffic whose rate is known without a run.
+pub(crate) fn check(loaded: &load::Loaded, model: &sim::Model) -> Result<(), CliError> {
+    let Some(spec) = &loaded.scenario.compare else { return Ok(()) };
+    match exact_traffic_per_day(model) {
+        Some(exact) => predictions_per_day(loaded, spec, Some(exact)).map(|_| ()),
+        None if model.has_online() => Ok(()),
+        None => predictions_per_day(loaded, spec, None).map(|_| ()),
+    }
+}
+
 fn evaluate(
     loaded: &load::Loaded,
     model: &sim::Model,
@@ -111,12 +164,9 @@ fn evaluate(
     if let Some(reason) = online.as_ref().and_then(|summary| summary.unmeasured(model)) {
         return Err(CliError::input(format!("{}: {reason}", loaded.path.display())));
     }
-    let rates: Option<Vec<f64>> = model.sources.iter().map(|s| s.process.mean_rate_per_sec()).collect();
-    // (requests a day, the relative difference from it that still counts as the same rate)
-    let traffic_per_day = match (&online, rates) {
+    let traffic_per_day = match (&online, exact_traffic_per_day(model)) {
         (None, _) => None,
-        // Every source has a mean rate: the exact one, not the run's sample of it.
-        (Some(_), Some(rates)) => Some((rates.iter().sum::<f64>() * 86_400.0, PER_DAY_TOLERANCE)),
+        (Some(_), Some(exact)) => Some(exact),
         // A schedule or a replayed trace: the rate the run offered in its measured window, known
         // to within the Poisson noise of its count (three standard deviations).
         (Some(summary), None) => {
@@ -125,31 +175,7 @@ fn evaluate(
             Some((offered * 86_400.0, PER_DAY_TOLERANCE.max(3.0 / count.max(1.0).sqrt())))
         }
     };
-    let predictions_per_day = match (spec.predictions_per_day, traffic_per_day) {
-        (Some(p), _) if !(p.is_finite() && p > 0.0) => {
-            return Err(err(at("predictions_per_day"), format!("predictions_per_day must be positive, got {p}")))
-        }
-        (Some(p), Some((traffic, tolerance))) if (p - traffic).abs() > tolerance * traffic => {
-            return Err(err(
-                at("predictions_per_day"),
-                format!(
-                    "predictions_per_day ({}) disagrees with the online traffic the scenario simulates ({} a day): \
-                     the online fleet would be sized for one and its cost divided by the other; remove \
-                     predictions_per_day (it is then the traffic's) or change the traffic to match",
-                    shortest(p),
-                    shortest(traffic)
-                ),
-            ))
-        }
-        (Some(p), _) => p,
-        (None, Some((traffic, _))) if traffic > 0.0 => traffic,
-        (None, _) => {
-            return Err(err(
-                at("predictions_per_day"),
-                "needed: the scenario has no online traffic to take it from".into(),
-            ))
-        }
-    };
+    let predictions_per_day = predictions_per_day(loaded, spec, traffic_per_day)?;
     let mut options = Vec::new();
 
     if let Some(summary) = &online {

@@ -364,6 +364,7 @@ fn replayed_traces(model: &sim::Model) -> Vec<String> {
 pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliError> {
     let loaded = load::load(scenario_path, prices)?;
     let model = loaded.build()?;
+    crate::compare::check(&loaded, &model)?;
     // What sweep and plan would refuse before running anything is refused here too: "ok" means
     // every command takes the file.
     let swept = if loaded.scenario.sweep.is_some() || loaded.scenario.plan.is_some() {

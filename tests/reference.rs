@@ -43,7 +43,8 @@ fn dotted(path: &str) -> Vec<String> {
 fn looks_like_toml(span: &str) -> bool {
     let value_start = |value: &str| {
         let value = value.trim_start();
-        value.starts_with(['"', '[', '{', '-', '.']) || value.starts_with(|c: char| c.is_ascii_digit())
+        value.starts_with(['"', '[', '{', '-', '.'])
+            || value.starts_with(|c: char| c.is_ascii_digit())
             || ["true", "false", "inf", "nan"].iter().any(|w| value.starts_with(w))
     };
     span.starts_with('[') || span.split_once('=').is_some_and(|(_, value)| value_start(value))

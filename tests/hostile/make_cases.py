@@ -511,6 +511,7 @@ COMPARE = BASE + JOB[JOB.index("[instance_types"):] + \
     '[compare]\npredictions_per_day = 1000000\nlookup = { latency = { kind = "constant", value = "3ms" }, usd_per_million = 0.25 }\n'
 add("compare-predictions-disagree", "21.2", COMPARE, command=("compare", "{dir}/s.toml", "--out", "{dir}/out", "-q"),
     marker="predictions_per_day", stderr=["disagrees with the online traffic", "8640000 a day"], absent=["out/compare.csv"])
+add("validate-compare-predictions-disagree", "21.6", COMPARE, marker="predictions_per_day", stderr=["disagrees with the online traffic"])
 add("compare-predictions-agree", "21.2", COMPARE.replace("1000000", "8640000"), exit=0,
     command=("compare", "{dir}/s.toml", "--out", "{dir}/out", "-q"), json_checks=[("out/compare.json", "/0/option", "online (real-time serving)")])
 
