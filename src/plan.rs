@@ -250,7 +250,7 @@ fn configuration_words(scenario: &sim::scenario::Scenario) -> String {
 /// one. Checked on the scenario before its sweep runs, and on the chosen one before writing.
 pub(crate) fn deploy_names_distinct(model: &sim::Model) -> Result<(), CliError> {
     let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
-    for region in model.regions.iter().filter(|r| r.serving.is_some()) {
+    for region in model.regions.iter().filter(|r| r.serves()) {
         let folder = reports::kubernetes::dns_name(&region.name);
         let app = reports::kubernetes::dns_name(&format!("{}-{}", model.name, region.name));
         for key in [("folder", folder), ("Kubernetes name", app)] {
@@ -289,11 +289,11 @@ fn write_deploy(
             .map_err(|e| CliError::input(format!("{}: cannot clear: {e}", deploy.display())))?;
     }
     for region in &model.regions {
-        let Some(serving) = &region.serving else { continue };
+        let Some(serving) = &region.primary.serving else { continue };
         // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
-        let autoscaling = match &region.autoscaling {
+        let autoscaling = match &region.primary.autoscaling {
             Some(simulated) => reports::deploy::Autoscaling::simulated(simulated),
-            None => reports::deploy::Autoscaling::around(region.replicas, serving),
+            None => reports::deploy::Autoscaling::around(region.primary.replicas, serving),
         };
         let files = reports::deploy::render(&reports::deploy::DeployInput {
             scenario: &model.name,

@@ -327,13 +327,17 @@ fn provenance(model: &sim::Model, seed: u64, replications: u32) -> Vec<(String, 
         ));
     }
     for region in &model.regions {
-        if let Some(serving) = &region.serving {
+        if let Some(serving) = &region.primary.serving {
             lines.push((format!("service time, {}", region.name), serving.service.source()));
         }
-        if region.replicas > 0 {
-            let price = match (&region.instance, &region.price_source) {
-                (Some(instance), Some(source)) => format!("{instance}: {} USD/h ({source})", region.usd_per_hour),
-                (Some(instance), None) => format!("{instance}: {} USD/h (no source given)", region.usd_per_hour),
+        if region.primary.replicas > 0 {
+            let price = match (&region.primary.instance, &region.primary.price_source) {
+                (Some(instance), Some(source)) => {
+                    format!("{instance}: {} USD/h ({source})", region.primary.usd_per_hour)
+                }
+                (Some(instance), None) => {
+                    format!("{instance}: {} USD/h (no source given)", region.primary.usd_per_hour)
+                }
                 (None, _) => "no instance type given: cost not counted".to_string(),
             };
             lines.push((format!("price, {}", region.name), price));
@@ -376,7 +380,7 @@ pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliEr
         loaded.warn();
         String::new()
     };
-    let replicas: u32 = model.regions.iter().map(|r| r.replicas).sum();
+    let replicas: u32 = model.regions.iter().map(|r| r.primary.replicas).sum();
     let jobs = if model.jobs.is_empty() { String::new() } else { format!(", {} batch jobs", model.jobs.len()) };
     println!(
         "{}: ok ({} regions, {} replicas, {} traffic sources{jobs}{swept})",

@@ -147,7 +147,7 @@ fn outcome(text: String, path: &Path) -> bool {
     };
     // Run at most two simulated seconds of modest traffic: the property is about input, not time.
     let rate: f64 = model.sources.iter().map(|s| s.process.mean_rate_per_sec().unwrap_or(f64::INFINITY)).sum();
-    if rate <= 20_000.0 && model.regions.iter().map(|r| r.replicas as u64).sum::<u64>() <= 2_000 {
+    if rate <= 20_000.0 && model.regions.iter().map(|r| r.primary.replicas as u64).sum::<u64>() <= 2_000 {
         model.duration = model.duration.min(2_000_000_000);
         model.warmup = model.warmup.min(model.duration / 2);
         let _ = sim::run(&model, &sim::RunOptions::seeded(1));

@@ -180,7 +180,7 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     let app = dns_name(&format!("{}-{}", input.scenario, region));
     let a = input.autoscaling;
     let s = input.serving;
-    let gpus = input.region.gpus.unwrap_or(1).max(1);
+    let gpus = input.region.primary.gpus.unwrap_or(1).max(1);
     // Draining: a pod removed from the Service finishes what it holds. At most a full queue plus
     // running batches is in it, and the client gives up after its timeout anyway.
     let grace_s = s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10);
@@ -218,7 +218,7 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
         (
             "spec",
             map([
-                ("replicas", int(input.region.replicas)),
+                ("replicas", int(input.region.primary.replicas)),
                 ("selector", map([("matchLabels", selector.clone())])),
                 (
                     "template",
@@ -409,7 +409,7 @@ mod tests {
     fn serving(text: &str) -> std::sync::Arc<ServingModel> {
         let scenario: sim::scenario::Scenario = toml::from_str(text).unwrap();
         let model = sim::build(&scenario, &sim::Inputs::default()).unwrap();
-        model.regions[0].serving.clone().unwrap()
+        model.regions[0].primary.serving.clone().unwrap()
     }
 
     const SCENARIO: &str = r#"

@@ -377,13 +377,7 @@ impl Totals {
     }
 }
 
-/// A region's deployments: the primary, an A/B variant, a shadow candidate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Primary,
-    Variant,
-    Shadow,
-}
+pub use crate::model::Role;
 
 /// What the engine hands over per deployment.
 pub struct PoolSummary<'a> {

@@ -10,7 +10,9 @@ use super::inputs::Inputs;
 use super::operations::{build_autoscaling, build_fault, build_health, build_retries};
 use super::price::{price_of, Price};
 use super::serving::serving_model;
-use super::{DeploymentModel, LatencyTargetModel, Model, RegionModel, RoutingModel, SloModel, SourceModel};
+use super::{
+    DeploymentModel, LatencyTargetModel, Model, RegionModel, Role, RoutingModel, ServingModel, SloModel, SourceModel,
+};
 use crate::path;
 use crate::policy::routing::RoutingPolicy;
 use crate::scenario::{self, KeyPath, Scenario};
@@ -19,12 +21,44 @@ use crate::units::Nanos;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Check a scenario and resolve it into a runnable model.
+/// Check a scenario and resolve it into a runnable model: each section by its own builder, in the
+/// order their errors are reported.
 pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioError> {
     let mut jobs = super::jobs::build_jobs(scenario, inputs)?;
     if scenario.traffic.is_empty() && !jobs.is_empty() {
         return jobs_alone(scenario, jobs);
     }
+    let duration = check_clock(scenario)?;
+    let regions = build_regions(scenario, inputs)?;
+    let links = build_links(scenario, &regions)?;
+    let sources = build_sources(scenario, inputs, &regions, duration)?;
+    let rtt = resolve_rtt(&links, &sources, &regions)?;
+    let (policy, weights, spillover_queue) = build_routing(scenario, &regions)?;
+    let slo = build_slo(scenario)?;
+    let faults = build_faults(scenario, &regions, duration)?;
+    let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
+    super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
+    let health = build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?;
+
+    Ok(Model {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        duration,
+        warmup: scenario.warmup.nanos(),
+        interval: scenario.interval.nanos(),
+        regions,
+        rtt,
+        sources,
+        routing: RoutingModel { policy, weights, spillover_queue, health },
+        slo,
+        faults,
+        retries,
+        jobs,
+    })
+}
+
+/// `duration`, `warmup` and `interval`; returns the duration.
+fn check_clock(scenario: &Scenario) -> Result<Nanos, ScenarioError> {
     let duration = scenario.duration.nanos();
     check_positive(path!["duration"], "duration", duration)?;
     if scenario.warmup.nanos() >= duration {
@@ -44,137 +78,36 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             ),
         );
     }
+    Ok(duration)
+}
+
+/// Every region with its deployments, each within the instance limit; at least one serves.
+fn build_regions(scenario: &Scenario, inputs: &Inputs) -> Result<Vec<RegionModel>, ScenarioError> {
     if scenario.regions.is_empty() {
         return fail(path!["regions"], "at least one region is needed");
     }
     if scenario.regions.len() > MAX_REGIONS {
         return fail(path!["regions"], format!("at most {MAX_REGIONS} regions, got {}", scenario.regions.len()));
     }
-
-    let mut shared_serving = None;
-    if let Some(serving) = &scenario.serving {
-        shared_serving = Some(Arc::new(serving_model(&path!["serving"], serving, inputs)?));
-    }
+    let shared_serving = match &scenario.serving {
+        Some(serving) => Some(Arc::new(serving_model(&path!["serving"], serving, inputs)?)),
+        None => None,
+    };
     let mut regions = Vec::with_capacity(scenario.regions.len());
     for (name, region) in &scenario.regions {
-        let region_path = path!["regions", name];
-        if region.replicas > MAX_REPLICAS {
-            return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
-        }
-        let serving = match &region.serving {
-            Some(own) => Some(Arc::new(serving_model(&region_path.join("serving"), own, inputs)?)),
-            None => shared_serving.clone(),
-        };
-        if region.replicas > 0 && serving.is_none() {
-            return fail(
-                region_path,
-                "region has replicas but there is no [serving] section (top level or in the region)",
-            );
-        }
-        let price = match &region.instance {
-            None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
-            Some(instance) => price_of(instance, region.pricing, scenario, inputs)
-                .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
-        };
-        let autoscaling = match &region.autoscaling {
-            Some(a) if serving.is_some() => {
-                Some(build_autoscaling(&region_path.join("autoscaling"), a, region.replicas)?)
-            }
-            Some(_) => return fail(region_path.join("autoscaling"), "autoscaling needs a [serving] section"),
-            None => None,
-        };
-        let serves = region.replicas > 0 || autoscaling.is_some();
-        let deployment =
-            |key: &str, given: &Option<scenario::Deployment>| -> Result<Option<DeploymentModel>, ScenarioError> {
-                let (Some(d), true) = (given, serves) else { return Ok(None) };
-                let at = path![key];
-                if !(d.fraction > 0.0 && d.fraction <= 1.0) {
-                    return fail(at.join("fraction"), format!("fraction must be in (0, 1], got {}", d.fraction));
-                }
-                if d.replicas == 0 || d.replicas > MAX_REPLICAS {
-                    return fail(at.join("replicas"), format!("replicas must be between 1 and {MAX_REPLICAS}"));
-                }
-                let own = match &d.serving {
-                    Some(own) => Arc::new(serving_model(&at.join("serving"), own, inputs)?),
-                    None => serving.clone().expect("serving regions have a serving model"),
-                };
-                let instance = d.instance.clone().or_else(|| region.instance.clone());
-                let usd_per_hour = match &instance {
-                    None => 0.0,
-                    Some(instance) => {
-                        price_of(instance, region.pricing, scenario, inputs)
-                            .map_err(|message| ScenarioError { path: at.join("instance"), message })?
-                            .usd_per_hour
-                    }
-                };
-                let autoscaling = d
-                    .autoscaling
-                    .as_ref()
-                    .map(|a| build_autoscaling(&at.join("autoscaling"), a, d.replicas))
-                    .transpose()?;
-                Ok(Some(DeploymentModel {
-                    fraction: d.fraction,
-                    replicas: d.replicas,
-                    serving: own,
-                    autoscaling,
-                    instance,
-                    usd_per_hour,
-                }))
+        regions.push(build_region(scenario, inputs, name, region, &shared_serving)?);
+    }
+    for region in &regions {
+        for (role, deployment) in region.deployments() {
+            let at = match role {
+                Role::Primary => path!["regions", region.name.as_str(), "replicas"],
+                Role::Variant => path!["ab", "replicas"],
+                Role::Shadow => path!["shadow", "replicas"],
             };
-        let variant = deployment("ab", &scenario.ab)?;
-        let shadow = deployment("shadow", &scenario.shadow)?;
-        regions.push(RegionModel {
-            name: name.clone(),
-            replicas: region.replicas,
-            instance: region.instance.clone(),
-            usd_per_hour: price.usd_per_hour,
-            price_source: price.source,
-            gpus: price.gpus,
-            serving: if serves { serving } else { None },
-            variant,
-            shadow,
-            autoscaling,
-        });
-    }
-    for (region, (name, _)) in regions.iter().zip(&scenario.regions) {
-        let deployments = [
-            (
-                region.serving.as_deref(),
-                region.max_replicas(),
-                region.autoscaling.is_some(),
-                path!["regions", name, "replicas"],
-            ),
-            (
-                region.variant.as_ref().map(|d| &*d.serving),
-                region.variant.as_ref().map_or(0, |d| d.max_replicas()),
-                region.variant.as_ref().is_some_and(|d| d.autoscaling.is_some()),
-                path!["ab", "replicas"],
-            ),
-            (
-                region.shadow.as_ref().map(|d| &*d.serving),
-                region.shadow.as_ref().map_or(0, |d| d.max_replicas()),
-                region.shadow.as_ref().is_some_and(|d| d.autoscaling.is_some()),
-                path!["shadow", "replicas"],
-            ),
-        ];
-        for (serving, replicas, autoscaled, at) in deployments {
-            let Some(serving) = serving else { continue };
-            // Autoscaled deployments keep twice their maximum in slots (see world/operate.rs).
-            let slots = u64::from(replicas) * if autoscaled { 2 } else { 1 };
-            let instances = slots * u64::from(serving.kind.instances());
-            if instances > MAX_DEPLOYMENT_INSTANCES {
-                return fail(
-                    at,
-                    format!(
-                        "{slots} replica slots × {} instances = {instances} model instances in one deployment; \
-                         at most {MAX_DEPLOYMENT_INSTANCES}",
-                        serving.kind.instances()
-                    ),
-                );
-            }
+            check_instances(deployment, at)?;
         }
     }
-    if regions.iter().all(|r| r.serving.is_none()) {
+    if regions.iter().all(|r| !r.serves()) {
         return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
     }
     for (name, instance) in &scenario.instance_types {
@@ -182,7 +115,123 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             return fail(path!["instance_types", name, "usd_per_hour"], "price must be zero or positive");
         }
     }
+    Ok(regions)
+}
 
+/// One region: its primary deployment from the region's own keys, and the scenario's `[ab]`
+/// variant and `[shadow]` beside it where the region serves.
+fn build_region(
+    scenario: &Scenario,
+    inputs: &Inputs,
+    name: &str,
+    region: &scenario::Region,
+    shared_serving: &Option<Arc<ServingModel>>,
+) -> Result<RegionModel, ScenarioError> {
+    let region_path = path!["regions", name];
+    if region.replicas > MAX_REPLICAS {
+        return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
+    }
+    let serving = match &region.serving {
+        Some(own) => Some(Arc::new(serving_model(&region_path.join("serving"), own, inputs)?)),
+        None => shared_serving.clone(),
+    };
+    if region.replicas > 0 && serving.is_none() {
+        return fail(region_path, "region has replicas but there is no [serving] section (top level or in the region)");
+    }
+    let price = match &region.instance {
+        None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
+        Some(instance) => price_of(instance, region.pricing, scenario, inputs)
+            .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
+    };
+    let autoscaling = match &region.autoscaling {
+        Some(a) if serving.is_some() => Some(build_autoscaling(&region_path.join("autoscaling"), a, region.replicas)?),
+        Some(_) => return fail(region_path.join("autoscaling"), "autoscaling needs a [serving] section"),
+        None => None,
+    };
+    let serves = region.replicas > 0 || autoscaling.is_some();
+    let primary = DeploymentModel {
+        fraction: 1.0,
+        replicas: region.replicas,
+        serving: if serves { serving.clone() } else { None },
+        autoscaling,
+        instance: region.instance.clone(),
+        usd_per_hour: price.usd_per_hour,
+        price_source: price.source,
+        gpus: price.gpus,
+    };
+    let beside = |key: &str, given: &Option<scenario::Deployment>| match (given, &primary.serving) {
+        (Some(d), Some(serving)) => build_beside(scenario, inputs, region, key, d, serving).map(Some),
+        _ => Ok(None),
+    };
+    let variant = beside("ab", &scenario.ab)?;
+    let shadow = beside("shadow", &scenario.shadow)?;
+    Ok(RegionModel { name: name.to_string(), primary, variant, shadow })
+}
+
+/// An `[ab]` variant or a `[shadow]` (`key`) in a serving region: its own serving settings,
+/// instance and autoscaler, or the primary's serving model and the region's instance.
+fn build_beside(
+    scenario: &Scenario,
+    inputs: &Inputs,
+    region: &scenario::Region,
+    key: &str,
+    given: &scenario::Deployment,
+    primary_serving: &Arc<ServingModel>,
+) -> Result<DeploymentModel, ScenarioError> {
+    let at = path![key];
+    if !(given.fraction > 0.0 && given.fraction <= 1.0) {
+        return fail(at.join("fraction"), format!("fraction must be in (0, 1], got {}", given.fraction));
+    }
+    if given.replicas == 0 || given.replicas > MAX_REPLICAS {
+        return fail(at.join("replicas"), format!("replicas must be between 1 and {MAX_REPLICAS}"));
+    }
+    let serving = match &given.serving {
+        Some(own) => Arc::new(serving_model(&at.join("serving"), own, inputs)?),
+        None => primary_serving.clone(),
+    };
+    let instance = given.instance.clone().or_else(|| region.instance.clone());
+    let price = match &instance {
+        None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
+        Some(instance) => price_of(instance, region.pricing, scenario, inputs)
+            .map_err(|message| ScenarioError { path: at.join("instance"), message })?,
+    };
+    let autoscaling = given
+        .autoscaling
+        .as_ref()
+        .map(|a| build_autoscaling(&at.join("autoscaling"), a, given.replicas))
+        .transpose()?;
+    Ok(DeploymentModel {
+        fraction: given.fraction,
+        replicas: given.replicas,
+        serving: Some(serving),
+        autoscaling,
+        instance,
+        usd_per_hour: price.usd_per_hour,
+        price_source: price.source,
+        gpus: price.gpus,
+    })
+}
+
+/// Model instances a deployment allocates at start (its slots × instances per replica), bounded.
+fn check_instances(deployment: &DeploymentModel, at: KeyPath) -> Result<(), ScenarioError> {
+    let Some(serving) = &deployment.serving else { return Ok(()) };
+    let slots = u64::from(deployment.slots());
+    let instances = slots * u64::from(serving.kind.instances());
+    if instances > MAX_DEPLOYMENT_INSTANCES {
+        return fail(
+            at,
+            format!(
+                "{slots} replica slots × {} instances = {instances} model instances in one deployment; \
+                 at most {MAX_DEPLOYMENT_INSTANCES}",
+                serving.kind.instances()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// `[network]`: the RTT between each pair of regions given (same-region on the diagonal).
+fn build_links(scenario: &Scenario, regions: &[RegionModel]) -> Result<Vec<Vec<Option<Nanos>>>, ScenarioError> {
     let n = regions.len();
     let mut rtt: Vec<Vec<Option<Nanos>>> = vec![vec![None; n]; n];
     for (i, row) in rtt.iter_mut().enumerate() {
@@ -192,12 +241,22 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         let link_path = path!["network", "links", i];
         let from = regions.iter().position(|r| r.name == link.from);
         let to = regions.iter().position(|r| r.name == link.to);
-        let from = from.ok_or_else(|| unknown_region(link_path.join("from"), &link.from, &regions))?;
-        let to = to.ok_or_else(|| unknown_region(link_path.join("to"), &link.to, &regions))?;
+        let from = from.ok_or_else(|| unknown_region(link_path.join("from"), &link.from, regions))?;
+        let to = to.ok_or_else(|| unknown_region(link_path.join("to"), &link.to, regions))?;
         rtt[from][to] = Some(link.rtt.nanos());
         rtt[to][from] = Some(link.rtt.nanos());
     }
+    Ok(rtt)
+}
 
+/// `[[traffic]]`: each source's origin, arrival process and stream, and the admission bound on the
+/// requests they would send.
+fn build_sources(
+    scenario: &Scenario,
+    inputs: &Inputs,
+    regions: &[RegionModel],
+    duration: Nanos,
+) -> Result<Vec<SourceModel>, ScenarioError> {
     if scenario.traffic.is_empty() {
         return fail(path!["traffic"], "at least one [[traffic]] source (or a [[jobs]] entry) is needed");
     }
@@ -208,7 +267,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         let origin = regions
             .iter()
             .position(|r| r.name == traffic.origin)
-            .ok_or_else(|| unknown_region(traffic_path.join("origin"), &traffic.origin, &regions))?;
+            .ok_or_else(|| unknown_region(traffic_path.join("origin"), &traffic.origin, regions))?;
         // The k-th source of an origin keeps its stream when sources of other origins come and go.
         let k = per_origin.entry(origin).or_insert(0);
         let stream = format!("traffic/{}/{}", traffic.origin, k);
@@ -232,15 +291,23 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             format!("the traffic would send about {expected:.2e} requests; shorten duration or lower the rates (at most {MAX_EXPECTED_REQUESTS:.0e})"),
         );
     }
+    Ok(sources)
+}
 
-    // Every origin must reach every serving region: spillover and failover may use any of them.
+/// Every origin must reach every serving region: spillover and failover may use any of them.
+fn resolve_rtt(
+    links: &[Vec<Option<Nanos>>],
+    sources: &[SourceModel],
+    regions: &[RegionModel],
+) -> Result<Vec<Vec<Nanos>>, ScenarioError> {
+    let n = regions.len();
     let mut rtt_resolved = vec![vec![0; n]; n];
-    for source in &sources {
+    for source in sources {
         for (r, region) in regions.iter().enumerate() {
-            if region.serving.is_none() {
+            if !region.serves() {
                 continue;
             }
-            match rtt[source.origin][r] {
+            match links[source.origin][r] {
                 Some(value) => rtt_resolved[source.origin][r] = value,
                 None => {
                     return fail(
@@ -254,19 +321,26 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
             }
         }
     }
+    Ok(rtt_resolved)
+}
 
+/// `[routing]`: the policy, a weight per region and the spillover bound.
+fn build_routing(
+    scenario: &Scenario,
+    regions: &[RegionModel],
+) -> Result<(RoutingPolicy, Vec<f64>, Option<u32>), ScenarioError> {
     let routing = &scenario.routing;
-    let mut weights = vec![0.0; n];
+    let mut weights = vec![0.0; regions.len()];
     for (name, &weight) in &routing.weights {
         let weight_path = path!["routing", "weights", name];
         let r = regions
             .iter()
             .position(|r| &r.name == name)
-            .ok_or_else(|| unknown_region(weight_path.clone(), name, &regions))?;
+            .ok_or_else(|| unknown_region(weight_path.clone(), name, regions))?;
         if !weight.is_finite() || weight < 0.0 {
             return fail(weight_path, format!("weight must be zero or positive, got {weight}"));
         }
-        if regions[r].serving.is_none() && weight > 0.0 {
+        if !regions[r].serves() && weight > 0.0 {
             return fail(weight_path, format!("region {name:?} has no replicas to take traffic"));
         }
         weights[r] = weight;
@@ -281,67 +355,60 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     if routing.spillover_queue == Some(0) {
         return fail(path!["routing", "spillover_queue"], "spillover_queue must be at least 1");
     }
+    Ok((routing.policy, weights, routing.spillover_queue))
+}
 
+/// `[slo]`: latency targets and availability.
+fn build_slo(scenario: &Scenario) -> Result<SloModel, ScenarioError> {
     let mut slo = SloModel::default();
-    if let Some(given) = &scenario.slo {
-        for (i, target) in given.latency.iter().enumerate() {
-            if !(target.percentile > 0.0 && target.percentile < 100.0) {
-                return fail(
-                    path!["slo", "latency", i, "percentile"],
-                    "percentile must be between 0 and 100, e.g. 99 or 99.9",
-                );
-            }
-            check_positive(path!["slo", "latency", i, "max"], "max", target.max.nanos())?;
-            slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
+    let Some(given) = &scenario.slo else { return Ok(slo) };
+    for (i, target) in given.latency.iter().enumerate() {
+        if !(target.percentile > 0.0 && target.percentile < 100.0) {
+            return fail(
+                path!["slo", "latency", i, "percentile"],
+                "percentile must be between 0 and 100, e.g. 99 or 99.9",
+            );
         }
-        if let Some(a) = given.availability {
-            if !(a > 0.0 && a <= 1.0) {
-                return fail(
-                    path!["slo", "availability"],
-                    format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"),
-                );
-            }
-        }
-        slo.availability = given.availability;
+        check_positive(path!["slo", "latency", i, "max"], "max", target.max.nanos())?;
+        slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
     }
+    if let Some(a) = given.availability {
+        if !(a > 0.0 && a <= 1.0) {
+            return fail(
+                path!["slo", "availability"],
+                format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"),
+            );
+        }
+    }
+    slo.availability = given.availability;
+    Ok(slo)
+}
 
+/// `[[faults]]`, each in a region that serves (and has the feature store a dependency failure needs).
+fn build_faults(
+    scenario: &Scenario,
+    regions: &[RegionModel],
+    duration: Nanos,
+) -> Result<Vec<super::FaultModel>, ScenarioError> {
     let mut faults = Vec::with_capacity(scenario.faults.len());
     for (i, fault) in scenario.faults.iter().enumerate() {
         let at = path!["faults", i];
         let r = regions
             .iter()
             .position(|r| r.name == fault.region)
-            .ok_or_else(|| unknown_region(at.join("region"), &fault.region, &regions))?;
-        if regions[r].serving.is_none() {
+            .ok_or_else(|| unknown_region(at.join("region"), &fault.region, regions))?;
+        if !regions[r].serves() {
             return fail(at.join("region"), format!("region {:?} serves nothing to fail", fault.region));
         }
         let model = build_fault(&at, i, fault, r, duration)?;
         if fault.kind == scenario::operations::FaultKind::DependencyFailure
-            && regions[r].serving.as_ref().is_none_or(|s| s.feature_store.is_none())
+            && regions[r].primary.serving.as_ref().is_none_or(|s| s.feature_store.is_none())
         {
             return fail(at.join("kind"), format!("region {:?} has no feature_store to fail", fault.region));
         }
         faults.push(model);
     }
-    let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
-    super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
-    let health = build_health(&path!["routing", "health_check"], &routing.health_check)?;
-
-    Ok(Model {
-        name: scenario.name.clone(),
-        seed: scenario.seed,
-        duration,
-        warmup: scenario.warmup.nanos(),
-        interval: scenario.interval.nanos(),
-        regions,
-        rtt: rtt_resolved,
-        sources,
-        routing: RoutingModel { policy: routing.policy, weights, spillover_queue: routing.spillover_queue, health },
-        slo,
-        faults,
-        retries,
-        jobs,
-    })
+    Ok(faults)
 }
 
 /// A scenario of `[[jobs]]` and no traffic: nothing online to check or run.

@@ -7,7 +7,7 @@ use super::inputs::Inputs;
 use super::price::price_of;
 use super::serving::batch_latency;
 use crate::path;
-use crate::scenario::jobs::{Job, Replacement};
+use crate::scenario::jobs::{Job, JobWorkers, Replacement, TaskFailures};
 use crate::scenario::{KeyPath, Pricing, Scenario};
 use crate::service::BatchLatency;
 use crate::units::{Nanos, NANOS_PER_SEC};
@@ -206,7 +206,57 @@ fn build_job(
     if start_clock_s >= 86_400 {
         return fail(at.join("start"), "the start is a time of the first day (a deadline may be later)");
     }
-    let deadline = match &job.deadline {
+    let deadline = build_deadline(at, job, start_clock_s)?;
+    let task_records = split_records(at, job)?;
+    let latency = batch_latency(&at.join("service_time"), &job.service_time, job.batch_records, inputs)?;
+    let workers = build_workers(&at.join("workers"), &job.workers, scenario, inputs)?;
+    let reads = build_reads(&at.join("feature_store"), job)?;
+    let sink = build_sink(&at.join("sink"), job)?;
+    check_caps(at, job, reads, sink)?;
+    let (failure_probability, backoff, max_backoff) = build_failures(&at.join("failures"), &job.failures)?;
+    if job.checkpoint_records == Some(0) {
+        return fail(at.join("checkpoint_records"), "checkpoint_records must be at least 1");
+    }
+    let speculation = build_speculation(&at.join("speculation"), job)?;
+    if job.replications == 0 || job.replications > MAX_JOB_REPLICATIONS {
+        return fail(at.join("replications"), format!("replications must be between 1 and {MAX_JOB_REPLICATIONS}"));
+    }
+    let interval = job.interval.nanos();
+    if !(NANOS_PER_SEC as u64..=MAX_DELAY).contains(&interval) {
+        return fail(at.join("interval"), "interval must be between 1 s and a day");
+    }
+    if !positive_finite(latency.mean(job.batch_records)) {
+        return fail(at.join("service_time"), "the scoring time of a batch must be positive");
+    }
+    Ok(JobModel {
+        name: job.name.clone(),
+        index,
+        start_clock_s,
+        deadline,
+        records: job.records,
+        record_bytes: job.record_bytes,
+        task_records,
+        batch_records: job.batch_records,
+        pipelined: job.pipelined,
+        latency,
+        workers,
+        reads,
+        sink,
+        failure_probability,
+        max_attempts: job.failures.max_attempts,
+        backoff,
+        max_backoff,
+        checkpoint_records: job.checkpoint_records,
+        speculation,
+        replications: job.replications,
+        interval,
+        shared: None,
+    })
+}
+
+/// `deadline`: how long after the start the job must be done, and with what probability.
+fn build_deadline(at: &KeyPath, job: &Job, start_clock_s: u64) -> Result<Option<DeadlineModel>, ScenarioError> {
+    Ok(match &job.deadline {
         None => None,
         Some(deadline) => {
             let clock = parse_clock(&deadline.at)
@@ -229,7 +279,12 @@ fn build_job(
             }
             Some(DeadlineModel { after_start: (clock - start_clock_s) * NANOS_PER_SEC as u64, probability: p, clock })
         }
-    };
+    })
+}
+
+/// `records`, `partitions` and `batch_records`: the records of each task (partitions as even as
+/// the division allows, the first ones one record larger).
+fn split_records(at: &KeyPath, job: &Job) -> Result<Vec<u64>, ScenarioError> {
     if job.records == 0 || job.records > MAX_JOB_RECORDS {
         return fail(at.join("records"), format!("records must be between 1 and {MAX_JOB_RECORDS}"));
     }
@@ -253,11 +308,16 @@ fn build_job(
     }
     let base = job.records / u64::from(job.partitions);
     let extra = job.records % u64::from(job.partitions);
-    let task_records = (0..u64::from(job.partitions)).map(|i| base + u64::from(i < extra)).collect();
-    let latency = batch_latency(&at.join("service_time"), &job.service_time, job.batch_records, inputs)?;
+    Ok((0..u64::from(job.partitions)).map(|i| base + u64::from(i < extra)).collect())
+}
 
-    let w = &job.workers;
-    let wp = at.join("workers");
+/// `workers`: the pool, its prices on demand and spot, preemptions, crashes, stragglers, scaling.
+fn build_workers(
+    wp: &KeyPath,
+    w: &JobWorkers,
+    scenario: &Scenario,
+    inputs: &Inputs,
+) -> Result<WorkerPoolModel, ScenarioError> {
     if w.count == 0 || w.count > MAX_JOB_WORKERS {
         return fail(wp.join("count"), format!("count must be between 1 and {MAX_JOB_WORKERS}"));
     }
@@ -347,11 +407,32 @@ fn build_job(
             Some((a.min, a.max, idle.max(1)))
         }
     };
+    Ok(WorkerPoolModel {
+        instance: w.instance.clone(),
+        count: w.count,
+        slots: w.slots,
+        startup,
+        spot,
+        preemptions_per_nanosecond: preemptions,
+        preemption_notice,
+        on_preemption: w.on_preemption,
+        replacement_startup,
+        preempt_at,
+        crashes_per_nanosecond: crashes,
+        straggler_fraction,
+        straggler_slowdown,
+        autoscaling,
+        on_demand_usd_per_hour,
+        spot_usd_per_hour,
+        price_source,
+    })
+}
 
-    let reads = match &job.feature_store {
+/// `feature_store`: the reads a task makes, their rate caps, latency and errors.
+fn build_reads(rp: &KeyPath, job: &Job) -> Result<Option<ReadsModel>, ScenarioError> {
+    Ok(match &job.feature_store {
         None => None,
         Some(r) => {
-            let rp = at.join("feature_store");
             let per_task = check_rate(rp.join("per_task"), r.per_task, false)?;
             let max = r.max.map(|m| check_rate(rp.join("max"), m, false)).transpose()?;
             let latency = check_delay(rp.join("latency"), "latency", r.latency.nanos())?;
@@ -364,17 +445,29 @@ fn build_job(
             }
             Some(ReadsModel { per_task, max, latency, error_rate })
         }
-    };
-    let sink = match &job.sink {
+    })
+}
+
+/// `sink`: the warehouse writes, their rate caps and commit latency.
+fn build_sink(sp: &KeyPath, job: &Job) -> Result<Option<SinkModel>, ScenarioError> {
+    Ok(match &job.sink {
         None => None,
         Some(s) => {
-            let sp = at.join("sink");
             let per_writer = check_rate(sp.join("per_writer"), s.per_writer, false)?;
             let max = s.max.map(|m| check_rate(sp.join("max"), m, false)).transpose()?;
             let commit_latency = check_delay(sp.join("commit_latency"), "commit_latency", s.commit_latency.nanos())?;
             Some(SinkModel { per_writer, max, commit_latency })
         }
-    };
+    })
+}
+
+/// The slowest shared cap must let the whole job through within a week.
+fn check_caps(
+    at: &KeyPath,
+    job: &Job,
+    reads: Option<ReadsModel>,
+    sink: Option<SinkModel>,
+) -> Result<(), ScenarioError> {
     // A cap that lets the whole job through in no less than a week is a unit typo.
     let slowest_cap =
         [reads.and_then(|r| r.max), sink.and_then(|s| s.max)].into_iter().flatten().fold(f64::INFINITY, f64::min);
@@ -389,9 +482,12 @@ fn build_job(
             ),
         );
     }
+    Ok(())
+}
 
-    let f = &job.failures;
-    let fp = at.join("failures");
+/// `failures`: a batch's failure probability and the backoff of its retries (attempts are
+/// checked here and read from the job).
+fn build_failures(fp: &KeyPath, f: &TaskFailures) -> Result<(f64, Nanos, Nanos), ScenarioError> {
     let failure_probability = fraction(fp.join("probability"), "probability", f.probability, false)?;
     if f.max_attempts == 0 || f.max_attempts > MAX_JOB_ATTEMPTS {
         return fail(fp.join("max_attempts"), format!("max_attempts must be between 1 and {MAX_JOB_ATTEMPTS}"));
@@ -401,13 +497,14 @@ fn build_job(
     if max_backoff < backoff {
         return fail(fp.join("max_backoff"), "max_backoff must be at least backoff");
     }
-    if job.checkpoint_records == Some(0) {
-        return fail(at.join("checkpoint_records"), "checkpoint_records must be at least 1");
-    }
-    let speculation = match &job.speculation {
+    Ok((failure_probability, backoff, max_backoff))
+}
+
+/// `speculation`: when a slow task gets a speculative copy.
+fn build_speculation(sp: &KeyPath, job: &Job) -> Result<Option<SpeculationModel>, ScenarioError> {
+    Ok(match &job.speculation {
         None => None,
         Some(s) => {
-            let sp = at.join("speculation");
             if !(s.quantile > 0.0 && s.quantile <= 1.0) {
                 return fail(sp.join("quantile"), format!("quantile must be in (0, 1], got {}", s.quantile));
             }
@@ -420,58 +517,6 @@ fn build_job(
             }
             Some(SpeculationModel { quantile: s.quantile, multiplier: s.multiplier, interval })
         }
-    };
-    if job.replications == 0 || job.replications > MAX_JOB_REPLICATIONS {
-        return fail(at.join("replications"), format!("replications must be between 1 and {MAX_JOB_REPLICATIONS}"));
-    }
-    let interval = job.interval.nanos();
-    if !(NANOS_PER_SEC as u64..=MAX_DELAY).contains(&interval) {
-        return fail(at.join("interval"), "interval must be between 1 s and a day");
-    }
-    if !positive_finite(latency.mean(job.batch_records)) {
-        return fail(at.join("service_time"), "the scoring time of a batch must be positive");
-    }
-    Ok(JobModel {
-        name: job.name.clone(),
-        index,
-        start_clock_s,
-        deadline,
-        records: job.records,
-        record_bytes: job.record_bytes,
-        task_records,
-        batch_records: job.batch_records,
-        pipelined: job.pipelined,
-        latency,
-        workers: WorkerPoolModel {
-            instance: w.instance.clone(),
-            count: w.count,
-            slots: w.slots,
-            startup,
-            spot,
-            preemptions_per_nanosecond: preemptions,
-            preemption_notice,
-            on_preemption: w.on_preemption,
-            replacement_startup,
-            preempt_at,
-            crashes_per_nanosecond: crashes,
-            straggler_fraction,
-            straggler_slowdown,
-            autoscaling,
-            on_demand_usd_per_hour,
-            spot_usd_per_hour,
-            price_source,
-        },
-        reads,
-        sink,
-        failure_probability,
-        max_attempts: f.max_attempts,
-        backoff,
-        max_backoff,
-        checkpoint_records: job.checkpoint_records,
-        speculation,
-        replications: job.replications,
-        interval,
-        shared: None,
     })
 }
 
@@ -494,7 +539,7 @@ pub fn resolve_shared(
                 format!("unknown region {:?}; regions are: {}", shared.region, known.join(", ")),
             );
         };
-        let batches = regions[r].serving.as_ref().is_some_and(|s| s.kind.dynamic_batching().is_some());
+        let batches = regions[r].primary.serving.as_ref().is_some_and(|s| s.kind.dynamic_batching().is_some());
         if !batches {
             return fail(
                 at.join("region"),

@@ -96,10 +96,56 @@ impl ServingModel {
     }
 }
 
+/// A region: its primary deployment and, beside it, an A/B variant and a shadow candidate.
 #[derive(Debug)]
 pub struct RegionModel {
     pub name: String,
+    pub primary: DeploymentModel,
+    pub variant: Option<DeploymentModel>,
+    pub shadow: Option<DeploymentModel>,
+}
+
+/// A region's deployments: the primary, an A/B variant, a shadow candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Variant,
+    Shadow,
+}
+
+impl RegionModel {
+    pub fn deployment(&self, role: Role) -> Option<&DeploymentModel> {
+        match role {
+            Role::Primary => Some(&self.primary),
+            Role::Variant => self.variant.as_ref(),
+            Role::Shadow => self.shadow.as_ref(),
+        }
+    }
+
+    /// The deployments the region has, primary first.
+    pub fn deployments(&self) -> impl Iterator<Item = (Role, &DeploymentModel)> {
+        [Role::Primary, Role::Variant, Role::Shadow].into_iter().filter_map(|role| Some((role, self.deployment(role)?)))
+    }
+
+    /// Whether the region serves (its primary has a serving model); a region that only sends
+    /// traffic has none.
+    pub fn serves(&self) -> bool {
+        self.primary.serving.is_some()
+    }
+}
+
+/// One deployment of a model: every deployment — a region's primary, its A/B variant, its shadow
+/// — is this type, and the engine makes one pool of replica slots from each.
+#[derive(Debug)]
+pub struct DeploymentModel {
+    /// The share of the region's model calls it receives (1 for the primary; a mirror's share for
+    /// a shadow).
+    pub fraction: f64,
+    /// Replicas at the start.
     pub replicas: u32,
+    /// None for the primary of a region that only sends traffic.
+    pub serving: Option<Arc<ServingModel>>,
+    pub autoscaling: Option<AutoscalingModel>,
     pub instance: Option<String>,
     /// Per replica.
     pub usd_per_hour: f64,
@@ -107,34 +153,22 @@ pub struct RegionModel {
     pub price_source: Option<String>,
     /// GPUs per replica, where the instance type says.
     pub gpus: Option<u32>,
-    pub serving: Option<Arc<ServingModel>>,
-    pub autoscaling: Option<AutoscalingModel>,
-    /// An A/B variant and a shadow candidate beside the primary deployment.
-    pub variant: Option<DeploymentModel>,
-    pub shadow: Option<DeploymentModel>,
-}
-
-impl RegionModel {
-    /// Replica slots the primary deployment may use.
-    pub fn max_replicas(&self) -> u32 {
-        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
-    }
-}
-
-/// A variant or shadow deployment in one region.
-#[derive(Debug)]
-pub struct DeploymentModel {
-    pub fraction: f64,
-    pub replicas: u32,
-    pub serving: Arc<ServingModel>,
-    pub autoscaling: Option<AutoscalingModel>,
-    pub instance: Option<String>,
-    pub usd_per_hour: f64,
 }
 
 impl DeploymentModel {
+    /// The most replicas the deployment may run: its count, or its autoscaler's maximum.
     pub fn max_replicas(&self) -> u32 {
         self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
+    }
+
+    /// Replica slots the engine allocates: none without a serving model; the maximum, or with
+    /// autoscaling twice it, so that replicas still draining never keep new ones from starting.
+    pub fn slots(&self) -> u32 {
+        match (&self.serving, &self.autoscaling) {
+            (None, _) => 0,
+            (Some(_), Some(_)) => self.max_replicas().saturating_mul(2),
+            (Some(_), None) => self.max_replicas(),
+        }
     }
 }
 

@@ -312,28 +312,11 @@ impl<'m> World<'m> {
         // Primaries first, one per region (index = region index), then variants and shadows.
         let mut extra: Vec<(u32, Role)> = Vec::new();
         for (r, region) in model.regions.iter().enumerate() {
-            let slots = if region.serving.is_some() {
-                operate::slots(region.max_replicas(), region.autoscaling.is_some())
-            } else {
-                0
-            };
-            pools.push(Pool::new(model, seed, r as u32, Role::Primary, slots));
-            if region.variant.is_some() {
-                extra.push((r as u32, Role::Variant));
-            }
-            if region.shadow.is_some() {
-                extra.push((r as u32, Role::Shadow));
-            }
+            pools.push(Pool::new(model, seed, r as u32, Role::Primary));
+            extra.extend(region.deployments().skip(1).map(|(role, _)| (r as u32, role)));
         }
         for &(r, role) in &extra {
-            let region = &model.regions[r as usize];
-            let deployment = match role {
-                Role::Variant => region.variant.as_ref(),
-                _ => region.shadow.as_ref(),
-            };
-            let deployment = deployment.expect("listed above");
-            let slots = operate::slots(deployment.max_replicas(), deployment.autoscaling.is_some());
-            pools.push(Pool::new(model, seed, r, role, slots));
+            pools.push(Pool::new(model, seed, r, role));
         }
         for (p, pool) in pools.iter_mut().enumerate() {
             pool.first_replica = replicas.len() as u32;
@@ -374,7 +357,7 @@ impl<'m> World<'m> {
                     variant: pool_of(Role::Variant),
                     shadow: pool_of(Role::Shadow),
                     down: false,
-                    routable: region.serving.is_some(),
+                    routable: region.serves(),
                     assigned: 0,
                     probe_failures: 0,
                     probe_successes: 0,
@@ -393,8 +376,7 @@ impl<'m> World<'m> {
         let fault_rngs = model.faults.iter().map(|f| rng::stream(seed, &f.stream)).collect();
         let nearest = (0..n)
             .map(|origin| {
-                let mut order: Vec<u32> =
-                    (0..n as u32).filter(|&r| model.regions[r as usize].serving.is_some()).collect();
+                let mut order: Vec<u32> = (0..n as u32).filter(|&r| model.regions[r as usize].serves()).collect();
                 order.sort_by_key(|&r| (model.rtt[origin][r as usize], r));
                 order
             })
@@ -513,11 +495,8 @@ impl<'m> World<'m> {
             .iter()
             .map(|p| {
                 let region = &self.model.regions[p.region as usize];
-                let (replicas, instance) = match p.role {
-                    Role::Primary => (region.replicas, region.instance.clone()),
-                    Role::Variant => region.variant.as_ref().map_or((0, None), |d| (d.replicas, d.instance.clone())),
-                    Role::Shadow => region.shadow.as_ref().map_or((0, None), |d| (d.replicas, d.instance.clone())),
-                };
+                let (replicas, instance) =
+                    region.deployment(p.role).map_or((0, None), |d| (d.replicas, d.instance.clone()));
                 summary::PoolSummary {
                     region: p.region as usize,
                     name: p.name.clone(),

@@ -13,33 +13,20 @@ use crate::units::Nanos;
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp};
 
-/// Replica slots for a deployment: its count, or with autoscaling twice the maximum, so that
-/// replicas still draining never keep new ones from starting.
-pub(super) fn slots(max_replicas: u32, autoscaled: bool) -> u32 {
-    if autoscaled {
-        max_replicas.saturating_mul(2)
-    } else {
-        max_replicas
-    }
-}
-
 impl<'m> Pool<'m> {
-    pub(super) fn new(model: &'m Model, seed: u64, region: u32, role: Role, slots: u32) -> Pool<'m> {
+    /// The pool of `role`'s deployment in `region`: its replica slots (the deployment's one slot
+    /// rule), serving model, autoscaler and price.
+    pub(super) fn new(model: &'m Model, seed: u64, region: u32, role: Role) -> Pool<'m> {
         let region_model = &model.regions[region as usize];
-        let (name, serving, autoscaling, usd_per_hour) = match role {
-            Role::Primary => (
-                region_model.name.clone(),
-                region_model.serving.as_deref(),
-                region_model.autoscaling.as_ref(),
-                region_model.usd_per_hour,
-            ),
-            Role::Variant | Role::Shadow => {
-                let deployment = if role == Role::Variant { &region_model.variant } else { &region_model.shadow };
-                let d = deployment.as_ref().expect("pools exist for configured deployments");
-                let suffix = if role == Role::Variant { "variant" } else { "shadow" };
-                (format!("{}#{suffix}", region_model.name), Some(&*d.serving), d.autoscaling.as_ref(), d.usd_per_hour)
-            }
+        let deployment = region_model.deployment(role).expect("pools exist for configured deployments");
+        let name = match role {
+            Role::Primary => region_model.name.clone(),
+            Role::Variant => format!("{}#variant", region_model.name),
+            Role::Shadow => format!("{}#shadow", region_model.name),
         };
+        let (serving, autoscaling, usd_per_hour) =
+            (deployment.serving.as_deref(), deployment.autoscaling.as_ref(), deployment.usd_per_hour);
+        let slots = deployment.slots();
         let max_batch = serving.map_or(1, |s| s.kind.max_batch());
         Pool {
             region,
@@ -81,11 +68,10 @@ impl World<'_> {
         for p in 0..self.pools.len() {
             let pool = &self.pools[p];
             let region = &self.model.regions[pool.region as usize];
-            let initial = match pool.role {
+            let initial = match region.deployment(pool.role) {
                 _ if pool.serving.is_none() => 0,
-                Role::Primary => region.replicas,
-                Role::Variant => region.variant.as_ref().map_or(0, |d| d.replicas),
-                Role::Shadow => region.shadow.as_ref().map_or(0, |d| d.replicas),
+                Some(deployment) => deployment.replicas,
+                None => 0,
             };
             let first = pool.first_replica;
             for replica in first..first + initial {
@@ -402,7 +388,7 @@ impl World<'_> {
     pub(super) fn on_router_tick(&mut self) {
         let health = self.model.routing.health;
         for r in 0..self.regions.len() {
-            if self.model.regions[r].serving.is_none() {
+            if !self.model.regions[r].serves() {
                 continue;
             }
             let primary = &self.pools[self.regions[r].primary as usize];
