@@ -106,9 +106,26 @@ server.serve_forever()
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
     let measured_p50: f64 = rows[0][csv_column(&table, "measured_p50_ms")].parse().unwrap();
     assert_eq!(measured_p50, aggregated[at("50%")].parse::<f64>().unwrap());
-    // And the fit comes near them (locust rounds its percentiles, and the load generator shares
-    // the cores with the server, so loosely).
-    let error: f64 = rows[0][csv_column(&table, "calibrated_error_p50")].parse().unwrap();
-    assert!(error.abs() < 0.5, "p50 error {error}");
+    // And the fit comes near them. Locust rounds its percentiles to whole milliseconds and the
+    // load generator shares the two cores with the server, so one cell is noisy: the low-load p50
+    // alone ranged 0.21–0.53 over six runs on one machine. The fit is judged on the mean of its
+    // six cells (both points, p50/p90/p99; 0.20–0.29 over those runs), each cell bounded, and
+    // against the uncalibrated prediction (0.86–0.88).
+    let cells = |prefix: &str, names: &[&str]| -> Vec<f64> {
+        rows.iter()
+            .flat_map(|row| {
+                names.iter().map(|n| row[csv_column(&table, &format!("{prefix}{n}"))].parse::<f64>().unwrap().abs())
+            })
+            .collect()
+    };
+    let calibrated = cells("calibrated_error_", &["p50", "p90", "p99"]);
+    let uncalibrated = cells("uncalibrated_error_", &["p50", "p99"]);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&calibrated) < 0.4, "calibrated errors {calibrated:?}");
+    assert!(calibrated.iter().all(|e| *e < 0.75), "calibrated errors {calibrated:?}");
+    assert!(
+        mean(&calibrated) < 0.5 * mean(&uncalibrated),
+        "calibration gained little: {calibrated:?} vs {uncalibrated:?}"
+    );
     ok(servesim(&["validate", out.join("calibrated.toml").to_str().unwrap()]));
 }
