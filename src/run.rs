@@ -140,7 +140,14 @@ pub fn simulate(
                 })
                 .collect()
         });
-        for output in outputs {
+        for (k, output) in outputs.into_iter().enumerate() {
+            // Any replication whose window no request reached measured nothing: its zeros would
+            // be averaged into the others' as if they were results.
+            if let Some(reason) = output.summary.unmeasured(model) {
+                let which =
+                    if replications > 1 { format!(" (replication {})", start as usize + k) } else { String::new() };
+                return Err(CliError::input(format!("{}{which}: {reason}", loaded.path.display())));
+            }
             events += output.events;
             summaries.push(output.summary.clone());
             if replications > 1 {
@@ -157,9 +164,6 @@ pub fn simulate(
     }
     drop(progress);
     let mut first = first.expect("at least one replication");
-    if let Some(reason) = first.summary.unmeasured(model) {
-        return Err(CliError::input(format!("{}: {reason}", loaded.path.display())));
-    }
     let pooled = pooled.expect("at least one replication");
     let mut pooled_summary = first.summary.clone();
     pooled.apply(model, &mut pooled_summary);

@@ -524,6 +524,12 @@ for name, command in [("run", RUN), ("check", ("check", "{dir}/s.toml")), ("plan
         stderr=["nothing was measured", "warm-up (2 s)"] + (["sweep point 0"] if name == "sweep" else []),
         absent=["out/manifest.json", "out/best.toml"])
 
+# 1.5 requests a run on average: the first replication gets some, the sixth none, which must not be
+# averaged in as a result.
+add("nothing-measured-some-replications", "21.3", edit('"100/s"', '"0.3/s"'),
+    command=("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty", "-q", "--replications", "8"),
+    stderr=["(replication 5)", "nothing was measured"], absent=["out/manifest.json"])
+
 # 4. Sweeps whose every point would fail for an input reason: refused before any point runs.
 def sweep_on(text, params, extra=""):
     return text.replace("[slo]", f"[sweep{extra}]\n[sweep.parameters]\n{params}\n[slo]")
