@@ -91,7 +91,7 @@ pub(super) fn process(
                     ),
                 );
             }
-            if let Some(message) = too_short(last as f64, duration, warmup, *timestamp_unit, "trace", "speedup") {
+            if let Some(message) = too_short(last as f64, duration, warmup, *timestamp_unit, Replayed::Trace) {
                 return fail(path.join("file"), message);
             }
             Process::Trace(process)
@@ -105,7 +105,7 @@ pub(super) fn process(
             };
             let span = series.last().map_or(0.0, |&(seconds, _)| seconds * 1e9);
             if let Some(message) = too_long(span, duration, *timestamp_unit)
-                .or_else(|| too_short(span, duration, warmup, *timestamp_unit, "rate series", "duration"))
+                .or_else(|| too_short(span, duration, warmup, *timestamp_unit, Replayed::RateSeries))
             {
                 return fail(path.join("file"), message);
             }
@@ -166,10 +166,17 @@ fn too_long(span: f64, duration: Nanos, unit: TimeUnit) -> Option<String> {
     })
 }
 
+/// What a file replays, for the words of [`too_short`].
+#[derive(Clone, Copy)]
+enum Replayed {
+    Trace,
+    RateSeries,
+}
+
 /// A file whose last row comes inside the warm-up or the first 1/[`UNIT_MISMATCH`] of `duration`:
 /// the measured window would hold no traffic from it, or a rate held from its last row that
 /// nobody wrote.
-fn too_short(span: f64, duration: Nanos, warmup: Nanos, unit: TimeUnit, what: &str, stretch: &str) -> Option<String> {
+fn too_short(span: f64, duration: Nanos, warmup: Nanos, unit: TimeUnit, replayed: Replayed) -> Option<String> {
     let floor = (duration as f64 / UNIT_MISMATCH).max(warmup as f64);
     (span <= floor).then(|| {
         let inside = if warmup as f64 >= duration as f64 / UNIT_MISMATCH {
@@ -177,12 +184,14 @@ fn too_short(span: f64, duration: Nanos, warmup: Nanos, unit: TimeUnit, what: &s
         } else {
             format!("in the first {}% of duration ({} s)", 100.0 / UNIT_MISMATCH, crate::units::nanos_to_secs(duration))
         };
+        let (what, seen, fixes) = match replayed {
+            Replayed::Trace => ("trace", "none of its requests", "shorten duration or lower speedup"),
+            Replayed::RateSeries => ("rate series", "only its last rate, held", "shorten duration"),
+        };
         format!(
-            "the {what} ends at {} s, {inside}: the measured window would see {}{}; or shorten duration{}",
+            "the {what} ends at {} s, {inside}: the measured window would see {seen}{}; or {fixes}",
             crate::units::nanos_to_secs(span as Nanos),
-            if what == "trace" { "none of its requests" } else { "only its last rate, held" },
             unit_hint(span.max(1.0), duration, unit),
-            if stretch == "speedup" { " or lower speedup" } else { "" },
         )
     })
 }

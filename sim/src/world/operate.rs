@@ -68,10 +68,9 @@ impl World<'_> {
         for p in 0..self.pools.len() {
             let pool = &self.pools[p];
             let region = &self.model.regions[pool.region as usize];
-            let initial = match region.deployment(pool.role) {
-                _ if pool.serving.is_none() => 0,
-                Some(deployment) => deployment.replicas,
+            let initial = match pool.serving {
                 None => 0,
+                Some(_) => region.deployment(pool.role).map_or(0, |d| d.replicas),
             };
             let first = pool.first_replica;
             for replica in first..first + initial {
