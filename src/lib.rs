@@ -15,7 +15,6 @@ pub mod output;
 pub mod plan;
 pub mod profile;
 pub mod progress;
-pub mod robust;
 pub mod run;
 pub mod sweep;
 pub mod trace;

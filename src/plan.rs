@@ -1,8 +1,9 @@
 //! `servesim plan` (sweep → choose → full run → report) and `servesim check` (a CI gate).
 
 use crate::error::CliError;
-use crate::sweep::{resolved_values, run_sweep, SweepArgs};
+use crate::sweep::{point_text, run_sweep, SweepArgs};
 use crate::{load, output};
+use planner::resolved_values;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -82,9 +83,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             code: 1,
         });
     };
-    let choice = crate::robust::choose(&finished, args.threads)?;
+    let (choice, text) = choose(&finished, args.threads)?;
     let best_index = choice.index;
-    set.write("best.toml", choice.text.as_bytes())?;
+    set.write("best.toml", text.as_bytes())?;
 
     let position = outcome.results.iter().position(|r| r.index == best_index).expect("the chosen point is a result");
     let best = &outcome.results[position];
@@ -138,7 +139,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         };
         let fixed = [judged.rank.unwrap_or(0).to_string(), result.index.to_string(), verdict, parameters.join(", ")];
         if jobs_only {
-            alternatives.push(fixed.into_iter().chain(crate::sweep::job_cells(judged)).collect());
+            alternatives.push(fixed.into_iter().chain(judged.job_cells()).collect());
             continue;
         }
         alternatives.push(
@@ -179,7 +180,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let sweep_chosen = finished.chosen.as_ref().expect("a feasible point was chosen");
     let loaded = load::Loaded {
         path: out.join("best.toml"),
-        text: choice.text.clone(),
+        text,
         scenario: choice.scenario.clone(),
         inputs: sweep_chosen.inputs.clone(),
         warnings: Vec::new(),
@@ -412,4 +413,39 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
     } else {
         Err(CliError { message: format!("check failed: {name}: {}", failures.join("; ")), code: 1 })
     }
+}
+
+/// The robust choice (`planner::choose`) on the sweep's ranking, and `best.toml`'s text for it.
+fn choose(finished: &crate::sweep::Finished, threads: Option<u32>) -> Result<(planner::Choice, String), CliError> {
+    let outcome = &finished.outcome;
+    let best = finished.chosen.as_ref().expect("plan checked a point meets the SLO");
+    let mut ranked: Vec<(&planner::PointResult, &planner::Judged)> =
+        outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
+    ranked.sort_by_key(|(_, j)| j.rank);
+    let ranking = planner::Ranking {
+        plan: &finished.plan,
+        ranked: &ranked,
+        best: &best.scenario,
+        service_high: sim::whatif::service_time_band(&best.scenario, &best.inputs).high,
+    };
+    let (_, pool) = crate::run::thread_pool(threads)?;
+    let choice = pool.install(|| planner::choose(&ranking)).map_err(|e| match e {
+        planner::ChoiceError::Input(message) => CliError::input(message),
+        planner::ChoiceError::NothingHolds(message) => CliError { message, code: 1 },
+    })?;
+    let text = if Some(choice.index) == outcome.best {
+        best.text.clone()
+    } else {
+        let position = outcome.results.iter().position(|r| r.index == choice.index).expect("a ranked point");
+        let judged = &outcome.judged[position];
+        point_text(
+            &outcome.base,
+            &outcome.base_dir,
+            &outcome.spec,
+            &outcome.results[position],
+            judged,
+            outcome.results.len(),
+        )?
+    };
+    Ok((choice, text))
 }

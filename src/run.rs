@@ -178,17 +178,15 @@ pub fn simulate(
     let summary_bytes = if replications == 1 {
         output::json_bytes(&first.summary)
     } else {
-        let replicated = output::Replicated {
+        let replications = sim::replicated::Replications {
             summaries: &summaries,
             pooled: &pooled_summary,
             distributions: &pooled,
             sketches: &sketches,
         };
-        let mut aggregated = output::aggregate_replications(&replicated);
-        if let (Some(object), false) = (aggregated.as_object_mut(), first.summary.jobs.is_empty()) {
-            object.insert("jobs".into(), serde_json::to_value(&first.summary.jobs).expect("jobs are JSON"));
-        }
-        output::json_bytes(&aggregated)
+        let replicated = sim::replicated::ReplicatedSummary::new(&replications, first.summary.jobs.clone());
+        // Through a JSON value, whose keys are sorted: the file's layout since the first release.
+        output::json_bytes(&serde_json::to_value(&replicated).expect("a summary is JSON"))
     };
     out.write("summary.json", &summary_bytes)?;
     out.write("timeseries.csv", &output::timeseries_csv(&first.timeseries))?;

@@ -445,3 +445,15 @@ pub(crate) fn bisect<T: Copy>(
     }
     Ok((good, runs))
 }
+
+/// A point's parameter values, with the right-sized replica count (on every `right_size.paths`)
+/// where the strategy found one.
+pub fn resolved_values(result: &PointResult, spec: &Sweep) -> Vec<(String, ParamValue)> {
+    let mut values = result.values.clone();
+    if let (Some(replicas), Some(right_size)) = (result.replicas, &spec.right_size) {
+        for path in &right_size.paths {
+            values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
+        }
+    }
+    values
+}

@@ -34,6 +34,17 @@ pub struct Judged {
     pub rank: Option<usize>,
 }
 
+impl Judged {
+    /// A job point's cost per run, P(deadline) and makespan p99, as the plan's tables show them.
+    pub fn job_cells(&self) -> [String; 3] {
+        [
+            self.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
+            self.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
+            self.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
+        ]
+    }
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let values: Vec<f64> = values.collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)

@@ -1,9 +1,10 @@
-//! servesim's planner: sweeps over scenario parameters. Expands a `[sweep]` section into points,
+//! servesim's planner: sweeps over scenario parameters and the plan chosen from them. Expands a `[sweep]` section into points,
 //! evaluates each (a plain run, a capacity search or a right-sizing search, with replications),
 //! and judges them: feasibility against the SLO, ranking by the objective, the cost–latency Pareto
 //! frontier. Like `sim`, it does no I/O: the CLI reads files, journals results and writes outputs.
 
 pub mod apply;
+pub mod choice;
 pub mod error;
 pub mod evaluate;
 pub mod frontier;
@@ -11,8 +12,9 @@ pub mod report;
 pub mod robust;
 pub mod space;
 
+pub use choice::{choose, Choice, ChoiceError, Ranking};
 pub use error::PlanError;
-pub use evaluate::{JobMetrics, Plan, PointResult, RunMetrics};
+pub use evaluate::{resolved_values, JobMetrics, Plan, PointResult, RunMetrics};
 pub use frontier::{judge, Judged};
 pub use robust::{Headroom, Risk, Stressed};
 pub use space::{expand, Axis, Grid, Point, MAX_POINTS};

@@ -10,6 +10,7 @@ pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod replicated;
 pub mod rng;
 pub mod scenario;
 pub mod service;

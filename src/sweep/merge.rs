@@ -6,8 +6,9 @@ use super::MergeArgs;
 use crate::error::CliError;
 use crate::output::write_atomic;
 use planner::report::TableText;
+use planner::resolved_values;
 use planner::{judge, PointResult};
-use sim::scenario::{ParamValue, Sweep};
+use sim::scenario::Sweep;
 use std::path::{Path, PathBuf};
 
 fn csv_bytes(table: &TableText) -> Vec<u8> {
@@ -125,17 +126,6 @@ pub(super) fn finish(
     })
 }
 
-/// A point's parameter values, with the right-sized replica count where the strategy found one.
-pub(crate) fn resolved_values(result: &PointResult, spec: &Sweep) -> Vec<(String, ParamValue)> {
-    let mut values = result.values.clone();
-    if let (Some(replicas), Some(right_size)) = (result.replicas, &spec.right_size) {
-        for path in &right_size.paths {
-            values.push((path.clone(), ParamValue::Integer(i64::from(replicas))));
-        }
-    }
-    values
-}
-
 fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
     let mut ranked: Vec<(&PointResult, &planner::Judged)> =
         results.iter().zip(judged).filter(|(_, j)| j.rank.is_some()).collect();
@@ -149,7 +139,7 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
         );
         for (result, j) in ranked.iter().take(10) {
             let parameters: Vec<String> = result.values.iter().map(|(p, v)| format!("{p}={v}")).collect();
-            let [cost, probability, makespan] = job_cells(j);
+            let [cost, probability, makespan] = j.job_cells();
             println!(
                 "{:>4} {:>6} {cost:>10} {probability:>12} {makespan:>14}  {}",
                 j.rank.unwrap_or(0),
@@ -187,14 +177,6 @@ fn print_top(results: &[PointResult], judged: &[planner::Judged]) {
 }
 
 /// A point's batch-job cells: USD per run, P(deadline), p99 makespan (every table of a plan of jobs).
-pub(crate) fn job_cells(j: &planner::Judged) -> [String; 3] {
-    [
-        j.usd_per_run.map_or("–".into(), |v| format!("{v:.2}")),
-        j.p_deadline.map_or("–".into(), |v| format!("{v:.3}")),
-        j.makespan_p99_s.map_or("–".into(), |v| format!("{:.2} h", v / 3600.0)),
-    ]
-}
-
 pub fn merge(args: &MergeArgs) -> Result<(), CliError> {
     let mut header: Option<JournalHeader> = None;
     let mut seen_shards = std::collections::BTreeSet::new();

@@ -10,7 +10,7 @@ mod prepare;
 
 pub(crate) use manifests::check_image;
 pub use merge::merge;
-pub(crate) use merge::{absolute_files, job_cells, point_text, resolved_values, Outcome};
+pub(crate) use merge::{absolute_files, point_text, Outcome};
 
 use crate::error::CliError;
 use crate::load::Loaded;
@@ -249,7 +249,7 @@ pub(crate) fn run_sweep(args: &SweepArgs) -> Result<Option<Finished>, CliError> 
             let result = outcome.results.iter().find(|r| r.index == best).expect("the best point has a result");
             let scenario = if result.replicas.is_some() {
                 // Right-sized: the point with the replica count the search found.
-                let point = Point { index: best, values: resolved_values(result, spec) };
+                let point = Point { index: best, values: planner::resolved_values(result, spec) };
                 prepared.plan.scenario(&point).map_err(|e| CliError::input(e.to_string()))?
             } else {
                 prepared.scenarios[k].clone()

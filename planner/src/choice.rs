@@ -4,19 +4,22 @@
 //! chosen configuration and the runner-up are then measured for their margins: how much more
 //! traffic and how much slower a model they take before the SLO breaks, and which failures they
 //! survive.
+//!
+//! Candidates are stressed a few at a time in parallel on the caller's rayon pool (run
+//! [`choose`] inside `pool.install`); which one is chosen does not depend on the pool's size.
 
-use crate::error::CliError;
-use crate::sweep::{point_text, resolved_values, Finished};
-use planner::{Headroom, Judged, Point, PointResult, Risk, Stressed};
+use crate::evaluate::resolved_values;
+use crate::{Headroom, Judged, Plan, Point, PointResult, Risk, Stressed};
 use rayon::prelude::*;
 use sim::scenario::{PlanRisks, Scenario, Strategy, Survive};
 
-/// What the plan runs in full, and the robustness table for its report.
+/// The configuration a plan runs in full, the robustness table for its report, and why the
+/// cheaper ones were passed over.
 pub struct Choice {
+    /// The chosen point's index.
     pub index: usize,
-    /// `best.toml`'s text.
-    pub text: String,
     pub scenario: Scenario,
+    /// The risks judged, in words.
     pub risks: String,
     pub table: Vec<Vec<String>>,
     /// Cheaper points that meet the SLO but break under a risk: (point, the risk that broke it).
@@ -24,6 +27,27 @@ pub struct Choice {
     pub runner_up: Option<usize>,
     /// Why each "breaks" in the table breaks, one line each (the table keeps its cells short).
     pub details: Vec<String>,
+}
+
+/// Why no choice could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChoiceError {
+    /// A candidate's scenario or margin could not be evaluated (bad input).
+    #[error("{0}")]
+    Input(String),
+    /// Every configuration that meets the SLO breaks under a risk (a failed check, not bad input).
+    #[error("{0}")]
+    NothingHolds(String),
+}
+
+/// What the robust choice starts from: the sweep's plan, its points in rank order (feasible ones
+/// only), and the best-ranked point's scenario (its `[plan]` risks and serving regions).
+pub struct Ranking<'a> {
+    pub plan: &'a Plan,
+    pub ranked: &'a [(&'a PointResult, &'a Judged)],
+    pub best: &'a Scenario,
+    /// Service times at the top of their band, as a factor (`sim::whatif::service_time_band`).
+    pub service_high: f64,
 }
 
 struct Candidate<'a> {
@@ -96,7 +120,7 @@ struct Margins {
     survival: Vec<Stressed>,
 }
 
-fn margins(plan: &planner::Plan, scenario: &Scenario, zones: u32, cases: &[Survive]) -> Result<Margins, String> {
+fn margins(plan: &Plan, scenario: &Scenario, zones: u32, cases: &[Survive]) -> Result<Margins, String> {
     Ok(Margins {
         traffic: plan.headroom(scenario, true)?,
         service: plan.headroom(scenario, false)?,
@@ -111,36 +135,32 @@ fn factor(headroom: Headroom) -> f64 {
     }
 }
 
-pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice, CliError> {
-    let outcome = &finished.outcome;
-    let chosen = finished.chosen.as_ref().expect("plan checked a point meets the SLO");
-    let risks = chosen.scenario.plan.clone().unwrap_or_default();
-    let service_high = sim::whatif::service_time_band(&chosen.scenario, &chosen.inputs).high;
+/// Chooses among `ranking`'s points (at least one); see the module documentation.
+pub fn choose(ranking: &Ranking) -> Result<Choice, ChoiceError> {
+    let Ranking { plan, ranked, best, service_high } = *ranking;
+    let spec = &plan.spec;
+    let risks = best.plan.clone().unwrap_or_default();
     let robust = (risks.traffic_margin > 0.0 || risks.service_time_band || !risks.survive.is_empty())
-        && outcome.spec.strategy != Strategy::Capacity;
-    let (_, pool) = crate::run::thread_pool(threads)?;
-    let fail = |e: String| CliError::input(format!("robust plan: {e}"));
+        && spec.strategy != Strategy::Capacity;
+    let fail = |e: String| ChoiceError::Input(format!("robust plan: {e}"));
 
-    let mut ranked: Vec<(&PointResult, &Judged)> =
-        outcome.results.iter().zip(&outcome.judged).filter(|(_, j)| j.rank.is_some()).collect();
-    ranked.sort_by_key(|(_, j)| j.rank);
     if ranked.first().is_some_and(|(_, j)| j.jobs_only) {
-        return Ok(jobs_choice(finished, &ranked, &risks));
+        return Ok(jobs_choice(ranking, &risks));
     }
-    let scenario_of = |result: &PointResult| -> Result<Scenario, CliError> {
-        let point = Point { index: result.index, values: resolved_values(result, &outcome.spec) };
-        finished.plan.scenario(&point).map_err(|e| CliError::input(e.to_string()))
+    let scenario_of = |result: &PointResult| -> Result<Scenario, ChoiceError> {
+        let point = Point { index: result.index, values: resolved_values(result, spec) };
+        plan.scenario(&point).map_err(|e| ChoiceError::Input(e.to_string()))
     };
 
     // Candidates in rank order, a few at a time in parallel; the first two that hold are the
     // choice and the runner-up. Without risks, ranks 1 and 2.
     let mut ruled_out: Vec<(Candidate, Vec<Stressed>)> = Vec::new();
     let mut holding: Vec<Candidate> = Vec::new();
-    let batch = pool.current_num_threads().max(1);
+    let batch = rayon::current_num_threads().max(1);
     for group in ranked.chunks(batch) {
         let scenarios: Vec<Scenario> = group.iter().map(|(r, _)| scenario_of(r)).collect::<Result<_, _>>()?;
         let stressed: Vec<Vec<Stressed>> = if robust {
-            pool.install(|| scenarios.par_iter().map(|s| finished.plan.stress(s, &risks, service_high)).collect())
+            scenarios.par_iter().map(|s| plan.stress(s, &risks, service_high)).collect()
         } else {
             vec![Vec::new(); group.len()]
         };
@@ -169,23 +189,17 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
                 format!("point {}: {}", c.result.index, broken.join("; "))
             })
             .collect();
-        return Err(CliError {
-            message: format!(
-                "no configuration that meets the SLO also holds under the plan's risks ({})",
-                reasons.join(" | ")
-            ),
-            code: 1,
-        });
+        return Err(ChoiceError::NothingHolds(format!(
+            "no configuration that meets the SLO also holds under the plan's risks ({})",
+            reasons.join(" | ")
+        )));
     }
 
-    let cases = survival_cases(serving_regions(&chosen.scenario));
-    let measured: Vec<Margins> = pool
-        .install(|| {
-            holding
-                .par_iter()
-                .map(|c| margins(&finished.plan, &c.scenario, risks.zones, &cases))
-                .collect::<Result<Vec<_>, _>>()
-        })
+    let cases = survival_cases(serving_regions(best));
+    let measured: Vec<Margins> = holding
+        .par_iter()
+        .map(|c| margins(plan, &c.scenario, risks.zones, &cases))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
     let mut header: Vec<String> =
         ["configuration", "point", "parameters", "USD/h", "traffic", "service time"].map(String::from).to_vec();
@@ -194,7 +208,7 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
     let mut table = vec![header];
     let mut details = Vec::new();
     let parameters = |result: &PointResult| -> String {
-        resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ")
+        resolved_values(result, spec).iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ")
     };
     let usd = |judged: &Judged| judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}"));
     for (candidate, stressed) in &ruled_out {
@@ -258,21 +272,8 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
     }
 
     let choice = &holding[0];
-    let text = if Some(choice.result.index) == outcome.best {
-        chosen.text.clone()
-    } else {
-        point_text(
-            &outcome.base,
-            &outcome.base_dir,
-            &outcome.spec,
-            choice.result,
-            choice.judged,
-            outcome.results.len(),
-        )?
-    };
     Ok(Choice {
         index: choice.result.index,
-        text,
         scenario: choice.scenario.clone(),
         risks: risks_in_words(&risks, service_high),
         table,
@@ -290,18 +291,17 @@ pub(crate) fn choose(finished: &Finished, threads: Option<u32>) -> Result<Choice
 
 /// A scenario of batch jobs alone: the online risks do not apply; the cheapest configuration whose
 /// P(deadline met) reaches the target wins (its deadline probability is the margin shown).
-fn jobs_choice(finished: &Finished, ranked: &[(&PointResult, &Judged)], risks: &PlanRisks) -> Choice {
-    let outcome = &finished.outcome;
-    let chosen = finished.chosen.as_ref().expect("plan checked a point meets the target");
+fn jobs_choice(ranking: &Ranking, risks: &PlanRisks) -> Choice {
+    let Ranking { plan, ranked, best, .. } = *ranking;
     let mut table = vec![["configuration", "point", "parameters", "USD/run", "P(deadline)", "makespan p99"]
         .map(String::from)
         .to_vec()];
     for (k, (result, judged)) in ranked.iter().take(2).enumerate() {
         let parameters: Vec<String> =
-            resolved_values(result, &outcome.spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
+            resolved_values(result, &plan.spec).iter().map(|(p, v)| format!("{p}={v}")).collect();
         let fixed =
             [if k == 0 { "chosen" } else { "runner-up" }.to_string(), result.index.to_string(), parameters.join(", ")];
-        table.push(fixed.into_iter().chain(crate::sweep::job_cells(judged)).collect());
+        table.push(fixed.into_iter().chain(judged.job_cells()).collect());
     }
     let words = if *risks == PlanRisks::default() {
         "the deadline probability target of each job (online risks do not apply to jobs)".to_string()
@@ -310,8 +310,7 @@ fn jobs_choice(finished: &Finished, ranked: &[(&PointResult, &Judged)], risks: &
     };
     Choice {
         index: ranked[0].0.index,
-        text: chosen.text.clone(),
-        scenario: chosen.scenario.clone(),
+        scenario: best.clone(),
         risks: words,
         table,
         ruled_out: Vec::new(),
