@@ -71,7 +71,7 @@ fn written_keys(toml: &str, keys: &mut BTreeSet<String>, names: &mut BTreeSet<St
                         names.insert(segment.trim_matches('"').to_string());
                         after_names = false;
                     } else if !segment.is_empty() {
-                        after_names = matches!(segment.as_str(), "regions" | "instance_types");
+                        after_names = matches!(segment.as_str(), "regions" | "instance_types" | "endpoints");
                         keys.insert(segment);
                     }
                 }

@@ -14,8 +14,8 @@
 use crate::job::JobSummary;
 use crate::stats::{mean_ci95, sectioning_half_width};
 use crate::summary::{
-    AvailabilityAttainment, BatchSizes, BreakerStats, Cost, Distributions, LatencyAttainment, Percentiles,
-    RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch, SloReport, Summary,
+    AvailabilityAttainment, BatchSizes, BreakerStats, Cost, Distributions, EndpointSummary, LatencyAttainment,
+    Percentiles, RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch, SloReport, Summary,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -386,6 +386,55 @@ impl ReplicatedSloReport {
     }
 }
 
+/// One endpoint over the replications: its SLO, its section, each region serving it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedEndpoint {
+    pub slo: Option<ReplicatedSloReport>,
+    #[serde(flatten)]
+    pub stats: ReplicatedSection,
+    pub regions: BTreeMap<String, ReplicatedRegion>,
+}
+
+impl ReplicatedEndpoint {
+    fn new(
+        key: &str,
+        each: &[&EndpointSummary],
+        pooled: &EndpointSummary,
+        context: PooledContext,
+    ) -> ReplicatedEndpoint {
+        let slos: Vec<&SloReport> = each.iter().filter_map(|e| e.slo.as_ref()).collect();
+        let stats: Vec<&Section> = each.iter().map(|e| &e.stats).collect();
+        let regions = pooled
+            .regions
+            .iter()
+            .map(|(name, pooled)| {
+                let sections: Vec<&Section> =
+                    each.iter().filter_map(|e| e.regions.get(name)).map(|r| &r.stats).collect();
+                let region = ReplicatedRegion {
+                    instance: pooled.instance.clone(),
+                    service_time_source: pooled.service_time_source.clone(),
+                    stats: ReplicatedSection::new(
+                        &sections,
+                        &pooled.stats,
+                        context,
+                        SectionRef::EndpointRegion(key, name),
+                    ),
+                };
+                (name.clone(), region)
+            })
+            .collect();
+        ReplicatedEndpoint {
+            slo: pooled
+                .slo
+                .as_ref()
+                .filter(|_| slos.len() == each.len())
+                .map(|p| ReplicatedSloReport::new(&slos, p, context)),
+            stats: ReplicatedSection::new(&stats, &pooled.stats, context, SectionRef::Endpoint(key)),
+            regions,
+        }
+    }
+}
+
 /// A run's replications together (see the module documentation).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ReplicatedSummary {
@@ -405,6 +454,8 @@ pub struct ReplicatedSummary {
     pub regions: BTreeMap<String, ReplicatedRegion>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub deployments: BTreeMap<String, ReplicatedRegion>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, ReplicatedEndpoint>,
     /// Batch jobs are summarized over their own replications already (`crate::job::summarize`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobSummary>,
@@ -449,6 +500,14 @@ impl ReplicatedSummary {
             overall: ReplicatedSection::new(&overall, &pooled.overall, context, SectionRef::Overall),
             regions: replicate_sections(&regions, &pooled.regions, context, SectionRef::Region),
             deployments: replicate_sections(&deployments, &pooled.deployments, context, SectionRef::Deployment),
+            endpoints: pooled
+                .endpoints
+                .iter()
+                .map(|(key, pooled)| {
+                    let each: Vec<&EndpointSummary> = each.iter().filter_map(|s| s.endpoints.get(key)).collect();
+                    (key.clone(), ReplicatedEndpoint::new(key, &each, pooled, context))
+                })
+                .collect(),
             jobs,
         }
     }

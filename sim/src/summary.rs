@@ -2,7 +2,7 @@
 //! on the wall clock — so the same scenario and seed give the same bytes.
 
 use crate::metrics::{Counts, Phase, RegionMetrics};
-use crate::model::Model;
+use crate::model::{Model, SloModel};
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,18 @@ pub struct SloReport {
     pub availability: Option<AvailabilityAttainment>,
 }
 
+/// One endpoint's requests: its SLO, its deployments together, and each region serving it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EndpointSummary {
+    pub slo: Option<SloReport>,
+    #[serde(flatten)]
+    pub stats: Section,
+    pub regions: BTreeMap<String, RegionSummary>,
+}
+
+/// The key of the main endpoint (`[serving]` on `[regions]`) among named ones in a summary.
+pub const MAIN_ENDPOINT: &str = "main";
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub servesim_version: String,
@@ -190,6 +202,10 @@ pub struct Summary {
     /// A/B variants and shadow candidates, by `REGION#variant` / `REGION#shadow`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deployments: BTreeMap<String, RegionSummary>,
+    /// With named `[endpoints]`: each endpoint on its own (the main one as `main`). The top-level
+    /// sections and `slo` then cover every endpoint's requests together.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, EndpointSummary>,
     /// Batch-scoring jobs, each over its replications (`crate::job::summarize`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<crate::job::JobSummary>,
@@ -382,7 +398,9 @@ pub use crate::model::Role;
 /// What the engine hands over per deployment.
 pub struct PoolSummary<'a> {
     pub region: usize,
-    /// `REGION`, `REGION#variant` or `REGION#shadow`.
+    /// 0 for the main endpoint, `k` for `Model::endpoints[k - 1]`.
+    pub endpoint: usize,
+    /// `REGION`, `REGION#variant` or `REGION#shadow`; `ENDPOINT/REGION` for a named endpoint.
     pub name: String,
     pub role: Role,
     pub metrics: &'a RegionMetrics,
@@ -392,10 +410,11 @@ pub struct PoolSummary<'a> {
     pub has_breaker: bool,
     pub service_time_source: Option<String>,
     pub instance: Option<String>,
+    /// The deployment has a serving model (a region that only sends traffic has none).
+    pub serves: bool,
 }
 
-fn slo_report(model: &Model, counts: &Counts, latency: &Histogram<u64>) -> Option<SloReport> {
-    let slo = &model.slo;
+fn slo_report(slo: &SloModel, counts: &Counts, latency: &Histogram<u64>) -> Option<SloReport> {
     if slo.latency.is_empty() && slo.availability.is_none() {
         return None;
     }
@@ -452,27 +471,63 @@ pub fn summarize(
     let mut regions = BTreeMap::new();
     let mut deployments = BTreeMap::new();
     let mut distributions = Vec::with_capacity(pools.len() + 1);
+    let named = !model.endpoints.is_empty();
+    // Each region's primaries of every endpoint together; with one endpoint, one pool per region.
+    let mut region_totals: Vec<(Totals, Option<String>, Option<String>)> =
+        (0..model.regions.len()).map(|_| (Totals::new(), None, None)).collect();
+    let mut endpoint_totals: Vec<Totals> = (0..model.endpoint_count()).map(|_| Totals::new()).collect();
+    let mut endpoint_regions: Vec<BTreeMap<String, RegionSummary>> = vec![BTreeMap::new(); model.endpoint_count()];
+    let region_summary = |pool: &PoolSummary, totals: &Totals| RegionSummary {
+        instance: pool.instance.clone(),
+        service_time_source: pool.service_time_source.clone(),
+        stats: totals.section(model, window_end),
+    };
     for pool in pools {
         if pool.role != Role::Shadow {
             overall.add(pool);
+            endpoint_totals[pool.endpoint].add(pool);
         }
         let mut totals = Totals::new();
         totals.add(pool);
-        let summary = RegionSummary {
-            instance: pool.instance.clone(),
-            service_time_source: pool.service_time_source.clone(),
-            stats: totals.section(model, window_end),
-        };
-        let place = if pool.role == Role::Primary {
-            regions.insert(pool.name.clone(), summary);
-            Place::Region(pool.name.clone())
-        } else {
-            deployments.insert(pool.name.clone(), summary);
-            Place::Deployment(pool.name.clone())
-        };
-        distributions.push(SectionDistribution::take(place, totals.metrics));
+        if pool.role != Role::Primary {
+            deployments.insert(pool.name.clone(), region_summary(pool, &totals));
+            distributions.push(SectionDistribution::take(Place::Deployment(pool.name.clone()), totals.metrics));
+            continue;
+        }
+        let (region, instance, source) = &mut region_totals[pool.region];
+        region.add(pool);
+        if instance.is_none() && source.is_none() {
+            (*instance, *source) = (pool.instance.clone(), pool.service_time_source.clone());
+        }
+        if named && pool.serves {
+            let name = model.regions[pool.region].name.clone();
+            endpoint_regions[pool.endpoint].insert(name.clone(), region_summary(pool, &totals));
+            let place = Place::EndpointRegion(endpoint_key(model, pool.endpoint), name);
+            distributions.push(SectionDistribution::take(place, totals.metrics));
+        }
     }
-    let slo = slo_report(model, &overall.metrics.counts, &overall.metrics.latency);
+    for (r, (totals, instance, service_time_source)) in region_totals.into_iter().enumerate() {
+        let name = model.regions[r].name.clone();
+        let summary = RegionSummary { instance, service_time_source, stats: totals.section(model, window_end) };
+        regions.insert(name.clone(), summary);
+        distributions.push(SectionDistribution::take(Place::Region(name), totals.metrics));
+    }
+    let mut endpoints = BTreeMap::new();
+    for (e, (totals, regions)) in endpoint_totals.into_iter().zip(endpoint_regions).enumerate() {
+        if !named || regions.is_empty() {
+            continue;
+        }
+        let key = endpoint_key(model, e);
+        let own_slo = if e == 0 { &SloModel::default() } else { model.endpoint_slo(e) };
+        let summary = EndpointSummary {
+            slo: slo_report(own_slo, &totals.metrics.counts, &totals.metrics.latency),
+            stats: totals.section(model, window_end),
+            regions,
+        };
+        endpoints.insert(key.clone(), summary);
+        distributions.push(SectionDistribution::take(Place::Endpoint(key), totals.metrics));
+    }
+    let slo = slo_report(&model.slo, &overall.metrics.counts, &overall.metrics.latency);
     let mut overall_section = overall.section(model, window_end);
     let drain = end.saturating_sub(model.duration);
     // Without drops or timeouts an overloaded system hides its overload in a queue that drains long
@@ -492,9 +547,15 @@ pub fn summarize(
         overall: overall_section,
         regions,
         deployments,
+        endpoints,
         jobs: Vec::new(),
     };
     (summary, Distributions { sections: distributions })
+}
+
+/// An endpoint's key in `Summary::endpoints`: its name, or [`MAIN_ENDPOINT`].
+fn endpoint_key(model: &Model, endpoint: usize) -> String {
+    model.endpoint_name(endpoint).unwrap_or(MAIN_ENDPOINT).to_string()
 }
 
 /// Which part of a summary a distribution belongs to.
@@ -503,6 +564,9 @@ enum Place {
     Overall,
     Region(String),
     Deployment(String),
+    Endpoint(String),
+    /// An endpoint's deployment in a region: (endpoint key, region).
+    EndpointRegion(String, String),
 }
 
 /// One section's measured distributions and the counts its SLO is judged on.
@@ -582,6 +646,9 @@ pub enum SectionRef<'a> {
     Overall,
     Region(&'a str),
     Deployment(&'a str),
+    Endpoint(&'a str),
+    /// (endpoint key, region)
+    EndpointRegion(&'a str, &'a str),
 }
 
 impl Distributions {
@@ -617,7 +684,10 @@ impl Distributions {
     fn index(&self, section: SectionRef) -> Option<usize> {
         self.sections.iter().position(|s| match (&s.place, section) {
             (Place::Overall, SectionRef::Overall) => true,
-            (Place::Region(a), SectionRef::Region(b)) | (Place::Deployment(a), SectionRef::Deployment(b)) => a == b,
+            (Place::Region(a), SectionRef::Region(b))
+            | (Place::Deployment(a), SectionRef::Deployment(b))
+            | (Place::Endpoint(a), SectionRef::Endpoint(b)) => a == b,
+            (Place::EndpointRegion(a, r), SectionRef::EndpointRegion(b, q)) => a == b && r == q,
             _ => false,
         })
     }
@@ -673,11 +743,19 @@ impl Distributions {
         for section in &self.sections {
             let target = match &section.place {
                 Place::Overall => {
-                    summary.slo = slo_report(model, &section.counts, &section.latency);
+                    summary.slo = slo_report(&model.slo, &section.counts, &section.latency);
                     Some(&mut summary.overall)
                 }
                 Place::Region(name) => summary.regions.get_mut(name).map(|r| &mut r.stats),
                 Place::Deployment(name) => summary.deployments.get_mut(name).map(|r| &mut r.stats),
+                Place::Endpoint(key) => summary.endpoints.get_mut(key).map(|endpoint| {
+                    let own = model.endpoints.iter().position(|e| &e.name == key).map(|k| model.endpoint_slo(k + 1));
+                    endpoint.slo = slo_report(own.unwrap_or(&SloModel::default()), &section.counts, &section.latency);
+                    &mut endpoint.stats
+                }),
+                Place::EndpointRegion(key, region) => {
+                    summary.endpoints.get_mut(key).and_then(|e| e.regions.get_mut(region)).map(|r| &mut r.stats)
+                }
             };
             if let Some(stats) = target {
                 stats.latency_ms = percentiles(&section.latency, section.sums[0]);

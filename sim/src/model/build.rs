@@ -3,7 +3,8 @@
 
 use super::arrivals::process;
 use super::checks::{
-    check_positive, MAX_DEPLOYMENT_INSTANCES, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REGIONS, MAX_REPLICAS,
+    check_positive, MAX_DEPLOYMENT_INSTANCES, MAX_ENDPOINTS, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REGIONS,
+    MAX_REPLICAS,
 };
 use super::error::{fail, ScenarioError};
 use super::inputs::Inputs;
@@ -11,11 +12,12 @@ use super::operations::{build_autoscaling, build_fault, build_health, build_retr
 use super::price::{price_of, Price};
 use super::serving::serving_model;
 use super::{
-    DeploymentModel, LatencyTargetModel, Model, RegionModel, Role, RoutingModel, ServingModel, SloModel, SourceModel,
+    DeploymentModel, EndpointModel, LatencyTargetModel, Model, RegionModel, Role, RoutingModel, ServingModel, SloModel,
+    SourceModel,
 };
 use crate::path;
 use crate::policy::routing::RoutingPolicy;
-use crate::scenario::{self, KeyPath, Scenario};
+use crate::scenario::{self, KeyPath, PathSegment, Scenario};
 use crate::traffic::Process;
 use crate::units::Nanos;
 use std::collections::BTreeMap;
@@ -30,12 +32,16 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     }
     let duration = check_clock(scenario)?;
     let regions = build_regions(scenario, inputs)?;
+    let endpoints = build_endpoints(scenario, inputs, &regions)?;
+    if regions.iter().chain(endpoints.iter().flat_map(|e| &e.regions)).all(|r| !r.serves()) {
+        return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
+    }
     let links = build_links(scenario, &regions)?;
-    let sources = build_sources(scenario, inputs, &regions, duration)?;
-    let rtt = resolve_rtt(&links, &sources, &regions)?;
-    let (policy, weights, spillover_queue) = build_routing(scenario, &regions)?;
-    let slo = build_slo(scenario)?;
-    let faults = build_faults(scenario, &regions, duration)?;
+    let sources = build_sources(scenario, inputs, &regions, &endpoints, duration)?;
+    let rtt = resolve_rtt(&links, &sources, &regions, &endpoints)?;
+    let (policy, weights, spillover_queue) = build_routing(scenario, &regions, &endpoints, &sources)?;
+    let slo = build_slo(&path!["slo"], scenario.slo.as_ref())?;
+    let faults = build_faults(scenario, &regions, &endpoints, duration)?;
     let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
     super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
     let health = build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?;
@@ -54,6 +60,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         faults,
         retries,
         jobs,
+        endpoints,
     })
 }
 
@@ -107,9 +114,6 @@ fn build_regions(scenario: &Scenario, inputs: &Inputs) -> Result<Vec<RegionModel
             check_instances(deployment, at)?;
         }
     }
-    if regions.iter().all(|r| !r.serves()) {
-        return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
-    }
     for (name, instance) in &scenario.instance_types {
         if !instance.usd_per_hour.is_finite() || instance.usd_per_hour < 0.0 {
             return fail(path!["instance_types", name, "usd_per_hour"], "price must be zero or positive");
@@ -127,7 +131,25 @@ fn build_region(
     region: &scenario::Region,
     shared_serving: &Option<Arc<ServingModel>>,
 ) -> Result<RegionModel, ScenarioError> {
-    let region_path = path!["regions", name];
+    let primary = build_primary(scenario, inputs, &path!["regions", name], region, shared_serving)?;
+    let beside = |key: &str, given: &Option<scenario::Deployment>| match (given, &primary.serving) {
+        (Some(d), Some(serving)) => build_beside(scenario, inputs, region, key, d, serving).map(Some),
+        _ => Ok(None),
+    };
+    let variant = beside("ab", &scenario.ab)?;
+    let shadow = beside("shadow", &scenario.shadow)?;
+    Ok(RegionModel { name: name.to_string(), primary, variant, shadow })
+}
+
+/// A region's primary deployment of an endpoint, from the region's keys at `region_path` (its own
+/// `serving`, else `shared_serving`).
+fn build_primary(
+    scenario: &Scenario,
+    inputs: &Inputs,
+    region_path: &KeyPath,
+    region: &scenario::Region,
+    shared_serving: &Option<Arc<ServingModel>>,
+) -> Result<DeploymentModel, ScenarioError> {
     if region.replicas > MAX_REPLICAS {
         return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
     }
@@ -136,7 +158,13 @@ fn build_region(
         None => shared_serving.clone(),
     };
     if region.replicas > 0 && serving.is_none() {
-        return fail(region_path, "region has replicas but there is no [serving] section (top level or in the region)");
+        let message = match region_path.0.first() {
+            Some(PathSegment::Key(key)) if key == "endpoints" => {
+                "region has replicas but its endpoint has no serving (in the endpoint or in the region)"
+            }
+            _ => "region has replicas but there is no [serving] section (top level or in the region)",
+        };
+        return fail(region_path.clone(), message);
     }
     let price = match &region.instance {
         None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
@@ -149,23 +177,83 @@ fn build_region(
         None => None,
     };
     let serves = region.replicas > 0 || autoscaling.is_some();
-    let primary = DeploymentModel {
+    Ok(DeploymentModel {
         fraction: 1.0,
         replicas: region.replicas,
-        serving: if serves { serving.clone() } else { None },
+        serving: if serves { serving } else { None },
         autoscaling,
         instance: region.instance.clone(),
         usd_per_hour: price.usd_per_hour,
         price_source: price.source,
         gpus: price.gpus,
-    };
-    let beside = |key: &str, given: &Option<scenario::Deployment>| match (given, &primary.serving) {
-        (Some(d), Some(serving)) => build_beside(scenario, inputs, region, key, d, serving).map(Some),
-        _ => Ok(None),
-    };
-    let variant = beside("ab", &scenario.ab)?;
-    let shadow = beside("shadow", &scenario.shadow)?;
-    Ok(RegionModel { name: name.to_string(), primary, variant, shadow })
+    })
+}
+
+/// `[endpoints]`: each named endpoint's deployment in every region (none where it is not listed)
+/// and its SLO.
+fn build_endpoints(
+    scenario: &Scenario,
+    inputs: &Inputs,
+    regions: &[RegionModel],
+) -> Result<Vec<EndpointModel>, ScenarioError> {
+    let mut endpoints = Vec::with_capacity(scenario.endpoints.len());
+    if scenario.endpoints.len() > MAX_ENDPOINTS {
+        return fail(
+            path!["endpoints"],
+            format!("at most {MAX_ENDPOINTS} endpoints, got {}", scenario.endpoints.len()),
+        );
+    }
+    for (name, endpoint) in &scenario.endpoints {
+        let at = path!["endpoints", name.as_str()];
+        check_endpoint_name(&at, name)?;
+        let shared = match &endpoint.serving {
+            Some(serving) => Some(Arc::new(serving_model(&at.join("serving"), serving, inputs)?)),
+            None => None,
+        };
+        for region in endpoint.regions.keys() {
+            if !regions.iter().any(|r| &r.name == region) {
+                return Err(unknown_region(at.join("regions").join(region.as_str()), region, regions));
+            }
+        }
+        let mut sites = Vec::with_capacity(regions.len());
+        for region in regions {
+            let primary = match endpoint.regions.get(&region.name) {
+                Some(given) => {
+                    let region_path = at.join("regions").join(region.name.as_str());
+                    if given.replicas > MAX_REPLICAS {
+                        return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
+                    }
+                    let primary = build_primary(scenario, inputs, &region_path, given, &shared)?;
+                    check_instances(&primary, region_path.join("replicas"))?;
+                    primary
+                }
+                None => DeploymentModel::none(),
+            };
+            sites.push(RegionModel { name: region.name.clone(), primary, variant: None, shadow: None });
+        }
+        if sites.iter().all(|r| !r.serves()) {
+            return fail(at.join("regions"), format!("endpoint {name:?} has no region with replicas"));
+        }
+        let slo = build_slo(&at.join("slo"), endpoint.slo.as_ref())?;
+        endpoints.push(EndpointModel { name: name.clone(), regions: sites, slo });
+    }
+    Ok(endpoints)
+}
+
+/// An endpoint's name becomes part of deployment names, random streams and Kubernetes objects.
+fn check_endpoint_name(at: &KeyPath, name: &str) -> Result<(), ScenarioError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty()
+        || name.len() > 40
+        || !name.chars().all(plain)
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return fail(
+            at.clone(),
+            format!("endpoint name {name:?}: use 1-40 letters, digits, '-' or '_', starting with a letter or digit"),
+        );
+    }
+    Ok(())
 }
 
 /// An `[ab]` variant or a `[shadow]` (`key`) in a serving region: its own serving settings,
@@ -255,26 +343,54 @@ fn build_sources(
     scenario: &Scenario,
     inputs: &Inputs,
     regions: &[RegionModel],
+    endpoints: &[EndpointModel],
     duration: Nanos,
 ) -> Result<Vec<SourceModel>, ScenarioError> {
     if scenario.traffic.is_empty() {
         return fail(path!["traffic"], "at least one [[traffic]] source (or a [[jobs]] entry) is needed");
     }
     let mut sources = Vec::with_capacity(scenario.traffic.len());
-    let mut per_origin: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut per_origin: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     for (i, traffic) in scenario.traffic.iter().enumerate() {
         let traffic_path = path!["traffic", i];
         let origin = regions
             .iter()
             .position(|r| r.name == traffic.origin)
             .ok_or_else(|| unknown_region(traffic_path.join("origin"), &traffic.origin, regions))?;
+        let endpoint = match &traffic.endpoint {
+            None => {
+                if !regions.iter().any(RegionModel::serves) {
+                    return fail(
+                        traffic_path,
+                        "this traffic calls the main endpoint, which no region serves: name one of [endpoints] in `endpoint`",
+                    );
+                }
+                0
+            }
+            Some(name) => {
+                let known = endpoints.iter().position(|e| &e.name == name);
+                let k = known.ok_or_else(|| {
+                    let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+                    let message = if names.is_empty() {
+                        format!("unknown endpoint {name:?}: the scenario has no [endpoints]")
+                    } else {
+                        format!("unknown endpoint {name:?}; endpoints are: {}", names.join(", "))
+                    };
+                    ScenarioError { path: traffic_path.join("endpoint"), message }
+                })?;
+                k + 1
+            }
+        };
         // The k-th source of an origin keeps its stream when sources of other origins come and go.
-        let k = per_origin.entry(origin).or_insert(0);
-        let stream = format!("traffic/{}/{}", traffic.origin, k);
+        let k = per_origin.entry((endpoint, origin)).or_insert(0);
+        let stream = match &traffic.endpoint {
+            None => format!("traffic/{}/{}", traffic.origin, k),
+            Some(name) => format!("traffic/{name}/{}/{}", traffic.origin, k),
+        };
         *k += 1;
         let process =
             process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs, duration, scenario.warmup.nanos())?;
-        sources.push(SourceModel { origin, process, stream });
+        sources.push(SourceModel { origin, endpoint, process, stream });
     }
 
     let expected: f64 = sources
@@ -299,11 +415,16 @@ fn resolve_rtt(
     links: &[Vec<Option<Nanos>>],
     sources: &[SourceModel],
     regions: &[RegionModel],
+    endpoints: &[EndpointModel],
 ) -> Result<Vec<Vec<Nanos>>, ScenarioError> {
     let n = regions.len();
     let mut rtt_resolved = vec![vec![0; n]; n];
     for source in sources {
-        for (r, region) in regions.iter().enumerate() {
+        let sites = match source.endpoint {
+            0 => regions,
+            k => &endpoints[k - 1].regions[..],
+        };
+        for (r, region) in sites.iter().enumerate() {
             if !region.serves() {
                 continue;
             }
@@ -314,7 +435,7 @@ fn resolve_rtt(
                         path!["network", "links"],
                         format!(
                             "no RTT between {} and {}: add a [[network.links]] entry with from, to and rtt",
-                            regions[source.origin].name, region.name
+                            regions[source.origin].name, regions[r].name
                         ),
                     )
                 }
@@ -328,7 +449,10 @@ fn resolve_rtt(
 fn build_routing(
     scenario: &Scenario,
     regions: &[RegionModel],
+    endpoints: &[EndpointModel],
+    sources: &[SourceModel],
 ) -> Result<(RoutingPolicy, Vec<f64>, Option<u32>), ScenarioError> {
+    let serves_any = |r: usize| regions[r].serves() || endpoints.iter().any(|e| e.regions[r].serves());
     let routing = &scenario.routing;
     let mut weights = vec![0.0; regions.len()];
     for (name, &weight) in &routing.weights {
@@ -340,7 +464,7 @@ fn build_routing(
         if !weight.is_finite() || weight < 0.0 {
             return fail(weight_path, format!("weight must be zero or positive, got {weight}"));
         }
-        if !regions[r].serves() && weight > 0.0 {
+        if !serves_any(r) && weight > 0.0 {
             return fail(weight_path, format!("region {name:?} has no replicas to take traffic"));
         }
         weights[r] = weight;
@@ -348,6 +472,19 @@ fn build_routing(
     let weighted = routing.policy == RoutingPolicy::Weighted;
     if weighted && weights.iter().sum::<f64>() <= 0.0 {
         return fail(path!["routing", "weights"], "weighted routing needs weights that sum to a positive number");
+    }
+    if weighted {
+        // Each endpoint's clients are weighted over the regions that serve it.
+        for endpoint in endpoints {
+            let called = sources.iter().any(|s| s.endpoint > 0 && endpoints[s.endpoint - 1].name == endpoint.name);
+            let weight: f64 = (0..regions.len()).filter(|&r| endpoint.regions[r].serves()).map(|r| weights[r]).sum();
+            if called && weight <= 0.0 {
+                return fail(
+                    path!["routing", "weights"],
+                    format!("weighted routing gives no weight to a region serving endpoint {:?}", endpoint.name),
+                );
+            }
+        }
     }
     if !weighted && !routing.weights.is_empty() {
         return fail(path!["routing", "weights"], "weights apply only to policy = \"weighted\"");
@@ -358,26 +495,21 @@ fn build_routing(
     Ok((routing.policy, weights, routing.spillover_queue))
 }
 
-/// `[slo]`: latency targets and availability.
-fn build_slo(scenario: &Scenario) -> Result<SloModel, ScenarioError> {
+/// `[slo]` (or an endpoint's, at `at`): latency targets and availability.
+fn build_slo(at: &KeyPath, given: Option<&scenario::Slo>) -> Result<SloModel, ScenarioError> {
     let mut slo = SloModel::default();
-    let Some(given) = &scenario.slo else { return Ok(slo) };
+    let Some(given) = given else { return Ok(slo) };
     for (i, target) in given.latency.iter().enumerate() {
+        let target_path = at.join("latency").join(i);
         if !(target.percentile > 0.0 && target.percentile < 100.0) {
-            return fail(
-                path!["slo", "latency", i, "percentile"],
-                "percentile must be between 0 and 100, e.g. 99 or 99.9",
-            );
+            return fail(target_path.join("percentile"), "percentile must be between 0 and 100, e.g. 99 or 99.9");
         }
-        check_positive(path!["slo", "latency", i, "max"], "max", target.max.nanos())?;
+        check_positive(target_path.join("max"), "max", target.max.nanos())?;
         slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
     }
     if let Some(a) = given.availability {
         if !(a > 0.0 && a <= 1.0) {
-            return fail(
-                path!["slo", "availability"],
-                format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"),
-            );
+            return fail(at.join("availability"), format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"));
         }
     }
     slo.availability = given.availability;
@@ -388,6 +520,7 @@ fn build_slo(scenario: &Scenario) -> Result<SloModel, ScenarioError> {
 fn build_faults(
     scenario: &Scenario,
     regions: &[RegionModel],
+    endpoints: &[EndpointModel],
     duration: Nanos,
 ) -> Result<Vec<super::FaultModel>, ScenarioError> {
     let mut faults = Vec::with_capacity(scenario.faults.len());
@@ -397,8 +530,24 @@ fn build_faults(
             .iter()
             .position(|r| r.name == fault.region)
             .ok_or_else(|| unknown_region(at.join("region"), &fault.region, regions))?;
-        if !regions[r].serves() {
+        let serves_any = regions[r].serves() || endpoints.iter().any(|e| e.regions[r].serves());
+        if !serves_any {
             return fail(at.join("region"), format!("region {:?} serves nothing to fail", fault.region));
+        }
+        // A region's outage takes down every endpoint there; replica faults hit the main one's.
+        if fault.kind != scenario::operations::FaultKind::RegionOutage && !regions[r].serves() {
+            return fail(
+                at.join("kind"),
+                format!(
+                    "region {:?} serves only named endpoints; a {} fault acts on the main endpoint's replicas (only region_outage reaches named endpoints)",
+                    fault.region,
+                    match fault.kind {
+                        scenario::operations::FaultKind::ReplicaCrash => "replica_crash",
+                        scenario::operations::FaultKind::SlowReplica => "slow_replica",
+                        _ => "dependency_failure",
+                    }
+                ),
+            );
         }
         let model = build_fault(&at, i, fault, r, duration)?;
         if fault.kind == scenario::operations::FaultKind::DependencyFailure
@@ -420,6 +569,7 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
         );
     }
     for (key, given) in [
+        ("endpoints", !scenario.endpoints.is_empty()),
         ("ab", scenario.ab.is_some()),
         ("shadow", scenario.shadow.is_some()),
         ("slo", scenario.slo.is_some()),
@@ -460,6 +610,7 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
         faults: Vec::new(),
         retries: None,
         jobs,
+        endpoints: Vec::new(),
     })
 }
 

@@ -9,6 +9,8 @@ use crate::units::{Nanos, NANOS_PER_SEC};
 pub(super) const MAX_REPLICAS: u32 = 100_000;
 /// Regions: the RTT matrix grows with their square.
 pub(super) const MAX_REGIONS: usize = 1_000;
+/// Named endpoints: each multiplies the engine's per-region state.
+pub(super) const MAX_ENDPOINTS: usize = 200;
 /// Model instances one deployment may hold at its largest (replica slots × instances per
 /// replica): each is allocated at start.
 pub(super) const MAX_DEPLOYMENT_INSTANCES: u64 = 1_000_000;

@@ -156,6 +156,20 @@ pub struct DeploymentModel {
 }
 
 impl DeploymentModel {
+    /// No deployment: the primary of a region that does not serve (an endpoint left out of it).
+    pub fn none() -> DeploymentModel {
+        DeploymentModel {
+            fraction: 1.0,
+            replicas: 0,
+            serving: None,
+            autoscaling: None,
+            instance: None,
+            usd_per_hour: 0.0,
+            price_source: None,
+            gpus: None,
+        }
+    }
+
     /// The most replicas the deployment may run: its count, or its autoscaler's maximum.
     pub fn max_replicas(&self) -> u32 {
         self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas.max(self.replicas))
@@ -175,6 +189,8 @@ impl DeploymentModel {
 #[derive(Debug)]
 pub struct SourceModel {
     pub origin: usize,
+    /// The endpoint its clients call (0: the main one; `k`: `Model::endpoints[k - 1]`).
+    pub endpoint: usize,
     pub process: Process,
     /// Stable id of the source's random stream.
     pub stream: String,
@@ -220,6 +236,18 @@ pub struct Model {
     pub retries: Option<RetryModel>,
     /// Batch-scoring jobs, simulated apart from the online traffic (`crate::job`).
     pub jobs: Vec<jobs::JobModel>,
+    /// Named endpoints beside the main one (`regions`' deployments): endpoint `k` of the engine
+    /// is `endpoints[k - 1]`.
+    pub endpoints: Vec<EndpointModel>,
+}
+
+/// A named endpoint: its deployment in every region (in `Model::regions`' order; a region that
+/// does not serve it has a primary without serving model) and its SLO.
+#[derive(Debug)]
+pub struct EndpointModel {
+    pub name: String,
+    pub regions: Vec<RegionModel>,
+    pub slo: SloModel,
 }
 
 impl Model {
@@ -230,5 +258,31 @@ impl Model {
 
     pub fn region_index(&self, name: &str) -> Option<usize> {
         self.regions.iter().position(|r| r.name == name)
+    }
+
+    /// Endpoints the engine runs: the main one and every named one.
+    pub fn endpoint_count(&self) -> usize {
+        1 + self.endpoints.len()
+    }
+
+    /// Endpoint `endpoint`'s deployments in region `region` (endpoint 0 is the main one).
+    pub fn site(&self, endpoint: usize, region: usize) -> &RegionModel {
+        match endpoint {
+            0 => &self.regions[region],
+            k => &self.endpoints[k - 1].regions[region],
+        }
+    }
+
+    /// Endpoint `endpoint`'s name, none for the main one.
+    pub fn endpoint_name(&self, endpoint: usize) -> Option<&str> {
+        endpoint.checked_sub(1).map(|k| self.endpoints[k].name.as_str())
+    }
+
+    /// Endpoint `endpoint`'s SLO.
+    pub fn endpoint_slo(&self, endpoint: usize) -> &SloModel {
+        match endpoint {
+            0 => &self.slo,
+            k => &self.endpoints[k - 1].slo,
+        }
     }
 }

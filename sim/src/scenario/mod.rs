@@ -92,6 +92,10 @@ pub struct Scenario {
     pub plan: Option<PlanRisks>,
     /// Overrides of the default uncertainty bands of estimated inputs.
     pub uncertainty: Option<UncertaintyBands>,
+    /// Named endpoints beside the main one (`[serving]` on `[regions]`): other models the same
+    /// regions serve, each with its own deployments, traffic (`[[traffic]] endpoint`) and SLO.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, Endpoint>,
     /// Batch-scoring jobs (see `scenario::jobs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<jobs::Job>,
@@ -168,6 +172,21 @@ pub struct Deployment {
     pub autoscaling: Option<Autoscaling>,
 }
 
+/// A named endpoint: a model served in some of the scenario's regions, with its own serving
+/// settings, replicas per region, traffic and SLO. Routing, failover, retries and a region's
+/// outage work as for the main endpoint, each endpoint on its own.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// How the endpoint serves, unless one of its regions gives its own `serving`.
+    pub serving: Option<Serving>,
+    /// Where it is deployed: regions of the scenario's `[regions]`, each with replicas, instance,
+    /// pricing and autoscaler as a region has. A region left out does not serve it.
+    pub regions: BTreeMap<String, Region>,
+    /// The endpoint's own SLO, judged on its requests alone.
+    pub slo: Option<Slo>,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
@@ -216,6 +235,9 @@ pub struct Link {
 pub struct Traffic {
     /// The region the clients are in.
     pub origin: String,
+    /// The `[endpoints]` entry the clients call (default: the main endpoint, `[serving]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub arrivals: Arrivals,
 }
 

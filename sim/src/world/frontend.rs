@@ -3,15 +3,16 @@
 //! mirror, and the call into the deployment.
 
 use super::request::{Request, Stamp};
-use super::{serving_of, Event, Outcome, Pool, Region, World, NONE, NO_TIME};
+use super::{serving_of, Event, Outcome, Pool, Site, World, NONE, NO_TIME};
 use crate::metrics::Phase;
 use crate::policy::routing::{self, RegionView};
 use crate::units::Nanos;
 use rand::Rng as _;
 
-/// What the global router sees of the regions, from one origin.
+/// What the global router sees of the regions serving one endpoint, from one origin.
 struct RouterView<'w, 'm> {
-    regions: &'w [Region],
+    /// The endpoint's sites, by region.
+    regions: &'w [Site],
     pools: &'w [Pool<'m>],
     /// Round trips from the origin, by region.
     rtt: &'w [Nanos],
@@ -48,13 +49,16 @@ impl RegionView for RouterView<'_, '_> {
 impl World<'_> {
     #[inline]
     pub(super) fn on_arrival(&mut self, source: usize) {
-        let origin = self.model.sources[source].origin as u32;
-        let request = Request::new(self.next_serial, origin, self.next_sizes[source], self.now);
+        let model = &self.model.sources[source];
+        let (origin, endpoint) = (model.origin as u32, model.endpoint as u32);
+        let mut request = Request::new(self.next_serial, origin, self.next_sizes[source], self.now);
+        request.endpoint = endpoint;
         self.next_serial += 1;
         let id = self.new_request(request);
         self.change_in_system(1);
         if self.model.retries.is_some() {
-            self.budgets[origin as usize].deposit();
+            let client = self.client(id);
+            self.budgets[client].deposit();
         }
         self.send_attempt(id, true);
         self.schedule_next_arrival(source);
@@ -65,14 +69,17 @@ impl World<'_> {
     pub(super) fn send_attempt(&mut self, id: u32, first: bool) {
         self.stamp(id, Stamp::AttemptSent);
         let origin = self.requests[id as usize].origin;
-        let routed = self.route(origin);
-        let region = routed.unwrap_or_else(|| self.nearest[origin as usize].first().copied().unwrap_or(0));
-        let pool = self.regions[region as usize].primary;
+        let client = self.client(id);
+        let routed = self.route(id);
+        let region = routed.unwrap_or_else(|| self.nearest[client].first().copied().unwrap_or(0));
+        let site = self.site_of(id, region);
+        let pool = self.sites[site as usize].primary;
         let serving = self.pools[pool as usize].serving;
         let one_way = self.model.rtt[origin as usize][region as usize] / 2;
         let now = self.now;
         let request = &mut self.requests[id as usize];
         request.region = region;
+        request.site = site;
         request.pool = pool;
         request.one_way = one_way;
         request.replica = NONE;
@@ -87,8 +94,8 @@ impl World<'_> {
             self.on_client_error(id);
             return;
         }
-        self.regions[region as usize].assigned += 1;
-        self.requests[id as usize].assigned_to = region;
+        self.sites[site as usize].assigned += 1;
+        self.requests[id as usize].assigned_to = site;
         if one_way == 0 {
             self.on_reach_region(id);
         } else {
@@ -96,31 +103,52 @@ impl World<'_> {
         }
     }
 
-    /// The region no longer has this request to answer.
+    /// The site no longer has this request to answer.
     #[inline]
     pub(super) fn unassign(&mut self, id: u32) {
-        let region = std::mem::replace(&mut self.requests[id as usize].assigned_to, NONE);
-        if region != NONE {
-            self.regions[region as usize].assigned -= 1;
+        let site = std::mem::replace(&mut self.requests[id as usize].assigned_to, NONE);
+        if site != NONE {
+            self.sites[site as usize].assigned -= 1;
         }
     }
 
-    /// The region for a new attempt from `origin`, among those the router sees up (None if none).
+    /// The request's client: its endpoint's clients in its origin (routers, retry budgets).
     #[inline]
-    pub(super) fn route(&mut self, origin: u32) -> Option<u32> {
+    pub(super) fn client(&self, id: u32) -> usize {
+        let request = &self.requests[id as usize];
+        request.endpoint as usize * self.model.regions.len() + request.origin as usize
+    }
+
+    /// The site of the request's endpoint in `region`.
+    #[inline]
+    fn site_of(&self, id: u32, region: u32) -> u32 {
+        self.requests[id as usize].endpoint * self.model.regions.len() as u32 + region
+    }
+
+    /// The region for the request's new attempt, among those serving its endpoint that the router
+    /// sees up (None if none).
+    #[inline]
+    pub(super) fn route(&mut self, id: u32) -> Option<u32> {
         let model = self.model;
-        let view = RouterView { regions: &self.regions, pools: &self.pools, rtt: &model.rtt[origin as usize] };
+        let (client, origin) = (self.client(id), self.requests[id as usize].origin as usize);
+        let n = model.regions.len();
+        let first_site = client - origin;
+        let view = RouterView {
+            regions: &self.sites[first_site..first_site + n],
+            pools: &self.pools,
+            rtt: &model.rtt[origin],
+        };
         let route = routing::route(
             model.routing.policy,
-            &self.nearest[origin as usize],
+            &self.nearest[client],
             &model.routing.weights,
             model.routing.spillover_queue,
-            &mut self.routers[origin as usize],
+            &mut self.routers[client],
             &view,
         )?;
         if let Some(other) = route.failed_over_to {
             let measured = self.now >= model.warmup;
-            let metrics = &mut self.pools[self.regions[other as usize].primary as usize].metrics;
+            let metrics = &mut self.pools[self.sites[first_site + other as usize].primary as usize].metrics;
             metrics.interval.counts.failover += 1;
             if measured {
                 metrics.counts.failover += 1;
@@ -133,12 +161,12 @@ impl World<'_> {
     #[inline]
     pub(super) fn on_reach_region(&mut self, id: u32) {
         self.stamp(id, Stamp::ReachedRegion);
-        let region = self.requests[id as usize].region;
-        let state = &mut self.regions[region as usize];
-        if state.down {
+        let (region, site) = (self.requests[id as usize].region, self.requests[id as usize].site);
+        if self.regions[region as usize].down {
             self.server_error(id, Outcome::Failed, false);
             return;
         }
+        let state = &mut self.sites[site as usize];
         if let Some(variant) = state.variant {
             let fraction = self.model.regions[region as usize].variant.as_ref().map_or(0.0, |v| v.fraction);
             if state.ab_rng.random::<f64>() < fraction {
@@ -148,8 +176,9 @@ impl World<'_> {
         let pool = self.requests[id as usize].pool;
         match &serving_of(&self.pools, pool).feature_store {
             Some(store) => {
-                let state = &mut self.regions[region as usize];
-                let delay = (store.latency.sample(&mut state.feature_rng) as f64 * state.feature_factor) as Nanos;
+                let factor = self.regions[region as usize].feature_factor;
+                let state = &mut self.sites[site as usize];
+                let delay = (store.latency.sample(&mut state.feature_rng) as f64 * factor) as Nanos;
                 self.schedule_in(delay, store.latency.is_constant(), Event::FeatureDone { request: id });
             }
             None => self.model_call(id),
@@ -159,10 +188,11 @@ impl World<'_> {
     #[cold]
     pub(super) fn on_feature_done(&mut self, id: u32) {
         let request = self.requests[id as usize];
-        let state = &mut self.regions[request.region as usize];
+        let region = self.regions[request.region as usize];
+        let state = &mut self.sites[request.site as usize];
         let store = serving_of(&self.pools, request.pool).feature_store.as_ref().expect("looked up");
-        let error_rate = (store.error_rate + state.feature_error).min(1.0);
-        let failed = state.down || (error_rate > 0.0 && state.feature_rng.random::<f64>() < error_rate);
+        let error_rate = (store.error_rate + region.feature_error).min(1.0);
+        let failed = region.down || (error_rate > 0.0 && state.feature_rng.random::<f64>() < error_rate);
         if failed {
             self.server_error(id, Outcome::Failed, true);
         } else {
@@ -214,8 +244,8 @@ impl World<'_> {
     /// With a shadow deployment, mirrors a fraction of model calls to it.
     #[inline]
     pub(super) fn mirror(&mut self, id: u32) {
-        let region_index = self.requests[id as usize].region as usize;
-        let region = &mut self.regions[region_index];
+        let (region_index, site) = (self.requests[id as usize].region as usize, self.requests[id as usize].site);
+        let region = &mut self.sites[site as usize];
         let Some(shadow) = region.shadow else { return };
         let fraction = self.model.regions[region_index].shadow.as_ref().map_or(0.0, |s| s.fraction);
         if region.shadow_rng.random::<f64>() >= fraction {

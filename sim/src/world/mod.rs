@@ -144,6 +144,8 @@ struct Replica {
 /// One deployment in one region: replica slots, load balancer, autoscaler, metrics.
 struct Pool<'m> {
     region: u32,
+    /// The endpoint (0: the main one).
+    endpoint: u32,
     role: Role,
     name: String,
     serving: Option<&'m ServingModel>,
@@ -174,12 +176,15 @@ struct Pool<'m> {
     usd_per_hour: f64,
 }
 
-struct Region {
+/// One endpoint in one region: its deployments' pools, the router's view of it, its frontend's
+/// random streams. Sites are endpoint-major (`endpoint × regions + region`), so the main
+/// endpoint's sites are indexed by region as before endpoints existed.
+struct Site {
+    region: u32,
+    endpoint: u32,
     primary: u32,
     variant: Option<u32>,
     shadow: Option<u32>,
-    /// Out (a fault): unreachable.
-    down: bool,
     /// The global router's view.
     routable: bool,
     /// Requests routed here and not yet answered by a replica (on the wire, queued or running).
@@ -187,10 +192,17 @@ struct Region {
     probe_failures: u32,
     probe_successes: u32,
     feature_rng: Rng,
-    feature_error: f64,
-    feature_factor: f64,
     ab_rng: Rng,
     shadow_rng: Rng,
+}
+
+/// What a fault does to a region, whichever endpoint a request is for.
+#[derive(Clone, Copy)]
+struct RegionState {
+    /// Out (a fault): unreachable.
+    down: bool,
+    feature_error: f64,
+    feature_factor: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -252,14 +264,16 @@ pub struct World<'m> {
     next_batch: u64,
     sources: Vec<SourceState>,
     next_sizes: Vec<u32>,
-    regions: Vec<Region>,
+    sites: Vec<Site>,
+    regions: Vec<RegionState>,
     pools: Vec<Pool<'m>>,
     replicas: Vec<Replica>,
     instances: Vec<Instance>,
+    /// Per client (endpoint × regions + origin, like sites): the router's random stream.
     routers: Vec<Rng>,
-    /// Per origin: serving regions by increasing RTT (ties by name).
+    /// Per client: the regions serving its endpoint by increasing RTT (ties by name).
     nearest: Vec<Vec<u32>>,
-    /// Per origin: backoff jitter and the retry budget.
+    /// Per client: backoff jitter and the retry budget.
     retry_rngs: Vec<Rng>,
     budgets: Vec<RetryBudget>,
     fault_rngs: Vec<Rng>,
@@ -309,14 +323,21 @@ impl<'m> World<'m> {
         let mut pools: Vec<Pool<'m>> = Vec::new();
         let mut replicas = Vec::new();
         let mut instances = Vec::new();
-        // Primaries first, one per region (index = region index), then variants and shadows.
+        let n = model.regions.len();
+        // The main endpoint's primaries first, one per region (index = region index), then its
+        // variants and shadows, then each named endpoint's primaries (one per region).
         let mut extra: Vec<(u32, Role)> = Vec::new();
         for (r, region) in model.regions.iter().enumerate() {
-            pools.push(Pool::new(model, seed, r as u32, Role::Primary));
+            pools.push(Pool::new(model, seed, 0, r as u32, Role::Primary));
             extra.extend(region.deployments().skip(1).map(|(role, _)| (r as u32, role)));
         }
         for &(r, role) in &extra {
-            pools.push(Pool::new(model, seed, r, role));
+            pools.push(Pool::new(model, seed, 0, r, role));
+        }
+        for e in 1..model.endpoint_count() {
+            for r in 0..n {
+                pools.push(Pool::new(model, seed, e as u32, r as u32, Role::Primary));
+            }
         }
         for (p, pool) in pools.iter_mut().enumerate() {
             pool.first_replica = replicas.len() as u32;
@@ -343,40 +364,50 @@ impl<'m> World<'m> {
                 });
             }
         }
-        let n = model.regions.len();
-        let regions = model
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(r, region)| {
+        let main_pools = n + extra.len();
+        let mut sites = Vec::with_capacity(n * model.endpoint_count());
+        for e in 0..model.endpoint_count() {
+            for (r, region) in model.regions.iter().enumerate() {
                 let pool_of = |role: Role| {
-                    extra.iter().position(|&(pr, pr_role)| pr == r as u32 && pr_role == role).map(|k| (n + k) as u32)
+                    let k = extra.iter().position(|&(pr, pr_role)| pr == r as u32 && pr_role == role);
+                    k.filter(|_| e == 0).map(|k| (n + k) as u32)
                 };
-                Region {
-                    primary: r as u32,
+                // The main endpoint's streams keep the names they had before endpoints.
+                let id = match model.endpoint_name(e) {
+                    None => region.name.clone(),
+                    Some(endpoint) => format!("{endpoint}/{}", region.name),
+                };
+                sites.push(Site {
+                    region: r as u32,
+                    endpoint: e as u32,
+                    primary: if e == 0 { r as u32 } else { (main_pools + (e - 1) * n + r) as u32 },
                     variant: pool_of(Role::Variant),
                     shadow: pool_of(Role::Shadow),
-                    down: false,
-                    routable: region.serves(),
+                    routable: model.site(e, r).serves(),
                     assigned: 0,
                     probe_failures: 0,
                     probe_successes: 0,
-                    feature_rng: rng::stream(seed, &format!("feature_store/{}", region.name)),
-                    feature_error: 0.0,
-                    feature_factor: 1.0,
-                    ab_rng: rng::stream(seed, &format!("ab/{}", region.name)),
-                    shadow_rng: rng::stream(seed, &format!("shadow/{}", region.name)),
-                }
-            })
-            .collect();
-        let routers = model.regions.iter().map(|r| rng::stream(seed, &format!("router/{}", r.name))).collect();
-        let retry_rngs = model.regions.iter().map(|r| rng::stream(seed, &format!("retry/{}", r.name))).collect();
-        let budgets =
-            model.regions.iter().map(|_| RetryBudget::new(model.retries.as_ref().map_or(0.0, |r| r.budget))).collect();
+                    feature_rng: rng::stream(seed, &format!("feature_store/{id}")),
+                    ab_rng: rng::stream(seed, &format!("ab/{id}")),
+                    shadow_rng: rng::stream(seed, &format!("shadow/{id}")),
+                });
+            }
+        }
+        let regions = vec![RegionState { down: false, feature_error: 0.0, feature_factor: 1.0 }; n];
+        let client_id = |e: usize, origin: &str| match model.endpoint_name(e) {
+            None => origin.to_string(),
+            Some(endpoint) => format!("{endpoint}/{origin}"),
+        };
+        let clients = || (0..model.endpoint_count()).flat_map(|e| model.regions.iter().map(move |r| (e, r)));
+        let routers = clients().map(|(e, r)| rng::stream(seed, &format!("router/{}", client_id(e, &r.name)))).collect();
+        let retry_rngs =
+            clients().map(|(e, r)| rng::stream(seed, &format!("retry/{}", client_id(e, &r.name)))).collect();
+        let budgets = clients().map(|_| RetryBudget::new(model.retries.as_ref().map_or(0.0, |r| r.budget))).collect();
         let fault_rngs = model.faults.iter().map(|f| rng::stream(seed, &f.stream)).collect();
-        let nearest = (0..n)
-            .map(|origin| {
-                let mut order: Vec<u32> = (0..n as u32).filter(|&r| model.regions[r as usize].serves()).collect();
+        let nearest = (0..model.endpoint_count())
+            .flat_map(|e| (0..n).map(move |origin| (e, origin)))
+            .map(|(e, origin)| {
+                let mut order: Vec<u32> = (0..n as u32).filter(|&r| model.site(e, r as usize).serves()).collect();
                 order.sort_by_key(|&r| (model.rtt[origin][r as usize], r));
                 order
             })
@@ -396,6 +427,7 @@ impl<'m> World<'m> {
             next_batch: 0,
             next_sizes: vec![0; model.sources.len()],
             sources,
+            sites,
             regions,
             pools,
             replicas,
@@ -494,11 +526,12 @@ impl<'m> World<'m> {
             .pools
             .iter()
             .map(|p| {
-                let region = &self.model.regions[p.region as usize];
+                let region = self.model.site(p.endpoint as usize, p.region as usize);
                 let (replicas, instance) =
                     region.deployment(p.role).map_or((0, None), |d| (d.replicas, d.instance.clone()));
                 summary::PoolSummary {
                     region: p.region as usize,
+                    endpoint: p.endpoint as usize,
                     name: p.name.clone(),
                     role: p.role,
                     metrics: &p.metrics,
@@ -508,6 +541,7 @@ impl<'m> World<'m> {
                     has_breaker: p.breaker.is_some(),
                     service_time_source: p.serving.map(|s| s.service.source()),
                     instance,
+                    serves: p.serving.is_some(),
                 }
             })
             .collect();

@@ -14,15 +14,20 @@ use rand::Rng as _;
 use rand_distr::{Distribution, Exp};
 
 impl<'m> Pool<'m> {
-    /// The pool of `role`'s deployment in `region`: its replica slots (the deployment's one slot
-    /// rule), serving model, autoscaler and price.
-    pub(super) fn new(model: &'m Model, seed: u64, region: u32, role: Role) -> Pool<'m> {
-        let region_model = &model.regions[region as usize];
+    /// The pool of `role`'s deployment of `endpoint` in `region`: its replica slots (the
+    /// deployment's one slot rule), serving model, autoscaler and price. A named endpoint's pools
+    /// are named `ENDPOINT/REGION`; the main endpoint's by the region alone.
+    pub(super) fn new(model: &'m Model, seed: u64, endpoint: u32, region: u32, role: Role) -> Pool<'m> {
+        let region_model = model.site(endpoint as usize, region as usize);
         let deployment = region_model.deployment(role).expect("pools exist for configured deployments");
+        let site = match model.endpoint_name(endpoint as usize) {
+            None => region_model.name.clone(),
+            Some(name) => format!("{name}/{}", region_model.name),
+        };
         let name = match role {
-            Role::Primary => region_model.name.clone(),
-            Role::Variant => format!("{}#variant", region_model.name),
-            Role::Shadow => format!("{}#shadow", region_model.name),
+            Role::Primary => site,
+            Role::Variant => format!("{site}#variant"),
+            Role::Shadow => format!("{site}#shadow"),
         };
         let (serving, autoscaling, usd_per_hour) =
             (deployment.serving.as_deref(), deployment.autoscaling.as_ref(), deployment.usd_per_hour);
@@ -30,6 +35,7 @@ impl<'m> Pool<'m> {
         let max_batch = serving.map_or(1, |s| s.kind.max_batch());
         Pool {
             region,
+            endpoint,
             role,
             serving,
             autoscaling,
@@ -67,7 +73,7 @@ impl World<'_> {
     pub(super) fn start_initial_replicas(&mut self) {
         for p in 0..self.pools.len() {
             let pool = &self.pools[p];
-            let region = &self.model.regions[pool.region as usize];
+            let region = self.model.site(pool.endpoint as usize, pool.region as usize);
             let initial = match pool.serving {
                 None => 0,
                 Some(_) => region.deployment(pool.role).map_or(0, |d| d.replicas),
@@ -386,14 +392,16 @@ impl World<'_> {
     /// passes put it back.
     pub(super) fn on_router_tick(&mut self) {
         let health = self.model.routing.health;
-        for r in 0..self.regions.len() {
-            if !self.model.regions[r].serves() {
+        for s in 0..self.sites.len() {
+            let (endpoint, r) = (self.sites[s].endpoint as usize, self.sites[s].region as usize);
+            if !self.model.site(endpoint, r).serves() {
                 continue;
             }
-            let primary = &self.pools[self.regions[r].primary as usize];
+            let primary = &self.pools[self.sites[s].primary as usize];
             let scales_from_zero = primary.autoscaling.is_some_and(|a| a.min_replicas == 0);
-            let region = &mut self.regions[r];
-            let healthy = !region.down && (!primary.lb.is_empty() || scales_from_zero);
+            let down = self.regions[r].down;
+            let region = &mut self.sites[s];
+            let healthy = !down && (!primary.lb.is_empty() || scales_from_zero);
             if healthy {
                 region.probe_failures = 0;
                 region.probe_successes += 1;
@@ -440,7 +448,7 @@ impl World<'_> {
         let FaultTiming::Random { mtbf, .. } = fault.timing else { unreachable!("random faults only") };
         let slots = match fault.action {
             FaultAction::Crash { .. } | FaultAction::Slow { .. } => {
-                f64::from(self.pools[self.regions[fault.region].primary as usize].slots.max(1))
+                f64::from(self.pools[self.sites[fault.region].primary as usize].slots.max(1))
             }
             _ => 1.0,
         };
@@ -460,7 +468,7 @@ impl World<'_> {
     pub(super) fn on_fault_start(&mut self, f: usize) {
         let model = self.model;
         let fault = &model.faults[f];
-        let primary = self.regions[fault.region].primary;
+        let primary = self.sites[fault.region].primary;
         let random = matches!(fault.timing, FaultTiming::Random { .. });
         match fault.action {
             FaultAction::Crash { count } | FaultAction::Slow { count, .. } => {
@@ -556,8 +564,8 @@ impl World<'_> {
         }
     }
 
+    /// Every pool in `region`, of every endpoint.
     fn region_pools(&self, region: usize) -> Vec<u32> {
-        let r = &self.regions[region];
-        [Some(r.primary), r.variant, r.shadow].into_iter().flatten().collect()
+        (0..self.pools.len() as u32).filter(|&p| self.pools[p as usize].region == region as u32).collect()
     }
 }

@@ -109,11 +109,11 @@ impl World<'_> {
             return;
         }
         if let Some(retries) = &self.model.retries {
-            let origin = request.origin as usize;
-            if request.attempt < retries.max_attempts && self.budgets[origin].try_withdraw() {
+            let client = self.client(id);
+            if request.attempt < retries.max_attempts && self.budgets[client].try_withdraw() {
                 let mut wait = retries.backoff(request.attempt);
                 if retries.jitter && wait > 0 {
-                    wait = self.retry_rngs[origin].random_range(0..=wait);
+                    wait = self.retry_rngs[client].random_range(0..=wait);
                 }
                 let request = &mut self.requests[id as usize];
                 request.attempt += 1;

@@ -49,13 +49,16 @@ pub(super) struct Request {
     pub stamps: [Nanos; STAMPS],
     pub batch: u64,
     pub origin: u32,
+    /// The endpoint called (0: the main one), and the site of it in `region` that has the attempt.
+    pub endpoint: u32,
     pub region: u32,
+    pub site: u32,
     pub pool: u32,
     /// NONE unless a replica holds the request.
     pub replica: u32,
     /// The replica that last took the request (kept after it lets go), for records.
     pub served_by: u32,
-    /// The region whose `assigned` count includes this request, or NONE.
+    /// The site whose `assigned` count includes this request, or NONE.
     pub assigned_to: u32,
     /// The replica's generation when it took the request: a crash since makes events stale.
     pub generation: u32,
@@ -84,7 +87,9 @@ impl Request {
             stamps: [0; STAMPS],
             batch: u64::MAX,
             origin,
+            endpoint: 0,
             region: NONE,
+            site: NONE,
             pool: NONE,
             replica: NONE,
             served_by: NONE,

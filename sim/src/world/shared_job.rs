@@ -82,7 +82,7 @@ impl World<'_> {
 
     pub(super) fn on_shared_job_start(&mut self, job: u32) {
         self.shared_jobs[job as usize].active = true;
-        let pool = self.regions[self.shared_jobs[job as usize].region as usize].primary;
+        let pool = self.sites[self.shared_jobs[job as usize].region as usize].primary;
         let first = self.pools[pool as usize].first_replica;
         for replica in first..first + self.pools[pool as usize].slots {
             self.fill_with_job(replica);
@@ -95,7 +95,7 @@ impl World<'_> {
         let pool = self.replicas[replica as usize].pool;
         let region = self.pools[pool as usize].region;
         let Some(j) = self.shared_by_region[region as usize] else { return };
-        if self.regions[region as usize].primary != pool || self.replicas[replica as usize].phase != Phase::Ready {
+        if self.sites[region as usize].primary != pool || self.replicas[replica as usize].phase != Phase::Ready {
             return;
         }
         loop {
