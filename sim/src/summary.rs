@@ -463,7 +463,7 @@ pub fn summarize(
     seed: u64,
     pools: &[PoolSummary],
     in_system_area: f64,
-    end: Nanos,
+    drained_at: Nanos,
     stopped_at: Option<Nanos>,
 ) -> (Summary, Distributions) {
     let window_end = stopped_at.unwrap_or(model.duration);
@@ -529,7 +529,7 @@ pub fn summarize(
     }
     let slo = slo_report(&model.slo, &overall.metrics.counts, &overall.metrics.latency);
     let mut overall_section = overall.section(model, window_end);
-    let drain = end.saturating_sub(model.duration);
+    let drain = drained_at.saturating_sub(model.duration);
     // Without drops or timeouts an overloaded system hides its overload in a queue that drains long
     // after traffic stops: that is saturation too.
     overall_section.saturated |= stopped_at.is_none() && drain > drain_grace(model);
@@ -540,7 +540,7 @@ pub fn summarize(
         seed,
         duration_s: nanos_to_secs(model.duration),
         warmup_s: nanos_to_secs(model.warmup),
-        drain_s: nanos_to_secs(end.saturating_sub(model.duration)),
+        drain_s: nanos_to_secs(drained_at.saturating_sub(model.duration)),
         stopped_early_s: stopped_at.map(nanos_to_secs),
         mean_in_system: in_system_area / ((window_end - model.warmup) as f64).max(1.0),
         slo,

@@ -480,3 +480,26 @@ factor = 3
     }
     assert_conserved(&out.summary.overall);
 }
+
+#[test]
+fn the_drain_ends_with_the_last_request_not_with_an_autoscaler_tick() {
+    // The HPA ticks every 15 s: its tick at 15 s schedules one at 30 s, past the 20 s of traffic.
+    // The last request (sent before 20 s, 6 ms of service after at most 3 ms of batching delay)
+    // finishes within 9 ms of the end; the tick at 30 s is not a request draining.
+    let text = r#"
+name = "tick"
+duration = "20s"
+[regions.a]
+replicas = 1
+autoscaling = { metric = "requests_per_second", target = 50, min_replicas = 1, max_replicas = 5 }
+[serving]
+service_time = { kind = "constant", value = "6ms" }
+batching = { max_batch = 32, max_queue_delay = "3ms", instances = 2 }
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "40/s" }
+"#;
+    let summary = run_seed(&model(text), 1).summary;
+    assert!(summary.drain_s <= 0.009 + 1e-9, "drain {} s", summary.drain_s);
+    assert!(!summary.overall.saturated, "{:?}", summary.saturation_reason());
+}

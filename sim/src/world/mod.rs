@@ -297,6 +297,9 @@ pub struct World<'m> {
     max_requests: usize,
     /// The system held `max_requests` at once: the run stopped there.
     overflowed: bool,
+    /// When the last request finished: the drain after traffic ends there, not at the last event
+    /// (an autoscaler's or a probe's tick may come later).
+    last_finish: Nanos,
     /// Batch jobs on shared capacity, and per region the one sharing it.
     shared_jobs: Vec<shared_job::SharedJob>,
     shared_by_region: Vec<Option<u32>>,
@@ -453,6 +456,7 @@ impl<'m> World<'m> {
             progress_reported: 0,
             max_requests: options.max_requests_in_system.unwrap_or(MAX_REQUESTS_IN_SYSTEM),
             overflowed: false,
+            last_finish: 0,
             shared_jobs,
             shared_by_region,
         };
@@ -546,9 +550,10 @@ impl<'m> World<'m> {
             })
             .collect();
         let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
+        let drained_at = if cut || self.overflowed || self.stopped_at.is_some() { self.now } else { self.last_finish };
         let latency_cdf = summary::latency_cdfs(&pools);
         let (summary, distributions) =
-            summary::summarize(self.model, self.seed, &pools, measured_area, self.now, self.stopped_at);
+            summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);
         RunOutput {
             summary,
             distributions,

@@ -148,6 +148,7 @@ impl World<'_> {
     #[inline]
     pub(super) fn finish(&mut self, id: u32, outcome: Outcome) {
         self.unassign(id);
+        self.last_finish = self.now;
         let request = self.requests[id as usize];
         let measured = request.sent >= self.model.warmup;
         let latency = self.now - request.sent;
