@@ -347,20 +347,25 @@ pub fn print_table(summary: &Summary) {
         println!("saturated: {reason}");
     }
     if let Some(slo) = &summary.slo {
-        let mut parts = Vec::new();
-        for target in &slo.latency {
-            parts.push(format!(
-                "p{} {} ≤ {} ms {}",
-                target.percentile,
-                reports::table::ms(target.observed_ms),
-                target.target_ms,
-                if target.met { "✓" } else { "✗" }
-            ));
+        println!("SLO {}", reports::table::slo_words(slo));
+    }
+    let endpoints = reports::table::endpoint_rows(summary);
+    if !endpoints.is_empty() {
+        let mut header = format!("{:<20}", "endpoint");
+        for (title, width) in reports::table::HEADERS.iter().zip(widths) {
+            header.push_str(&format!(" {title:>width$}"));
         }
-        if let Some(a) = &slo.availability {
-            parts.push(format!("availability {:.5} ≥ {} {}", a.observed, a.target, if a.met { "✓" } else { "✗" }));
+        println!("{header}");
+        for (row, slo) in endpoints {
+            let mut line = format!("{:<20}", row.name);
+            for (cell, width) in row.cells().iter().zip(widths) {
+                line.push_str(&format!(" {cell:>width$}"));
+            }
+            if let Some(slo) = slo {
+                line.push_str(&format!("  SLO {}", reports::table::slo_words(slo)));
+            }
+            println!("{line}");
         }
-        println!("SLO {}: {}", if slo.met { "met" } else { "NOT met" }, parts.join("; "));
     }
 }
 

@@ -249,23 +249,40 @@ fn configuration_words(scenario: &sim::scenario::Scenario) -> String {
 
 /// Region names become folder and Kubernetes names, job names CronJob names: two must not become
 /// one. Checked on the scenario before its sweep runs, and on the chosen one before writing.
+/// Where an endpoint's configs for a region go under `deploy/`: the region's folder for the
+/// main endpoint, `endpoints/ENDPOINT/REGION` for a named one.
+fn deploy_folder(endpoint: Option<&str>, region: &str) -> String {
+    let region = reports::kubernetes::dns_name(region);
+    match endpoint {
+        None => region,
+        Some(endpoint) => format!("endpoints/{}/{region}", reports::kubernetes::dns_name(endpoint)),
+    }
+}
+
 pub(crate) fn deploy_names_distinct(model: &sim::Model) -> Result<(), CliError> {
-    let mut seen: std::collections::BTreeMap<(String, String), &str> = std::collections::BTreeMap::new();
-    for region in model.regions.iter().filter(|r| r.serves()) {
-        let folder = reports::kubernetes::dns_name(&region.name);
-        let app = reports::kubernetes::dns_name(&format!("{}-{}", model.name, region.name));
-        for key in [("folder", folder), ("Kubernetes name", app)] {
-            if let Some(other) = seen.insert((key.0.to_string(), key.1.clone()), &region.name) {
-                return Err(CliError::input(format!(
-                    "regions {other:?} and {:?} both become the {} {:?} in deploy/: rename one",
-                    region.name, key.0, key.1
-                )));
+    let mut seen: std::collections::BTreeMap<(String, String), String> = std::collections::BTreeMap::new();
+    for endpoint in 0..model.endpoint_count() {
+        let name = model.endpoint_name(endpoint);
+        for region in (0..model.regions.len()).map(|r| model.site(endpoint, r)).filter(|r| r.serves()) {
+            let folder = deploy_folder(name, &region.name);
+            let app = reports::deploy::app_name(&model.name, name, &region.name);
+            let what = match name {
+                None => format!("region {:?}", region.name),
+                Some(endpoint) => format!("endpoint {endpoint:?} in region {:?}", region.name),
+            };
+            for key in [("folder", folder), ("Kubernetes name", app)] {
+                if let Some(other) = seen.insert((key.0.to_string(), key.1.clone()), what.clone()) {
+                    return Err(CliError::input(format!(
+                        "{other} and {what} both become the {} {:?} in deploy/: rename one",
+                        key.0, key.1
+                    )));
+                }
             }
         }
     }
     for job in &model.jobs {
         let name = reports::job_deploy::cronjob_name(&model.name, &job.name);
-        if let Some(other) = seen.insert(("job".to_string(), name.clone()), &job.name) {
+        if let Some(other) = seen.insert(("job".to_string(), name.clone()), job.name.clone()) {
             return Err(CliError::input(format!(
                 "jobs {other:?} and {:?} both become the CronJob {name:?} in deploy/jobs/: rename one",
                 job.name
@@ -289,23 +306,28 @@ fn write_deploy(
         std::fs::remove_dir_all(&deploy)
             .map_err(|e| CliError::input(format!("{}: cannot clear: {e}", deploy.display())))?;
     }
-    for region in &model.regions {
-        let Some(serving) = &region.primary.serving else { continue };
-        // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
-        let autoscaling = match &region.primary.autoscaling {
-            Some(simulated) => reports::deploy::Autoscaling::simulated(simulated),
-            None => reports::deploy::Autoscaling::around(region.primary.replicas, serving),
-        };
-        let files = reports::deploy::render(&reports::deploy::DeployInput {
-            scenario: &model.name,
-            region,
-            serving,
-            autoscaling: &autoscaling,
-            image,
-        });
-        let region_dir = reports::kubernetes::dns_name(&region.name);
-        for (name, text) in files {
-            set.write(&format!("deploy/{region_dir}/{name}"), text.as_bytes())?;
+    for endpoint in 0..model.endpoint_count() {
+        let name = model.endpoint_name(endpoint);
+        for r in 0..model.regions.len() {
+            let region = model.site(endpoint, r);
+            let Some(serving) = &region.primary.serving else { continue };
+            // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
+            let autoscaling = match &region.primary.autoscaling {
+                Some(simulated) => reports::deploy::Autoscaling::simulated(simulated),
+                None => reports::deploy::Autoscaling::around(region.primary.replicas, serving),
+            };
+            let files = reports::deploy::render(&reports::deploy::DeployInput {
+                scenario: &model.name,
+                endpoint: name,
+                region,
+                serving,
+                autoscaling: &autoscaling,
+                image,
+            });
+            let folder = deploy_folder(name, &region.name);
+            for (file, text) in files {
+                set.write(&format!("deploy/{folder}/{file}"), text.as_bytes())?;
+            }
         }
     }
     for (job, summary) in model.jobs.iter().zip(jobs) {

@@ -163,3 +163,73 @@ print(json.dumps({"keys": keys, "groups": groups, "max_batch_size": config.max_b
     assert_eq!(value["groups"], serde_json::json!([[3, "KIND_GPU"]]));
     assert_eq!(value["max_batch_size"], 4);
 }
+
+/// A scenario with named endpoints deploys each endpoint in each region it serves: its own
+/// Deployment, Service, autoscalers and Triton model-repository entry (named after the endpoint),
+/// under deploy/endpoints/ENDPOINT/REGION/, and all of it passes the same real schemas.
+#[test]
+fn every_endpoint_gets_its_own_deployable_configs() {
+    let Some(python) = venv_python() else { return };
+    let dir = std::env::temp_dir().join(format!("servesim-deploy-endpoints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("endpoints.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+name = "fleet"
+duration = "20s"
+[regions.us-east]
+replicas = 2
+[regions.eu-west]
+replicas = 0
+[network]
+links = [{ from = "us-east", to = "eu-west", rtt = "70ms" }]
+[serving]
+service_time = { kind = "constant", value = "4ms" }
+batching = { max_batch = 8, max_queue_delay = "2ms" }
+[endpoints.embed]
+serving = { service_time = { kind = "constant", value = "6ms" }, batching = { max_batch = 32, max_queue_delay = "3ms", instances = 2 } }
+regions.us-east = { replicas = 3 }
+regions.eu-west = { replicas = 1, autoscaling = { metric = "requests_per_second", target = 50, min_replicas = 1, max_replicas = 5 } }
+[[traffic]]
+origin = "us-east"
+arrivals = { process = "poisson", rate = "100/s" }
+[[traffic]]
+origin = "eu-west"
+endpoint = "embed"
+arrivals = { process = "poisson", rate = "40/s" }
+"#,
+    )
+    .unwrap();
+    let out = dir.join("plan");
+    let plan = servesim(&["plan", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let deploy = out.join("deploy");
+    for folder in ["us-east", "endpoints/embed/us-east", "endpoints/embed/eu-west"] {
+        for file in ["deployment.yaml", "service.yaml", "hpa.yaml", "keda-scaledobject.yaml", "config.pbtxt"] {
+            assert!(deploy.join(folder).join(file).is_file(), "{folder}/{file} missing");
+        }
+    }
+    // The main endpoint serves nothing in eu-west: no folder for it.
+    assert!(!deploy.join("eu-west").exists());
+    let valid = validate(&python, &deploy);
+    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
+    let stdout = String::from_utf8_lossy(&valid.stdout);
+    assert!(stdout.contains("3 regions valid"), "{stdout}");
+
+    let read = |path: &str| std::fs::read_to_string(deploy.join(path)).unwrap();
+    let pbtxt = read("endpoints/embed/us-east/config.pbtxt");
+    for line in ["name: \"embed\"", "max_batch_size: 32", "count: 2", "max_queue_delay_microseconds: 3000"] {
+        assert!(pbtxt.contains(line), "embed's config lacks {line:?}:\n{pbtxt}");
+    }
+    assert!(read("us-east/config.pbtxt").contains("name: \"model\"\n"));
+    let deployment = read("endpoints/embed/us-east/deployment.yaml");
+    for line in ["name: fleet-embed-us-east", "replicas: 3", "servesim.dev/endpoint: embed"] {
+        assert!(deployment.contains(line), "embed's Deployment lacks {line:?}:\n{deployment}");
+    }
+    // The simulated autoscaler is what eu-west deploys for embed.
+    let hpa = read("endpoints/embed/eu-west/hpa.yaml");
+    assert!(hpa.contains("minReplicas: 1") && hpa.contains("maxReplicas: 5"), "{hpa}");
+    assert!(read("us-east/deployment.yaml").contains("name: fleet-us-east"));
+}

@@ -50,7 +50,9 @@ def problems_in(region: pathlib.Path):
 
 def main():
     deploy = pathlib.Path(sys.argv[1])
-    regions = sorted(p for p in deploy.iterdir() if p.is_dir())
+    # A region folder holds a deployment.yaml: deploy/REGION/ for the main endpoint,
+    # deploy/endpoints/ENDPOINT/REGION/ for a named one.
+    regions = sorted(p.parent for p in deploy.rglob("deployment.yaml"))
     if not regions:
         print(f"{deploy}: no region folders", file=sys.stderr)
         return 1

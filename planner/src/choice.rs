@@ -110,7 +110,7 @@ fn survival_cases(serving_regions: usize) -> Vec<Survive> {
 }
 
 fn serving_regions(scenario: &Scenario) -> usize {
-    scenario.regions.values().filter(|r| r.replicas > 0).count()
+    sim::whatif::replicas_by_region(scenario).len()
 }
 
 /// The margins of one configuration: traffic and service-time headroom, every survival case.

@@ -44,6 +44,39 @@ pub struct RunMetrics {
     /// The scenario's batch jobs, each over its own replications (kept on the first run only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobMetrics>,
+    /// Each named endpoint's SLO figures (`[endpoints.NAME.slo]`), judged beside the top level's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointMetrics>,
+}
+
+/// What a sweep keeps of one endpoint's run: its SLO targets and what was observed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointMetrics {
+    pub name: String,
+    /// As [`RunMetrics::latency_targets`], on the endpoint's requests.
+    pub latency_targets: Vec<(f64, f64, Option<f64>)>,
+    /// Answered within timeout / offered, on the endpoint's requests.
+    pub availability: f64,
+    pub availability_target: Option<f64>,
+}
+
+impl EndpointMetrics {
+    fn from_summary(summary: &Summary) -> Vec<EndpointMetrics> {
+        summary
+            .endpoints
+            .iter()
+            .filter_map(|(name, endpoint)| {
+                let slo = endpoint.slo.as_ref()?;
+                let r = &endpoint.stats.requests;
+                Some(EndpointMetrics {
+                    name: name.clone(),
+                    latency_targets: slo.latency.iter().map(|t| (t.percentile, t.target_ms, t.observed_ms)).collect(),
+                    availability: if r.offered == 0 { 0.0 } else { r.completed as f64 / r.offered as f64 },
+                    availability_target: slo.availability.as_ref().map(|a| a.target),
+                })
+            })
+            .collect()
+    }
 }
 
 /// What a sweep keeps of one batch job's replications.
@@ -148,6 +181,7 @@ impl RunMetrics {
             availability_target,
             latency_upper: Vec::new(),
             jobs: Vec::new(),
+            endpoints: EndpointMetrics::from_summary(summary),
         }
     }
 
@@ -232,8 +266,42 @@ pub fn slo_shortfall(runs: &[RunMetrics], pooled: Option<&RunMetrics>, confidenc
             reasons.push(format!("availability{judged_on} {judged:.5} < {target}"));
         }
     }
+    for (k, endpoint) in first.endpoints.iter().enumerate() {
+        let each: Vec<&EndpointMetrics> = runs.iter().filter_map(|r| r.endpoints.get(k)).collect();
+        let pooled_endpoint = pooled.and_then(|p| p.endpoints.get(k));
+        for (t, &(percentile, target, _)) in endpoint.latency_targets.iter().enumerate() {
+            let observed: Option<Vec<f64>> = each.iter().map(|e| e.latency_targets.get(t).and_then(|x| x.2)).collect();
+            let pooled_value = pooled_endpoint.map(|p| p.latency_targets.get(t).and_then(|x| x.2));
+            match (observed, pooled_value) {
+                (None, _) | (_, Some(None)) => reasons.push(format!(
+                    "endpoint {}: p{percentile}: over {}% of requests unanswered",
+                    endpoint.name,
+                    100.0 - percentile
+                )),
+                (Some(values), pooled_value) => {
+                    let estimate = pooled_value.flatten().unwrap_or_else(|| values.iter().sum::<f64>() / n);
+                    let judged = bound(estimate, &values, 1.0);
+                    if judged > target {
+                        reasons.push(format!(
+                            "endpoint {}: p{percentile}{judged_on} {judged:.2} ms > {target} ms",
+                            endpoint.name
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(target) = endpoint.availability_target {
+            let values: Vec<f64> = each.iter().map(|e| e.availability).collect();
+            let judged = bound(values.iter().sum::<f64>() / n, &values, -1.0);
+            if judged < target {
+                let judged_on = judged_on.replace("upper", "lower");
+                reasons.push(format!("endpoint {}: availability{judged_on} {judged:.5} < {target}", endpoint.name));
+            }
+        }
+    }
     if first.latency_targets.is_empty()
         && first.availability_target.is_none()
+        && first.endpoints.is_empty()
         && !first.jobs_only()
         && runs.iter().any(|r| r.saturated)
     {

@@ -190,6 +190,7 @@ mod tests {
             availability_target: None,
             latency_upper: Vec::new(),
             jobs: Vec::new(),
+            endpoints: Vec::new(),
         }
     }
 
@@ -247,5 +248,31 @@ mod tests {
         let judged = &judge(&with_pool, Strategy::Grid, Objective::CostPerHour, Some(0.95))[0];
         assert!(judged.reason.contains("61.12 ms"), "{}", judged.reason);
         assert_eq!(judged.p99_ms, Some(47.0));
+    }
+
+    #[test]
+    fn an_endpoint_missing_its_own_slo_makes_the_point_infeasible_by_hand() {
+        use crate::evaluate::EndpointMetrics;
+        // The top level meets p99 < 50 ms; endpoint "embed" has p99 62 and 58 ms against 60 ms
+        // (mean 60.0: met) and availability 0.98 and 0.99 against 0.99 (mean 0.985: missed).
+        let with_endpoint = |p99: f64, availability: f64| {
+            let mut metrics = run(2.0, 40.0);
+            metrics.endpoints = vec![EndpointMetrics {
+                name: "embed".into(),
+                latency_targets: vec![(99.0, 60.0, Some(p99))],
+                availability,
+                availability_target: Some(0.99),
+            }];
+            metrics
+        };
+        let results = vec![point(0, vec![with_endpoint(62.0, 0.98), with_endpoint(58.0, 0.99)])];
+        let judged = &judge(&results, Strategy::Grid, Objective::CostPerHour, None)[0];
+        assert!(!judged.feasible);
+        assert_eq!(judged.reason, "endpoint embed: availability 0.98500 < 0.99");
+        let met = vec![point(0, vec![with_endpoint(62.0, 0.995), with_endpoint(58.0, 0.99)])];
+        assert!(judge(&met, Strategy::Grid, Objective::CostPerHour, None)[0].feasible);
+        let slow = vec![point(0, vec![with_endpoint(64.0, 0.995), with_endpoint(58.0, 0.99)])];
+        let judged = &judge(&slow, Strategy::Grid, Objective::CostPerHour, None)[0];
+        assert_eq!(judged.reason, "endpoint embed: p99 61.00 ms > 60 ms");
     }
 }

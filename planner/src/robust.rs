@@ -80,15 +80,18 @@ impl Plan {
     /// The configuration with `survive`'s failure: for a replica or a zone, in every region that
     /// has replicas (it must hold in each); for a region, the one with the most replicas.
     pub fn survival(&self, scenario: &Scenario, survive: Survive, zones: u32) -> Stressed {
-        let serving: Vec<(&String, u32)> =
-            scenario.regions.iter().filter(|(_, r)| r.replicas > 0).map(|(n, r)| (n, r.replicas)).collect();
+        let serving = whatif::replicas_by_region(scenario);
         let mut cases = Vec::new();
         match survive {
             Survive::Replica | Survive::Zone => {
                 for &(name, replicas) in &serving {
                     let lost = if survive == Survive::Replica { 1 } else { replicas.div_ceil(zones.max(1)) };
                     let mut s = scenario.clone();
-                    whatif::lose_replicas(&mut s, name, lost);
+                    if survive == Survive::Replica {
+                        whatif::lose_replicas(&mut s, name, 1);
+                    } else {
+                        whatif::lose_zone(&mut s, name, zones);
+                    }
                     let what = if survive == Survive::Replica { "one replica" } else { "one zone" };
                     cases.push((format!("{what} down in {name} ({lost} of {replicas})"), s));
                 }

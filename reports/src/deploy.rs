@@ -6,7 +6,7 @@
 //! servesim does not simulate autoscaling yet, so the autoscalers start at the simulated replica
 //! count and may grow to twice it, with Kubernetes' documented default behaviour made explicit.
 
-use crate::kubernetes::{dns_name, document, int, list, map, text};
+use crate::kubernetes::{dns_name, document, int, list, map, map_of, text};
 use sim::model::{RegionModel, ServingModel};
 use sim::policy::autoscale::{AutoscalingModel, PolicyKind, RulesModel, ScaleMetric, Select};
 use sim::policy::batching::DynamicBatching;
@@ -123,6 +123,9 @@ impl Autoscaling {
 
 pub struct DeployInput<'a> {
     pub scenario: &'a str,
+    /// A named endpoint's name (none for the main endpoint).
+    pub endpoint: Option<&'a str>,
+    /// The endpoint's deployments in the region.
     pub region: &'a RegionModel,
     pub serving: &'a ServingModel,
     pub autoscaling: &'a Autoscaling,
@@ -130,16 +133,25 @@ pub struct DeployInput<'a> {
     pub image: &'a str,
 }
 
-fn labels(app: &str, region: &str) -> Yaml {
-    map([
-        ("app.kubernetes.io/name", text(app)),
-        ("app.kubernetes.io/part-of", text("servesim-plan")),
-        ("servesim.dev/region", text(dns_name(region))),
-    ])
+fn labels(app: &str, region: &str, endpoint: Option<&str>) -> Yaml {
+    let mut entries = vec![
+        ("app.kubernetes.io/name".to_string(), text(app)),
+        ("app.kubernetes.io/part-of".to_string(), text("servesim-plan")),
+        ("servesim.dev/region".to_string(), text(dns_name(region))),
+    ];
+    if let Some(endpoint) = endpoint {
+        entries.push(("servesim.dev/endpoint".to_string(), text(dns_name(endpoint))));
+    }
+    map_of(entries)
 }
 
-fn metadata(app: &str, region: &str) -> Yaml {
-    map([("name", text(app)), ("labels", labels(app, region))])
+/// The Kubernetes name of an endpoint's deployment in a region: `SCENARIO-REGION` for the main
+/// endpoint, `SCENARIO-ENDPOINT-REGION` for a named one.
+pub fn app_name(scenario: &str, endpoint: Option<&str>, region: &str) -> String {
+    match endpoint {
+        None => dns_name(&format!("{scenario}-{region}")),
+        Some(endpoint) => dns_name(&format!("{scenario}-{endpoint}-{region}")),
+    }
 }
 
 /// HPA v2 `behavior` (also KEDA's `horizontalPodAutoscalerConfig.behavior`).
@@ -177,7 +189,9 @@ fn probe(path: &str, period_s: u32, failures: u32) -> Yaml {
 /// `(file name, contents)` for one region.
 pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     let region = &input.region.name;
-    let app = dns_name(&format!("{}-{}", input.scenario, region));
+    let app = app_name(input.scenario, input.endpoint, region);
+    let metadata =
+        |app: &str, region: &str| map([("name", text(app)), ("labels", labels(app, region, input.endpoint))]);
     let a = input.autoscaling;
     let s = input.serving;
     let gpus = input.region.primary.gpus.unwrap_or(1).max(1);
@@ -185,10 +199,16 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     // running batches is in it, and the client gives up after its timeout anyway.
     let grace_s = s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10);
     let queue_timeout_us = s.timeout.map(|t| t / 1000);
-    let header = format!(
-        "servesim plan for {:?}, region {:?}: generated, edit the image and model repository before use.",
-        input.scenario, region
-    );
+    let header = match input.endpoint {
+        None => format!(
+            "servesim plan for {:?}, region {:?}: generated, edit the image and model repository before use.",
+            input.scenario, region
+        ),
+        Some(endpoint) => format!(
+            "servesim plan for {:?}, endpoint {endpoint:?}, region {:?}: generated, edit the image and model repository before use.",
+            input.scenario, region
+        ),
+    };
     let gpu_resources =
         map([("limits", map([("nvidia.com/gpu", int(gpus))])), ("requests", map([("nvidia.com/gpu", int(gpus))]))]);
     let selector = map([("app.kubernetes.io/name", text(app.as_str()))]);
@@ -223,7 +243,7 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
                 (
                     "template",
                     map([
-                        ("metadata", map([("labels", labels(&app, region))])),
+                        ("metadata", map([("labels", labels(&app, region, input.endpoint))])),
                         (
                             "spec",
                             map([
@@ -378,8 +398,11 @@ fn triton_config(
     queue_timeout_us: Option<u64>,
 ) -> String {
     let s = input.serving;
+    // A named endpoint is its own entry in the model repository: the directory Triton reads it
+    // from must carry the same name.
+    let model_name = input.endpoint.map_or("model".to_string(), dns_name);
     let mut triton = format!(
-        "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: \"model\"\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
+        "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: {model_name:?}\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
         // Debug form (`{:?}`): quoted, newlines and control characters escaped, so it stays in
         // the comment.
         input.scenario,
@@ -433,6 +456,7 @@ batching = { max_batch = 16, max_queue_delay = "2ms", preferred_batch_sizes = [8
         let model = sim::build(&scenario, &sim::Inputs::default()).unwrap();
         let files = render(&DeployInput {
             scenario: "d",
+            endpoint: None,
             region: &model.regions[0],
             serving: &s,
             autoscaling: &Autoscaling::around(3, &s),

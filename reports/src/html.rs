@@ -214,13 +214,42 @@ fn region_row(out: &mut String, row: &table::Row) {
     let _ = write!(
         out,
         "<tr><td class=text>{}</td><td class=text>{}</td>",
-        escape(row.name),
+        escape(&row.name),
         escape(row.instance.unwrap_or("–"))
     );
     for cell in row.cells() {
         let _ = write!(out, "<td>{}</td>", escape(&cell));
     }
     let _ = write!(out, "<td class=text>{}</td></tr>", if row.section.saturated { "saturated" } else { "" });
+}
+
+/// With named endpoints: each endpoint's row and its own SLO's verdict.
+fn endpoints_table(out: &mut String, summary: &Summary) {
+    let rows = table::endpoint_rows(summary);
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Endpoints</h2><table><tr><th class=text>endpoint</th><th class=text>instance</th>");
+    for title in table::HEADERS {
+        let _ = write!(out, "<th>{title}</th>");
+    }
+    out.push_str("<th class=text>SLO</th></tr>");
+    for (row, slo) in &rows {
+        let _ = write!(
+            out,
+            "<tr><td class=text>{}</td><td class=text>{}</td>",
+            escape(&row.name),
+            escape(row.instance.unwrap_or("–"))
+        );
+        for cell in row.cells() {
+            let _ = write!(out, "<td>{}</td>", escape(&cell));
+        }
+        let words = slo.map_or(String::new(), table::slo_words);
+        let _ = write!(out, "<td class=text>{}</td></tr>", escape(&words));
+    }
+    out.push_str(
+        "</table><p class=note>Each endpoint on its own; the regions table above adds every endpoint together.</p>",
+    );
 }
 
 fn verdict(summary: &Summary) -> (String, &'static str) {
@@ -489,6 +518,7 @@ pub fn render_run(report: &RunReport) -> String {
         region_row(&mut out, &row);
     }
     out.push_str("</table>");
+    endpoints_table(&mut out, summary);
     resilience_table(&mut out, summary);
 
     out.push_str("<h2>Latency</h2><div class=grid>");

@@ -1,7 +1,8 @@
 //! The results table, formatted once: which sections a summary lists and each row's cells, for
 //! the terminal (`servesim run`) and the HTML report alike.
 
-use sim::summary::{Section, Summary};
+use sim::summary::{Section, SloReport, Summary};
+use std::borrow::Cow;
 
 /// A latency in milliseconds, or a dash when there is none.
 pub fn ms(value: Option<f64>) -> String {
@@ -10,7 +11,7 @@ pub fn ms(value: Option<f64>) -> String {
 
 /// One row: a region, "all", or an extra deployment (A/B variant, shadow).
 pub struct Row<'s> {
-    pub name: &'s str,
+    pub name: Cow<'s, str>,
     pub instance: Option<&'s str>,
     pub section: &'s Section,
 }
@@ -56,15 +57,50 @@ pub fn rows(summary: &Summary) -> Vec<Row<'_>> {
         .regions
         .iter()
         .filter(|(_, r)| r.stats.replicas > 0 || r.stats.requests.offered > 0)
-        .map(|(name, r)| Row { name, instance: r.instance.as_deref(), section: &r.stats })
+        .map(|(name, r)| Row { name: name.into(), instance: r.instance.as_deref(), section: &r.stats })
         .collect();
     if summary.regions.len() > 1 || !summary.deployments.is_empty() {
-        rows.push(Row { name: "all", instance: None, section: &summary.overall });
+        rows.push(Row { name: "all".into(), instance: None, section: &summary.overall });
     }
     rows.extend(summary.deployments.iter().map(|(name, d)| Row {
-        name,
+        name: name.into(),
         instance: d.instance.as_deref(),
         section: &d.stats,
     }));
     rows
+}
+
+/// With named endpoints: each endpoint's row (its SLO beside it), then a row per region serving
+/// it (`ENDPOINT/REGION`) when it is deployed in more than one.
+pub fn endpoint_rows(summary: &Summary) -> Vec<(Row<'_>, Option<&SloReport>)> {
+    let mut rows = Vec::new();
+    for (name, endpoint) in &summary.endpoints {
+        rows.push((Row { name: name.into(), instance: None, section: &endpoint.stats }, endpoint.slo.as_ref()));
+        if endpoint.regions.len() > 1 {
+            for (region, r) in &endpoint.regions {
+                let row =
+                    Row { name: format!("{name}/{region}").into(), instance: r.instance.as_deref(), section: &r.stats };
+                rows.push((row, None));
+            }
+        }
+    }
+    rows
+}
+
+/// An SLO's verdict in words: each target against what was observed, ✓ or ✗.
+pub fn slo_words(slo: &SloReport) -> String {
+    let mut parts = Vec::new();
+    for target in &slo.latency {
+        parts.push(format!(
+            "p{} {} ≤ {} ms {}",
+            target.percentile,
+            ms(target.observed_ms),
+            target.target_ms,
+            if target.met { "✓" } else { "✗" }
+        ));
+    }
+    if let Some(a) = &slo.availability {
+        parts.push(format!("availability {:.5} ≥ {} {}", a.observed, a.target, if a.met { "✓" } else { "✗" }));
+    }
+    format!("{}: {}", if slo.met { "met" } else { "NOT met" }, parts.join("; "))
 }

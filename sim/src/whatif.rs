@@ -15,13 +15,22 @@ pub struct Band {
     pub basis: String,
 }
 
-/// Every serving section of the scenario: the top-level one and each region's own.
+/// Every serving section of the scenario: the top-level one, each region's own, and each
+/// endpoint's and its regions'.
 fn servings_mut(scenario: &mut Scenario) -> impl Iterator<Item = &mut Serving> {
-    scenario.serving.iter_mut().chain(scenario.regions.values_mut().filter_map(|r| r.serving.as_mut()))
+    let endpoints = scenario
+        .endpoints
+        .values_mut()
+        .flat_map(|e| e.serving.iter_mut().chain(e.regions.values_mut().filter_map(|r| r.serving.as_mut())));
+    scenario.serving.iter_mut().chain(scenario.regions.values_mut().filter_map(|r| r.serving.as_mut())).chain(endpoints)
 }
 
 fn servings(scenario: &Scenario) -> impl Iterator<Item = &Serving> {
-    scenario.serving.iter().chain(scenario.regions.values().filter_map(|r| r.serving.as_ref()))
+    let endpoints = scenario
+        .endpoints
+        .values()
+        .flat_map(|e| e.serving.iter().chain(e.regions.values().filter_map(|r| r.serving.as_ref())));
+    scenario.serving.iter().chain(scenario.regions.values().filter_map(|r| r.serving.as_ref())).chain(endpoints)
 }
 
 /// Every batch `factor` times longer, in every serving section (through `[serving.calibration]`,
@@ -52,16 +61,46 @@ pub fn has_overhead(scenario: &Scenario) -> bool {
 
 /// `count` replicas of `region` gone for the whole run: the capacity left after they failed and
 /// the load balancer took them out (an autoscaler's ceiling drops by as many, since the lost
-/// machines or zone cannot host replacements).
+/// machines or zone cannot host replacements). Every endpoint deployed there loses as many: a
+/// lost zone hosts some of each, and for one replica it is the pessimistic reading.
 pub fn lose_replicas(scenario: &mut Scenario, region: &str, count: u32) {
-    if let Some(r) = scenario.regions.get_mut(region) {
-        r.replicas = r.replicas.saturating_sub(count);
-        if let Some(autoscaling) = &mut r.autoscaling {
-            autoscaling.max_replicas = autoscaling.max_replicas.saturating_sub(count).max(1);
-            autoscaling.min_replicas = autoscaling.min_replicas.min(autoscaling.max_replicas);
-            r.replicas = r.replicas.clamp(autoscaling.min_replicas, autoscaling.max_replicas);
-        }
+    let endpoints = scenario.endpoints.values_mut().filter_map(|e| e.regions.get_mut(region));
+    for r in scenario.regions.get_mut(region).into_iter().chain(endpoints) {
+        lose_from(r, count);
     }
+}
+
+fn lose_from(r: &mut crate::scenario::Region, count: u32) {
+    r.replicas = r.replicas.saturating_sub(count);
+    if let Some(autoscaling) = &mut r.autoscaling {
+        autoscaling.max_replicas = autoscaling.max_replicas.saturating_sub(count).max(1);
+        autoscaling.min_replicas = autoscaling.min_replicas.min(autoscaling.max_replicas);
+        r.replicas = r.replicas.clamp(autoscaling.min_replicas, autoscaling.max_replicas);
+    }
+}
+
+/// One of `zones` zones of `region` gone for the whole run: each deployment there (every
+/// endpoint's) loses its replicas in that zone, ⌈replicas / zones⌉.
+pub fn lose_zone(scenario: &mut Scenario, region: &str, zones: u32) {
+    let zones = zones.max(1);
+    let endpoints = scenario.endpoints.values_mut().filter_map(|e| e.regions.get_mut(region));
+    for r in scenario.regions.get_mut(region).into_iter().chain(endpoints) {
+        let lost = r.replicas.div_ceil(zones);
+        lose_from(r, lost);
+    }
+}
+
+/// Replicas per region that has any, every endpoint's together, in name order.
+pub fn replicas_by_region(scenario: &Scenario) -> Vec<(&String, u32)> {
+    scenario
+        .regions
+        .iter()
+        .map(|(name, r)| {
+            let named: u32 = scenario.endpoints.values().filter_map(|e| e.regions.get(name)).map(|e| e.replicas).sum();
+            (name, r.replicas + named)
+        })
+        .filter(|&(_, replicas)| replicas > 0)
+        .collect()
 }
 
 /// `region` out (unreachable) for the whole run: its traffic fails over as routing says.
