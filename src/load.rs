@@ -98,6 +98,22 @@ pub fn load_files(
             services_of_serving.push(serving_at(sim::path!["regions", name, "serving"], serving));
         }
     }
+    for (key, deployment) in [("ab", &scenario.ab), ("shadow", &scenario.shadow)] {
+        if let Some(serving) = deployment.as_ref().and_then(|d| d.serving.as_ref()) {
+            services_of_serving.push(serving_at(sim::path![key, "serving"], serving));
+        }
+    }
+    for (name, endpoint) in &scenario.endpoints {
+        if let Some(serving) = &endpoint.serving {
+            services_of_serving.push(serving_at(sim::path!["endpoints", name, "serving"], serving));
+        }
+        for (region, given) in &endpoint.regions {
+            if let Some(serving) = &given.serving {
+                services_of_serving
+                    .push(serving_at(sim::path!["endpoints", name, "regions", region, "serving"], serving));
+            }
+        }
+    }
     services.extend(services_of_serving.iter().cloned());
     for (i, job) in scenario.jobs.iter().enumerate() {
         services.push((sim::path!["jobs", i, "service_time", "file"], &job.service_time, job.batch_records));

@@ -367,6 +367,21 @@ pub fn print_table(summary: &Summary) {
             println!("{line}");
         }
     }
+    let stages = reports::table::stage_rows(summary);
+    if !stages.is_empty() {
+        let mut header = format!("{:<20} {:<14}", "pipeline", "stage");
+        for title in reports::table::STAGE_HEADERS {
+            header.push_str(&format!(" {title:>12}"));
+        }
+        println!("{header}");
+        for (endpoint, stage, cells) in stages {
+            let mut line = format!("{endpoint:<20} {stage:<14}");
+            for cell in cells {
+                line.push_str(&format!(" {cell:>12}"));
+            }
+            println!("{line}");
+        }
+    }
 }
 
 /// Peak resident memory of this process, from Linux's /proc.

@@ -249,6 +249,38 @@ fn configuration_words(scenario: &sim::scenario::Scenario) -> String {
 
 /// Region names become folder and Kubernetes names, job names CronJob names: two must not become
 /// one. Checked on the scenario before its sweep runs, and on the chosen one before writing.
+/// A pipeline's ensemble steps (the Triton model names it calls, in order) and the batch size they
+/// all take; or why it cannot be an ensemble.
+fn ensemble_steps(model: &sim::Model, pipeline: &sim::model::PipelineModel) -> Result<(Vec<String>, u32), String> {
+    let mut steps = Vec::new();
+    let mut max_batch = u32::MAX;
+    for stage in &pipeline.stages {
+        if stage.calls.len() != 1 {
+            return Err(format!(
+                "stage {:?} calls {} endpoints in parallel (an ensemble step calls one model)",
+                stage.name,
+                stage.calls.len()
+            ));
+        }
+        if stage.optional || stage.timeout.is_some() {
+            return Err(format!("stage {:?} is optional or has its own timeout (an ensemble has neither)", stage.name));
+        }
+        let callee = stage.calls[0];
+        if model.pipeline(callee).is_some() {
+            return Err(format!("stage {:?} calls another pipeline", stage.name));
+        }
+        let batching = (0..model.regions.len())
+            .filter_map(|r| model.site(callee, r).primary.serving.as_ref())
+            .find_map(|s| s.kind.dynamic_batching().map(|b| b.max_batch));
+        let Some(batch) = batching else {
+            return Err(format!("stage {:?} calls a model without Triton's dynamic batcher", stage.name));
+        };
+        max_batch = max_batch.min(batch);
+        steps.push(reports::deploy::triton_model_name(model.endpoint_name(callee)));
+    }
+    Ok((steps, max_batch))
+}
+
 /// Where an endpoint's configs for a region go under `deploy/`: the region's folder for the
 /// main endpoint, `endpoints/ENDPOINT/REGION` for a named one.
 fn deploy_folder(endpoint: Option<&str>, region: &str) -> String {
@@ -327,6 +359,24 @@ fn write_deploy(
             let folder = deploy_folder(name, &region.name);
             for (file, text) in files {
                 set.write(&format!("deploy/{folder}/{file}"), text.as_bytes())?;
+            }
+        }
+    }
+    for endpoint in 1..model.endpoint_count() {
+        let Some(pipeline) = model.pipeline(endpoint) else { continue };
+        let name = model.endpoint_name(endpoint).expect("a named endpoint");
+        let folder = format!("deploy/endpoints/{}", reports::kubernetes::dns_name(name));
+        match ensemble_steps(model, pipeline) {
+            Ok((steps, max_batch)) => {
+                let text = reports::deploy::ensemble_config(&model.name, name, &steps, max_batch);
+                set.write(&format!("{folder}/ensemble/config.pbtxt"), text.as_bytes())?;
+            }
+            Err(why) => {
+                let text = format!(
+                    "Pipeline {name:?} is not written as a Triton ensemble: {why}. Run its stages from an orchestrator \
+                     (a Triton BLS model or a service) that calls the endpoints deployed beside this folder.\n"
+                );
+                set.write(&format!("{folder}/NO-ENSEMBLE.txt"), text.as_bytes())?;
             }
         }
     }

@@ -192,6 +192,13 @@ batching = { max_batch = 8, max_queue_delay = "2ms" }
 serving = { service_time = { kind = "constant", value = "6ms" }, batching = { max_batch = 32, max_queue_delay = "3ms", instances = 2 } }
 regions.us-east = { replicas = 3 }
 regions.eu-west = { replicas = 1, autoscaling = { metric = "requests_per_second", target = 50, min_replicas = 1, max_replicas = 5 } }
+[endpoints.rank]
+serving = { service_time = { kind = "constant", value = "3ms" }, batching = { max_batch = 16, max_queue_delay = "1ms" } }
+regions.us-east = { replicas = 1 }
+[endpoints.recommend.pipeline]
+stages = [{ name = "embed", call = ["embed"] }, { name = "rank", call = ["rank"] }]
+[endpoints.fanout.pipeline]
+stages = [{ name = "both", call = ["embed", "rank"] }]
 [[traffic]]
 origin = "us-east"
 arrivals = { process = "poisson", rate = "100/s" }
@@ -199,6 +206,10 @@ arrivals = { process = "poisson", rate = "100/s" }
 origin = "eu-west"
 endpoint = "embed"
 arrivals = { process = "poisson", rate = "40/s" }
+[[traffic]]
+origin = "us-east"
+endpoint = "recommend"
+arrivals = { process = "poisson", rate = "20/s" }
 "#,
     )
     .unwrap();
@@ -206,7 +217,7 @@ arrivals = { process = "poisson", rate = "40/s" }
     let plan = servesim(&["plan", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
     let deploy = out.join("deploy");
-    for folder in ["us-east", "endpoints/embed/us-east", "endpoints/embed/eu-west"] {
+    for folder in ["us-east", "endpoints/embed/us-east", "endpoints/embed/eu-west", "endpoints/rank/us-east"] {
         for file in ["deployment.yaml", "service.yaml", "hpa.yaml", "keda-scaledobject.yaml", "config.pbtxt"] {
             assert!(deploy.join(folder).join(file).is_file(), "{folder}/{file} missing");
         }
@@ -216,7 +227,24 @@ arrivals = { process = "poisson", rate = "40/s" }
     let valid = validate(&python, &deploy);
     assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
     let stdout = String::from_utf8_lossy(&valid.stdout);
-    assert!(stdout.contains("3 regions valid"), "{stdout}");
+    assert!(stdout.contains("4 regions valid, 1 ensembles valid"), "{stdout}");
+    // The chain of single calls is a Triton ensemble of the two endpoints' model entries, at the
+    // smaller of their batch sizes; the fan-out is not, and says why.
+    let ensemble = std::fs::read_to_string(deploy.join("endpoints/recommend/ensemble/config.pbtxt")).unwrap();
+    for line in ["platform: \"ensemble\"", "max_batch_size: 16", "model_name: \"embed\"", "model_name: \"rank\""] {
+        assert!(ensemble.contains(line), "ensemble lacks {line:?}:\n{ensemble}");
+    }
+    assert!(ensemble.find("\"embed\"").unwrap() < ensemble.find("\"rank\"").unwrap(), "steps in stage order");
+    let why = std::fs::read_to_string(deploy.join("endpoints/fanout/NO-ENSEMBLE.txt")).unwrap();
+    assert!(why.contains("calls 2 endpoints in parallel"), "{why}");
+    // A broken step name is caught by the validator.
+    let broken = dir.join("broken");
+    copy_dir(&deploy, &broken);
+    let path = broken.join("endpoints/recommend/ensemble/config.pbtxt");
+    std::fs::write(&path, ensemble.replace("model_name: \"rank\"", "model_name: \"rnak\"")).unwrap();
+    let caught = validate(&python, &broken);
+    assert!(!caught.status.success());
+    assert!(String::from_utf8_lossy(&caught.stderr).contains("'rnak'"), "{}", String::from_utf8_lossy(&caught.stderr));
 
     let read = |path: &str| std::fs::read_to_string(deploy.join(path)).unwrap();
     let pbtxt = read("endpoints/embed/us-east/config.pbtxt");

@@ -57,10 +57,30 @@ def main():
         print(f"{deploy}: no region folders", file=sys.stderr)
         return 1
     problems = [problem for region in regions for problem in problems_in(region)]
+    # Ensembles (deploy/endpoints/PIPELINE/ensemble/config.pbtxt): Triton's protobuf, platform
+    # "ensemble", and every step naming a model whose config is in the plan.
+    models = set()
+    for path in deploy.rglob("config.pbtxt"):
+        try:
+            models.add(text_format.Parse(path.read_text(), model_config_pb2.ModelConfig()).name)
+        except text_format.ParseError:
+            pass
+    ensembles = sorted(deploy.rglob("ensemble/config.pbtxt"))
+    for path in ensembles:
+        try:
+            config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+        except text_format.ParseError as error:
+            problems.append(f"{path}: {error}")
+            continue
+        if config.platform != "ensemble" or not config.ensemble_scheduling.step:
+            problems.append(f"{path}: not an ensemble with steps")
+        for step in config.ensemble_scheduling.step:
+            if step.model_name not in models:
+                problems.append(f"{path}: step calls {step.model_name!r}, which no config in the plan names")
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print(f"{len(regions)} regions valid")
+        print(f"{len(regions)} regions valid, {len(ensembles)} ensembles valid")
     return 1 if problems else 0
 
 

@@ -390,6 +390,37 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     files
 }
 
+/// A pipeline as a Triton ensemble: one step per stage, each stage's output the next one's input,
+/// `steps` naming the model-repository entries called (as their own configs name them). Only a
+/// chain of single required calls without per-stage timeouts is an ensemble: fan-out joins,
+/// optional stages and stage timeouts need an orchestrator (BLS or a service), so the caller
+/// writes none for them.
+pub fn ensemble_config(scenario: &str, pipeline: &str, steps: &[String], max_batch: u32) -> String {
+    let mut text = format!(
+        "# servesim plan for {scenario:?}, pipeline {pipeline:?}: a Triton ensemble of its stages. Fill in the tensors.\n\
+         name: {:?}\nplatform: \"ensemble\"\nmax_batch_size: {max_batch}\n\
+         input: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\n\
+         output: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\n\
+         ensemble_scheduling {{\n  step: [\n",
+        dns_name(pipeline)
+    );
+    for (k, model) in steps.iter().enumerate() {
+        let input = if k == 0 { "INPUT__0".to_string() } else { format!("stage_{}_output", k - 1) };
+        let output = if k + 1 == steps.len() { "OUTPUT__0".to_string() } else { format!("stage_{k}_output") };
+        text.push_str(&format!(
+            "    {{\n      model_name: {model:?}\n      model_version: -1\n      input_map {{\n        key: \"INPUT__0\"\n        value: {input:?}\n      }}\n      output_map {{\n        key: \"OUTPUT__0\"\n        value: {output:?}\n      }}\n    }}{}\n",
+            if k + 1 == steps.len() { "" } else { "," }
+        ));
+    }
+    text.push_str("  ]\n}\n");
+    text
+}
+
+/// Triton's model name of an endpoint's model-repository entry: the main endpoint's is `model`.
+pub fn triton_model_name(endpoint: Option<&str>) -> String {
+    endpoint.map_or("model".to_string(), dns_name)
+}
+
 /// Triton's model configuration for a dynamic-batching deployment.
 fn triton_config(
     input: &DeployInput,
@@ -400,7 +431,7 @@ fn triton_config(
     let s = input.serving;
     // A named endpoint is its own entry in the model repository: the directory Triton reads it
     // from must carry the same name.
-    let model_name = input.endpoint.map_or("model".to_string(), dns_name);
+    let model_name = triton_model_name(input.endpoint);
     let mut triton = format!(
         "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: {model_name:?}\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
         // Debug form (`{:?}`): quoted, newlines and control characters escaped, so it stays in

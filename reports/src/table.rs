@@ -104,3 +104,28 @@ pub fn slo_words(slo: &SloReport) -> String {
     }
     format!("{}: {}", if slo.met { "met" } else { "NOT met" }, parts.join("; "))
 }
+
+/// The column titles of [`stage_rows`]' cells.
+pub const STAGE_HEADERS: [&str; 6] = ["runs", "failed", "p50 ms", "p99 ms", "share of p50", "share of p99"];
+
+/// Every pipeline's stages: (endpoint, stage, cells under [`STAGE_HEADERS`]).
+pub fn stage_rows(summary: &Summary) -> Vec<(&str, &str, [String; 6])> {
+    let share = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0}%", 100.0 * v));
+    summary
+        .endpoints
+        .iter()
+        .flat_map(|(name, endpoint)| {
+            endpoint.stages.iter().map(move |stage| {
+                let cells = [
+                    stage.runs.to_string(),
+                    stage.failed.to_string(),
+                    ms(stage.latency_ms.p50),
+                    ms(stage.latency_ms.p99),
+                    share(stage.share_of_p50),
+                    share(stage.share_of_p99),
+                ];
+                (name.as_str(), stage.name.as_str(), cells)
+            })
+        })
+        .collect()
+}

@@ -100,6 +100,9 @@ pub struct RegionMetrics {
     /// Times the circuit breaker opened, and nanoseconds it spent open, in the measured window.
     pub breaker_opened: u64,
     pub breaker_open_nanos: f64,
+    /// Response-cache lookups that hit and missed, by requests sent after warm-up.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
     pub interval: IntervalMetrics,
 }
 
@@ -164,6 +167,8 @@ impl RegionMetrics {
             peak_replicas: 0,
             breaker_opened: 0,
             breaker_open_nanos: 0.0,
+            cache_hits: 0,
+            cache_misses: 0,
             interval: IntervalMetrics::new(),
         }
     }
@@ -193,6 +198,8 @@ impl RegionMetrics {
         self.peak_replicas += other.peak_replicas;
         self.breaker_opened += other.breaker_opened;
         self.breaker_open_nanos += other.breaker_open_nanos;
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
     }
 
     /// An answer from a fallback: counted and timed, but not a model completion.
@@ -203,7 +210,15 @@ impl RegionMetrics {
         self.latency_sum += latency as f64;
     }
 
-    #[inline]
+    /// An answer from the response cache: a completion that neither queued nor ran.
+    #[cold]
+    pub fn record_cached(&mut self, latency: Nanos) {
+        self.counts.completed += 1;
+        self.latency.saturating_record(latency);
+        self.latency_sum += latency as f64;
+    }
+
+    #[inline(always)]
     pub fn record_completion(&mut self, latency: Nanos, queue_wait: Nanos, service_time: Nanos) {
         self.counts.completed += 1;
         self.latency.saturating_record(latency);

@@ -14,8 +14,9 @@
 use crate::job::JobSummary;
 use crate::stats::{mean_ci95, sectioning_half_width};
 use crate::summary::{
-    AvailabilityAttainment, BatchSizes, BreakerStats, Cost, Distributions, EndpointSummary, LatencyAttainment,
-    Percentiles, RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch, SloReport, Summary,
+    AvailabilityAttainment, BatchSizes, BreakerStats, CacheStats, Cost, Distributions, EndpointSummary,
+    LatencyAttainment, Percentiles, RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch, SloReport,
+    StageSummary, Summary,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -215,6 +216,15 @@ pub struct ReplicatedSection {
     pub cost: ReplicatedCost,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker: Option<ReplicatedBreaker>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<ReplicatedCache>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedCache {
+    pub hits: Mean,
+    pub misses: Mean,
+    pub hit_ratio: Option<Mean>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -293,6 +303,14 @@ impl ReplicatedSection {
             breaker: each[0].breaker.as_ref().map(|_| ReplicatedBreaker {
                 opened: Mean::over(&breakers, |b| b.opened as f64),
                 open_s: Mean::over(&breakers, |b| b.open_s),
+            }),
+            cache: each[0].cache.as_ref().map(|_| {
+                let caches: Vec<&CacheStats> = each.iter().filter_map(|s| s.cache.as_ref()).collect();
+                ReplicatedCache {
+                    hits: Mean::over(&caches, |c| c.hits as f64),
+                    misses: Mean::over(&caches, |c| c.misses as f64),
+                    hit_ratio: Mean::over_some(&caches, |c| c.hit_ratio),
+                }
             }),
         }
     }
@@ -393,6 +411,21 @@ pub struct ReplicatedEndpoint {
     #[serde(flatten)]
     pub stats: ReplicatedSection,
     pub regions: BTreeMap<String, ReplicatedRegion>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<ReplicatedStage>,
+}
+
+/// A pipeline stage over the replications: each figure's mean and interval (stage percentiles are
+/// not pooled: they are a breakdown, not an SLO).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedStage {
+    pub name: String,
+    pub runs: Mean,
+    pub failed: Mean,
+    pub latency_ms_p50: Option<Mean>,
+    pub latency_ms_p99: Option<Mean>,
+    pub share_of_p50: Option<Mean>,
+    pub share_of_p99: Option<Mean>,
 }
 
 impl ReplicatedEndpoint {
@@ -423,7 +456,22 @@ impl ReplicatedEndpoint {
                 (name.clone(), region)
             })
             .collect();
+        let stages = (0..pooled.stages.len())
+            .map(|k| {
+                let each: Vec<&StageSummary> = each.iter().filter_map(|e| e.stages.get(k)).collect();
+                ReplicatedStage {
+                    name: pooled.stages[k].name.clone(),
+                    runs: Mean::over(&each, |s| s.runs as f64),
+                    failed: Mean::over(&each, |s| s.failed as f64),
+                    latency_ms_p50: Mean::over_some(&each, |s| s.latency_ms.p50),
+                    latency_ms_p99: Mean::over_some(&each, |s| s.latency_ms.p99),
+                    share_of_p50: Mean::over_some(&each, |s| s.share_of_p50),
+                    share_of_p99: Mean::over_some(&each, |s| s.share_of_p99),
+                }
+            })
+            .collect();
         ReplicatedEndpoint {
+            stages,
             slo: pooled
                 .slo
                 .as_ref()

@@ -133,6 +133,18 @@ pub struct Section {
     /// The circuit breaker, where there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerStats>,
+    /// The response cache, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStats>,
+}
+
+/// Response-cache lookups by requests sent in the measured window.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    /// hits / (hits + misses); none without lookups.
+    pub hit_ratio: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -175,6 +187,25 @@ pub struct EndpointSummary {
     #[serde(flatten)]
     pub stats: Section,
     pub regions: BTreeMap<String, RegionSummary>,
+    /// A pipeline's stages, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageSummary>,
+}
+
+/// One pipeline stage over the measured window, every region together.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StageSummary {
+    pub name: String,
+    /// Times the stage ran, and how many of those failed or timed out.
+    pub runs: u64,
+    pub failed: u64,
+    /// From the stage's start to its end (its join, a failure or its timeout).
+    pub latency_ms: Percentiles,
+    /// The stage's p50 and p99 over those of the pipeline's own time (its first stage's start to
+    /// its last stage's end, for requests that ran every stage: cache hits and the client's
+    /// network are not in it).
+    pub share_of_p50: Option<f64>,
+    pub share_of_p99: Option<f64>,
 }
 
 /// The key of the main endpoint (`[serving]` on `[regions]`) among named ones in a summary.
@@ -299,6 +330,7 @@ struct Totals {
     usd_nanos: f64,
     usd_nanos_run: f64,
     has_breaker: bool,
+    has_cache: bool,
 }
 
 impl Totals {
@@ -310,6 +342,7 @@ impl Totals {
             usd_nanos: 0.0,
             usd_nanos_run: 0.0,
             has_breaker: false,
+            has_cache: false,
         }
     }
 
@@ -324,6 +357,7 @@ impl Totals {
             * (pool.metrics.replica_nanos[Phase::Ready as usize]
                 + pool.metrics.replica_nanos[Phase::Draining as usize]);
         self.has_breaker |= pool.has_breaker;
+        self.has_cache |= pool.has_cache;
     }
 
     fn section(&self, model: &Model, window_end: Nanos) -> Section {
@@ -389,6 +423,14 @@ impl Totals {
             breaker: self
                 .has_breaker
                 .then(|| BreakerStats { opened: m.breaker_opened, open_s: m.breaker_open_nanos / 1e9 }),
+            cache: self.has_cache.then(|| {
+                let lookups = m.cache_hits + m.cache_misses;
+                CacheStats {
+                    hits: m.cache_hits,
+                    misses: m.cache_misses,
+                    hit_ratio: (lookups > 0).then(|| m.cache_hits as f64 / lookups as f64),
+                }
+            }),
         }
     }
 }
@@ -408,10 +450,16 @@ pub struct PoolSummary<'a> {
     pub instances: u32,
     pub usd_per_hour: f64,
     pub has_breaker: bool,
+    pub has_cache: bool,
     pub service_time_source: Option<String>,
     pub instance: Option<String>,
-    /// The deployment has a serving model (a region that only sends traffic has none).
+    /// The deployment has a serving model or runs a pipeline (a region that only sends traffic
+    /// has neither).
     pub serves: bool,
+    /// A pipeline's stages (empty otherwise).
+    pub stages: &'a [crate::world::StageMetrics],
+    /// Requests of pipeline stages, apart from the deployment's clients' (`metrics`).
+    pub calls: Option<&'a RegionMetrics>,
 }
 
 fn slo_report(slo: &SloModel, counts: &Counts, latency: &Histogram<u64>) -> Option<SloReport> {
@@ -473,10 +521,14 @@ pub fn summarize(
     let mut distributions = Vec::with_capacity(pools.len() + 1);
     let named = !model.endpoints.is_empty();
     // Each region's primaries of every endpoint together; with one endpoint, one pool per region.
+    // Histograms are large: only a scenario with named endpoints builds the extra totals.
+    let extra = if named { model.regions.len() } else { 0 };
     let mut region_totals: Vec<(Totals, Option<String>, Option<String>)> =
-        (0..model.regions.len()).map(|_| (Totals::new(), None, None)).collect();
-    let mut endpoint_totals: Vec<Totals> = (0..model.endpoint_count()).map(|_| Totals::new()).collect();
+        (0..extra).map(|_| (Totals::new(), None, None)).collect();
+    let mut endpoint_totals: Vec<Totals> =
+        (0..if named { model.endpoint_count() } else { 0 }).map(|_| Totals::new()).collect();
     let mut endpoint_regions: Vec<BTreeMap<String, RegionSummary>> = vec![BTreeMap::new(); model.endpoint_count()];
+    let mut endpoint_stages: Vec<Vec<crate::world::StageMetrics>> = vec![Vec::new(); model.endpoint_count()];
     let region_summary = |pool: &PoolSummary, totals: &Totals| RegionSummary {
         instance: pool.instance.clone(),
         service_time_source: pool.service_time_source.clone(),
@@ -485,7 +537,18 @@ pub fn summarize(
     for pool in pools {
         if pool.role != Role::Shadow {
             overall.add(pool);
-            endpoint_totals[pool.endpoint].add(pool);
+            if named {
+                endpoint_totals[pool.endpoint].add(pool);
+                if let Some(calls) = pool.calls {
+                    endpoint_totals[pool.endpoint].metrics.merge(calls);
+                }
+            }
+        }
+        let stages = &mut endpoint_stages[pool.endpoint];
+        if stages.is_empty() {
+            stages.extend(pool.stages.iter().cloned());
+        } else {
+            stages.iter_mut().zip(pool.stages).for_each(|(mine, theirs)| mine.merge(theirs));
         }
         let mut totals = Totals::new();
         totals.add(pool);
@@ -494,13 +557,23 @@ pub fn summarize(
             distributions.push(SectionDistribution::take(Place::Deployment(pool.name.clone()), totals.metrics));
             continue;
         }
+        if !named {
+            // One endpoint: the region's section is its primary's.
+            let name = model.regions[pool.region].name.clone();
+            regions.insert(name.clone(), region_summary(pool, &totals));
+            distributions.push(SectionDistribution::take(Place::Region(name), totals.metrics));
+            continue;
+        }
         let (region, instance, source) = &mut region_totals[pool.region];
         region.add(pool);
         if instance.is_none() && source.is_none() {
             (*instance, *source) = (pool.instance.clone(), pool.service_time_source.clone());
         }
-        if named && pool.serves {
+        if pool.serves {
             let name = model.regions[pool.region].name.clone();
+            if let Some(calls) = pool.calls {
+                totals.metrics.merge(calls);
+            }
             endpoint_regions[pool.endpoint].insert(name.clone(), region_summary(pool, &totals));
             let place = Place::EndpointRegion(endpoint_key(model, pool.endpoint), name);
             distributions.push(SectionDistribution::take(place, totals.metrics));
@@ -513,16 +586,27 @@ pub fn summarize(
         distributions.push(SectionDistribution::take(Place::Region(name), totals.metrics));
     }
     let mut endpoints = BTreeMap::new();
-    for (e, (totals, regions)) in endpoint_totals.into_iter().zip(endpoint_regions).enumerate() {
-        if !named || regions.is_empty() {
+    for (e, ((totals, regions), stages)) in
+        endpoint_totals.into_iter().zip(endpoint_regions).zip(endpoint_stages).enumerate()
+    {
+        if regions.is_empty() {
             continue;
         }
         let key = endpoint_key(model, e);
         let own_slo = if e == 0 { &SloModel::default() } else { model.endpoint_slo(e) };
+        let stats = totals.section(model, window_end);
+        let stages = match (model.pipeline(e), stages.split_last()) {
+            (Some(pipeline), Some((whole, each))) => {
+                let whole = percentiles(&whole.latency, whole.latency_sum);
+                pipeline.stages.iter().zip(each).map(|(s, m)| stage_summary(&s.name, m, &whole)).collect()
+            }
+            _ => Vec::new(),
+        };
         let summary = EndpointSummary {
             slo: slo_report(own_slo, &totals.metrics.counts, &totals.metrics.latency),
-            stats: totals.section(model, window_end),
+            stats,
             regions,
+            stages,
         };
         endpoints.insert(key.clone(), summary);
         distributions.push(SectionDistribution::take(Place::Endpoint(key), totals.metrics));
@@ -551,6 +635,22 @@ pub fn summarize(
         jobs: Vec::new(),
     };
     (summary, Distributions { sections: distributions })
+}
+
+fn stage_summary(name: &str, metrics: &crate::world::StageMetrics, whole: &Percentiles) -> StageSummary {
+    let latency_ms = percentiles(&metrics.latency, metrics.latency_sum);
+    let share = |stage: Option<f64>, total: Option<f64>| match (stage, total) {
+        (Some(stage), Some(total)) if total > 0.0 => Some(stage / total),
+        _ => None,
+    };
+    StageSummary {
+        name: name.to_string(),
+        runs: metrics.runs,
+        failed: metrics.failed,
+        share_of_p50: share(latency_ms.p50, whole.p50),
+        share_of_p99: share(latency_ms.p99, whole.p99),
+        latency_ms,
+    }
 }
 
 /// An endpoint's key in `Summary::endpoints`: its name, or [`MAIN_ENDPOINT`].

@@ -3,8 +3,7 @@
 
 use super::arrivals::process;
 use super::checks::{
-    check_positive, MAX_DEPLOYMENT_INSTANCES, MAX_ENDPOINTS, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REGIONS,
-    MAX_REPLICAS,
+    check_positive, MAX_DEPLOYMENT_INSTANCES, MAX_EXPECTED_REQUESTS, MAX_INTERVALS, MAX_REGIONS, MAX_REPLICAS,
 };
 use super::error::{fail, ScenarioError};
 use super::inputs::Inputs;
@@ -32,7 +31,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     }
     let duration = check_clock(scenario)?;
     let regions = build_regions(scenario, inputs)?;
-    let endpoints = build_endpoints(scenario, inputs, &regions)?;
+    let endpoints = super::endpoints::build_endpoints(scenario, inputs, &regions)?;
     if regions.iter().chain(endpoints.iter().flat_map(|e| &e.regions)).all(|r| !r.serves()) {
         return fail(path!["regions"], "no region has replicas: nothing would serve the traffic");
     }
@@ -138,12 +137,12 @@ fn build_region(
     };
     let variant = beside("ab", &scenario.ab)?;
     let shadow = beside("shadow", &scenario.shadow)?;
-    Ok(RegionModel { name: name.to_string(), primary, variant, shadow })
+    Ok(RegionModel { name: name.to_string(), primary, variant, shadow, runs_pipeline: false })
 }
 
 /// A region's primary deployment of an endpoint, from the region's keys at `region_path` (its own
 /// `serving`, else `shared_serving`).
-fn build_primary(
+pub(super) fn build_primary(
     scenario: &Scenario,
     inputs: &Inputs,
     region_path: &KeyPath,
@@ -187,73 +186,6 @@ fn build_primary(
         price_source: price.source,
         gpus: price.gpus,
     })
-}
-
-/// `[endpoints]`: each named endpoint's deployment in every region (none where it is not listed)
-/// and its SLO.
-fn build_endpoints(
-    scenario: &Scenario,
-    inputs: &Inputs,
-    regions: &[RegionModel],
-) -> Result<Vec<EndpointModel>, ScenarioError> {
-    let mut endpoints = Vec::with_capacity(scenario.endpoints.len());
-    if scenario.endpoints.len() > MAX_ENDPOINTS {
-        return fail(
-            path!["endpoints"],
-            format!("at most {MAX_ENDPOINTS} endpoints, got {}", scenario.endpoints.len()),
-        );
-    }
-    for (name, endpoint) in &scenario.endpoints {
-        let at = path!["endpoints", name.as_str()];
-        check_endpoint_name(&at, name)?;
-        let shared = match &endpoint.serving {
-            Some(serving) => Some(Arc::new(serving_model(&at.join("serving"), serving, inputs)?)),
-            None => None,
-        };
-        for region in endpoint.regions.keys() {
-            if !regions.iter().any(|r| &r.name == region) {
-                return Err(unknown_region(at.join("regions").join(region.as_str()), region, regions));
-            }
-        }
-        let mut sites = Vec::with_capacity(regions.len());
-        for region in regions {
-            let primary = match endpoint.regions.get(&region.name) {
-                Some(given) => {
-                    let region_path = at.join("regions").join(region.name.as_str());
-                    if given.replicas > MAX_REPLICAS {
-                        return fail(region_path.join("replicas"), format!("replicas must be at most {MAX_REPLICAS}"));
-                    }
-                    let primary = build_primary(scenario, inputs, &region_path, given, &shared)?;
-                    check_instances(&primary, region_path.join("replicas"))?;
-                    primary
-                }
-                None => DeploymentModel::none(),
-            };
-            sites.push(RegionModel { name: region.name.clone(), primary, variant: None, shadow: None });
-        }
-        if sites.iter().all(|r| !r.serves()) {
-            return fail(at.join("regions"), format!("endpoint {name:?} has no region with replicas"));
-        }
-        let slo = build_slo(&at.join("slo"), endpoint.slo.as_ref())?;
-        endpoints.push(EndpointModel { name: name.clone(), regions: sites, slo });
-    }
-    Ok(endpoints)
-}
-
-/// An endpoint's name becomes part of deployment names, random streams and Kubernetes objects.
-fn check_endpoint_name(at: &KeyPath, name: &str) -> Result<(), ScenarioError> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if name.is_empty()
-        || name.len() > 40
-        || !name.chars().all(plain)
-        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        return fail(
-            at.clone(),
-            format!("endpoint name {name:?}: use 1-40 letters, digits, '-' or '_', starting with a letter or digit"),
-        );
-    }
-    Ok(())
 }
 
 /// An `[ab]` variant or a `[shadow]` (`key`) in a serving region: its own serving settings,
@@ -301,7 +233,7 @@ fn build_beside(
 }
 
 /// Model instances a deployment allocates at start (its slots × instances per replica), bounded.
-fn check_instances(deployment: &DeploymentModel, at: KeyPath) -> Result<(), ScenarioError> {
+pub(super) fn check_instances(deployment: &DeploymentModel, at: KeyPath) -> Result<(), ScenarioError> {
     let Some(serving) = &deployment.serving else { return Ok(()) };
     let slots = u64::from(deployment.slots());
     let instances = slots * u64::from(serving.kind.instances());
@@ -496,7 +428,7 @@ fn build_routing(
 }
 
 /// `[slo]` (or an endpoint's, at `at`): latency targets and availability.
-fn build_slo(at: &KeyPath, given: Option<&scenario::Slo>) -> Result<SloModel, ScenarioError> {
+pub(super) fn build_slo(at: &KeyPath, given: Option<&scenario::Slo>) -> Result<SloModel, ScenarioError> {
     let mut slo = SloModel::default();
     let Some(given) = given else { return Ok(slo) };
     for (i, target) in given.latency.iter().enumerate() {
@@ -614,7 +546,7 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
     })
 }
 
-fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
+pub(super) fn unknown_region(path: KeyPath, name: &str, regions: &[RegionModel]) -> ScenarioError {
     let known: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
     ScenarioError { path, message: format!("unknown region {name:?}; regions are: {}", known.join(", ")) }
 }

@@ -7,6 +7,7 @@
 mod arrivals;
 mod build;
 mod checks;
+mod endpoints;
 mod error;
 mod inputs;
 pub mod jobs;
@@ -23,7 +24,8 @@ pub fn sampler(path: &crate::scenario::KeyPath, dist: &crate::scenario::Dist) ->
 pub use error::ScenarioError;
 pub use inputs::{model_key, model_seqs, trace_key, CatalogEntry, Inputs, ModelTable};
 pub use operations::{
-    FallbackModel, FaultAction, FaultModel, FaultTiming, FeatureStoreModel, HealthModel, RetryModel, StartupModel,
+    CacheLookup, CacheModel, FallbackModel, FaultAction, FaultModel, FaultTiming, FeatureStoreModel, HealthModel,
+    RetryModel, StartupModel,
 };
 
 use crate::dist::Sampler;
@@ -83,6 +85,7 @@ pub struct ServingModel {
     pub host_cores: Option<u32>,
     pub startup: StartupModel,
     pub health: HealthModel,
+    pub cache: Option<CacheModel>,
     pub feature_store: Option<FeatureStoreModel>,
     pub breaker: Option<BreakerModel>,
     pub fallback: Option<FallbackModel>,
@@ -103,6 +106,9 @@ pub struct RegionModel {
     pub primary: DeploymentModel,
     pub variant: Option<DeploymentModel>,
     pub shadow: Option<DeploymentModel>,
+    /// A pipeline endpoint runs here (every endpoint it calls is deployed here): it serves with
+    /// no replicas of its own.
+    pub runs_pipeline: bool,
 }
 
 /// A region's deployments: the primary, an A/B variant, a shadow candidate.
@@ -130,7 +136,7 @@ impl RegionModel {
     /// Whether the region serves (its primary has a serving model); a region that only sends
     /// traffic has none.
     pub fn serves(&self) -> bool {
-        self.primary.serving.is_some()
+        self.primary.serving.is_some() || self.runs_pipeline
     }
 }
 
@@ -248,6 +254,29 @@ pub struct EndpointModel {
     pub name: String,
     pub regions: Vec<RegionModel>,
     pub slo: SloModel,
+    /// A pipeline's stages; none for a model endpoint.
+    pub pipeline: Option<PipelineModel>,
+}
+
+/// An endpoint made of calls to other endpoints, stage after stage.
+#[derive(Debug)]
+pub struct PipelineModel {
+    pub stages: Vec<StageModel>,
+    /// End to end: the client gives up after this long.
+    pub timeout: Option<Nanos>,
+    pub fallback: Option<FallbackModel>,
+    pub cache: Option<CacheModel>,
+}
+
+#[derive(Debug)]
+pub struct StageModel {
+    pub name: String,
+    /// Endpoints called, in the engine's numbering (0: the main one, `k`: `endpoints[k - 1]`).
+    pub calls: Vec<usize>,
+    /// Answers the join waits for (all calls unless `first`).
+    pub needed: u32,
+    pub timeout: Option<Nanos>,
+    pub optional: bool,
 }
 
 impl Model {
@@ -276,6 +305,19 @@ impl Model {
     /// Endpoint `endpoint`'s name, none for the main one.
     pub fn endpoint_name(&self, endpoint: usize) -> Option<&str> {
         endpoint.checked_sub(1).map(|k| self.endpoints[k].name.as_str())
+    }
+
+    /// Endpoint `endpoint`'s pipeline, if it is one.
+    pub fn pipeline(&self, endpoint: usize) -> Option<&PipelineModel> {
+        endpoint.checked_sub(1).and_then(|k| self.endpoints[k].pipeline.as_ref())
+    }
+
+    /// Whether a pipeline calls endpoint `endpoint`.
+    pub fn is_called(&self, endpoint: usize) -> bool {
+        self.endpoints
+            .iter()
+            .filter_map(|e| e.pipeline.as_ref())
+            .any(|p| p.stages.iter().any(|s| s.calls.contains(&endpoint)))
     }
 
     /// Endpoint `endpoint`'s SLO.

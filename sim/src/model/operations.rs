@@ -8,7 +8,8 @@ use crate::dist::Sampler;
 use crate::policy::autoscale::{AutoscalingModel, PolicyKind, PolicyModel, RulesModel, ScaleMetric, Select};
 use crate::policy::breaker::BreakerModel;
 use crate::scenario::operations::{
-    Autoscaling, CircuitBreaker, Fallback, Fault, FaultKind, FeatureStore, HealthCheck, Retries, ScaleRules, Startup,
+    Autoscaling, Cache, CircuitBreaker, Fallback, Fault, FaultKind, FeatureStore, HealthCheck, Retries, ScaleRules,
+    Startup,
 };
 use crate::scenario::KeyPath;
 use crate::units::Nanos;
@@ -27,6 +28,62 @@ pub struct HealthModel {
     pub interval: Nanos,
     pub failure_threshold: u32,
     pub success_threshold: u32,
+}
+
+/// A response cache: its lookup latency and how a lookup hits.
+#[derive(Clone, Debug)]
+pub struct CacheModel {
+    pub latency: Sampler,
+    pub lookup: CacheLookup,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CacheLookup {
+    /// A fixed share of lookups hits.
+    Ratio(f64),
+    /// Zipf-popular keys in a TTL cache of bounded capacity (approximated LRU eviction).
+    Keys { keys: u32, zipf: f64, ttl: Option<Nanos>, capacity: u32 },
+}
+
+/// Keys a cache's key model may have: its state is a few words per key.
+pub const MAX_CACHE_KEYS: u32 = 10_000_000;
+
+pub fn build_cache(path: &KeyPath, c: &Cache) -> Result<CacheModel, ScenarioError> {
+    let latency = sampler(&path.join("latency"), &c.latency)?;
+    let keyed = c.keys.is_some() || c.zipf.is_some() || c.ttl.is_some() || c.capacity.is_some();
+    let lookup = match (c.hit_ratio, keyed) {
+        (Some(_), true) => {
+            return fail(path.clone(), "give hit_ratio, or the key model (keys, zipf, ttl, capacity), not both")
+        }
+        (None, false) => return fail(path.clone(), "give hit_ratio, or keys and zipf for the key model"),
+        (Some(ratio), false) => CacheLookup::Ratio(fraction(path.join("hit_ratio"), "hit_ratio", ratio)?),
+        (None, true) => {
+            let keys = c.keys.ok_or_else(|| ScenarioError {
+                path: path.clone(),
+                message: "the key model needs keys (how many distinct keys requests ask for)".into(),
+            })?;
+            if keys == 0 || keys > MAX_CACHE_KEYS {
+                return fail(path.join("keys"), format!("keys must be between 1 and {MAX_CACHE_KEYS}"));
+            }
+            let zipf = c.zipf.ok_or_else(|| ScenarioError {
+                path: path.clone(),
+                message: "the key model needs zipf (the popularity exponent, e.g. 1.0)".into(),
+            })?;
+            if !(0.0..=10.0).contains(&zipf) {
+                return fail(path.join("zipf"), format!("zipf must be between 0 (uniform) and 10, got {zipf}"));
+            }
+            let ttl = c.ttl.map(|t| t.nanos());
+            if ttl == Some(0) {
+                return fail(path.join("ttl"), "ttl must be positive (leave it out for entries that never expire)");
+            }
+            let capacity = c.capacity.unwrap_or(keys);
+            if capacity == 0 {
+                return fail(path.join("capacity"), "capacity must be at least 1 entry");
+            }
+            CacheLookup::Keys { keys, zipf, ttl, capacity: capacity.min(keys) }
+        }
+    };
+    Ok(CacheModel { latency, lookup })
 }
 
 #[derive(Clone, Debug)]

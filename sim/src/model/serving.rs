@@ -6,7 +6,7 @@ use super::checks::{
 };
 use super::error::{fail, ScenarioError};
 use super::inputs::{model_key, model_seqs, Inputs};
-use super::operations::{build_breaker, build_fallback, build_feature_store, build_health, build_startup};
+use super::operations::{build_breaker, build_cache, build_fallback, build_feature_store, build_health, build_startup};
 use super::{ReplicaKind, ServingModel};
 use crate::dist::Sampler;
 use crate::policy::batching::{BatchRule, DynamicBatching};
@@ -209,6 +209,7 @@ pub(super) fn serving_model(
         host_cores: serving.overhead.host_cores,
         startup: build_startup(&path.join("startup"), &serving.startup)?,
         health: build_health(&path.join("health_check"), &serving.health_check)?,
+        cache: serving.cache.as_ref().map(|c| build_cache(&path.join("cache"), c)).transpose()?,
         feature_store: serving
             .feature_store
             .as_ref()

@@ -181,10 +181,45 @@ pub struct Endpoint {
     /// How the endpoint serves, unless one of its regions gives its own `serving`.
     pub serving: Option<Serving>,
     /// Where it is deployed: regions of the scenario's `[regions]`, each with replicas, instance,
-    /// pricing and autoscaler as a region has. A region left out does not serve it.
+    /// pricing and autoscaler as a region has. A region left out does not serve it. (A pipeline
+    /// has none: it runs wherever every endpoint it calls is deployed.)
+    #[serde(default)]
     pub regions: BTreeMap<String, Region>,
-    /// The endpoint's own SLO, judged on its requests alone.
+    /// Instead of a model: stages calling other endpoints (see [`Pipeline`]).
+    pub pipeline: Option<Pipeline>,
+    /// The endpoint's own SLO, judged on its requests alone (a pipeline's: end to end).
     pub slo: Option<Slo>,
+}
+
+/// An endpoint made of other endpoints: its stages run in order, each calling one endpoint or
+/// several in parallel (fan-out) and waiting for all of them or the first `first` (join). A stage
+/// that fails or passes its `timeout` fails the request, unless it is `optional`: then the answer
+/// is degraded (counted) and the next stage runs. Calls stay in the region the request reached.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub stages: Vec<Stage>,
+    /// The client gives up after this long, end to end.
+    pub timeout: Option<Duration>,
+    /// Answers when a required stage fails (a degraded answer, e.g. popular items).
+    pub fallback: Option<operations::Fallback>,
+    /// A response cache in front of the whole pipeline: a hit runs no stage.
+    pub cache: Option<operations::Cache>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    /// The endpoints called, in parallel when several.
+    pub call: Vec<String>,
+    /// Join on the first `first` answers (default: all of them).
+    pub first: Option<u32>,
+    /// The stage fails when its answers take longer than this (default: no limit of its own).
+    pub timeout: Option<Duration>,
+    /// A failed optional stage degrades the answer instead of failing it.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -438,6 +473,8 @@ pub struct Serving {
     /// The load balancer's probes of each replica (defaults: every 10 s, out after 3 failures).
     #[serde(default)]
     pub health_check: HealthCheck,
+    /// A response cache in front of the model: hits never reach it.
+    pub cache: Option<operations::Cache>,
     /// A lookup before inference.
     pub feature_store: Option<FeatureStore>,
     pub circuit_breaker: Option<CircuitBreaker>,

@@ -185,6 +185,26 @@ pub struct Retries {
     pub budget: f64,
 }
 
+/// A response cache in front of the endpoint's model (Redis-like): a lookup first; a hit answers
+/// from the cache, a miss goes on to the feature store and the model and fills the entry.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// The lookup's own latency, hit or miss.
+    pub latency: Dist,
+    /// A fixed share of lookups that hit (instead of the key model).
+    pub hit_ratio: Option<f64>,
+    /// Key popularity: each request asks for one of `keys` keys, drawn by Zipf's law with
+    /// exponent `zipf` (1 is the classic web-cache figure).
+    pub keys: Option<u32>,
+    pub zipf: Option<f64>,
+    /// An entry expires this long after it was filled (default: never).
+    pub ttl: Option<Duration>,
+    /// Entries held at most (default: every key); past it, the least recently used of five
+    /// sampled entries is evicted (Redis's approximated LRU, `maxmemory-samples 5`).
+    pub capacity: Option<u32>,
+}
+
 /// A lookup before inference (a Redis-like online feature store).
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

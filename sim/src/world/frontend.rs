@@ -5,14 +5,16 @@
 use super::request::{Request, Stamp};
 use super::{serving_of, Event, Outcome, Pool, Site, World, NONE, NO_TIME};
 use crate::metrics::Phase;
+use crate::model::ServingModel;
 use crate::policy::routing::{self, RegionView};
 use crate::units::Nanos;
 use rand::Rng as _;
 
 /// What the global router sees of the regions serving one endpoint, from one origin.
 struct RouterView<'w, 'm> {
-    /// The endpoint's sites, by region.
-    regions: &'w [Site],
+    /// Every site; the endpoint's are `first..` by region.
+    sites: &'w [Site],
+    first: usize,
     pools: &'w [Pool<'m>],
     /// Round trips from the origin, by region.
     rtt: &'w [Nanos],
@@ -21,21 +23,23 @@ struct RouterView<'w, 'm> {
 impl RouterView<'_, '_> {
     #[inline]
     fn primary(&self, region: u32) -> &Pool<'_> {
-        &self.pools[self.regions[region as usize].primary as usize]
+        &self.pools[self.sites[self.first + region as usize].primary as usize]
     }
 }
 
 impl RegionView for RouterView<'_, '_> {
     #[inline]
     fn routable(&self, region: u32) -> bool {
-        self.regions[region as usize].routable
+        self.sites[self.first + region as usize].routable
     }
 
     fn score(&self, region: u32) -> f64 {
         let pool = self.primary(region);
-        let serving = pool.serving.expect("routed regions serve");
+        let Some(serving) = pool.serving else {
+            return self.rtt[region as usize] as f64; // a pipeline: its calls' load is not its own
+        };
         let instances = f64::from(serving.kind.instances()) * pool.lb.len().max(1) as f64;
-        let assigned = self.regions[region as usize].assigned as f64;
+        let assigned = self.sites[self.first + region as usize].assigned as f64;
         // Work ahead of a new request per model instance, at full-batch speed.
         self.rtt[region as usize] as f64 + assigned * pool.per_request_nanos / instances
     }
@@ -49,10 +53,9 @@ impl RegionView for RouterView<'_, '_> {
 impl World<'_> {
     #[inline]
     pub(super) fn on_arrival(&mut self, source: usize) {
-        let model = &self.model.sources[source];
-        let (origin, endpoint) = (model.origin as u32, model.endpoint as u32);
+        let (origin, client) = self.clients[source];
         let mut request = Request::new(self.next_serial, origin, self.next_sizes[source], self.now);
-        request.endpoint = endpoint;
+        request.client = client;
         self.next_serial += 1;
         let id = self.new_request(request);
         self.change_in_system(1);
@@ -68,13 +71,11 @@ impl World<'_> {
     #[inline]
     pub(super) fn send_attempt(&mut self, id: u32, first: bool) {
         self.stamp(id, Stamp::AttemptSent);
-        let origin = self.requests[id as usize].origin;
-        let client = self.client(id);
-        let routed = self.route(id);
-        let region = routed.unwrap_or_else(|| self.nearest[client].first().copied().unwrap_or(0));
-        let site = self.site_of(id, region);
+        let (origin, client) = (self.requests[id as usize].origin, self.requests[id as usize].client);
+        let routed = self.route(client as usize, origin as usize);
+        let region = routed.unwrap_or_else(|| self.nearest[client as usize].first().copied().unwrap_or(0));
+        let site = client - origin + region;
         let pool = self.sites[site as usize].primary;
-        let serving = self.pools[pool as usize].serving;
         let one_way = self.model.rtt[origin as usize][region as usize] / 2;
         let now = self.now;
         let request = &mut self.requests[id as usize];
@@ -84,8 +85,9 @@ impl World<'_> {
         request.one_way = one_way;
         request.replica = NONE;
         if first {
-            request.deadline = serving.and_then(|s| s.timeout).map_or(NO_TIME, |t| now.saturating_add(t));
-            self.pools[pool as usize].metrics.interval.counts.offered += 1;
+            let state = &mut self.pools[pool as usize];
+            request.deadline = state.timeout.map_or(NO_TIME, |t| now.saturating_add(t));
+            state.metrics.interval.counts.offered += 1;
         }
         if routed.is_none() {
             // No region the router sees up: the client's connection fails at once.
@@ -115,29 +117,16 @@ impl World<'_> {
     /// The request's client: its endpoint's clients in its origin (routers, retry budgets).
     #[inline]
     pub(super) fn client(&self, id: u32) -> usize {
-        let request = &self.requests[id as usize];
-        request.endpoint as usize * self.model.regions.len() + request.origin as usize
+        self.requests[id as usize].client as usize
     }
 
-    /// The site of the request's endpoint in `region`.
+    /// The region for a new attempt of `client` (an endpoint's clients in `origin`), among those
+    /// serving the endpoint that the router sees up (None if none).
     #[inline]
-    fn site_of(&self, id: u32, region: u32) -> u32 {
-        self.requests[id as usize].endpoint * self.model.regions.len() as u32 + region
-    }
-
-    /// The region for the request's new attempt, among those serving its endpoint that the router
-    /// sees up (None if none).
-    #[inline]
-    pub(super) fn route(&mut self, id: u32) -> Option<u32> {
+    pub(super) fn route(&mut self, client: usize, origin: usize) -> Option<u32> {
         let model = self.model;
-        let (client, origin) = (self.client(id), self.requests[id as usize].origin as usize);
-        let n = model.regions.len();
-        let first_site = client - origin;
-        let view = RouterView {
-            regions: &self.sites[first_site..first_site + n],
-            pools: &self.pools,
-            rtt: &model.rtt[origin],
-        };
+        let view =
+            RouterView { sites: &self.sites, first: client - origin, pools: &self.pools, rtt: &model.rtt[origin] };
         let route = routing::route(
             model.routing.policy,
             &self.nearest[client],
@@ -148,7 +137,7 @@ impl World<'_> {
         )?;
         if let Some(other) = route.failed_over_to {
             let measured = self.now >= model.warmup;
-            let metrics = &mut self.pools[self.sites[first_site + other as usize].primary as usize].metrics;
+            let metrics = &mut self.pools[self.sites[client - origin + other as usize].primary as usize].metrics;
             metrics.interval.counts.failover += 1;
             if measured {
                 metrics.counts.failover += 1;
@@ -162,11 +151,11 @@ impl World<'_> {
     pub(super) fn on_reach_region(&mut self, id: u32) {
         self.stamp(id, Stamp::ReachedRegion);
         let (region, site) = (self.requests[id as usize].region, self.requests[id as usize].site);
-        if self.regions[region as usize].down {
+        let state = &mut self.sites[site as usize];
+        if state.down {
             self.server_error(id, Outcome::Failed, false);
             return;
         }
-        let state = &mut self.sites[site as usize];
         if let Some(variant) = state.variant {
             let fraction = self.model.regions[region as usize].variant.as_ref().map_or(0.0, |v| v.fraction);
             if state.ab_rng.random::<f64>() < fraction {
@@ -174,11 +163,27 @@ impl World<'_> {
             }
         }
         let pool = self.requests[id as usize].pool;
-        match &serving_of(&self.pools, pool).feature_store {
+        let Some(serving) = self.pools[pool as usize].serving else {
+            // A pipeline: no model of its own, stages (after its cache, if it has one).
+            match self.pools[pool as usize].pipeline.and_then(|p| p.cache.as_ref()) {
+                Some(cache) => self.look_up_cache(id, cache),
+                None => self.start_stage(id, 0),
+            }
+            return;
+        };
+        match &serving.cache {
+            Some(cache) => self.look_up_cache(id, cache),
+            None => self.look_up_features(id, serving, site),
+        }
+    }
+
+    /// After the cache (a miss, or none): the feature-store lookup, then the model call.
+    #[inline(always)]
+    pub(super) fn look_up_features(&mut self, id: u32, serving: &ServingModel, site: u32) {
+        match &serving.feature_store {
             Some(store) => {
-                let factor = self.regions[region as usize].feature_factor;
                 let state = &mut self.sites[site as usize];
-                let delay = (store.latency.sample(&mut state.feature_rng) as f64 * factor) as Nanos;
+                let delay = (store.latency.sample(&mut state.feature_rng) as f64 * state.feature_factor) as Nanos;
                 self.schedule_in(delay, store.latency.is_constant(), Event::FeatureDone { request: id });
             }
             None => self.model_call(id),
@@ -188,11 +193,10 @@ impl World<'_> {
     #[cold]
     pub(super) fn on_feature_done(&mut self, id: u32) {
         let request = self.requests[id as usize];
-        let region = self.regions[request.region as usize];
         let state = &mut self.sites[request.site as usize];
         let store = serving_of(&self.pools, request.pool).feature_store.as_ref().expect("looked up");
-        let error_rate = (store.error_rate + region.feature_error).min(1.0);
-        let failed = region.down || (error_rate > 0.0 && state.feature_rng.random::<f64>() < error_rate);
+        let error_rate = (store.error_rate + state.feature_error).min(1.0);
+        let failed = state.down || (error_rate > 0.0 && state.feature_rng.random::<f64>() < error_rate);
         if failed {
             self.server_error(id, Outcome::Failed, true);
         } else {

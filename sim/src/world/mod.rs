@@ -19,20 +19,23 @@
 //! its peak load.
 
 mod batcher;
+mod cache;
 mod frontend;
 mod operate;
 mod outcome;
+mod pipeline;
 mod replica;
 mod request;
 mod series;
 mod shared_job;
 
+pub use pipeline::StageMetrics;
 pub use request::{Outcome, RequestRecord, Stages};
 pub use shared_job::SharedJobRun;
 
 use crate::event::EventQueue;
 use crate::metrics::{new_interval_histogram, Phase, RegionMetrics, TimeseriesRow, PHASES};
-use crate::model::{Model, ServingModel};
+use crate::model::{Model, PipelineModel, ServingModel};
 use crate::policy::autoscale::{Autoscaler, AutoscalingModel};
 use crate::policy::balance::Balancing;
 use crate::policy::breaker::{Breaker, RetryBudget};
@@ -119,6 +122,18 @@ enum Event {
     SharedJobStart {
         job: u32,
     },
+    /// A pipeline stage's timeout (`pipeline.rs`).
+    StageTimeout {
+        request: u32,
+    },
+    /// A response-cache lookup answered (`cache.rs`).
+    CacheDone {
+        request: u32,
+    },
+    /// A cache's answer reached the client.
+    CachedRespond {
+        request: u32,
+    },
 }
 
 struct Replica {
@@ -149,6 +164,16 @@ struct Pool<'m> {
     role: Role,
     name: String,
     serving: Option<&'m ServingModel>,
+    /// The client's timeout for requests to this deployment (its serving's, or its pipeline's).
+    timeout: Option<Nanos>,
+    /// A pipeline endpoint's pool: no replicas, its requests run stages (`pipeline.rs`).
+    pipeline: Option<&'m PipelineModel>,
+    /// Per stage of the pipeline.
+    stages: Vec<StageMetrics>,
+    /// Requests of pipeline stages to this deployment, apart from its clients' (`metrics`): the
+    /// endpoint's figures add them, the top level's and the region's do not. None when no
+    /// pipeline calls it.
+    calls: Option<Box<RegionMetrics>>,
     autoscaling: Option<&'m AutoscalingModel>,
     hpa: Autoscaler,
     first_replica: u32,
@@ -185,6 +210,11 @@ struct Site {
     primary: u32,
     variant: Option<u32>,
     shadow: Option<u32>,
+    /// The region is out (a fault): every endpoint's site there is unreachable.
+    down: bool,
+    /// A dependency failure in the region: its feature store's extra errors and slowdown.
+    feature_error: f64,
+    feature_factor: f64,
     /// The global router's view.
     routable: bool,
     /// Requests routed here and not yet answered by a replica (on the wire, queued or running).
@@ -192,17 +222,10 @@ struct Site {
     probe_failures: u32,
     probe_successes: u32,
     feature_rng: Rng,
+    /// The endpoint's response cache here, if its serving has one.
+    cache: Option<cache::CacheState>,
     ab_rng: Rng,
     shadow_rng: Rng,
-}
-
-/// What a fault does to a region, whichever endpoint a request is for.
-#[derive(Clone, Copy)]
-struct RegionState {
-    /// Out (a fault): unreachable.
-    down: bool,
-    feature_error: f64,
-    feature_factor: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -265,7 +288,8 @@ pub struct World<'m> {
     sources: Vec<SourceState>,
     next_sizes: Vec<u32>,
     sites: Vec<Site>,
-    regions: Vec<RegionState>,
+    /// Per source: its origin and its client (endpoint × regions + origin).
+    clients: Vec<(u32, u32)>,
     pools: Vec<Pool<'m>>,
     replicas: Vec<Replica>,
     instances: Vec<Instance>,
@@ -297,12 +321,23 @@ pub struct World<'m> {
     max_requests: usize,
     /// The system held `max_requests` at once: the run stopped there.
     overflowed: bool,
-    /// When the last request finished: the drain after traffic ends there, not at the last event
-    /// (an autoscaler's or a probe's tick may come later).
-    last_finish: Nanos,
+    /// Pipelines: a slot per request (empty without pipelines) and the last stage token given.
+    calls: Vec<pipeline::CallSlot>,
+    next_stage_token: u32,
     /// Batch jobs on shared capacity, and per region the one sharing it.
     shared_jobs: Vec<shared_job::SharedJob>,
     shared_by_region: Vec<Option<u32>>,
+}
+
+/// The response cache of endpoint `e`'s primary deployment in region `r` (its serving's, or its
+/// pipeline's where it runs there).
+fn site_cache(model: &Model, e: usize, r: usize) -> Option<&crate::model::CacheModel> {
+    let site = model.site(e, r);
+    match (&site.primary.serving, model.pipeline(e)) {
+        (Some(serving), _) => serving.cache.as_ref(),
+        (None, Some(pipeline)) if site.runs_pipeline => pipeline.cache.as_ref(),
+        _ => None,
+    }
 }
 
 fn serving_of<'m>(pools: &[Pool<'m>], pool: u32) -> &'m ServingModel {
@@ -386,26 +421,33 @@ impl<'m> World<'m> {
                     primary: if e == 0 { r as u32 } else { (main_pools + (e - 1) * n + r) as u32 },
                     variant: pool_of(Role::Variant),
                     shadow: pool_of(Role::Shadow),
+                    down: false,
+                    feature_error: 0.0,
+                    feature_factor: 1.0,
                     routable: model.site(e, r).serves(),
                     assigned: 0,
                     probe_failures: 0,
                     probe_successes: 0,
                     feature_rng: rng::stream(seed, &format!("feature_store/{id}")),
+                    cache: site_cache(model, e, r)
+                        .map(|c| cache::CacheState::new(c, rng::stream(seed, &format!("cache/{id}")))),
                     ab_rng: rng::stream(seed, &format!("ab/{id}")),
                     shadow_rng: rng::stream(seed, &format!("shadow/{id}")),
                 });
             }
         }
-        let regions = vec![RegionState { down: false, feature_error: 0.0, feature_factor: 1.0 }; n];
+        let clients = model.sources.iter().map(|s| (s.origin as u32, (s.endpoint * n + s.origin) as u32)).collect();
         let client_id = |e: usize, origin: &str| match model.endpoint_name(e) {
             None => origin.to_string(),
             Some(endpoint) => format!("{endpoint}/{origin}"),
         };
-        let clients = || (0..model.endpoint_count()).flat_map(|e| model.regions.iter().map(move |r| (e, r)));
-        let routers = clients().map(|(e, r)| rng::stream(seed, &format!("router/{}", client_id(e, &r.name)))).collect();
+        let every_client = || (0..model.endpoint_count()).flat_map(|e| model.regions.iter().map(move |r| (e, r)));
+        let routers =
+            every_client().map(|(e, r)| rng::stream(seed, &format!("router/{}", client_id(e, &r.name)))).collect();
         let retry_rngs =
-            clients().map(|(e, r)| rng::stream(seed, &format!("retry/{}", client_id(e, &r.name)))).collect();
-        let budgets = clients().map(|_| RetryBudget::new(model.retries.as_ref().map_or(0.0, |r| r.budget))).collect();
+            every_client().map(|(e, r)| rng::stream(seed, &format!("retry/{}", client_id(e, &r.name)))).collect();
+        let budgets =
+            every_client().map(|_| RetryBudget::new(model.retries.as_ref().map_or(0.0, |r| r.budget))).collect();
         let fault_rngs = model.faults.iter().map(|f| rng::stream(seed, &f.stream)).collect();
         let nearest = (0..model.endpoint_count())
             .flat_map(|e| (0..n).map(move |origin| (e, origin)))
@@ -431,7 +473,7 @@ impl<'m> World<'m> {
             next_sizes: vec![0; model.sources.len()],
             sources,
             sites,
-            regions,
+            clients,
             pools,
             replicas,
             instances,
@@ -456,7 +498,8 @@ impl<'m> World<'m> {
             progress_reported: 0,
             max_requests: options.max_requests_in_system.unwrap_or(MAX_REQUESTS_IN_SYSTEM),
             overflowed: false,
-            last_finish: 0,
+            calls: Vec::new(),
+            next_stage_token: 0,
             shared_jobs,
             shared_by_region,
         };
@@ -515,6 +558,9 @@ impl<'m> World<'m> {
                 Event::Tick => self.on_tick(),
                 Event::Mark => self.on_mark(),
                 Event::SharedJobStart { job } => self.on_shared_job_start(job),
+                Event::StageTimeout { request } => self.on_stage_timeout(request),
+                Event::CacheDone { request } => self.on_cache_done(request),
+                Event::CachedRespond { request } => self.finish_cached(request),
             }
         }
         self.report_progress(self.model.duration);
@@ -543,14 +589,22 @@ impl<'m> World<'m> {
                     instances: p.serving.map_or(0, |s| s.kind.instances()),
                     usd_per_hour: p.usd_per_hour,
                     has_breaker: p.breaker.is_some(),
+                    has_cache: p.serving.is_some_and(|s| s.cache.is_some())
+                        || p.pipeline.is_some_and(|p| p.cache.is_some()),
                     service_time_source: p.serving.map(|s| s.service.source()),
                     instance,
-                    serves: p.serving.is_some(),
+                    serves: p.serving.is_some() || p.pipeline.is_some(),
+                    stages: &p.stages,
+                    calls: p.calls.as_deref(),
                 }
             })
             .collect();
         let measured_area = self.area_at_end.saturating_sub(self.area_at_warmup) as f64;
-        let drained_at = if cut || self.overflowed || self.stopped_at.is_some() { self.now } else { self.last_finish };
+        // The drain ends when the last client request left the system (the last change of the
+        // count in the system, a `Mark` at `duration` at the earliest), not at the last event: an
+        // autoscaler's or a probe's tick may come later.
+        let drained_at =
+            if cut || self.overflowed || self.stopped_at.is_some() { self.now } else { self.in_system_since };
         let latency_cdf = summary::latency_cdfs(&pools);
         let (summary, distributions) =
             summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);

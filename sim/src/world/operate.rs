@@ -1,7 +1,7 @@
 //! Operating the deployments: replica lifecycle (start-up phases, ready, draining, down), the
 //! autoscaler's ticks, faults, and the probes of the load balancers and of the global router.
 
-use super::{overlap, serving_of, Event, Outcome, Pool, Role, World, NO_TIME};
+use super::{overlap, serving_of, Event, Outcome, Pool, Role, StageMetrics, World, NO_TIME};
 use crate::metrics::{Phase, RegionMetrics, PHASES};
 use crate::model::Model;
 use crate::model::{FaultAction, FaultTiming};
@@ -31,6 +31,8 @@ impl<'m> Pool<'m> {
         };
         let (serving, autoscaling, usd_per_hour) =
             (deployment.serving.as_deref(), deployment.autoscaling.as_ref(), deployment.usd_per_hour);
+        let pipeline =
+            model.pipeline(endpoint as usize).filter(|_| region_model.runs_pipeline && role == Role::Primary);
         let slots = deployment.slots();
         let max_batch = serving.map_or(1, |s| s.kind.max_batch());
         Pool {
@@ -38,6 +40,10 @@ impl<'m> Pool<'m> {
             endpoint,
             role,
             serving,
+            timeout: serving.map_or(pipeline.and_then(|p| p.timeout), |s| s.timeout),
+            pipeline,
+            stages: pipeline.map_or_else(Vec::new, StageMetrics::for_pipeline),
+            calls: model.is_called(endpoint as usize).then(|| Box::new(RegionMetrics::new(max_batch))),
             autoscaling,
             hpa: Default::default(),
             first_replica: 0,
@@ -357,7 +363,7 @@ impl World<'_> {
             return;
         }
         let region = self.pools[state.pool as usize].region;
-        if self.regions[region as usize].down {
+        if self.sites[region as usize].down {
             return; // The outage's end restarts it.
         }
         self.advance(replica, Phase::ModelLoad);
@@ -399,9 +405,11 @@ impl World<'_> {
             }
             let primary = &self.pools[self.sites[s].primary as usize];
             let scales_from_zero = primary.autoscaling.is_some_and(|a| a.min_replicas == 0);
-            let down = self.regions[r].down;
+            // A pipeline has no replicas to probe: its frontend answers while the region is up.
+            let answers = !primary.lb.is_empty() || scales_from_zero || primary.pipeline.is_some();
+            let down = self.sites[s].down;
             let region = &mut self.sites[s];
-            let healthy = !down && (!primary.lb.is_empty() || scales_from_zero);
+            let healthy = !down && answers;
             if healthy {
                 region.probe_failures = 0;
                 region.probe_successes += 1;
@@ -510,7 +518,12 @@ impl World<'_> {
                 }
             }
             FaultAction::Outage => {
-                self.regions[fault.region].down = true;
+                self.region_sites(fault.region, |site| {
+                    site.down = true;
+                    if let Some(cache) = &mut site.cache {
+                        cache.clear();
+                    }
+                });
                 for pool in self.region_pools(fault.region) {
                     let state = &self.pools[pool as usize];
                     for replica in state.first_replica..state.first_replica + state.slots {
@@ -523,9 +536,10 @@ impl World<'_> {
                 }
             }
             FaultAction::Dependency { error_rate, factor } => {
-                let region = &mut self.regions[fault.region];
-                region.feature_error = error_rate;
-                region.feature_factor = factor;
+                self.region_sites(fault.region, |site| {
+                    site.feature_error = error_rate;
+                    site.feature_factor = factor;
+                });
                 if random {
                     let back = self.now.saturating_add(self.repair_time(f));
                     self.events.schedule(back, Event::FaultEnd { fault: f as u32 });
@@ -539,7 +553,7 @@ impl World<'_> {
         let fault = &model.faults[f];
         match fault.action {
             FaultAction::Outage => {
-                self.regions[fault.region].down = false;
+                self.region_sites(fault.region, |site| site.down = false);
                 for pool in self.region_pools(fault.region) {
                     let state = &self.pools[pool as usize];
                     for replica in state.first_replica..state.first_replica + state.slots {
@@ -550,9 +564,10 @@ impl World<'_> {
                 }
             }
             FaultAction::Dependency { .. } => {
-                let region = &mut self.regions[fault.region];
-                region.feature_error = 0.0;
-                region.feature_factor = 1.0;
+                self.region_sites(fault.region, |site| {
+                    site.feature_error = 0.0;
+                    site.feature_factor = 1.0;
+                });
             }
             _ => {}
         }
@@ -561,6 +576,13 @@ impl World<'_> {
             if next < self.model.duration {
                 self.events.schedule(next, Event::FaultStart { fault: f as u32 });
             }
+        }
+    }
+
+    /// A fault's change to `region`, in every endpoint's site there.
+    fn region_sites(&mut self, region: usize, mut change: impl FnMut(&mut super::Site)) {
+        for site in self.sites.iter_mut().filter(|s| s.region as usize == region) {
+            change(site);
         }
     }
 

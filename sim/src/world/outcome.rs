@@ -78,7 +78,12 @@ impl World<'_> {
             return;
         }
         if at_frontend {
-            if let Some(fallback) = &serving_of(&self.pools, request.pool).fallback {
+            let pool = &self.pools[request.pool as usize];
+            let fallback = match pool.pipeline {
+                Some(pipeline) => pipeline.fallback.as_ref(),
+                None => serving_of(&self.pools, request.pool).fallback.as_ref(),
+            };
+            if let Some(fallback) = fallback {
                 let delay = fallback.latency.sample(&mut self.pools[request.pool as usize].fallback_rng);
                 self.schedule_in(delay, fallback.latency.is_constant(), Event::FallbackDone { request: id });
                 return;
@@ -104,6 +109,11 @@ impl World<'_> {
     #[cold]
     pub(super) fn on_client_error(&mut self, id: u32) {
         let request = self.requests[id as usize];
+        if request.call {
+            // A stage's call: its pipeline, not a client, decides what a failure means.
+            self.finish(id, request.error);
+            return;
+        }
         if self.now >= request.deadline {
             self.finish(id, Outcome::TimedOut);
             return;
@@ -147,9 +157,12 @@ impl World<'_> {
     /// latency of an answer, the record, the slot.
     #[inline]
     pub(super) fn finish(&mut self, id: u32, outcome: Outcome) {
-        self.unassign(id);
-        self.last_finish = self.now;
         let request = self.requests[id as usize];
+        if request.call {
+            self.finish_call(id, outcome);
+            return;
+        }
+        self.unassign(id);
         let measured = request.sent >= self.model.warmup;
         let latency = self.now - request.sent;
         let metrics = &mut self.pools[request.pool as usize].metrics;
@@ -216,6 +229,102 @@ impl World<'_> {
         self.free_requests.push(id);
     }
 
+    /// An answer from the response cache reaches the client: it neither queued nor ran, so it is
+    /// counted apart from `finish`'s model answers (and never passes through it).
+    #[cold]
+    pub(super) fn finish_cached(&mut self, id: u32) {
+        let request = self.requests[id as usize];
+        let outcome = if self.now > request.deadline { Outcome::TimedOut } else { Outcome::Completed };
+        self.unassign(id);
+        let measured = request.sent >= self.model.warmup;
+        let latency = self.now - request.sent;
+        let in_window = (self.model.warmup..=self.model.duration).contains(&self.now);
+        let pool = &mut self.pools[request.pool as usize];
+        let bump = |counts: &mut Counts| count_outcome(counts, outcome);
+        let interval = &mut pool.metrics.interval;
+        bump(&mut interval.counts);
+        interval.counts.retries += u64::from(request.attempt - 1);
+        if matches!(outcome, Outcome::Completed | Outcome::Degraded) {
+            interval.latency.saturating_record(latency);
+        }
+        // A stage's call counts with its endpoint's calls, apart from its clients' requests.
+        let metrics = match &mut pool.calls {
+            Some(calls) if request.call => calls.as_mut(),
+            _ => &mut pool.metrics,
+        };
+        if outcome == Outcome::Completed && in_window {
+            metrics.completed_in_window += 1;
+        }
+        if measured {
+            metrics.counts.offered += 1;
+            metrics.counts.retries += u64::from(request.attempt - 1);
+            match outcome {
+                Outcome::Completed => metrics.record_cached(latency),
+                Outcome::Degraded => metrics.record_degraded(latency),
+                _ => bump(&mut metrics.counts),
+            }
+        }
+        if self.record_requests && !request.shadow && !request.call {
+            self.records.push(RequestRecord {
+                serial: request.serial,
+                sent: request.sent,
+                size: request.size,
+                region: request.region,
+                replica: NONE,
+                batch: request.batch,
+                batch_size: request.batch_size,
+                batch_start: request.at(Stamp::BatchStarted),
+                finished: self.now,
+                attempts: request.attempt,
+                outcome,
+                stages: request.stages(),
+            });
+        }
+        if request.call {
+            // A stage's call answered from its endpoint's cache.
+            let call = std::mem::take(&mut self.calls[id as usize]);
+            self.free_requests.push(id);
+            self.on_call_done(call, outcome);
+            return;
+        }
+        self.change_in_system(-1);
+        self.free_requests.push(id);
+    }
+
+    /// A stage's call ends: counted by the endpoint called (apart from its clients' requests, in
+    /// the deployment's load per interval), then its stage learns the outcome.
+    #[cold]
+    fn finish_call(&mut self, id: u32, outcome: Outcome) {
+        self.unassign(id);
+        let call = std::mem::take(&mut self.calls[id as usize]);
+        let request = self.requests[id as usize];
+        let measured = request.sent >= self.model.warmup;
+        let latency = self.now - request.sent;
+        let window = (self.model.warmup..=self.model.duration).contains(&self.now);
+        let pool = &mut self.pools[request.pool as usize];
+        let interval = &mut pool.metrics.interval;
+        let bump = |counts: &mut Counts| count_outcome(counts, outcome);
+        bump(&mut interval.counts);
+        let answered = matches!(outcome, Outcome::Completed | Outcome::Degraded);
+        if answered {
+            interval.latency.saturating_record(latency);
+        }
+        let calls = pool.calls.as_deref_mut().expect("a called endpoint keeps its calls apart");
+        if measured {
+            calls.counts.offered += 1;
+            match outcome {
+                Outcome::Completed => calls.record_completion(latency, request.queue_wait(), request.service()),
+                Outcome::Degraded => calls.record_degraded(latency),
+                _ => bump(&mut calls.counts),
+            }
+        }
+        if outcome == Outcome::Completed && window {
+            calls.completed_in_window += 1;
+        }
+        self.free_requests.push(id);
+        self.on_call_done(call, outcome);
+    }
+
     /// Requests still in the system when the drain limit cut the run: neither answered nor failed.
     pub(super) fn cut_unfinished(&mut self) {
         let mut free = vec![false; self.requests.len()];
@@ -236,5 +345,17 @@ impl World<'_> {
                 self.finish(id, Outcome::TimedOut);
             }
         }
+    }
+}
+
+/// One more request ended with `outcome` in `counts` (answers included).
+fn count_outcome(counts: &mut Counts, outcome: Outcome) {
+    match outcome {
+        Outcome::Completed => counts.completed += 1,
+        Outcome::Degraded => counts.degraded += 1,
+        Outcome::Failed => counts.failed += 1,
+        Outcome::Dropped => counts.dropped += 1,
+        Outcome::TimedOut => counts.timed_out += 1,
+        Outcome::Unfinished => counts.unfinished += 1,
     }
 }

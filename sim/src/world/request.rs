@@ -49,8 +49,10 @@ pub(super) struct Request {
     pub stamps: [Nanos; STAMPS],
     pub batch: u64,
     pub origin: u32,
-    /// The endpoint called (0: the main one), and the site of it in `region` that has the attempt.
-    pub endpoint: u32,
+    /// The endpoint's clients in `origin` (endpoint × regions + origin): routers, retry budgets;
+    /// `client − origin + region` is the endpoint's site in `region`. Then the site that has the
+    /// attempt.
+    pub client: u32,
     pub region: u32,
     pub site: u32,
     pub pool: u32,
@@ -67,6 +69,8 @@ pub(super) struct Request {
     pub attempt: u32,
     pub stage: Stage,
     pub shadow: bool,
+    /// A pipeline stage's call to an endpoint (`pipeline.rs`), not a client's request.
+    pub call: bool,
     pub degraded: bool,
     pub breaker_admitted: bool,
     /// Why the last attempt failed.
@@ -87,7 +91,7 @@ impl Request {
             stamps: [0; STAMPS],
             batch: u64::MAX,
             origin,
-            endpoint: 0,
+            client: origin,
             region: NONE,
             site: NONE,
             pool: NONE,
@@ -100,6 +104,7 @@ impl Request {
             attempt: 1,
             stage: Stage::Pre,
             shadow: false,
+            call: false,
             degraded: false,
             breaker_admitted: false,
             error: Outcome::Failed,
