@@ -112,6 +112,7 @@ fn fault(kind: FaultKind, region: &str, duration: Duration) -> Fault {
     Fault {
         kind,
         region: region.to_string(),
+        endpoint: None,
         at: Some(Duration(0)),
         // Past the end of arrivals and any drain, so nothing comes back during the run.
         duration: Some(Duration(duration.0.saturating_mul(4))),

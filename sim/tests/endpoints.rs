@@ -172,3 +172,43 @@ service_time = { kind = "exponential", mean = "4ms" }
     assert_eq!(main.queue_wait_ms, alone.overall.queue_wait_ms);
     assert!(beside.endpoints["other"].stats.requests.offered > 0);
 }
+
+#[test]
+fn a_replica_fault_acts_on_the_endpoint_it_names() {
+    // Both endpoints in one region, constant service: main 5 ms, other 1 ms. other's two
+    // replicas run 3× slower from 10 s to 20 s; main's never do.
+    let text = r#"
+name = "slow-one"
+duration = "30s"
+[regions.a]
+replicas = 2
+[[traffic]]
+origin = "a"
+arrivals = { process = "constant", rate = "20/s" }
+[serving]
+service_time = { kind = "constant", value = "5ms" }
+[endpoints.other]
+serving = { service_time = { kind = "constant", value = "1ms" } }
+regions.a = { replicas = 2 }
+[[traffic]]
+origin = "a"
+endpoint = "other"
+arrivals = { process = "constant", rate = "20/s" }
+[[faults]]
+kind = "slow_replica"
+region = "a"
+endpoint = "other"
+replicas = 2
+factor = 3
+at = "10s"
+duration = "10s"
+"#;
+    let s = run_seed(&model(text), 1).summary;
+    let (main, other) = (&s.endpoints["main"].stats, &s.endpoints["other"].stats);
+    assert!((main.service_time_ms.max.unwrap() - 5.0).abs() < 0.01, "{:?}", main.service_time_ms);
+    assert!((main.service_time_ms.p50.unwrap() - 5.0).abs() < 0.01);
+    assert!((other.service_time_ms.max.unwrap() - 3.0).abs() < 0.01, "{:?}", other.service_time_ms);
+    // A third of other's requests (10 of 30 s) ran slow: its p50 is still 1 ms, its p90 3 ms.
+    assert!((other.service_time_ms.p50.unwrap() - 1.0).abs() < 0.01);
+    assert!((other.service_time_ms.p90.unwrap() - 3.0).abs() < 0.01);
+}

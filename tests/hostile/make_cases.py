@@ -674,7 +674,29 @@ kind = "replica_crash"
 region = "a"
 at = "1s"
 duration = "1s"
-""", marker='kind = "replica_crash"', stderr=["only region_outage reaches named endpoints"])
+""", marker='region = "a"\nat = "1s"', stderr=["name the endpoint whose replicas fail with `endpoint`"])
+add("fault-endpoint-unknown", "22.1", ENDPOINTS + """[[faults]]
+kind = "replica_crash"
+region = "a"
+endpoint = "embd"
+at = "1s"
+duration = "1s"
+""", marker='endpoint = "embd"', stderr=['unknown endpoint "embd"', "endpoints are: embed"])
+add("fault-outage-with-endpoint", "22.1", ENDPOINTS + """[[faults]]
+kind = "region_outage"
+region = "a"
+endpoint = "embed"
+at = "1s"
+duration = "1s"
+""", marker='endpoint = "embed"\nat', stderr=["leave endpoint out"])
+add("fault-on-named-endpoint-runs", "22.1", ENDPOINTS + """[[faults]]
+kind = "replica_crash"
+region = "a"
+endpoint = "embed"
+at = "1s"
+duration = "1s"
+""", command=("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty", "--quiet"), exit=0,
+    json_checks=[("out/summary.json", "/endpoints/main/replicas", 2)])
 add("endpoint-run-ok", "22.1", ENDPOINTS, command=("run", "{dir}/s.toml", "--out", "{dir}/out", "--no-uncertainty", "--quiet"), exit=0,
     json_checks=[("out/summary.json", "/endpoints/embed/regions/a/replicas", 1),
                  ("out/summary.json", "/endpoints/main/replicas", 2)])

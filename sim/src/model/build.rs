@@ -466,24 +466,43 @@ fn build_faults(
         if !serves_any {
             return fail(at.join("region"), format!("region {:?} serves nothing to fail", fault.region));
         }
-        // A region's outage takes down every endpoint there; replica faults hit the main one's.
-        if fault.kind != scenario::operations::FaultKind::RegionOutage && !regions[r].serves() {
-            return fail(
-                at.join("kind"),
-                format!(
-                    "region {:?} serves only named endpoints; a {} fault acts on the main endpoint's replicas (only region_outage reaches named endpoints)",
-                    fault.region,
-                    match fault.kind {
-                        scenario::operations::FaultKind::ReplicaCrash => "replica_crash",
-                        scenario::operations::FaultKind::SlowReplica => "slow_replica",
-                        _ => "dependency_failure",
-                    }
+        let outage = fault.kind == scenario::operations::FaultKind::RegionOutage;
+        let endpoint = match &fault.endpoint {
+            None => 0,
+            Some(_) if outage => {
+                return fail(
+                    at.join("endpoint"),
+                    "a region outage takes every endpoint in the region down: leave endpoint out",
+                )
+            }
+            Some(name) => endpoints.iter().position(|e| &e.name == name).map(|k| k + 1).ok_or_else(|| {
+                let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+                ScenarioError {
+                    path: at.join("endpoint"),
+                    message: format!("unknown endpoint {name:?}; endpoints are: {}", names.join(", ")),
+                }
+            })?,
+        };
+        let site = match endpoint {
+            0 => &regions[r],
+            k => &endpoints[k - 1].regions[r],
+        };
+        // A region's outage takes down every endpoint there; other faults act on one endpoint's
+        // replicas (or feature store).
+        if !outage && site.primary.serving.is_none() {
+            let message = match &fault.endpoint {
+                None => format!(
+                    "the main endpoint has no replicas in region {:?}: name the endpoint whose replicas fail with `endpoint`",
+                    fault.region
                 ),
-            );
+                Some(name) => format!("endpoint {name:?} has no replicas of its own in region {:?} to fail", fault.region),
+            };
+            return fail(at.join("region"), message);
         }
-        let model = build_fault(&at, i, fault, r, duration)?;
+        let mut model = build_fault(&at, i, fault, r, duration)?;
+        model.endpoint = endpoint;
         if fault.kind == scenario::operations::FaultKind::DependencyFailure
-            && regions[r].primary.serving.as_ref().is_none_or(|s| s.feature_store.is_none())
+            && site.primary.serving.as_ref().is_none_or(|s| s.feature_store.is_none())
         {
             return fail(at.join("kind"), format!("region {:?} has no feature_store to fail", fault.region));
         }

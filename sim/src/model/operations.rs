@@ -149,6 +149,8 @@ pub enum FaultTiming {
 pub struct FaultModel {
     pub kind: FaultKind,
     pub region: usize,
+    /// The endpoint whose replicas fail (0: the main one); a region outage takes all.
+    pub endpoint: usize,
     pub action: FaultAction,
     pub timing: FaultTiming,
     /// Stable id of the fault's random stream.
@@ -389,7 +391,7 @@ pub fn build_fault(
     unused("replicas", f.replicas.is_some() && !matches!(f.kind, FaultKind::ReplicaCrash | FaultKind::SlowReplica))?;
     unused("factor", f.factor.is_some() && !matches!(f.kind, FaultKind::SlowReplica | FaultKind::DependencyFailure))?;
     unused("error_rate", f.error_rate.is_some() && f.kind != FaultKind::DependencyFailure)?;
-    Ok(FaultModel { kind: f.kind, region, action, timing, stream: format!("fault/{index}/{}", f.region) })
+    Ok(FaultModel { kind: f.kind, region, endpoint: 0, action, timing, stream: format!("fault/{index}/{}", f.region) })
 }
 
 #[cfg(test)]

@@ -153,6 +153,10 @@ pub enum FaultKind {
 pub struct Fault {
     pub kind: FaultKind,
     pub region: String,
+    /// The named endpoint whose replicas (or feature store) fail (default: the main endpoint's). A
+    /// region outage takes every endpoint down and names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub at: Option<Duration>,
     pub duration: Option<Duration>,
     /// Mean time between failures (per replica for replica faults, per region otherwise).

@@ -456,7 +456,7 @@ impl World<'_> {
         let FaultTiming::Random { mtbf, .. } = fault.timing else { unreachable!("random faults only") };
         let slots = match fault.action {
             FaultAction::Crash { .. } | FaultAction::Slow { .. } => {
-                f64::from(self.pools[self.sites[fault.region].primary as usize].slots.max(1))
+                f64::from(self.pools[self.sites[self.fault_site(fault)].primary as usize].slots.max(1))
             }
             _ => 1.0,
         };
@@ -476,7 +476,7 @@ impl World<'_> {
     pub(super) fn on_fault_start(&mut self, f: usize) {
         let model = self.model;
         let fault = &model.faults[f];
-        let primary = self.sites[fault.region].primary;
+        let primary = self.sites[self.fault_site(fault)].primary;
         let random = matches!(fault.timing, FaultTiming::Random { .. });
         match fault.action {
             FaultAction::Crash { count } | FaultAction::Slow { count, .. } => {
@@ -536,10 +536,10 @@ impl World<'_> {
                 }
             }
             FaultAction::Dependency { error_rate, factor } => {
-                self.region_sites(fault.region, |site| {
-                    site.feature_error = error_rate;
-                    site.feature_factor = factor;
-                });
+                let site = self.fault_site(fault);
+                let site = &mut self.sites[site];
+                site.feature_error = error_rate;
+                site.feature_factor = factor;
                 if random {
                     let back = self.now.saturating_add(self.repair_time(f));
                     self.events.schedule(back, Event::FaultEnd { fault: f as u32 });
@@ -564,10 +564,10 @@ impl World<'_> {
                 }
             }
             FaultAction::Dependency { .. } => {
-                self.region_sites(fault.region, |site| {
-                    site.feature_error = 0.0;
-                    site.feature_factor = 1.0;
-                });
+                let site = self.fault_site(fault);
+                let site = &mut self.sites[site];
+                site.feature_error = 0.0;
+                site.feature_factor = 1.0;
             }
             _ => {}
         }
@@ -577,6 +577,11 @@ impl World<'_> {
                 self.events.schedule(next, Event::FaultStart { fault: f as u32 });
             }
         }
+    }
+
+    /// The site a replica or dependency fault acts on: its endpoint's in its region.
+    fn fault_site(&self, fault: &crate::model::FaultModel) -> usize {
+        fault.endpoint * self.model.regions.len() + fault.region
     }
 
     /// A fault's change to `region`, in every endpoint's site there.
