@@ -321,20 +321,23 @@ pub fn print_table(summary: &Summary) {
         .any(|s| s.requests.failed + s.requests.degraded + s.requests.retries > 0 || s.replicas_peak != s.replicas);
     // The replicas column fits "12.3 (peak 20)": what an autoscaled or failing run had.
     let widths = [14, 11, 11, 9, 9, 9, 9, 11, 9];
-    let mut header = format!("{:<20}", "region");
-    for (title, width) in reports::table::HEADERS.iter().zip(widths) {
-        header.push_str(&format!(" {title:>width$}"));
-    }
+    // A line of `first` then `cells` right-aligned under the columns.
+    let columns = |first: &str, cells: &[String]| {
+        let mut line = format!("{first:<20}");
+        for (cell, width) in cells.iter().zip(widths) {
+            line.push_str(&format!(" {cell:>width$}"));
+        }
+        line
+    };
+    let titles = reports::table::HEADERS.map(String::from);
+    let mut header = columns("region", &titles);
     if operational {
         header.push_str(&format!(" {:>9} {:>9} {:>9}", "failed", "degraded", "retries"));
     }
     println!("{header}");
     for row in reports::table::rows(summary) {
         let s = row.section;
-        let mut line = format!("{:<20}", row.name);
-        for (cell, width) in row.cells().iter().zip(widths) {
-            line.push_str(&format!(" {cell:>width$}"));
-        }
+        let mut line = columns(&row.name, &row.cells());
         if operational {
             line.push_str(&format!(" {:>9} {:>9} {:>9}", s.requests.failed, s.requests.degraded, s.requests.retries));
         }
@@ -351,16 +354,9 @@ pub fn print_table(summary: &Summary) {
     }
     let endpoints = reports::table::endpoint_rows(summary);
     if !endpoints.is_empty() {
-        let mut header = format!("{:<20}", "endpoint");
-        for (title, width) in reports::table::HEADERS.iter().zip(widths) {
-            header.push_str(&format!(" {title:>width$}"));
-        }
-        println!("{header}");
+        println!("{}", columns("endpoint", &titles));
         for (row, slo) in endpoints {
-            let mut line = format!("{:<20}", row.name);
-            for (cell, width) in row.cells().iter().zip(widths) {
-                line.push_str(&format!(" {cell:>width$}"));
-            }
+            let mut line = columns(&row.name, &row.cells());
             if let Some(slo) = slo {
                 line.push_str(&format!("  SLO {}", reports::table::slo_words(slo)));
             }

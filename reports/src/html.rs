@@ -210,7 +210,8 @@ margin:1rem 0}.met{background:#e6f4ea;border:1px solid #34a853}.missed{backgroun
 th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}th{background:#f5f5f5}td.text,th.text{text-align:left}\
 .grid{display:flex;flex-wrap:wrap;gap:1rem}.grid>div{flex:1 1 640px}.note{color:#555;font-size:.85rem}";
 
-fn region_row(out: &mut String, row: &table::Row) {
+/// A row of the regions or endpoints table: name, instance, the cells, then `last` in words.
+fn region_row(out: &mut String, row: &table::Row, last: &str) {
     let _ = write!(
         out,
         "<tr><td class=text>{}</td><td class=text>{}</td>",
@@ -220,7 +221,7 @@ fn region_row(out: &mut String, row: &table::Row) {
     for cell in row.cells() {
         let _ = write!(out, "<td>{}</td>", escape(&cell));
     }
-    let _ = write!(out, "<td class=text>{}</td></tr>", if row.section.saturated { "saturated" } else { "" });
+    let _ = write!(out, "<td class=text>{}</td></tr>", escape(last));
 }
 
 /// With named endpoints: each endpoint's row and its own SLO's verdict.
@@ -235,17 +236,7 @@ fn endpoints_table(out: &mut String, summary: &Summary) {
     }
     out.push_str("<th class=text>SLO</th></tr>");
     for (row, slo) in &rows {
-        let _ = write!(
-            out,
-            "<tr><td class=text>{}</td><td class=text>{}</td>",
-            escape(&row.name),
-            escape(row.instance.unwrap_or("–"))
-        );
-        for cell in row.cells() {
-            let _ = write!(out, "<td>{}</td>", escape(&cell));
-        }
-        let words = slo.map_or(String::new(), table::slo_words);
-        let _ = write!(out, "<td class=text>{}</td></tr>", escape(&words));
+        region_row(out, row, &slo.map_or(String::new(), table::slo_words));
     }
     out.push_str(
         "</table><p class=note>Each endpoint on its own; the regions table above adds every endpoint together.</p>",
@@ -515,7 +506,7 @@ pub fn render_run(report: &RunReport) -> String {
     }
     out.push_str("<th class=text></th></tr>");
     for row in table::rows(summary) {
-        region_row(&mut out, &row);
+        region_row(&mut out, &row, if row.section.saturated { "saturated" } else { "" });
     }
     out.push_str("</table>");
     endpoints_table(&mut out, summary);

@@ -4,14 +4,8 @@
 
 mod support;
 
-use sim::summary::Section;
 use sim::world::{run, Outcome, RunOptions};
 use support::*;
-
-fn assert_conserved(section: &Section) {
-    let r = &section.requests;
-    assert_eq!(r.offered, r.completed + r.degraded + r.failed + r.timed_out + r.dropped + r.unfinished, "{r:?}");
-}
 
 /// Two endpoints in one region, each one replica of `c` instances sharing its queue: "fast" is
 /// M/M/4 at ρ = 0.8 (1 ms service), "slow" M/M/2 at ρ = 0.75 (5 ms service). The main endpoint

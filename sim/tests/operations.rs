@@ -4,9 +4,8 @@
 mod support;
 
 use sim::metrics::TimeseriesRow;
-use sim::summary::Section;
 use sim::world::{run, Outcome, RunOptions};
-use support::{model, run_seed};
+use support::{assert_conserved, model, run_seed};
 
 /// The value of `column` in the time-series row of `region` ending at `end_s`.
 fn at(rows: &[TimeseriesRow], region: &str, end_s: f64, column: fn(&TimeseriesRow) -> u64) -> u64 {
@@ -18,10 +17,6 @@ fn at(rows: &[TimeseriesRow], region: &str, end_s: f64, column: fn(&TimeseriesRo
 }
 
 /// offered = completed + degraded + failed + timed out + dropped.
-fn assert_conserved(section: &Section) {
-    let r = &section.requests;
-    assert_eq!(r.offered, r.completed + r.degraded + r.failed + r.timed_out + r.dropped + r.unfinished, "{r:?}");
-}
 
 /// Step load 150/s → 1035/s at 60 s, back to 150/s at 300 s; HPA on requests per second with a
 /// target of 90 per replica, from 2 replicas; a new replica takes 30 s + 10 s + 20 s to start.

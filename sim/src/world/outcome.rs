@@ -2,7 +2,7 @@
 //! and the fallback, client retries with backoff, discards, and `finish`, where every request's
 //! counts, latency and record are kept in one place.
 
-use super::request::{Outcome, RequestRecord, Stamp};
+use super::request::{Outcome, Request, RequestRecord, Stamp};
 use super::{overlap, serving_of, Event, World, NONE};
 use crate::metrics::Counts;
 use rand::Rng as _;
@@ -236,34 +236,7 @@ impl World<'_> {
         let request = self.requests[id as usize];
         let outcome = if self.now > request.deadline { Outcome::TimedOut } else { Outcome::Completed };
         self.unassign(id);
-        let measured = request.sent >= self.model.warmup;
-        let latency = self.now - request.sent;
-        let in_window = (self.model.warmup..=self.model.duration).contains(&self.now);
-        let pool = &mut self.pools[request.pool as usize];
-        let bump = |counts: &mut Counts| count_outcome(counts, outcome);
-        let interval = &mut pool.metrics.interval;
-        bump(&mut interval.counts);
-        interval.counts.retries += u64::from(request.attempt - 1);
-        if matches!(outcome, Outcome::Completed | Outcome::Degraded) {
-            interval.latency.saturating_record(latency);
-        }
-        // A stage's call counts with its endpoint's calls, apart from its clients' requests.
-        let metrics = match &mut pool.calls {
-            Some(calls) if request.call => calls.as_mut(),
-            _ => &mut pool.metrics,
-        };
-        if outcome == Outcome::Completed && in_window {
-            metrics.completed_in_window += 1;
-        }
-        if measured {
-            metrics.counts.offered += 1;
-            metrics.counts.retries += u64::from(request.attempt - 1);
-            match outcome {
-                Outcome::Completed => metrics.record_cached(latency),
-                Outcome::Degraded => metrics.record_degraded(latency),
-                _ => bump(&mut metrics.counts),
-            }
-        }
+        self.count_apart(&request, outcome, true);
         if self.record_requests && !request.shadow && !request.call {
             self.records.push(RequestRecord {
                 serial: request.serial,
@@ -298,31 +271,42 @@ impl World<'_> {
         self.unassign(id);
         let call = std::mem::take(&mut self.calls[id as usize]);
         let request = self.requests[id as usize];
-        let measured = request.sent >= self.model.warmup;
-        let latency = self.now - request.sent;
-        let window = (self.model.warmup..=self.model.duration).contains(&self.now);
-        let pool = &mut self.pools[request.pool as usize];
-        let interval = &mut pool.metrics.interval;
-        let bump = |counts: &mut Counts| count_outcome(counts, outcome);
-        bump(&mut interval.counts);
-        let answered = matches!(outcome, Outcome::Completed | Outcome::Degraded);
-        if answered {
-            interval.latency.saturating_record(latency);
-        }
-        let calls = pool.calls.as_deref_mut().expect("a called endpoint keeps its calls apart");
-        if measured {
-            calls.counts.offered += 1;
-            match outcome {
-                Outcome::Completed => calls.record_completion(latency, request.queue_wait(), request.service()),
-                Outcome::Degraded => calls.record_degraded(latency),
-                _ => bump(&mut calls.counts),
-            }
-        }
-        if outcome == Outcome::Completed && window {
-            calls.completed_in_window += 1;
-        }
+        self.count_apart(&request, outcome, false);
         self.free_requests.push(id);
         self.on_call_done(call, outcome);
+    }
+
+    /// Counts what `finish` does not: a stage's call (in its endpoint's `calls`, apart from its
+    /// clients' requests) or a cache's answer (`cached`: a completion without queue wait or
+    /// service time). The deployment's interval counts both as load.
+    fn count_apart(&mut self, request: &Request, outcome: Outcome, cached: bool) {
+        let measured = request.sent >= self.model.warmup;
+        let latency = self.now - request.sent;
+        let in_window = (self.model.warmup..=self.model.duration).contains(&self.now);
+        let pool = &mut self.pools[request.pool as usize];
+        let interval = &mut pool.metrics.interval;
+        count_outcome(&mut interval.counts, outcome);
+        interval.counts.retries += u64::from(request.attempt - 1);
+        if matches!(outcome, Outcome::Completed | Outcome::Degraded) {
+            interval.latency.saturating_record(latency);
+        }
+        let metrics = match &mut pool.calls {
+            Some(calls) if request.call => calls.as_mut(),
+            _ => &mut pool.metrics,
+        };
+        if outcome == Outcome::Completed && in_window {
+            metrics.completed_in_window += 1;
+        }
+        if measured {
+            metrics.counts.offered += 1;
+            metrics.counts.retries += u64::from(request.attempt - 1);
+            match outcome {
+                Outcome::Completed if cached => metrics.record_cached(latency),
+                Outcome::Completed => metrics.record_completion(latency, request.queue_wait(), request.service()),
+                Outcome::Degraded => metrics.record_degraded(latency),
+                _ => count_outcome(&mut metrics.counts, outcome),
+            }
+        }
     }
 
     /// Requests still in the system when the drain limit cut the run: neither answered nor failed.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use sim::model::{build, Inputs, Model};
-use sim::summary::Summary;
+use sim::summary::{Section, Summary};
 use sim::world::{run, RunOptions, RunOutput};
 
 pub fn model(toml_text: &str) -> Model {
@@ -83,4 +83,10 @@ pub fn mmc_mean_wait(c: u32, lambda: f64, mu: f64) -> f64 {
 pub fn pk_mean_wait(lambda: f64, mean_service: f64, second_moment: f64) -> f64 {
     let rho = lambda * mean_service;
     lambda * second_moment / (2.0 * (1.0 - rho))
+}
+
+/// Every offered request ended one way: answered, degraded, failed, dropped, timed out or unfinished.
+pub fn assert_conserved(section: &Section) {
+    let r = &section.requests;
+    assert_eq!(r.offered, r.completed + r.degraded + r.failed + r.timed_out + r.dropped + r.unfinished, "{r:?}");
 }
