@@ -16,8 +16,6 @@ fn at(rows: &[TimeseriesRow], region: &str, end_s: f64, column: fn(&TimeseriesRo
     column(row)
 }
 
-/// offered = completed + degraded + failed + timed out + dropped.
-
 /// Step load 150/s → 1035/s at 60 s, back to 150/s at 300 s; HPA on requests per second with a
 /// target of 90 per replica, from 2 replicas; a new replica takes 30 s + 10 s + 20 s to start.
 /// The formula comes down to ⌈rate / 90⌉ once starting replicas count: 1035/90 = 11.5 and
