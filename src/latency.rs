@@ -284,6 +284,13 @@ pub fn model_table(
         }
         table.by_seq.insert(seq, points);
     }
+    // Memory for sharing a GPU: weights once; activations per request (linear in the batch).
+    let one = spec.graph(1, u64::from(seqs.iter().copied().max().unwrap_or(1).max(1)), Pass::Prefill, target.dtype());
+    table.weights_bytes = one.weight_bytes() as f64;
+    for &seq in seqs {
+        let graph = spec.graph(1, u64::from(seq.max(1)), Pass::Prefill, target.dtype());
+        table.activation_bytes_per_request.insert(seq, graph.peak_activation_bytes() as f64);
+    }
     table.source = format!("{}: {description}", target.dtype().name());
     table.band = target.band().map(|b| (b.low, b.high));
     table.worst_source = worst.to_string();

@@ -6,6 +6,7 @@ pub mod accuracy;
 pub mod calibrate;
 pub mod compare;
 pub mod error;
+pub mod fleet;
 pub mod input;
 pub mod jobs;
 pub mod latency;

@@ -35,7 +35,8 @@ pub fn load(path: &Path, prices: Option<&Path>) -> Result<Loaded, CliError> {
 /// [`load`] on a scenario's text; `path` names it in errors and anchors the files it names.
 pub fn load_text(path: &Path, text: String, prices: Option<&Path>) -> Result<Loaded, CliError> {
     let scenario: Scenario = toml::from_str(&text).map_err(|e| located(path, &text, e.span(), e.message()))?;
-    let mut inputs = Inputs { catalog: read_catalog(prices)?, ..Inputs::default() };
+    let gpu_memory = crate::latency::devices().into_iter().map(|d| (d.name, d.memory_bytes)).collect();
+    let mut inputs = Inputs { catalog: read_catalog(prices)?, gpu_memory, ..Inputs::default() };
     let warnings = load_files(path, &scenario, &mut inputs, &|key_path, message| {
         located(path, &text, span_of(&text, &key_path), &message)
     })?;
@@ -86,31 +87,38 @@ pub fn load_files(
     let base = path.parent().unwrap_or(Path::new("."));
     // Every batch service time: (its `file` key's path, the time, the largest batch it must reach).
     let mut services: Vec<(KeyPath, &Dist, u32)> = Vec::new();
-    fn serving_at(at: KeyPath, serving: &sim::scenario::Serving) -> (KeyPath, &Dist, u32) {
-        (at.join("service_time").join("file"), &serving.service_time, serving.batching.max_batch)
+    // A serving's service time and each of its variants' (a sweep may choose any of them).
+    fn serving_at(at: KeyPath, serving: &sim::scenario::Serving) -> Vec<(KeyPath, &Dist, u32)> {
+        let max_batch = serving.batching.max_batch;
+        let own = serving.service_time.iter().map(|d| (at.join("service_time").join("file"), d, max_batch));
+        let variants =
+            serving.variants.iter().enumerate().map(|(k, v)| {
+                (at.join("variants").join(k).join("service_time").join("file"), &v.service_time, max_batch)
+            });
+        own.chain(variants).collect()
     }
     let mut services_of_serving = Vec::new();
     if let Some(serving) = &scenario.serving {
-        services_of_serving.push(serving_at(sim::path!["serving"], serving));
+        services_of_serving.extend(serving_at(sim::path!["serving"], serving));
     }
     for (name, region) in &scenario.regions {
         if let Some(serving) = &region.serving {
-            services_of_serving.push(serving_at(sim::path!["regions", name, "serving"], serving));
+            services_of_serving.extend(serving_at(sim::path!["regions", name, "serving"], serving));
         }
     }
     for (key, deployment) in [("ab", &scenario.ab), ("shadow", &scenario.shadow)] {
         if let Some(serving) = deployment.as_ref().and_then(|d| d.serving.as_ref()) {
-            services_of_serving.push(serving_at(sim::path![key, "serving"], serving));
+            services_of_serving.extend(serving_at(sim::path![key, "serving"], serving));
         }
     }
     for (name, endpoint) in &scenario.endpoints {
         if let Some(serving) = &endpoint.serving {
-            services_of_serving.push(serving_at(sim::path!["endpoints", name, "serving"], serving));
+            services_of_serving.extend(serving_at(sim::path!["endpoints", name, "serving"], serving));
         }
         for (region, given) in &endpoint.regions {
             if let Some(serving) = &given.serving {
                 services_of_serving
-                    .push(serving_at(sim::path!["endpoints", name, "regions", region, "serving"], serving));
+                    .extend(serving_at(sim::path!["endpoints", name, "regions", region, "serving"], serving));
             }
         }
     }
@@ -148,6 +156,19 @@ pub fn load_files(
         }
     }
 
+    // A fleet plan may put any endpoint's model on any of its instances' devices.
+    if let Some(fleet) = &scenario.fleet {
+        for (k, option) in fleet.instances.iter().enumerate() {
+            let Some(device) = &option.device else { continue };
+            for (_, service_time, max_batch) in &services_of_serving {
+                let Dist::Model { model, seq, seq_buckets, .. } = service_time else { continue };
+                let key = sim::model::model_key(model, device);
+                let seqs = sim::model::model_seqs(*seq, seq_buckets);
+                ensure_model_table(inputs, &key, model, device, base, (*max_batch).clamp(1, 65_536), &seqs)
+                    .map_err(|error| semantic(sim::path!["fleet", "instances", k, "device"], error.to_string()))?;
+            }
+        }
+    }
     let sizes_used = services_of_serving
         .iter()
         .any(|(_, service_time, _)| matches!(service_time, Dist::Model { seq_buckets, .. } if !seq_buckets.is_empty()));

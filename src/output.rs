@@ -285,6 +285,15 @@ pub fn csv_text_read(text: String) -> String {
     }
 }
 
+/// A table of text cells (header first) as CSV, each cell through [`csv_text`].
+pub fn table_csv(table: &[Vec<String>]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in table {
+        writer.write_record(row.iter().map(|cell| csv_text(cell).into_owned())).expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
 pub fn timeseries_csv(rows: &[TimeseriesRow]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
@@ -362,6 +371,9 @@ pub fn print_table(summary: &Summary) {
             }
             println!("{line}");
         }
+    }
+    for line in reports::table::sharing_lines(summary) {
+        println!("{line}");
     }
     let stages = reports::table::stage_rows(summary);
     if !stages.is_empty() {

@@ -8,23 +8,23 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct PlanArgs {
-    /// Scenario file (TOML) with a [sweep] section and an [slo].
+    /// Scenario file (TOML) with an [slo] and a [sweep] or a [fleet] section.
     scenario: PathBuf,
     /// Output folder (default: servesim-out/<scenario file name>-plan).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Worker threads for the sweep (default: all cores). Results do not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::run::MAX_THREADS))]
-    threads: Option<u32>,
+    pub(crate) threads: Option<u32>,
     /// Price file replacing the bundled catalog.
     #[arg(long)]
     prices: Option<PathBuf>,
     /// Container image for the generated Kubernetes manifests (a Triton server image).
     #[arg(long, default_value = "nvcr.io/nvidia/tritonserver:24.08-py3")]
-    image: String,
+    pub(crate) image: String,
     /// Print nothing but errors.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -52,12 +52,56 @@ fn price(text: &str) -> Result<f64, String> {
     }
 }
 
-fn display(value: Option<toml::Value>) -> String {
+pub(crate) fn display(value: Option<toml::Value>) -> String {
     match value {
         None => "(not set)".into(),
         Some(toml::Value::String(s)) => s,
         Some(other) => other.to_string(),
     }
+}
+
+/// Per set of model variants the sweep tried: the cheapest point meeting every SLO with them, its
+/// cost, p99 and whether the variants reach the minimum quality — the trade-off made explicit.
+/// Header first; sets are ordered by their lowest quality, best first.
+fn quality_tradeoff(outcome: &crate::sweep::Outcome, chosen: usize) -> Vec<Vec<String>> {
+    let mut best: std::collections::BTreeMap<String, &planner::Judged> = std::collections::BTreeMap::new();
+    for judged in outcome.judged.iter().filter(|j| !j.quality.is_empty()) {
+        let key = planner::QualityMetrics::words(&judged.quality);
+        let cheaper = |held: &&planner::Judged| {
+            judged.meets_slo
+                && (!held.meets_slo
+                    || judged.usd_per_hour.unwrap_or(f64::INFINITY) < held.usd_per_hour.unwrap_or(f64::INFINITY))
+        };
+        match best.get(&key) {
+            Some(held) if !cheaper(held) => {}
+            _ => {
+                best.insert(key, judged);
+            }
+        }
+    }
+    let lowest = |j: &planner::Judged| j.quality.iter().map(|q| q.quality).fold(f64::INFINITY, f64::min);
+    let mut rows: Vec<&planner::Judged> = best.into_values().collect();
+    rows.sort_by(|a, b| lowest(b).total_cmp(&lowest(a)).then(a.index.cmp(&b.index)));
+    let mut table =
+        vec![["variants (quality)", "min quality", "point", "USD/h", "p99 ms", "verdict"].map(String::from).to_vec()];
+    for judged in rows {
+        let minimum = judged.quality.iter().all(|q| q.shortfall().is_none());
+        let verdict = match (judged.meets_slo, judged.index == chosen) {
+            (_, true) => "chosen".to_string(),
+            (true, false) if minimum => "meets the SLO; costs more".to_string(),
+            (true, false) => "meets the SLO; below min_quality".to_string(),
+            (false, _) => format!("no point meets the SLO ({})", judged.reason),
+        };
+        table.push(vec![
+            planner::QualityMetrics::words(&judged.quality),
+            if minimum { "met".into() } else { "NOT met".into() },
+            judged.index.to_string(),
+            judged.usd_per_hour.map_or("–".into(), |v| format!("{v:.3}")),
+            judged.p99_ms.map_or("–".into(), |v| format!("{v:.2}")),
+            verdict,
+        ]);
+    }
+    table
 }
 
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
@@ -68,6 +112,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     deploy_names_distinct(&loaded.build()?)?;
     check_risks(&loaded)?;
+    if loaded.scenario.fleet.is_some() {
+        return crate::fleet::plan(args, loaded, &out);
+    }
     let sweep_args =
         SweepArgs::for_plan(&args.scenario, out.join("sweep"), args.threads, args.prices.clone(), args.quiet);
     let finished = run_sweep(&sweep_args)?.expect("a plan's sweep is neither sharded nor a manifest");
@@ -123,7 +170,13 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     } else {
         ["rank", "point", "verdict", "parameters", "USD/h", "p99 ms", "availability"]
     };
-    let mut alternatives = vec![header.map(String::from).to_vec()];
+    // With model variants, every row says which ones it runs and their quality.
+    let with_quality = outcome.judged.iter().any(|j| !j.quality.is_empty());
+    let mut header: Vec<String> = header.map(String::from).to_vec();
+    if with_quality {
+        header.push("variants (quality)".into());
+    }
+    let mut alternatives = vec![header];
     // Every point cheaper than the chosen one (each ruled out by a risk) and a few after it.
     let shown = ranked.iter().position(|(r, _)| r.index == best_index).map_or(6, |k| (k + 3).max(6));
     for (result, judged) in ranked.iter().take(shown) {
@@ -138,8 +191,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
             "meets the target; costs more".to_string()
         };
         let fixed = [judged.rank.unwrap_or(0).to_string(), result.index.to_string(), verdict, parameters.join(", ")];
+        let quality = with_quality.then(|| planner::QualityMetrics::words(&judged.quality));
         if jobs_only {
-            alternatives.push(fixed.into_iter().chain(judged.job_cells()).collect());
+            alternatives.push(fixed.into_iter().chain(judged.job_cells()).chain(quality).collect());
             continue;
         }
         alternatives.push(
@@ -154,8 +208,16 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
                     },
                     judged.availability.map_or("–".into(), |v| format!("{v:.5}")),
                 ])
+                .chain(quality)
                 .collect(),
         );
+    }
+    let quality_tradeoff = if with_quality { quality_tradeoff(outcome, best_index) } else { Vec::new() };
+    if !args.quiet && !quality_tradeoff.is_empty() {
+        println!("quality against cost (the cheapest point meeting the SLO with each set of variants):");
+        for row in &quality_tradeoff {
+            println!("  {}", row.join(" | "));
+        }
     }
     if !args.quiet {
         println!("risks: {}", choice.risks);
@@ -176,6 +238,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         ruled_out: choice.ruled_out.clone(),
         configuration: configuration_words(&choice.scenario),
         risk_details: choice.details.clone(),
+        quality_tradeoff,
+        fleet: Vec::new(),
+        fleet_sizing: Vec::new(),
     };
     let sweep_chosen = finished.chosen.as_ref().expect("a feasible point was chosen");
     let loaded = load::Loaded {
@@ -325,7 +390,7 @@ pub(crate) fn deploy_names_distinct(model: &sim::Model) -> Result<(), CliError> 
 }
 
 /// Deployable configs for every serving region of the chosen scenario, under `deploy/<region>/`.
-fn write_deploy(
+pub(crate) fn write_deploy(
     model: &sim::Model,
     jobs: &[sim::job::JobSummary],
     set: &mut output::OutputSet,
@@ -343,6 +408,9 @@ fn write_deploy(
         for r in 0..model.regions.len() {
             let region = model.site(endpoint, r);
             let Some(serving) = &region.primary.serving else { continue };
+            if model.gpu_groups.iter().any(|g| g.members.contains(&endpoint)) {
+                continue; // written with its group, below
+            }
             // The autoscaler the scenario simulated, or bounds around the replicas the plan chose.
             let autoscaling = match &region.primary.autoscaling {
                 Some(simulated) => reports::deploy::Autoscaling::simulated(simulated),
@@ -359,6 +427,36 @@ fn write_deploy(
             let folder = deploy_folder(name, &region.name);
             for (file, text) in files {
                 set.write(&format!("deploy/{folder}/{file}"), text.as_bytes())?;
+            }
+        }
+    }
+    for group in &model.gpu_groups {
+        for (r, region) in model.regions.iter().enumerate() {
+            let primary = &model.site(group.members[0], r).primary;
+            if group.memory[r].is_none() {
+                continue;
+            }
+            let models = group
+                .members
+                .iter()
+                .filter_map(|&e| Some((model.endpoint_name(e)?, model.site(e, r).primary.serving.as_deref()?)))
+                .collect();
+            let files = reports::deploy::render_shared(&reports::deploy::SharedDeployInput {
+                scenario: &model.name,
+                group: &group.name,
+                region: &region.name,
+                replicas: primary.replicas,
+                gpus: primary.gpus.unwrap_or(1).max(1),
+                models,
+                image,
+            });
+            let folder = format!(
+                "deploy/gpu-sharing/{}/{}",
+                reports::kubernetes::dns_name(&group.name),
+                reports::kubernetes::dns_name(&region.name)
+            );
+            for (file, text) in files {
+                set.write(&format!("{folder}/{file}"), text.as_bytes())?;
             }
         }
     }

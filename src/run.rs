@@ -382,6 +382,13 @@ pub fn validate(scenario_path: &Path, prices: Option<&Path>) -> Result<(), CliEr
         loaded.warn();
         String::new()
     };
+    let swept = match &loaded.scenario.fleet {
+        Some(fleet) => {
+            crate::fleet::check(&loaded)?;
+            format!("{swept}, a fleet plan over {} instance types", fleet.instances.len())
+        }
+        None => swept,
+    };
     let replicas: u32 = model.regions.iter().map(|r| r.primary.replicas).sum();
     let jobs = if model.jobs.is_empty() { String::new() } else { format!(", {} batch jobs", model.jobs.len()) };
     println!(

@@ -261,3 +261,56 @@ arrivals = { process = "poisson", rate = "20/s" }
     assert!(hpa.contains("minReplicas: 1") && hpa.contains("maxReplicas: 5"), "{hpa}");
     assert!(read("us-east/deployment.yaml").contains("name: fleet-us-east"));
 }
+
+#[test]
+fn a_gpu_sharing_group_deploys_one_server_per_gpu_with_every_model() {
+    let Some(python) = venv_python() else { return };
+    let dir = std::env::temp_dir().join(format!("servesim-deploy-sharing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("plan");
+    // Without its [fleet] section the plan runs the scenario as written (the fleet search is
+    // tests/fleet.rs's).
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/shared-fleet.toml")).unwrap();
+    let scenario = write(&dir, "shared-fleet.toml", text.split("\n[fleet]").next().unwrap());
+    let plan = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let deploy = out.join("deploy");
+    let group = deploy.join("gpu-sharing/a10g-pool/us-east");
+    for file in ["deployment.yaml", "service.yaml", "models/sentiment/config.pbtxt", "models/embedding/config.pbtxt"] {
+        assert!(group.join(file).is_file(), "{file} missing");
+    }
+    // The members have no Deployment of their own; the recommender, on its own GPUs, has.
+    assert!(!deploy.join("endpoints/sentiment").exists() && !deploy.join("endpoints/embedding").exists());
+    assert!(deploy.join("endpoints/recommender/us-east/deployment.yaml").is_file());
+    let deployment = std::fs::read_to_string(group.join("deployment.yaml")).unwrap();
+    for line in [
+        "name: shared-fleet-a10g-pool-us-east",
+        "replicas: 2",
+        "--model-control-mode=explicit",
+        "--load-model=sentiment",
+        "--load-model=embedding",
+        "nvidia.com/gpu: 1",
+    ] {
+        assert!(deployment.contains(line), "the shared Deployment lacks {line:?}:\n{deployment}");
+    }
+    let valid = validate(&python, &deploy);
+    assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));
+    assert!(
+        String::from_utf8_lossy(&valid.stdout).contains("2 regions valid"),
+        "{}",
+        String::from_utf8_lossy(&valid.stdout)
+    );
+    // A model the server does not load is caught.
+    let broken = dir.join("broken");
+    copy_dir(&deploy, &broken);
+    let path = broken.join("gpu-sharing/a10g-pool/us-east/deployment.yaml");
+    std::fs::write(&path, deployment.replace("--load-model=embedding", "--load-model=embeddings")).unwrap();
+    let caught = validate(&python, &broken);
+    assert!(!caught.status.success());
+    assert!(
+        String::from_utf8_lossy(&caught.stderr).contains("is not loaded"),
+        "{}",
+        String::from_utf8_lossy(&caught.stderr)
+    );
+}

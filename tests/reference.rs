@@ -56,7 +56,7 @@ fn is_key_char(c: char) -> bool {
 
 /// What a piece of TOML (a fenced block, or an inline code span) writes: `key =` names (in tables,
 /// inline tables and commented-out alternatives alike) and the segments of `[table]` headers.
-/// Segments after `regions`, `instance_types` and `weights` are the user's names, not keys.
+/// Segments after `regions`, `instance_types`, `endpoints`, `gpu_sharing` and `weights` are the user's names, not keys.
 fn written_keys(toml: &str, keys: &mut BTreeSet<String>, names: &mut BTreeSet<String>) {
     for line in toml.lines() {
         let line = line.trim_start().trim_start_matches('#').trim_start();
@@ -71,7 +71,8 @@ fn written_keys(toml: &str, keys: &mut BTreeSet<String>, names: &mut BTreeSet<St
                         names.insert(segment.trim_matches('"').to_string());
                         after_names = false;
                     } else if !segment.is_empty() {
-                        after_names = matches!(segment.as_str(), "regions" | "instance_types" | "endpoints");
+                        after_names =
+                            matches!(segment.as_str(), "regions" | "instance_types" | "endpoints" | "gpu_sharing");
                         keys.insert(segment);
                     }
                 }

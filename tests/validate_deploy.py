@@ -21,6 +21,11 @@ CORE = ["deployment.yaml", "service.yaml", "hpa.yaml"]
 
 
 def problems_in(region: pathlib.Path):
+    if (region / "models").is_dir():
+        # A GPU-sharing group (deploy/gpu-sharing/GROUP/REGION/): one Triton server per GPU with
+        # every member's model, fixed replicas (no autoscaler).
+        yield from shared_problems_in(region)
+        return
     for name in CORE:
         document = yaml.safe_load((region / name).read_text())
         try:
@@ -46,6 +51,33 @@ def problems_in(region: pathlib.Path):
     predictor = kserve.get("spec", {}).get("predictor", {})
     if kserve.get("apiVersion") != "serving.kserve.io/v1beta1" or not isinstance(predictor.get("minReplicas"), int):
         yield f"{region}/kserve-inferenceservice.yaml: not a v1beta1 InferenceService with integer minReplicas"
+
+
+def shared_problems_in(region: pathlib.Path):
+    for name in ["deployment.yaml", "service.yaml"]:
+        document = yaml.safe_load((region / name).read_text())
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            yield f"{region / name}: {error.message} at {'.'.join(str(p) for p in error.path)}"
+        except Exception as error:
+            yield f"{region / name}: {error}"
+    deployment = yaml.safe_load((region / "deployment.yaml").read_text())
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    loaded = {a.split("=", 1)[1] for a in args if a.startswith("--load-model=")}
+    configs = sorted((region / "models").glob("*/config.pbtxt"))
+    if not configs:
+        yield f"{region}/models: no model configurations"
+    for path in configs:
+        try:
+            config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+        except text_format.ParseError as error:
+            yield f"{path}: {error}"
+            continue
+        if config.name != path.parent.name:
+            yield f"{path}: names {config.name!r} but sits in {path.parent.name!r}"
+        if config.name not in loaded:
+            yield f"{path}: {config.name!r} is not loaded by the server (--load-model)"
 
 
 def main():

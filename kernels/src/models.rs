@@ -170,6 +170,12 @@ impl Graph {
     pub fn weight_bytes(&self) -> u64 {
         self.ops.iter().map(|op| op.params() * op.dtype().bytes()).sum()
     }
+    /// Activation memory at the engine's peak, estimated as the largest operator's inputs and
+    /// outputs (weights excluded): what an engine that reuses buffers between layers (TensorRT,
+    /// ONNX Runtime's arena) must hold at least.
+    pub fn peak_activation_bytes(&self) -> u64 {
+        self.ops.iter().map(Op::activation_bytes).max().unwrap_or(0)
+    }
 }
 
 fn dense(m: u64, inputs: u64, outputs: u64, dtype: DType) -> Op {

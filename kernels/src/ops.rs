@@ -350,6 +350,17 @@ impl Op {
         }
     }
 
+    /// Bytes of the inputs and outputs that are not weights: the activation memory the operator
+    /// needs live while it runs.
+    pub fn activation_bytes(&self) -> u64 {
+        let weights_read = match *self {
+            Op::Gemm { weight_params, .. } => weight_params,
+            Op::LayerNorm { .. } | Op::RmsNorm { .. } => self.params(),
+            _ => 0,
+        };
+        self.bytes() - weights_read * self.dtype().bytes()
+    }
+
     /// Least bytes moved: inputs and outputs once, weights once (whole tables are not read by a
     /// gather: only the looked-up rows are).
     pub fn bytes(&self) -> u64 {

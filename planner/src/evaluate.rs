@@ -47,6 +47,50 @@ pub struct RunMetrics {
     /// Each named endpoint's SLO figures (`[endpoints.NAME.slo]`), judged beside the top level's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointMetrics>,
+    /// The model variants the run used, per endpoint, with their quality (`serving.variants`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quality: Vec<QualityMetrics>,
+}
+
+/// An endpoint's model variant and its quality against the user's minimum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityMetrics {
+    pub endpoint: String,
+    pub variant: String,
+    pub quality: f64,
+    pub min_quality: Option<f64>,
+}
+
+impl QualityMetrics {
+    fn from_summary(summary: &Summary) -> Vec<QualityMetrics> {
+        summary
+            .variants
+            .iter()
+            .map(|(endpoint, v)| QualityMetrics {
+                endpoint: endpoint.clone(),
+                variant: v.variant.clone(),
+                quality: v.quality,
+                min_quality: v.min_quality,
+            })
+            .collect()
+    }
+
+    /// Why the variant falls short of the minimum quality, or None.
+    pub fn shortfall(&self) -> Option<String> {
+        let min = self.min_quality?;
+        (self.quality < min).then(|| {
+            format!(
+                "endpoint {}: variant {} has quality {} < min_quality {min}",
+                self.endpoint, self.variant, self.quality
+            )
+        })
+    }
+
+    /// "ENDPOINT VARIANT (QUALITY)", for the plan's tables.
+    pub fn words(list: &[QualityMetrics]) -> String {
+        let each: Vec<String> = list.iter().map(|q| format!("{} {} ({})", q.endpoint, q.variant, q.quality)).collect();
+        each.join(", ")
+    }
 }
 
 /// What a sweep keeps of one endpoint's run: its SLO targets and what was observed.
@@ -58,6 +102,10 @@ pub struct EndpointMetrics {
     /// Answered within timeout / offered, on the endpoint's requests.
     pub availability: f64,
     pub availability_target: Option<f64>,
+    /// A pipeline's stages: each one's share of the pipeline's p99 (a fleet plan's repair gives
+    /// replicas to the slowest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stage_p99_shares: Vec<(String, Option<f64>)>,
 }
 
 impl EndpointMetrics {
@@ -73,9 +121,16 @@ impl EndpointMetrics {
                     latency_targets: slo.latency.iter().map(|t| (t.percentile, t.target_ms, t.observed_ms)).collect(),
                     availability: if r.offered == 0 { 0.0 } else { r.completed as f64 / r.offered as f64 },
                     availability_target: slo.availability.as_ref().map(|a| a.target),
+                    stage_p99_shares: endpoint.stages.iter().map(|s| (s.name.clone(), s.share_of_p99)).collect(),
                 })
             })
             .collect()
+    }
+
+    /// Whether its estimates miss its SLO (no confidence bound: the fleet's repair step).
+    pub fn misses(&self) -> bool {
+        let latency = self.latency_targets.iter().any(|&(_, target, observed)| observed.is_none_or(|v| v > target));
+        latency || self.availability_target.is_some_and(|t| self.availability < t)
     }
 }
 
@@ -182,6 +237,7 @@ impl RunMetrics {
             latency_upper: Vec::new(),
             jobs: Vec::new(),
             endpoints: EndpointMetrics::from_summary(summary),
+            quality: QualityMetrics::from_summary(summary),
         }
     }
 
@@ -215,6 +271,27 @@ pub struct PointResult {
     pub pooled: Option<RunMetrics>,
     /// Why the point could not be evaluated or has no feasible setting.
     pub error: Option<String>,
+}
+
+impl PointResult {
+    /// `point` before any run.
+    fn unrun(point: &Point) -> PointResult {
+        PointResult {
+            index: point.index,
+            values: point.values.clone(),
+            scale: None,
+            capped: false,
+            replicas: None,
+            runs: Vec::new(),
+            pooled: None,
+            error: None,
+        }
+    }
+
+    /// A point that could not be run, and why.
+    pub fn failed(point: &Point, error: String) -> PointResult {
+        PointResult { error: Some(error), ..PointResult::unrun(point) }
+    }
 }
 
 /// Why a set of replications misses the SLO, or None when it meets it. Latency targets are judged
@@ -412,16 +489,7 @@ impl Plan {
 
     /// Runs `point`, whose scenario (from [`Plan::scenario`]) is `scenario`.
     pub fn evaluate(&self, point: &Point, scenario: &Scenario) -> PointResult {
-        let mut result = PointResult {
-            index: point.index,
-            values: point.values.clone(),
-            scale: None,
-            capped: false,
-            replicas: None,
-            runs: Vec::new(),
-            pooled: None,
-            error: None,
-        };
+        let mut result = PointResult::unrun(point);
         let outcome = match self.spec.strategy {
             Strategy::Grid | Strategy::Random => self.run_all(scenario).map(|(runs, pooled)| {
                 result.runs = runs;

@@ -1,7 +1,7 @@
 //! Judging points: feasibility, the objective's ranking, the Pareto frontier of cost against p99
 //! latency, and which dominated points are within noise of it.
 
-use crate::evaluate::{slo_shortfall, PointResult, RunMetrics};
+use crate::evaluate::{slo_shortfall, PointResult, QualityMetrics, RunMetrics};
 use sim::scenario::{Objective, Strategy};
 
 /// One point, judged.
@@ -32,6 +32,10 @@ pub struct Judged {
     pub within_noise: bool,
     /// 1 = best by the objective, among feasible points.
     pub rank: Option<usize>,
+    /// Meets every SLO, whatever its model variants' quality.
+    pub meets_slo: bool,
+    /// The model variants it runs, per endpoint, with their quality (none without variants).
+    pub quality: Vec<QualityMetrics>,
 }
 
 impl Judged {
@@ -69,14 +73,23 @@ pub fn judge(
                 }
                 _ => (None, 0.0),
             };
-            let reason = match &result.error {
+            let slo_reason = match &result.error {
                 Some(error) => error.clone(),
                 None if runs.is_empty() => "no runs".to_string(),
                 None => slo_shortfall(runs, result.pooled.as_ref(), slo_confidence).unwrap_or_default(),
             };
+            // A variant's quality is the user's figure, the same in every run: no interval to judge.
+            let quality = runs.first().map_or(Vec::new(), |r| r.quality.clone());
+            let mut reasons: Vec<String> = quality.iter().filter_map(QualityMetrics::shortfall).collect();
+            if !slo_reason.is_empty() {
+                reasons.insert(0, slo_reason.clone());
+            }
+            let reason = reasons.join("; ");
             Judged {
                 index: result.index,
                 feasible: reason.is_empty(),
+                meets_slo: slo_reason.is_empty(),
+                quality,
                 reason,
                 usd_per_hour: mean(runs.iter().map(|r| r.usd_per_hour)),
                 usd_per_million: if runs.iter().all(|r| r.usd_per_million.is_some()) {
@@ -191,6 +204,7 @@ mod tests {
             latency_upper: Vec::new(),
             jobs: Vec::new(),
             endpoints: Vec::new(),
+            quality: Vec::new(),
         }
     }
 
@@ -262,6 +276,7 @@ mod tests {
                 latency_targets: vec![(99.0, 60.0, Some(p99))],
                 availability,
                 availability_target: Some(0.99),
+                stage_p99_shares: Vec::new(),
             }];
             metrics
         };

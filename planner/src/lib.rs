@@ -7,6 +7,7 @@ pub mod apply;
 pub mod choice;
 pub mod error;
 pub mod evaluate;
+pub mod fleet;
 pub mod frontier;
 pub mod report;
 pub mod robust;
@@ -14,7 +15,7 @@ pub mod space;
 
 pub use choice::{choose, Choice, ChoiceError, Ranking};
 pub use error::PlanError;
-pub use evaluate::{resolved_values, JobMetrics, Plan, PointResult, RunMetrics};
+pub use evaluate::{resolved_values, JobMetrics, Plan, PointResult, QualityMetrics, RunMetrics};
 pub use frontier::{judge, Judged};
 pub use robust::{Headroom, Risk, Stressed};
 pub use space::{expand, Axis, Grid, Point, MAX_POINTS};

@@ -209,71 +209,17 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
             input.scenario, region
         ),
     };
-    let gpu_resources =
-        map([("limits", map([("nvidia.com/gpu", int(gpus))])), ("requests", map([("nvidia.com/gpu", int(gpus))]))]);
-    let selector = map([("app.kubernetes.io/name", text(app.as_str()))]);
-
-    let container = map([
-        ("name", text("triton")),
-        ("image", text(input.image)),
-        (
-            "args",
-            list([
-                text("tritonserver"),
-                text("--model-repository=/models"),
-                text(format!("--exit-timeout-secs={grace_s}")),
-            ]),
-        ),
-        ("ports", list([port("http", 8000), port("grpc", 8001), port("metrics", 8002)])),
-        ("resources", gpu_resources.clone()),
-        ("readinessProbe", probe("/v2/health/ready", 5, 3)),
-        ("livenessProbe", probe("/v2/health/live", 10, 3)),
-        ("startupProbe", probe("/v2/health/ready", 10, 60)),
-        ("lifecycle", map([("preStop", map([("exec", map([("command", list([text("sleep"), text("5")]))]))]))])),
-    ]);
-    let deployment = map([
-        ("apiVersion", text("apps/v1")),
-        ("kind", text("Deployment")),
-        ("metadata", metadata(&app, region)),
-        (
-            "spec",
-            map([
-                ("replicas", int(input.region.primary.replicas)),
-                ("selector", map([("matchLabels", selector.clone())])),
-                (
-                    "template",
-                    map([
-                        ("metadata", map([("labels", labels(&app, region, input.endpoint))])),
-                        (
-                            "spec",
-                            map([
-                                ("terminationGracePeriodSeconds", int(grace_s as i64)),
-                                ("containers", list([container])),
-                            ]),
-                        ),
-                    ]),
-                ),
-            ]),
-        ),
-    ]);
-
-    let service_port =
-        |name: &str, number: u16| map([("name", text(name)), ("port", int(number)), ("targetPort", text(name))]);
-    let service = map([
-        ("apiVersion", text("v1")),
-        ("kind", text("Service")),
-        ("metadata", metadata(&app, region)),
-        (
-            "spec",
-            map([
-                ("selector", selector),
-                (
-                    "ports",
-                    list([service_port("http", 8000), service_port("grpc", 8001), service_port("metrics", 8002)]),
-                ),
-            ]),
-        ),
-    ]);
+    let gpu_resources = gpu_resources(gpus);
+    let (deployment, service) = server(&Server {
+        app: &app,
+        region,
+        endpoint: input.endpoint,
+        replicas: input.region.primary.replicas,
+        gpus,
+        grace_s,
+        extra_args: Vec::new(),
+        image: input.image,
+    });
 
     let hpa = map([
         ("apiVersion", text("autoscaling/v2")),
@@ -385,7 +331,158 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
         ("kserve-inferenceservice.yaml".into(), kserve),
     ];
     if let Some(batching) = s.kind.dynamic_batching() {
-        files.push(("config.pbtxt".into(), triton_config(input, region, batching, queue_timeout_us)));
+        let name = triton_model_name(input.endpoint);
+        files
+            .push(("config.pbtxt".into(), triton_config(input.scenario, region, &name, s, batching, queue_timeout_us)));
+    }
+    files
+}
+
+fn gpu_resources(gpus: u32) -> Yaml {
+    map([("limits", map([("nvidia.com/gpu", int(gpus))])), ("requests", map([("nvidia.com/gpu", int(gpus))]))])
+}
+
+/// One Triton server's Deployment and Service.
+struct Server<'a> {
+    app: &'a str,
+    region: &'a str,
+    endpoint: Option<&'a str>,
+    replicas: u32,
+    gpus: u32,
+    grace_s: u64,
+    /// Arguments after the model repository's (which models to load).
+    extra_args: Vec<Yaml>,
+    image: &'a str,
+}
+
+fn server(input: &Server) -> (Yaml, Yaml) {
+    let Server { app, region, endpoint, .. } = *input;
+    let metadata = |app: &str, region: &str| map([("name", text(app)), ("labels", labels(app, region, endpoint))]);
+    let selector = map([("app.kubernetes.io/name", text(app))]);
+    let mut args = vec![
+        text("tritonserver"),
+        text("--model-repository=/models"),
+        text(format!("--exit-timeout-secs={}", input.grace_s)),
+    ];
+    args.extend(input.extra_args.iter().cloned());
+    let container = map([
+        ("name", text("triton")),
+        ("image", text(input.image)),
+        ("args", list(args)),
+        ("ports", list([port("http", 8000), port("grpc", 8001), port("metrics", 8002)])),
+        ("resources", gpu_resources(input.gpus)),
+        ("readinessProbe", probe("/v2/health/ready", 5, 3)),
+        ("livenessProbe", probe("/v2/health/live", 10, 3)),
+        ("startupProbe", probe("/v2/health/ready", 10, 60)),
+        ("lifecycle", map([("preStop", map([("exec", map([("command", list([text("sleep"), text("5")]))]))]))])),
+    ]);
+    let deployment = map([
+        ("apiVersion", text("apps/v1")),
+        ("kind", text("Deployment")),
+        ("metadata", metadata(app, region)),
+        (
+            "spec",
+            map([
+                ("replicas", int(input.replicas)),
+                ("selector", map([("matchLabels", selector.clone())])),
+                (
+                    "template",
+                    map([
+                        ("metadata", map([("labels", labels(app, region, endpoint))])),
+                        (
+                            "spec",
+                            map([
+                                ("terminationGracePeriodSeconds", int(input.grace_s as i64)),
+                                ("containers", list([container])),
+                            ]),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+    ]);
+    let service_port =
+        |name: &str, number: u16| map([("name", text(name)), ("port", int(number)), ("targetPort", text(name))]);
+    let service = map([
+        ("apiVersion", text("v1")),
+        ("kind", text("Service")),
+        ("metadata", metadata(app, region)),
+        (
+            "spec",
+            map([
+                ("selector", selector),
+                (
+                    "ports",
+                    list([service_port("http", 8000), service_port("grpc", 8001), service_port("metrics", 8002)]),
+                ),
+            ]),
+        ),
+    ]);
+    (deployment, service)
+}
+
+/// Models sharing GPUs in one region: one Triton server per GPU with every member's model loaded
+/// (explicit model control), a Service in front, and each model's configuration in the
+/// repository's layout (`models/NAME/config.pbtxt`). Replicas are fixed, as simulated: no
+/// autoscaler is written.
+pub struct SharedDeployInput<'a> {
+    pub scenario: &'a str,
+    pub group: &'a str,
+    pub region: &'a str,
+    pub replicas: u32,
+    pub gpus: u32,
+    /// Each member: its endpoint name and serving model.
+    pub models: Vec<(&'a str, &'a ServingModel)>,
+    pub image: &'a str,
+}
+
+/// `(file name, contents)` for a GPU-sharing group in one region.
+pub fn render_shared(input: &SharedDeployInput) -> Vec<(String, String)> {
+    let app = dns_name(&format!("{}-{}-{}", input.scenario, input.group, input.region));
+    let grace_s = input
+        .models
+        .iter()
+        .map(|(_, s)| s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10))
+        .max()
+        .unwrap_or(30);
+    let mut extra_args = vec![text("--model-control-mode=explicit")];
+    extra_args
+        .extend(input.models.iter().map(|(name, _)| text(format!("--load-model={}", triton_model_name(Some(name))))));
+    let (deployment, service) = server(&Server {
+        app: &app,
+        region: input.region,
+        endpoint: None,
+        replicas: input.replicas,
+        gpus: input.gpus,
+        grace_s,
+        extra_args,
+        image: input.image,
+    });
+    let names: Vec<&str> = input.models.iter().map(|(name, _)| *name).collect();
+    let header = format!(
+        "servesim plan for {:?}, GPU-sharing group {:?} ({}), region {:?}: one Triton server per GPU holding every \n\
+         model; generated, edit the image and model repository before use. Replicas are fixed, as simulated.",
+        input.scenario,
+        input.group,
+        names.join(", "),
+        input.region
+    );
+    let mut files = vec![
+        ("deployment.yaml".to_string(), document(&header, &deployment)),
+        ("service.yaml".into(), document(&header, &service)),
+    ];
+    for (name, serving) in &input.models {
+        let Some(batching) = serving.kind.dynamic_batching() else { continue };
+        let model_name = triton_model_name(Some(name));
+        let text = triton_config(
+            input.scenario,
+            input.region,
+            &model_name,
+            serving,
+            batching,
+            serving.timeout.map(|t| t / 1000),
+        );
+        files.push((format!("models/{model_name}/config.pbtxt"), text));
     }
     files
 }
@@ -423,20 +520,20 @@ pub fn triton_model_name(endpoint: Option<&str>) -> String {
 
 /// Triton's model configuration for a dynamic-batching deployment.
 fn triton_config(
-    input: &DeployInput,
+    scenario: &str,
     region: &str,
+    model_name: &str,
+    s: &ServingModel,
     batching: &DynamicBatching,
     queue_timeout_us: Option<u64>,
 ) -> String {
-    let s = input.serving;
     // A named endpoint is its own entry in the model repository: the directory Triton reads it
     // from must carry the same name.
-    let model_name = triton_model_name(input.endpoint);
     let mut triton = format!(
         "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: {model_name:?}\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
         // Debug form (`{:?}`): quoted, newlines and control characters escaped, so it stays in
         // the comment.
-        input.scenario,
+        scenario,
         region,
         batching.max_batch,
         batching.instances,

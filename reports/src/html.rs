@@ -81,6 +81,16 @@ pub struct PlanSection {
     /// Why each "breaks" in the robustness table breaks (shown on demand).
     #[serde(default)]
     pub risk_details: Vec<String>,
+    /// With model variants: per set of variants, the cheapest point meeting the SLO with them
+    /// (header, then rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quality_tradeoff: Vec<Vec<String>>,
+    /// A fleet plan's choice: endpoint × instance type × replicas × USD/h (header, then rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fleet: Vec<Vec<String>>,
+    /// Each endpoint alone on each instance type: the replicas it needs and their cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fleet_sizing: Vec<Vec<String>>,
 }
 
 /// What a run report shows.
@@ -160,7 +170,24 @@ fn plan_section(out: &mut String, plan: &PlanSection) {
         );
     }
     out.push_str("</table>");
-    text_table(out, "Best alternatives", &plan.alternatives);
+    if !plan.fleet.is_empty() {
+        text_table(out, "The fleet", &plan.fleet);
+    }
+    text_table(
+        out,
+        if plan.fleet.is_empty() { "Best alternatives" } else { "Fleets run together" },
+        &plan.alternatives,
+    );
+    if !plan.fleet_sizing.is_empty() {
+        text_table(out, "Each endpoint alone on each instance type", &plan.fleet_sizing);
+    }
+    if !plan.quality_tradeoff.is_empty() {
+        text_table(
+            out,
+            "Quality against cost: the cheapest configuration meeting the SLO with each set of model variants",
+            &plan.quality_tradeoff,
+        );
+    }
     out.push_str("</div></div>");
     if !plan.robustness.is_empty() {
         let _ = write!(
@@ -241,6 +268,9 @@ fn endpoints_table(out: &mut String, summary: &Summary) {
     out.push_str(
         "</table><p class=note>Each endpoint on its own; the regions table above adds every endpoint together.</p>",
     );
+    for line in table::sharing_lines(summary) {
+        let _ = write!(out, "<p>{}</p>", escape(&line));
+    }
 }
 
 fn verdict(summary: &Summary) -> (String, &'static str) {

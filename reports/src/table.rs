@@ -129,3 +129,30 @@ pub fn stage_rows(summary: &Summary) -> Vec<(&str, &str, [String; 6])> {
         })
         .collect()
 }
+
+/// One sentence per GPU-sharing group: its models, GPUs and memory per region, and how much
+/// slower its batches ran than on GPUs of their own.
+pub fn sharing_lines(summary: &Summary) -> Vec<String> {
+    summary
+        .gpu_sharing
+        .iter()
+        .map(|(name, group)| {
+            let regions: Vec<String> = group
+                .regions
+                .iter()
+                .map(|(region, m)| {
+                    format!("{} GPUs in {region} ({:.2} of {:.2} GiB used)", m.gpus, m.needed_gib, m.gpu_gib)
+                })
+                .collect();
+            let stretch = group.stretch.map_or("no batch ran in the measured window".to_string(), |s| {
+                format!("batches took {s:.2}× their dedicated service time")
+            });
+            format!(
+                "GPU sharing {name} ({}): {} on {}; {stretch}",
+                group.mode.replace('_', "-"),
+                group.models.join(" + "),
+                regions.join(", ")
+            )
+        })
+        .collect()
+}

@@ -504,9 +504,38 @@ pub struct ReplicatedSummary {
     pub deployments: BTreeMap<String, ReplicatedRegion>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, ReplicatedEndpoint>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gpu_sharing: BTreeMap<String, ReplicatedGpuGroup>,
+    /// The same in every replication (the scenario's choice).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, crate::summary::VariantSummary>,
     /// Batch jobs are summarized over their own replications already (`crate::job::summarize`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobSummary>,
+}
+
+/// A GPU-sharing group over replications: its memory check (the same in every one) and the
+/// stretch its batches measured, as a mean with its interval.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedGpuGroup {
+    pub mode: String,
+    pub models: Vec<String>,
+    pub regions: BTreeMap<String, crate::summary::GpuMemorySummary>,
+    pub executions: Mean,
+    pub stretch: Option<Mean>,
+}
+
+impl ReplicatedGpuGroup {
+    fn new(each: &[&crate::summary::GpuGroupSummary]) -> ReplicatedGpuGroup {
+        let first = each[0];
+        ReplicatedGpuGroup {
+            mode: first.mode.clone(),
+            models: first.models.clone(),
+            regions: first.regions.clone(),
+            executions: Mean::over(each, |g| g.executions as f64),
+            stretch: Mean::over_some(each, |g| g.stretch),
+        }
+    }
 }
 
 /// What [`ReplicatedSummary::new`] summarizes: every replication's summary, the pooled summary
@@ -556,6 +585,15 @@ impl ReplicatedSummary {
                     (key.clone(), ReplicatedEndpoint::new(key, &each, pooled, context))
                 })
                 .collect(),
+            gpu_sharing: first
+                .gpu_sharing
+                .keys()
+                .map(|key| {
+                    let each: Vec<_> = each.iter().filter_map(|s| s.gpu_sharing.get(key)).collect();
+                    (key.clone(), ReplicatedGpuGroup::new(&each))
+                })
+                .collect(),
+            variants: first.variants.clone(),
             jobs,
         }
     }

@@ -208,6 +208,69 @@ pub struct StageSummary {
     pub share_of_p99: Option<f64>,
 }
 
+/// The model variant an endpoint runs (`serving.variants`), against the user's minimum quality.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VariantSummary {
+    /// The variant that runs (several, comma-separated, when regions run different ones).
+    pub variant: String,
+    /// Its quality figure (the lowest, when regions differ).
+    pub quality: f64,
+    pub min_quality: Option<f64>,
+    pub quality_metric: Option<String>,
+    /// `quality` ≥ `min_quality` (true without a minimum).
+    pub met: bool,
+}
+
+/// Per endpoint (`main` for the main one) whose primaries run a model variant: which, and its
+/// quality.
+pub fn variants(model: &Model) -> BTreeMap<String, VariantSummary> {
+    let mut out = BTreeMap::new();
+    for e in 0..model.endpoint_count() {
+        let running: Vec<&crate::model::VariantModel> = (0..model.regions.len())
+            .filter_map(|r| model.site(e, r).primary.serving.as_ref()?.variant.as_ref())
+            .collect();
+        let Some(worst) = running.iter().min_by(|a, b| a.quality.total_cmp(&b.quality)) else { continue };
+        let mut names: Vec<&str> = running.iter().map(|v| v.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let min_quality = running.iter().filter_map(|v| v.min_quality).reduce(f64::max);
+        out.insert(
+            endpoint_key(model, e),
+            VariantSummary {
+                variant: names.join(","),
+                quality: worst.quality,
+                min_quality,
+                quality_metric: worst.metric.clone(),
+                met: min_quality.is_none_or(|min| worst.quality >= min),
+            },
+        );
+    }
+    out
+}
+
+/// Models sharing GPUs (`[gpu_sharing]`): the memory check and what sharing cost in speed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GpuGroupSummary {
+    /// `time_sliced` or `mps`.
+    pub mode: String,
+    /// The member endpoints.
+    pub models: Vec<String>,
+    /// Per region the group runs in: GPUs, one GPU's memory and what the models need on it.
+    pub regions: BTreeMap<String, GpuMemorySummary>,
+    /// Batches run on the group's GPUs in the measured window.
+    pub executions: u64,
+    /// Their time on the GPU over their dedicated service time (1: no slowdown; none without
+    /// batches).
+    pub stretch: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GpuMemorySummary {
+    pub gpus: u32,
+    pub gpu_gib: f64,
+    pub needed_gib: f64,
+}
+
 /// The key of the main endpoint (`[serving]` on `[regions]`) among named ones in a summary.
 pub const MAIN_ENDPOINT: &str = "main";
 
@@ -237,6 +300,12 @@ pub struct Summary {
     /// sections and `slo` then cover every endpoint's requests together.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, EndpointSummary>,
+    /// Models sharing GPUs, by group name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gpu_sharing: BTreeMap<String, GpuGroupSummary>,
+    /// The model variant each endpoint runs, where its serving lists variants.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, VariantSummary>,
     /// Batch-scoring jobs, each over its replications (`crate::job::summarize`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<crate::job::JobSummary>,
@@ -632,6 +701,8 @@ pub fn summarize(
         regions,
         deployments,
         endpoints,
+        gpu_sharing: BTreeMap::new(),
+        variants: variants(model),
         jobs: Vec::new(),
     };
     (summary, Distributions { sections: distributions })

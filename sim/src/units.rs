@@ -219,6 +219,116 @@ impl Serialize for Rate {
     }
 }
 
+/// An amount of memory in bytes, written with a unit: `B`, `KB`/`MB`/`GB`/`TB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024), e.g. `"440MB"`, `"24GiB"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd)]
+pub struct Bytes(pub f64);
+
+impl Bytes {
+    pub fn bytes(self) -> f64 {
+        self.0
+    }
+    /// In GiB (what `nvidia-smi` and GPU datasheets call GB).
+    pub fn gib(self) -> f64 {
+        self.0 / GIB
+    }
+}
+
+/// Bytes in a GiB.
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+fn unit_bytes(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => GIB,
+        "TiB" => GIB * 1024.0,
+        _ => return None,
+    })
+}
+
+impl std::str::FromStr for Bytes {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (number, unit) = split_number(text.trim());
+        let value: f64 = number.parse().map_err(|_| {
+            format!("invalid memory size {text:?}: expected a number and a unit, e.g. \"440MB\" or \"24GiB\"")
+        })?;
+        let scale = unit_bytes(unit).ok_or_else(|| {
+            if unit.is_empty() {
+                format!("memory size {text:?} needs a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. \"{text}GB\"")
+            } else {
+                format!("unknown memory unit {unit:?} in {text:?}: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
+            }
+        })?;
+        let bytes = value * scale;
+        if !bytes.is_finite() || bytes < 0.0 {
+            return Err(format!("memory size {text:?} must be finite and not negative"));
+        }
+        if bytes > 1e15 {
+            return Err(format!("memory size {text:?} is too large (over a petabyte)"));
+        }
+        Ok(Bytes(bytes))
+    }
+}
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}GiB", self.gib())
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a memory size with a unit, e.g. \"440MB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bytes, E> {
+                Err(E::custom(format!("memory size {v} needs a unit: write it as a string, e.g. \"{v}GB\"")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
+                self.visit_i64(v as i64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bytes, E> {
+                Err(E::custom(format!("memory size {v} needs a unit: write it as a string, e.g. \"{v}GB\"")))
+            }
+        }
+        deserializer.deserialize_any(BytesVisitor)
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}B", self.0))
+    }
+}
+
+/// The schema of a memory size: a number and one of the units [`Bytes`] reads.
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Bytes".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": r"^\s*[0-9.]+([eE][+-]?[0-9]+)?\s*(B|KB|kB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$",
+            "description": "A memory size with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024).",
+            "examples": ["440MB", "24GiB"]
+        })
+    }
+}
+
 /// The schema editors check a duration against: a number and one of the units [`Duration`] reads.
 impl schemars::JsonSchema for Duration {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -280,6 +390,12 @@ mod tests {
     #[test]
     fn durations_reject_missing_units_and_negatives() {
         assert!("5".parse::<Duration>().unwrap_err().contains("needs a unit"));
+        assert_eq!("440MB".parse::<Bytes>().unwrap().bytes(), 440e6);
+        assert_eq!("24GiB".parse::<Bytes>().unwrap().gib(), 24.0);
+        assert_eq!("1.5 KiB".parse::<Bytes>().unwrap().bytes(), 1536.0);
+        assert!("24".parse::<Bytes>().unwrap_err().contains("needs a unit"));
+        assert!("24gb".parse::<Bytes>().unwrap_err().contains("unknown memory unit"));
+        assert!("-1GB".parse::<Bytes>().is_err());
         assert!("5 parsecs".parse::<Duration>().unwrap_err().contains("unknown duration unit"));
         assert!("-1s".parse::<Duration>().unwrap_err().contains("not negative"));
         assert!("ms".parse::<Duration>().is_err());

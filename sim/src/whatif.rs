@@ -137,7 +137,7 @@ pub fn service_time_band(scenario: &Scenario, inputs: &Inputs) -> Band {
         return Band { low: 0.95, high: 1.05, basis: "calibrated on a load test".into() };
     }
     let band = |low: f64, high: f64, basis: &str| Band { low, high, basis: basis.to_string() };
-    match &serving.service_time {
+    match serving.running_service_time().unwrap_or(&Dist::Constant { value: Default::default() }) {
         Dist::Model { model, device, .. } => match inputs.model_tables.get(&model_key(model, device)) {
             Some(table) => match (table.band, table.worst_source.as_str()) {
                 (Some((low, high)), _) => {

@@ -735,6 +735,107 @@ add("pipeline-run-ok", "22.2", PIPE, command=("run", "{dir}/s.toml", "--out", "{
     json_checks=[("out/summary.json", "/endpoints/flow/stages/1/name", "second"),
                  ("out/summary.json", "/endpoints/flow/replicas", 0)])
 
+# --- Models sharing GPUs (issue 22 item 3). ---------------------------------------------------
+SHARED = BASE + """[endpoints.x]
+serving = { service_time = { kind = "exponential", mean = "4ms" }, memory = { weights = "2GB", per_instance = "1GB" } }
+[endpoints.y]
+serving = { service_time = { kind = "exponential", mean = "6ms" }, memory = { weights = "3GB", per_instance = "1GB" } }
+[gpu_sharing.g]
+endpoints = ["x", "y"]
+gpu_memory = "24GB"
+regions.a = { replicas = 2 }
+[[traffic]]
+origin = "a"
+endpoint = "x"
+arrivals = { process = "poisson", rate = "50/s" }
+"""
+add("shared-run-ok", "22.3", SHARED, command=RUN, exit=0,
+    json_checks=[("out/summary.json", "/gpu_sharing/g/regions/a/gpus", 2),
+                 ("out/summary.json", "/gpu_sharing/g/mode", "time_sliced")])
+add("shared-unknown-endpoint", "22.3", edit('endpoints = ["x", "y"]', 'endpoints = ["x", "zz"]', SHARED),
+    marker='endpoints = ["x", "zz"]', stderr=['"zz" is not a named model endpoint', "model endpoints are: x, y"])
+add("shared-member-twice", "22.3", edit('endpoints = ["x", "y"]', 'endpoints = ["x", "y", "x"]', SHARED),
+    marker='endpoints = ["x", "y", "x"]', stderr=['"x" is listed twice'])
+add("shared-member-with-regions", "22.3", edit('memory = { weights = "2GB", per_instance = "1GB" } }\n',
+    'memory = { weights = "2GB", per_instance = "1GB" } }\nregions.a = { replicas = 1 }\n', SHARED),
+    marker="regions.a = { replicas = 1 }", stderr=["its replicas are the group's"])
+add("shared-does-not-fit", "22.3", edit('weights = "3GB"', 'weights = "30GB"', SHARED), marker="regions.a = { replicas = 2 }",
+    stderr=["do not fit in one GPU's memory", "y 27.94 weights + 1 × 0.93 per instance", "> 22.35 GiB"])
+add("shared-mps-without-interference", "22.3", edit('gpu_memory = "24GB"', 'gpu_memory = "24GB"\nmode = "mps"', SHARED),
+    marker='[gpu_sharing.g]', stderr=["needs mps_interference"])
+add("shared-mps-interference-range", "22.3", edit('gpu_memory = "24GB"', 'gpu_memory = "24GB"\nmode = "mps"\nmps_interference = 1.5', SHARED),
+    marker="mps_interference = 1.5", stderr=["between 0 and 1"])
+add("shared-interference-with-time-slicing", "22.3", edit('gpu_memory = "24GB"', 'gpu_memory = "24GB"\nmps_interference = 0.3', SHARED),
+    marker="mps_interference = 0.3", stderr=['applies to mode = \"mps\" only'])
+add("shared-memory-unit", "22.3", edit('weights = "2GB"', 'weights = "2gb"', SHARED), marker='weights = "2gb"',
+    stderr=['unknown memory unit "gb"'])
+add("shared-memory-without-unit", "22.3", edit('weights = "2GB"', 'weights = 2', SHARED), marker='weights = 2',
+    stderr=["needs a unit"])
+add("shared-memory-missing", "22.3", edit(', memory = { weights = "3GB", per_instance = "1GB" }', '', SHARED),
+    marker='serving = { service_time = { kind = "exponential", mean = "6ms" } }', stderr=['"y" shares GPUs: give memory'])
+add("shared-autoscaling", "22.3", edit("regions.a = { replicas = 2 }",
+    'regions.a = { replicas = 2, autoscaling = { metric = "utilization", target = 0.6, min_replicas = 1, max_replicas = 4 } }', SHARED),
+    marker="regions.a = { replicas = 2, autoscaling", stderr=["autoscaling"])
+add("shared-zero-replicas", "22.3", edit("regions.a = { replicas = 2 }", "regions.a = { replicas = 0 }", SHARED),
+    marker="regions.a = { replicas = 0 }", stderr=["replicas must be between 1"])
+add("shared-named-like-endpoint", "22.3", SHARED.replace("[gpu_sharing.g]", "[gpu_sharing.x]"),
+    marker="[gpu_sharing.x]", stderr=["cannot be named like an endpoint"])
+add("shared-gpu-memory-unknown", "22.3", edit('gpu_memory = "24GB"\nregions.a = { replicas = 2 }',
+    'regions.a = { replicas = 2, instance = "box" }\n[instance_types.box]\nusd_per_hour = 1.0', SHARED),
+    marker="[gpu_sharing.g]", stderr=["not in the GPU catalog: give gpu_memory"])
+add("shared-pipeline-member", "22.3", edit('endpoints = ["x", "y"]', 'endpoints = ["x", "flow"]', SHARED) + """[endpoints.flow.pipeline]
+stages = [{ name = "s", call = ["x"] }]
+""", marker='endpoints = ["x", "flow"]', stderr=['"flow" is a pipeline'])
+
+# --- Model variants (issue 22 item 4). ----------------------------------------------------------
+VARIANTS = edit('service_time = { kind = "exponential", mean = "5ms" }', """min_quality = 0.9
+variants = [
+  { name = "fp16", service_time = { kind = "exponential", mean = "5ms" }, quality = 0.92 },
+  { name = "int8", service_time = { kind = "exponential", mean = "3ms" }, quality = 0.91 },
+]""")
+add("variants-run-ok", "22.4", edit("min_quality = 0.9", 'min_quality = 0.9\nvariant = "int8"', VARIANTS), command=RUN, exit=0,
+    json_checks=[("out/summary.json", "/variants/main/variant", "int8"), ("out/summary.json", "/variants/main/met", True)])
+add("variants-unknown", "22.4", edit("min_quality = 0.9", 'min_quality = 0.9\nvariant = "int4"', VARIANTS),
+    marker='variant = "int4"', stderr=['unknown variant "int4"', "variants are: fp16, int8"])
+add("variants-and-service-time", "22.4", edit("min_quality = 0.9", 'min_quality = 0.9\nservice_time = { kind = "constant", value = "1ms" }', VARIANTS),
+    marker='service_time = { kind = "constant"', stderr=["give service_time or variants, not both"])
+add("variants-twice", "22.4", edit('name = "int8"', 'name = "fp16"', VARIANTS), marker='{ name = "fp16", service_time = { kind = "exponential", mean = "3ms" }',
+    stderr=['variant "fp16" is listed twice'])
+add("variants-quality-missing", "22.4", edit(', quality = 0.91', '', VARIANTS), marker='{ name = "int8"', stderr=["quality"])
+add("variant-without-variants", "22.4", edit("[serving]", '[serving]\nvariant = "fp16"'), marker='variant = "fp16"',
+    stderr=["variant needs variants"])
+add("serving-without-service-time", "22.4", edit('service_time = { kind = "exponential", mean = "5ms" }\n', ""),
+    marker="[serving]", stderr=["serving needs service_time (or variants"])
+add("variants-nan-quality", "22.4", edit("quality = 0.91", "quality = nan", VARIANTS), marker="quality = nan",
+    stderr=["quality must be a finite number"])
+
+# --- Fleet plans (issue 22 item 6). ------------------------------------------------------------
+FLEET = ENDPOINTS + """[instance_types.big]
+usd_per_hour = 2.0
+[fleet]
+instances = [{ instance = "big" }, { instance = "g5.xlarge@us-east-1", service_scale = 0.5 }]
+"""
+add("fleet-validate-ok", "22.6", FLEET, command=("validate", "{dir}/s.toml"), exit=0, stdout_has=["a fleet plan over 2 instance types"])
+add("fleet-unknown-endpoint", "22.6", edit("[fleet]", '[fleet]\nendpoints = ["embd"]', FLEET), marker='endpoints = ["embd"]',
+    stderr=['unknown endpoint "embd"'])
+add("fleet-no-instances", "22.6", edit('instances = [{ instance = "big" }, { instance = "g5.xlarge@us-east-1", service_scale = 0.5 }]', "instances = []", FLEET),
+    marker="instances = []", stderr=["list the instance types"])
+add("fleet-unknown-instance", "22.6", edit('{ instance = "big" }', '{ instance = "huge" }', FLEET), marker='{ instance = "huge" }',
+    stderr=['unknown instance type "huge"'])
+add("fleet-bad-scale", "22.6", edit("service_scale = 0.5", "service_scale = -1", FLEET), marker="service_scale = -1",
+    stderr=["service_scale must be above 0"])
+add("fleet-model-needs-device", "22.6", edit('serving = { service_time = { kind = "exponential", mean = "8ms" } }',
+    'serving = { service_time = { kind = "model", model = "all-MiniLM-L6-v2", device = "t4" } }', FLEET),
+    marker='{ instance = "big" }', stderr=['"embed" has a kind = \"model\" service time: give this instance\'s device'])
+add("fleet-unknown-device", "22.6", edit('serving = { service_time = { kind = "exponential", mean = "8ms" } }',
+    'serving = { service_time = { kind = "model", model = "all-MiniLM-L6-v2", device = "t4" } }', FLEET).replace(
+    '{ instance = "big" }, { instance = "g5.xlarge@us-east-1", service_scale = 0.5 }', '{ instance = "big", device = "tpu9" }'),
+    marker='device = "tpu9"', stderr=['unknown device "tpu9"'])
+add("fleet-no-endpoints", "22.6", BASE + "[fleet]\ninstances = [{ instance = \"g5.xlarge@us-east-1\" }]\n", marker="[fleet]",
+    stderr=["no named model endpoint"])
+add("fleet-plan-runs", "22.6", FLEET, command=("plan", "{dir}/s.toml", "--out", "{dir}/out", "--quiet"), exit=0,
+    json_checks=[("out/summary.json", "/endpoints/embed/regions/a/replicas/mean", 1.0)])
+
 out = ['# Generated by tests/hostile/make_cases.py: the hostile-input corpus tests/hostile.rs runs.',
        '# Each case: the files it writes into a scratch folder ({dir}), the servesim command, and the',
        '# outcome it must get. Do not edit by hand; edit the script and rerun it.', '']

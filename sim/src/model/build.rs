@@ -44,6 +44,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     let retries = scenario.retries.as_ref().map(|r| build_retries(&path!["retries"], r)).transpose()?;
     super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
     let health = build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?;
+    let gpu_groups = super::sharing::build_gpu_groups(scenario, inputs, &regions, &endpoints)?;
 
     Ok(Model {
         name: scenario.name.clone(),
@@ -60,6 +61,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         retries,
         jobs,
         endpoints,
+        gpu_groups,
     })
 }
 
@@ -166,7 +168,7 @@ pub(super) fn build_primary(
         return fail(region_path.clone(), message);
     }
     let price = match &region.instance {
-        None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
+        None => Price { usd_per_hour: 0.0, source: None, gpus: None, gpu: None, preemptions_per_hour: None },
         Some(instance) => price_of(instance, region.pricing, scenario, inputs)
             .map_err(|message| ScenarioError { path: region_path.join("instance"), message })?,
     };
@@ -211,7 +213,7 @@ fn build_beside(
     };
     let instance = given.instance.clone().or_else(|| region.instance.clone());
     let price = match &instance {
-        None => Price { usd_per_hour: 0.0, source: None, gpus: None, preemptions_per_hour: None },
+        None => Price { usd_per_hour: 0.0, source: None, gpus: None, gpu: None, preemptions_per_hour: None },
         Some(instance) => price_of(instance, region.pricing, scenario, inputs)
             .map_err(|message| ScenarioError { path: at.join("instance"), message })?,
     };
@@ -562,6 +564,7 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
         retries: None,
         jobs,
         endpoints: Vec::new(),
+        gpu_groups: Vec::new(),
     })
 }
 

@@ -31,6 +31,7 @@ pub(super) fn build_endpoints(
             format!("at most {MAX_ENDPOINTS} endpoints, got {}", scenario.endpoints.len()),
         );
     }
+    super::sharing::check_members(scenario)?;
     let mut endpoints = Vec::with_capacity(scenario.endpoints.len());
     for (name, endpoint) in &scenario.endpoints {
         let at = path!["endpoints", name.as_str()];
@@ -58,6 +59,10 @@ fn model_endpoint(
         Some(serving) => Some(Arc::new(serving_model(&at.join("serving"), serving, inputs)?)),
         None => None,
     };
+    if let Some(group) = super::sharing::group_of(scenario, name) {
+        let deployments = super::sharing::member_sites(scenario, inputs, at, endpoint, group, regions, &shared)?;
+        return Ok(regions.iter().zip(deployments).map(|(r, primary)| site(&r.name, primary, false)).collect());
+    }
     for region in endpoint.regions.keys() {
         if !regions.iter().any(|r| &r.name == region) {
             return Err(unknown_region(at.join("regions").join(region.as_str()), region, regions));

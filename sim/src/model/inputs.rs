@@ -35,6 +35,8 @@ pub struct Inputs {
     pub traces: BTreeMap<String, Arc<TraceData>>,
     /// Rate curves by [`trace_key`]: `(seconds since the first row, requests per second)`.
     pub rate_series: BTreeMap<String, Arc<Vec<(f64, f64)>>>,
+    /// Memory of one GPU in bytes, by catalog GPU name (`a10g`, `h100-sxm`, …).
+    pub gpu_memory: BTreeMap<String, f64>,
 }
 
 /// What identifies a model-derived latency table.
@@ -62,6 +64,11 @@ pub struct ModelTable {
     pub band: Option<(f64, f64)>,
     /// The least direct source among the table's numbers: "measured", "interpolated" or "estimated".
     pub worst_source: String,
+    /// GPU memory of the model's weights, in bytes, from its graph (0 when unknown).
+    pub weights_bytes: f64,
+    /// Per sequence length: activation memory one request of a batch needs at the engine's peak,
+    /// in bytes (a model instance holds `max_batch` of these).
+    pub activation_bytes_per_request: BTreeMap<u32, f64>,
 }
 
 impl ModelTable {

@@ -14,6 +14,7 @@ pub mod jobs;
 mod operations;
 mod price;
 mod serving;
+mod sharing;
 
 pub use build::build;
 
@@ -89,6 +90,29 @@ pub struct ServingModel {
     pub feature_store: Option<FeatureStoreModel>,
     pub breaker: Option<BreakerModel>,
     pub fallback: Option<FallbackModel>,
+    /// GPU memory the model takes (given, or from its graph), for sharing a GPU.
+    pub memory: Option<MemoryNeed>,
+    /// The model variant that runs, when the serving lists variants.
+    pub variant: Option<VariantModel>,
+}
+
+/// The variant a serving runs and its quality against the user's minimum.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantModel {
+    pub name: String,
+    pub quality: f64,
+    pub min_quality: Option<f64>,
+    pub metric: Option<String>,
+}
+
+/// What one model holds in GPU memory, in bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryNeed {
+    pub weights: f64,
+    /// Activations and workspace of one model instance at `max_batch`.
+    pub per_instance: f64,
+    /// "given" (the scenario's `memory`) or where the graph figure comes from.
+    pub source: String,
 }
 
 impl ServingModel {
@@ -245,6 +269,58 @@ pub struct Model {
     /// Named endpoints beside the main one (`regions`' deployments): endpoint `k` of the engine
     /// is `endpoints[k - 1]`.
     pub endpoints: Vec<EndpointModel>,
+    /// Endpoints whose models share GPUs (`[gpu_sharing]`), in name order.
+    pub gpu_groups: Vec<GpuGroupModel>,
+}
+
+/// Models sharing GPUs: in every region the group runs in, replica slot `i` of each member's
+/// deployment is the same GPU.
+#[derive(Debug)]
+pub struct GpuGroupModel {
+    pub name: String,
+    /// Member endpoints, in the engine's numbering.
+    pub members: Vec<usize>,
+    pub interference: Interference,
+    /// Per region (in `Model::regions`' order): the memory check, none where the group does not run.
+    pub memory: Vec<Option<MemoryBudget>>,
+}
+
+/// How k models executing at once on one GPU slow each other.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Interference {
+    /// Each progresses at (1 − overhead) / k of its dedicated speed when k > 1.
+    TimeSliced { switch_overhead: f64 },
+    /// Each runs 1 + interference × (k − 1) times slower.
+    Mps { interference: f64 },
+}
+
+impl Interference {
+    /// Work done per nanosecond by each of `models` executing at once (1 alone).
+    pub fn speed(self, models: u32) -> f64 {
+        if models <= 1 {
+            return 1.0;
+        }
+        let k = f64::from(models);
+        match self {
+            Interference::TimeSliced { switch_overhead } => (1.0 - switch_overhead) / k,
+            Interference::Mps { interference } => 1.0 / (1.0 + interference * (k - 1.0)),
+        }
+    }
+}
+
+/// One GPU's memory against what the group's models need on it, in bytes.
+#[derive(Clone, Debug)]
+pub struct MemoryBudget {
+    pub gpu: f64,
+    pub reserved: f64,
+    /// Per member: weights + instances × per-instance.
+    pub models: Vec<f64>,
+}
+
+impl MemoryBudget {
+    pub fn needed(&self) -> f64 {
+        self.reserved + self.models.iter().sum::<f64>()
+    }
 }
 
 /// A named endpoint: its deployment in every region (in `Model::regions`' order; a region that

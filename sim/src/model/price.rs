@@ -8,6 +8,8 @@ pub(super) struct Price {
     pub source: Option<String>,
     /// GPUs per instance, where known.
     pub gpus: Option<u32>,
+    /// The catalog name of its GPU, where known.
+    pub gpu: Option<String>,
     /// Spot preemptions per instance-hour, where known.
     pub preemptions_per_hour: Option<f64>,
 }
@@ -37,6 +39,7 @@ pub(super) fn price_of(
             usd_per_hour,
             source: own.source.clone(),
             gpus: own.gpus,
+            gpu: own.gpu.clone(),
             preemptions_per_hour: own.preemptions_per_hour,
         });
     }
@@ -73,6 +76,7 @@ pub(super) fn price_of(
     match pricing {
         scenario::Pricing::OnDemand => Ok(Price {
             gpus: Some(entry.gpus),
+            gpu: Some(entry.gpu.clone()),
             preemptions_per_hour: entry.preemptions_per_hour,
             usd_per_hour: entry.usd_per_hour,
             source: Some(format!("{} on-demand {}: {}", entry.cloud, entry.region, entry.source)),
@@ -80,6 +84,7 @@ pub(super) fn price_of(
         scenario::Pricing::Spot => match entry.spot_usd_per_hour {
             Some(spot) => Ok(Price {
                 gpus: Some(entry.gpus),
+                gpu: Some(entry.gpu.clone()),
                 preemptions_per_hour: entry.preemptions_per_hour,
                 usd_per_hour: spot,
                 source: Some(format!("{} spot {}: {}", entry.cloud, entry.region, entry.source)),

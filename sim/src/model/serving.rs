@@ -7,7 +7,7 @@ use super::checks::{
 use super::error::{fail, ScenarioError};
 use super::inputs::{model_key, model_seqs, Inputs};
 use super::operations::{build_breaker, build_cache, build_fallback, build_feature_store, build_health, build_startup};
-use super::{ReplicaKind, ServingModel};
+use super::{MemoryNeed, ReplicaKind, ServingModel, VariantModel};
 use crate::dist::Sampler;
 use crate::policy::batching::{BatchRule, DynamicBatching};
 use crate::scenario::{self, Dist, KeyPath};
@@ -175,7 +175,8 @@ pub(super) fn serving_model(
     let pre = stage("pre", &serving.overhead.pre)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
     let post =
         stage("post", &serving.overhead.post)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
-    let mut service = batch_latency(&path.join("service_time"), &serving.service_time, batching.max_batch, inputs)?;
+    let (service_path, service_time, variant) = running_variant(path, serving)?;
+    let mut service = batch_latency(&service_path, service_time, batching.max_batch, inputs)?;
     if let Some(calibration) = &serving.calibration {
         let at = path.join("calibration");
         if !(calibration.service_scale.is_finite()
@@ -221,5 +222,111 @@ pub(super) fn serving_model(
             .map(|b| build_breaker(&path.join("circuit_breaker"), b))
             .transpose()?,
         fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
+        memory: memory_need(path, serving, inputs)?,
+        variant,
     })
+}
+
+/// The service time that runs and where it is written: `service_time`, or the chosen variant's
+/// with its quality against `min_quality`.
+fn running_variant<'s>(
+    path: &KeyPath,
+    serving: &'s scenario::Serving,
+) -> Result<(KeyPath, &'s Dist, Option<VariantModel>), ScenarioError> {
+    if let Some(min) = serving.min_quality {
+        if !min.is_finite() {
+            return fail(path.join("min_quality"), "min_quality must be a finite number");
+        }
+    }
+    if serving.variants.is_empty() {
+        for (key, given) in [
+            ("variant", serving.variant.is_some()),
+            ("min_quality", serving.min_quality.is_some()),
+            ("quality_metric", serving.quality_metric.is_some()),
+        ] {
+            if given {
+                return fail(path.join(key), format!("{key} needs variants = [...] to choose among"));
+            }
+        }
+        return match &serving.service_time {
+            Some(dist) => Ok((path.join("service_time"), dist, None)),
+            None => fail(path.clone(), "serving needs service_time (or variants, each with its own)"),
+        };
+    }
+    if serving.service_time.is_some() {
+        return fail(
+            path.join("service_time"),
+            "give service_time or variants, not both: each variant has its own service_time",
+        );
+    }
+    for (k, variant) in serving.variants.iter().enumerate() {
+        let at = path.join("variants").join(k);
+        if variant.name.is_empty() || variant.name.len() > 40 {
+            return fail(at.join("name"), "a variant's name must be 1 to 40 characters");
+        }
+        if serving.variants[..k].iter().any(|v| v.name == variant.name) {
+            return fail(at.join("name"), format!("variant {:?} is listed twice", variant.name));
+        }
+        if !variant.quality.is_finite() {
+            return fail(at.join("quality"), "quality must be a finite number");
+        }
+    }
+    let k = match &serving.variant {
+        None => 0,
+        Some(chosen) => serving.variants.iter().position(|v| &v.name == chosen).ok_or_else(|| {
+            let names: Vec<&str> = serving.variants.iter().map(|v| v.name.as_str()).collect();
+            ScenarioError {
+                path: path.join("variant"),
+                message: format!("unknown variant {chosen:?}; variants are: {}", names.join(", ")),
+            }
+        })?,
+    };
+    let variant = &serving.variants[k];
+    let model = VariantModel {
+        name: variant.name.clone(),
+        quality: variant.quality,
+        min_quality: serving.min_quality,
+        metric: serving.quality_metric.clone(),
+    };
+    Ok((path.join("variants").join(k).join("service_time"), &variant.service_time, Some(model)))
+}
+
+/// The model's GPU memory: as given, or from the model graph behind a `kind = "model"` service
+/// time (weights once; per instance, `max_batch` requests' activations at the longest sequence).
+fn memory_need(
+    path: &KeyPath,
+    serving: &scenario::Serving,
+    inputs: &Inputs,
+) -> Result<Option<MemoryNeed>, ScenarioError> {
+    let chosen = serving.variants.iter().position(|v| serving.variant.as_ref().is_none_or(|c| &v.name == c));
+    let (given, at) = match chosen.and_then(|k| serving.variants[k].memory.as_ref().map(|m| (m, k))) {
+        Some((memory, k)) => (Some(memory), path.join("variants").join(k).join("memory")),
+        None => (serving.memory.as_ref(), path.join("memory")),
+    };
+    if let Some(given) = given {
+        if given.weights.bytes() <= 0.0 {
+            return fail(at.join("weights"), "weights must be more than zero");
+        }
+        return Ok(Some(MemoryNeed {
+            weights: given.weights.bytes(),
+            per_instance: given.per_instance.bytes(),
+            source: "given".into(),
+        }));
+    }
+    let Some(Dist::Model { model, device, seq, seq_buckets }) = serving.running_service_time() else {
+        return Ok(None);
+    };
+    let Some(table) = inputs.model_tables.get(&model_key(model, device)) else {
+        return Ok(None);
+    };
+    let longest = model_seqs(*seq, seq_buckets).into_iter().max().unwrap_or(*seq);
+    let (Some(&per_request), true) = (table.activation_bytes_per_request.get(&longest), table.weights_bytes > 0.0)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(MemoryNeed {
+        weights: table.weights_bytes,
+        per_instance: per_request * f64::from(serving.batching.max_batch),
+        source: format!("{model}'s graph at batch {} and seq {longest}", serving.batching.max_batch),
+    }))
 }

@@ -96,6 +96,13 @@ pub struct Scenario {
     /// regions serve, each with its own deployments, traffic (`[[traffic]] endpoint`) and SLO.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// What `servesim plan` chooses for several endpoints at once: an instance type each, and
+    /// replicas (see [`Fleet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
+    /// Endpoints whose models share GPUs, by group name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gpu_sharing: BTreeMap<String, GpuSharing>,
     /// Batch-scoring jobs (see `scenario::jobs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<jobs::Job>,
@@ -460,8 +467,19 @@ pub struct Serving {
     pub balancer: Balancer,
     #[serde(default)]
     pub batching: Batching,
-    /// Time to run one batch.
-    pub service_time: Dist,
+    /// Time to run one batch (or each of `variants`).
+    pub service_time: Option<Dist>,
+    /// Variants of the model (fp16, int8, a distilled one), each with its service time and a
+    /// quality figure; `variant` names the one that runs (default: the first). A sweep or plan
+    /// chooses among them by varying `serving.variant`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+    pub variant: Option<String>,
+    /// The least quality acceptable (the variants' figure, e.g. accuracy): a sweep point running a
+    /// variant below it is infeasible, and `run` says it falls short.
+    pub min_quality: Option<f64>,
+    /// What the quality figure measures (e.g. "accuracy on SST-2"), for the report.
+    pub quality_metric: Option<String>,
     /// What `servesim calibrate` fitted to a load test (or a what-if): every batch's time scaled,
     /// with extra multiplicative spread.
     pub calibration: Option<Calibration>,
@@ -480,6 +498,147 @@ pub struct Serving {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// Answers given when the model call fails or the breaker is open (degraded, not failed).
     pub fallback: Option<Fallback>,
+    /// GPU memory the model takes, for models sharing a GPU (`[gpu_sharing]`); a `kind = "model"`
+    /// service time computes it from the model graph when absent.
+    pub memory: Option<ModelMemory>,
+}
+
+/// A fleet plan: for each listed endpoint, the instance type (from `instances`) and the replicas
+/// that minimise the fleet's cost while every endpoint's SLO, every pipeline's and the top-level
+/// one hold. Each endpoint is sized alone on each instance type first; the cheapest choices are
+/// then run together and repaired where they miss.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    /// Named model endpoints to choose for (default: every named model endpoint with regions of
+    /// its own; GPU-sharing members keep their group's instance).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// The instance types to choose among.
+    pub instances: Vec<FleetInstance>,
+    /// Most replicas an endpoint may take in one region (default 64).
+    #[serde(default = "default_fleet_max")]
+    pub max_replicas: u32,
+    /// Independent seeds per evaluation (default 2).
+    #[serde(default = "two")]
+    pub replications: u32,
+    /// Fleets besides the cheapest to evaluate in full and rank (default 3): each changes one
+    /// endpoint to its next-cheapest instance type.
+    #[serde(default = "three")]
+    pub runner_ups: u32,
+}
+
+fn default_fleet_max() -> u32 {
+    64
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// One instance type a fleet plan may give an endpoint, and how fast its models run there.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetInstance {
+    /// Key into `[instance_types]` or a catalog instance (`g5.xlarge@us-east-1`).
+    pub instance: String,
+    /// The catalog device (or profile CSV) a `kind = "model"` service time runs on with this
+    /// instance; required for endpoints with one.
+    pub device: Option<String>,
+    /// Every other service time on this instance, as a factor of the one written (0.5: twice as
+    /// fast); default 1.
+    #[serde(default = "one_f64")]
+    pub service_scale: f64,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+/// One variant of a serving's model.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    /// Its time to run one batch (a profile, table or roofline estimate, with its band).
+    pub service_time: Dist,
+    /// The user's quality figure for it (higher is better: accuracy, NDCG, …).
+    pub quality: f64,
+    /// Its GPU memory, when it shares a GPU (default: from its graph, or the serving's `memory`).
+    pub memory: Option<ModelMemory>,
+}
+
+impl Serving {
+    /// The service time that runs: the chosen variant's (by `variant`, else the first), or
+    /// `service_time`. None when neither is there (`build` refuses that, naming the key).
+    pub fn running_service_time(&self) -> Option<&Dist> {
+        if self.variants.is_empty() {
+            return self.service_time.as_ref();
+        }
+        let chosen = self.variant.as_deref();
+        self.variants.iter().find(|v| chosen.is_none_or(|c| v.name == c)).map(|v| &v.service_time)
+    }
+}
+
+/// What a model holds in GPU memory: its weights once, and per model instance its activations
+/// and workspace at `max_batch` (and the longest sequence).
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMemory {
+    pub weights: crate::units::Bytes,
+    pub per_instance: crate::units::Bytes,
+}
+
+/// Models that share GPUs: every replica of the group is one GPU (one Triton server) holding every
+/// member endpoint's model, each with its own queue, batcher and instances. Models executing at
+/// once slow each other down (see [`SharingMode`]); their memory must fit in the GPU's.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSharing {
+    /// Named model endpoints (not pipelines, not `main`) whose deployments are this group's.
+    pub endpoints: Vec<String>,
+    /// How executions of different models share the GPU.
+    #[serde(default)]
+    pub mode: SharingMode,
+    /// With `mps`: each of k models executing at once runs 1 + mps_interference × (k − 1) times
+    /// slower (0: no interference; 1: the same as time-slicing). Fit it from two models measured
+    /// together.
+    pub mps_interference: Option<f64>,
+    /// With `time_sliced`: the fraction of GPU time lost to context switches while several models
+    /// execute (default 0).
+    #[serde(default)]
+    pub switch_overhead: f64,
+    /// Memory the server and CUDA context keep for themselves on each GPU (default 1 GiB).
+    pub reserved_memory: Option<crate::units::Bytes>,
+    /// Memory of one GPU; by default the catalog's figure for the instance's GPU.
+    pub gpu_memory: Option<crate::units::Bytes>,
+    /// Where the group runs: replicas (GPUs), instance and pricing per region. Fixed replicas:
+    /// scaling a machine that several models' queues share is not modelled.
+    pub regions: BTreeMap<String, SharedRegion>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SharingMode {
+    /// The GPU runs one model's kernels at a time, in turns: k models executing at once each
+    /// progress at 1/k of their dedicated speed (less `switch_overhead`).
+    #[default]
+    TimeSliced,
+    /// NVIDIA MPS: kernels of different models run concurrently and slow each other by
+    /// `mps_interference`.
+    Mps,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedRegion {
+    /// GPUs (replicas) in the region, each holding every member's model.
+    pub replicas: u32,
+    /// Key into `[instance_types]` or a catalog instance, for cost (paid once per replica, split
+    /// evenly among the members in their endpoints' costs).
+    pub instance: Option<String>,
+    #[serde(default)]
+    pub pricing: Pricing,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -736,21 +895,26 @@ fn max_replicas() -> u32 {
 
 /// Multiplies every traffic source's rate by `factor` (a trace is replayed `factor` times faster).
 pub fn scale_traffic(scenario: &mut Scenario, factor: f64) {
-    let scale = |rate: &mut Rate| rate.0 *= factor;
     for traffic in &mut scenario.traffic {
-        match &mut traffic.arrivals {
-            Arrivals::Poisson { rate } | Arrivals::Constant { rate } => scale(rate),
-            Arrivals::Diurnal { base, peak, .. } => {
-                scale(base);
-                scale(peak);
-            }
-            Arrivals::Schedule { points } => points.iter_mut().for_each(|(_, rate)| scale(rate)),
-            Arrivals::Mmpp { low_rate, high_rate, .. } => {
-                scale(low_rate);
-                scale(high_rate);
-            }
-            Arrivals::Trace { speedup, .. } => *speedup *= factor,
-            Arrivals::RateTrace { scale, .. } => *scale *= factor,
+        scale_arrivals(&mut traffic.arrivals, factor);
+    }
+}
+
+/// One source's rate `factor` times higher (a trace replayed that much faster).
+pub fn scale_arrivals(arrivals: &mut Arrivals, factor: f64) {
+    let scale = |rate: &mut Rate| rate.0 *= factor;
+    match arrivals {
+        Arrivals::Poisson { rate } | Arrivals::Constant { rate } => scale(rate),
+        Arrivals::Diurnal { base, peak, .. } => {
+            scale(base);
+            scale(peak);
         }
+        Arrivals::Schedule { points } => points.iter_mut().for_each(|(_, rate)| scale(rate)),
+        Arrivals::Mmpp { low_rate, high_rate, .. } => {
+            scale(low_rate);
+            scale(high_rate);
+        }
+        Arrivals::Trace { speedup, .. } => *speedup *= factor,
+        Arrivals::RateTrace { scale, .. } => *scale *= factor,
     }
 }

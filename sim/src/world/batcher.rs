@@ -7,7 +7,7 @@
 //! `busy_nanos_since` (draining and the autoscaler's metrics).
 
 use super::request::Stamp;
-use super::{overlap, serving_of, Event, Outcome, World, NO_TIME};
+use super::{overlap, serving_of, Event, Outcome, World, NONE, NO_TIME};
 use crate::metrics::Phase;
 use crate::model::ServingModel;
 use crate::policy::batching::{Dispatch, DynamicBatching};
@@ -16,15 +16,18 @@ use std::collections::VecDeque;
 
 /// A model instance: runs one batch at a time.
 pub(super) struct Instance {
-    replica: u32,
+    pub(super) replica: u32,
     batch: Vec<u32>,
-    started: Nanos,
+    pub(super) started: Nanos,
     batch_id: u64,
     /// Its replica crashed mid-batch: the batch's requests already failed; the pending
     /// `BatchDone` only frees the instance.
     dead: bool,
     /// Records of a shared job's batch running here instead of requests (0: none).
     job_records: u32,
+    /// On a shared GPU: when its batch ends at the current speed (a `GpuBatchDone` at another
+    /// time is stale).
+    pub(super) gpu_done_at: Nanos,
 }
 
 /// One replica's batcher: its queue and its model instances.
@@ -63,6 +66,7 @@ impl BatcherState {
             batch_id: 0,
             dead: false,
             job_records: 0,
+            gpu_done_at: NO_TIME,
         }));
         BatcherState {
             queue: VecDeque::with_capacity(serving.queue_capacity.min(4096) as usize),
@@ -177,6 +181,7 @@ impl World<'_> {
             self.pools[pool as usize].busy_replicas += 1;
         }
         state.batcher.idle_instances -= 1;
+        let gpu = state.gpu;
         if serving.host_cores.is_some() {
             service = (service as f64 * self.host_contention(replica)) as Nanos;
         }
@@ -189,7 +194,11 @@ impl World<'_> {
         running.started = now;
         running.batch_id = self.next_batch;
         self.next_batch += 1;
-        self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
+        if gpu == NONE {
+            self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
+        } else {
+            self.gpu_start(gpu, self.replicas[replica as usize].gpu_place, instance, service);
+        }
     }
 
     /// An idle instance of `replica` taken for a shared job's batch of `records`.

@@ -21,6 +21,7 @@
 mod batcher;
 mod cache;
 mod frontend;
+mod gpu;
 mod operate;
 mod outcome;
 mod pipeline;
@@ -126,6 +127,10 @@ enum Event {
     StageTimeout {
         request: u32,
     },
+    /// A batch on a shared GPU ends, unless its finish has moved since (`gpu.rs`).
+    GpuBatchDone {
+        instance: u32,
+    },
     /// A response-cache lookup answered (`cache.rs`).
     CacheDone {
         request: u32,
@@ -154,6 +159,9 @@ struct Replica {
     overhead_rng: Rng,
     cpu_idle: u32,
     cpu_waiting: VecDeque<u32>,
+    /// The shared GPU it runs on and its model's place in the GPU's group (NONE: dedicated).
+    gpu: u32,
+    gpu_place: u32,
 }
 
 /// One deployment in one region: replica slots, load balancer, autoscaler, metrics.
@@ -327,6 +335,10 @@ pub struct World<'m> {
     /// Batch jobs on shared capacity, and per region the one sharing it.
     shared_jobs: Vec<shared_job::SharedJob>,
     shared_by_region: Vec<Option<u32>>,
+    /// GPUs shared by several models (empty without `[gpu_sharing]`), and per group what its
+    /// executions took.
+    gpus: Vec<gpu::SharedGpu>,
+    sharing_metrics: Vec<gpu::SharingMetrics>,
 }
 
 /// The response cache of endpoint `e`'s primary deployment in region `r` (its serving's, or its
@@ -399,10 +411,17 @@ impl<'m> World<'m> {
                     overhead_rng: rng::stream(seed, &format!("overhead/{id}")),
                     cpu_idle: serving.cpu_workers.unwrap_or(0),
                     cpu_waiting: VecDeque::new(),
+                    gpu: NONE,
+                    gpu_place: NONE,
                 });
             }
         }
         let main_pools = n + extra.len();
+        let first_replica = |e: usize, r: usize| pools[main_pools + (e - 1) * n + r].first_replica;
+        let (gpus, placement) = gpu::SharedGpu::all(model, replicas.len(), first_replica);
+        for (replica, (gpu, place)) in replicas.iter_mut().zip(placement) {
+            (replica.gpu, replica.gpu_place) = (gpu, place);
+        }
         let mut sites = Vec::with_capacity(n * model.endpoint_count());
         for e in 0..model.endpoint_count() {
             for (r, region) in model.regions.iter().enumerate() {
@@ -502,6 +521,8 @@ impl<'m> World<'m> {
             next_stage_token: 0,
             shared_jobs,
             shared_by_region,
+            gpus,
+            sharing_metrics: vec![gpu::SharingMetrics::default(); model.gpu_groups.len()],
         };
         world.start_initial_replicas();
         world
@@ -559,6 +580,7 @@ impl<'m> World<'m> {
                 Event::Mark => self.on_mark(),
                 Event::SharedJobStart { job } => self.on_shared_job_start(job),
                 Event::StageTimeout { request } => self.on_stage_timeout(request),
+                Event::GpuBatchDone { instance } => self.on_gpu_batch_done(instance),
                 Event::CacheDone { request } => self.on_cache_done(request),
                 Event::CachedRespond { request } => self.finish_cached(request),
             }
@@ -606,8 +628,9 @@ impl<'m> World<'m> {
         let drained_at =
             if cut || self.overflowed || self.stopped_at.is_some() { self.now } else { self.in_system_since };
         let latency_cdf = summary::latency_cdfs(&pools);
-        let (summary, distributions) =
+        let (mut summary, distributions) =
             summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);
+        summary.gpu_sharing = gpu::summaries(self.model, &self.sharing_metrics);
         RunOutput {
             summary,
             distributions,

@@ -1,0 +1,193 @@
+//! GPUs shared by several models (`[gpu_sharing]`): replica slot `i` of every member's deployment
+//! in a region is one GPU. Each model keeps its own queue, batcher and instances; the GPU couples
+//! their speed. While k models execute at once, every execution progresses at
+//! [`Interference::speed`]`(k)` of its dedicated speed, so a batch's finish moves whenever k
+//! changes: each execution keeps the work it has left (in dedicated nanoseconds), and its
+//! `GpuBatchDone` is rescheduled; one at another time than the instance's `gpu_done_at` is stale.
+//!
+//! Instances of one model running side by side do not slow each other here: a model's service
+//! time was measured (or estimated) with its instances as configured.
+
+use super::{Event, World, NONE, NO_TIME};
+use crate::model::{Interference, Model};
+use crate::summary::{GpuGroupSummary, GpuMemorySummary};
+use crate::units::{Nanos, GIB};
+
+pub(super) struct SharedGpu {
+    group: u32,
+    interference: Interference,
+    /// Executions in progress: (instance, work left, whole work), in dedicated nanoseconds.
+    running: Vec<(u32, f64, f64)>,
+    /// Per member model of the group: executions in progress.
+    per_model: Vec<u32>,
+    models_running: u32,
+    /// Work per nanosecond of each execution now.
+    speed: f64,
+    updated: Nanos,
+}
+
+/// Per group: what executions took against their dedicated time, measured after warm-up.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SharingMetrics {
+    pub executions: u64,
+    pub wall_nanos: f64,
+    pub work_nanos: f64,
+}
+
+impl SharedGpu {
+    /// Every group's GPUs, and per replica its GPU and its model's place in the group (NONE when
+    /// dedicated). `first_replica(endpoint, region)` names a member's first replica there.
+    pub(super) fn all(
+        model: &Model,
+        replica_count: usize,
+        first_replica: impl Fn(usize, usize) -> u32,
+    ) -> (Vec<SharedGpu>, Vec<(u32, u32)>) {
+        let mut gpus = Vec::new();
+        let mut placement = vec![(NONE, NONE); replica_count];
+        for (g, group) in model.gpu_groups.iter().enumerate() {
+            for (r, budget) in group.memory.iter().enumerate() {
+                if budget.is_none() {
+                    continue;
+                }
+                let replicas = model.site(group.members[0], r).primary.replicas;
+                for slot in 0..replicas {
+                    let gpu = gpus.len() as u32;
+                    for (place, &endpoint) in group.members.iter().enumerate() {
+                        placement[(first_replica(endpoint, r) + slot) as usize] = (gpu, place as u32);
+                    }
+                    gpus.push(SharedGpu {
+                        group: g as u32,
+                        interference: group.interference,
+                        running: Vec::with_capacity(group.members.len() * 4),
+                        per_model: vec![0; group.members.len()],
+                        models_running: 0,
+                        speed: 1.0,
+                        updated: 0,
+                    });
+                }
+            }
+        }
+        (gpus, placement)
+    }
+
+    /// Takes the work done since the last change off every running execution.
+    fn advance(&mut self, now: Nanos) {
+        let done = (now - self.updated) as f64 * self.speed;
+        for entry in &mut self.running {
+            entry.1 -= done;
+        }
+        self.updated = now;
+    }
+}
+
+impl World<'_> {
+    /// A batch of `work` dedicated nanoseconds starts on `instance`, whose replica's model is
+    /// `place` in the group of GPU `gpu`. Kept out of line: the dedicated path only tests for it.
+    #[inline(never)]
+    pub(super) fn gpu_start(&mut self, gpu: u32, place: u32, instance: u32, work: Nanos) {
+        let now = self.now;
+        let state = &mut self.gpus[gpu as usize];
+        state.advance(now);
+        state.running.push((instance, work as f64, work as f64));
+        state.per_model[place as usize] += 1;
+        if state.per_model[place as usize] == 1 {
+            state.models_running += 1;
+            self.respeed(gpu);
+        } else {
+            self.schedule_gpu_done(gpu, state_last(&self.gpus[gpu as usize]));
+        }
+    }
+
+    /// A `GpuBatchDone`: stale unless it is at the instance's `gpu_done_at` (a rescheduled finish
+    /// may land on the old one's instant: the first to arrive clears it); otherwise the execution
+    /// leaves the GPU (the others speed up) and the batch ends.
+    pub(super) fn on_gpu_batch_done(&mut self, instance: u32) {
+        let state = &mut self.instances[instance as usize];
+        if state.gpu_done_at != self.now {
+            return;
+        }
+        state.gpu_done_at = NO_TIME;
+        let state = &self.instances[instance as usize];
+        let replica = &self.replicas[state.replica as usize];
+        let (gpu, place) = (replica.gpu, replica.gpu_place);
+        let now = self.now;
+        let warm = state.started >= self.model.warmup;
+        let started = state.started;
+        let gpu_state = &mut self.gpus[gpu as usize];
+        gpu_state.advance(now);
+        let at = gpu_state.running.iter().position(|e| e.0 == instance).expect("a running execution is on its GPU");
+        let (_, _, work) = gpu_state.running.swap_remove(at);
+        if warm {
+            let metrics = &mut self.sharing_metrics[gpu_state.group as usize];
+            metrics.executions += 1;
+            metrics.wall_nanos += (now - started) as f64;
+            metrics.work_nanos += work;
+        }
+        gpu_state.per_model[place as usize] -= 1;
+        if gpu_state.per_model[place as usize] == 0 {
+            gpu_state.models_running -= 1;
+            self.respeed(gpu);
+        }
+        self.on_batch_done(instance);
+    }
+
+    /// The number of models executing changed: every execution's finish moves to its new speed.
+    fn respeed(&mut self, gpu: u32) {
+        let state = &mut self.gpus[gpu as usize];
+        state.speed = state.interference.speed(state.models_running);
+        for k in 0..state.running.len() {
+            self.schedule_gpu_done(gpu, k);
+        }
+    }
+
+    /// (Re)schedules the end of the `k`-th running execution of `gpu` at its current speed.
+    fn schedule_gpu_done(&mut self, gpu: u32, k: usize) {
+        let state = &self.gpus[gpu as usize];
+        let (instance, left, _) = state.running[k];
+        let at = self.now.saturating_add((left.max(0.0) / state.speed).ceil() as Nanos);
+        self.instances[instance as usize].gpu_done_at = at;
+        self.events.schedule(at, Event::GpuBatchDone { instance });
+    }
+}
+
+/// Each group's summary: its memory check per region and the stretch its batches measured.
+pub(super) fn summaries(
+    model: &Model,
+    metrics: &[SharingMetrics],
+) -> std::collections::BTreeMap<String, GpuGroupSummary> {
+    let gib = |bytes: f64| bytes / GIB;
+    model
+        .gpu_groups
+        .iter()
+        .zip(metrics)
+        .map(|(group, measured)| {
+            let regions = model
+                .regions
+                .iter()
+                .zip(&group.memory)
+                .enumerate()
+                .filter_map(|(r, (region, budget))| {
+                    let budget = budget.as_ref()?;
+                    let gpus = model.site(group.members[0], r).primary.replicas;
+                    let memory = GpuMemorySummary { gpus, gpu_gib: gib(budget.gpu), needed_gib: gib(budget.needed()) };
+                    Some((region.name.clone(), memory))
+                })
+                .collect();
+            let summary = GpuGroupSummary {
+                mode: match group.interference {
+                    Interference::TimeSliced { .. } => "time_sliced".into(),
+                    Interference::Mps { .. } => "mps".into(),
+                },
+                models: group.members.iter().filter_map(|&e| model.endpoint_name(e).map(String::from)).collect(),
+                regions,
+                executions: measured.executions,
+                stretch: (measured.work_nanos > 0.0).then(|| measured.wall_nanos / measured.work_nanos),
+            };
+            (group.name.clone(), summary)
+        })
+        .collect()
+}
+
+fn state_last(state: &SharedGpu) -> usize {
+    state.running.len() - 1
+}
