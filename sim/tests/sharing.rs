@@ -193,3 +193,27 @@ fn a_group_is_paid_once_and_members_keep_their_requests_apart() {
         assert_conserved(&s.endpoints[e].stats);
     }
 }
+
+#[test]
+fn a_fault_on_a_shared_gpu_strikes_every_model_on_it() {
+    // A slow-replica fault names a alone, but a and b run in one server on the GPU: from 10 s to
+    // 20 s both take 3× as long. Together at half speed, b's 12 ms of work ends at 24 ms; a has
+    // done 12 of its 30 ms and runs the rest alone: 42 ms. (Were b spared, it would end at 8 ms.)
+    let text = scenario("", &constant(10.0), &constant(4.0), EVERY_100MS, EVERY_100MS, "30s")
+        + r#"
+[[faults]]
+kind = "slow_replica"
+region = "r"
+endpoint = "a"
+replicas = 1
+factor = 3
+at = "10s"
+duration = "10s"
+"#;
+    let s = run_seed(&model(&text), 1).summary;
+    let max = |e: &str| s.endpoints[e].stats.latency_ms.max.unwrap();
+    assert!((max("a") - 42.0).abs() < 0.05, "a: {}", max("a"));
+    assert!((max("b") - 24.0).abs() < 0.05, "b: {}", max("b"));
+    // Outside the window, 14 and 8 ms as before: the median is unchanged.
+    assert!((s.endpoints["a"].stats.latency_ms.p50.unwrap() - 14.0).abs() < 0.05);
+}

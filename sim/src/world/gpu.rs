@@ -15,6 +15,8 @@ use crate::units::{Nanos, GIB};
 
 pub(super) struct SharedGpu {
     group: u32,
+    /// Its replicas, one per member model (a fault on one is a fault of the whole server).
+    pub(super) replicas: Vec<u32>,
     interference: Interference,
     /// Executions in progress: (instance, work left, whole work), in dedicated nanoseconds.
     running: Vec<(u32, f64, f64)>,
@@ -52,11 +54,15 @@ impl SharedGpu {
                 let replicas = model.site(group.members[0], r).primary.replicas;
                 for slot in 0..replicas {
                     let gpu = gpus.len() as u32;
+                    let mut on_it = Vec::with_capacity(group.members.len());
                     for (place, &endpoint) in group.members.iter().enumerate() {
-                        placement[(first_replica(endpoint, r) + slot) as usize] = (gpu, place as u32);
+                        let replica = first_replica(endpoint, r) + slot;
+                        placement[replica as usize] = (gpu, place as u32);
+                        on_it.push(replica);
                     }
                     gpus.push(SharedGpu {
                         group: g as u32,
+                        replicas: on_it,
                         interference: group.interference,
                         running: Vec::with_capacity(group.members.len() * 4),
                         per_model: vec![0; group.members.len()],
@@ -129,6 +135,15 @@ impl World<'_> {
             self.respeed(gpu);
         }
         self.on_batch_done(instance);
+    }
+
+    /// The replicas a fault on `replica` strikes: every model on its shared GPU (one server
+    /// process), or itself alone.
+    pub(super) fn server_of(&self, replica: u32) -> Vec<u32> {
+        match self.replicas[replica as usize].gpu {
+            NONE => vec![replica],
+            gpu => self.gpus[gpu as usize].replicas.clone(),
+        }
     }
 
     /// The number of models executing changed: every execution's finish moves to its new speed.

@@ -501,14 +501,18 @@ impl World<'_> {
                     chosen.sort_unstable();
                     chosen
                 };
-                for replica in victims {
+                for victim in victims {
                     let back = self.now.saturating_add(self.repair_time(f));
-                    match fault.action {
-                        FaultAction::Crash { .. } => self.crash(replica),
-                        FaultAction::Slow { factor, .. } => self.replicas[replica as usize].slow_factor = factor,
-                        _ => unreachable!(),
+                    // On a shared GPU the server holding every model crashes or slows down, and
+                    // comes back, as one.
+                    for replica in self.server_of(victim) {
+                        match fault.action {
+                            FaultAction::Crash { .. } => self.crash(replica),
+                            FaultAction::Slow { factor, .. } => self.replicas[replica as usize].slow_factor = factor,
+                            _ => unreachable!(),
+                        }
+                        self.events.schedule(back, Event::Restore { replica });
                     }
-                    self.events.schedule(back, Event::Restore { replica });
                 }
                 if random {
                     let next = self.next_random_fault(f);
