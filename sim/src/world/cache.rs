@@ -18,7 +18,8 @@ const EVICTION_SAMPLES: usize = 5;
 
 pub(super) struct CacheState {
     rng: Rng,
-    zipf: Option<Zipf<f64>>,
+    /// How a lookup decides, from the model: the law is built once per site.
+    rule: Rule,
     /// Per key: when its entry expires and when it was last used.
     expires: Vec<Nanos>,
     used: Vec<Nanos>,
@@ -27,17 +28,23 @@ pub(super) struct CacheState {
     entries: Vec<u32>,
 }
 
+enum Rule {
+    Ratio(f64),
+    Keys { law: Zipf<f64>, ttl: Option<Nanos>, capacity: u32 },
+}
+
 impl CacheState {
     pub(super) fn new(model: &CacheModel, rng: Rng) -> CacheState {
-        let (zipf, keys) = match model.lookup {
-            CacheLookup::Ratio(_) => (None, 0),
-            CacheLookup::Keys { keys, zipf, .. } => {
-                (Some(Zipf::new(f64::from(keys), zipf).expect("checked when built")), keys as usize)
+        let (rule, keys) = match model.lookup {
+            CacheLookup::Ratio(ratio) => (Rule::Ratio(ratio), 0),
+            CacheLookup::Keys { keys, zipf, ttl, capacity } => {
+                let law = Zipf::new(f64::from(keys), zipf).expect("checked when built");
+                (Rule::Keys { law, ttl, capacity }, keys as usize)
             }
         };
         CacheState {
             rng,
-            zipf,
+            rule,
             expires: vec![0; keys],
             used: vec![0; keys],
             position: vec![NONE; keys],
@@ -50,12 +57,11 @@ impl CacheState {
     }
 
     /// Whether the lookup hits; a miss fills the entry (evicting one when full).
-    pub(super) fn lookup(&mut self, model: &CacheModel, now: Nanos) -> bool {
-        let (ttl, capacity) = match model.lookup {
-            CacheLookup::Ratio(ratio) => return self.rng.random::<f64>() < ratio,
-            CacheLookup::Keys { ttl, capacity, .. } => (ttl, capacity),
+    pub(super) fn lookup(&mut self, now: Nanos) -> bool {
+        let (zipf, ttl, capacity) = match &self.rule {
+            Rule::Ratio(ratio) => return self.rng.random::<f64>() < *ratio,
+            Rule::Keys { law, ttl, capacity } => (law, *ttl, *capacity),
         };
-        let zipf = self.zipf.as_ref().expect("the key model has a Zipf law");
         let key = (zipf.sample(&mut self.rng) as usize).saturating_sub(1);
         if self.position[key] != NONE && self.expires[key] > now {
             self.used[key] = now;
@@ -132,15 +138,9 @@ impl World<'_> {
 
     pub(super) fn on_cache_done(&mut self, id: u32) {
         let request = self.requests[id as usize];
-        let pool = &self.pools[request.pool as usize];
-        let model = match pool.serving {
-            Some(serving) => serving.cache.as_ref(),
-            None => pool.pipeline.and_then(|p| p.cache.as_ref()),
-        }
-        .expect("looked up in a cache");
         let now = self.now;
         let cache = self.sites[request.site as usize].cache.as_mut().expect("a cache per site");
-        let hit = cache.lookup(model, now);
+        let hit = cache.lookup(now);
         if request.sent >= self.model.warmup {
             let metrics = &mut self.pools[request.pool as usize].metrics;
             if hit {

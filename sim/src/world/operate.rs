@@ -501,15 +501,18 @@ impl World<'_> {
                     chosen.sort_unstable();
                     chosen
                 };
+                let slow = match fault.action {
+                    FaultAction::Slow { factor, .. } => Some(factor),
+                    _ => None,
+                };
                 for victim in victims {
                     let back = self.now.saturating_add(self.repair_time(f));
                     // On a shared GPU the server holding every model crashes or slows down, and
                     // comes back, as one.
                     for replica in self.server_of(victim) {
-                        match fault.action {
-                            FaultAction::Crash { .. } => self.crash(replica),
-                            FaultAction::Slow { factor, .. } => self.replicas[replica as usize].slow_factor = factor,
-                            _ => unreachable!(),
+                        match slow {
+                            None => self.crash(replica),
+                            Some(factor) => self.replicas[replica as usize].slow_factor = factor,
                         }
                         self.events.schedule(back, Event::Restore { replica });
                     }

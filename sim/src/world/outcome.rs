@@ -208,25 +208,31 @@ impl World<'_> {
             } else {
                 request.served_by - self.pools[self.replicas[request.served_by as usize].pool as usize].first_replica
             };
-            self.records.push(RequestRecord {
-                serial: request.serial,
-                sent: request.sent,
-                size: request.size,
-                region: request.region,
-                replica: first,
-                batch: request.batch,
-                batch_size: request.batch_size,
-                batch_start: request.at(Stamp::BatchStarted),
-                finished: self.now,
-                attempts: request.attempt,
-                outcome,
-                stages: request.stages(),
-            });
+            self.record(&request, first, outcome);
         }
         if !request.shadow {
             self.change_in_system(-1);
         }
         self.free_requests.push(id);
+    }
+
+    /// Keeps a finished request's record (`RunOptions::record_requests`); `replica` is its slot in
+    /// its deployment, or NONE.
+    fn record(&mut self, request: &Request, replica: u32, outcome: Outcome) {
+        self.records.push(RequestRecord {
+            serial: request.serial,
+            sent: request.sent,
+            size: request.size,
+            region: request.region,
+            replica,
+            batch: request.batch,
+            batch_size: request.batch_size,
+            batch_start: request.at(Stamp::BatchStarted),
+            finished: self.now,
+            attempts: request.attempt,
+            outcome,
+            stages: request.stages(),
+        });
     }
 
     /// An answer from the response cache reaches the client: it neither queued nor ran, so it is
@@ -238,20 +244,7 @@ impl World<'_> {
         self.unassign(id);
         self.count_apart(&request, outcome, true);
         if self.record_requests && !request.shadow && !request.call {
-            self.records.push(RequestRecord {
-                serial: request.serial,
-                sent: request.sent,
-                size: request.size,
-                region: request.region,
-                replica: NONE,
-                batch: request.batch,
-                batch_size: request.batch_size,
-                batch_start: request.at(Stamp::BatchStarted),
-                finished: self.now,
-                attempts: request.attempt,
-                outcome,
-                stages: request.stages(),
-            });
+            self.record(&request, NONE, outcome);
         }
         if request.call {
             // A stage's call answered from its endpoint's cache.
