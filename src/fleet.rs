@@ -219,6 +219,9 @@ fn set_devices(scenario: &mut sim::scenario::Scenario, name: &str, device: &str)
                 *d = device.to_string();
             }
         }
+        if let Some(llm) = serving.llm.as_mut().filter(|llm| llm.model.is_some()) {
+            llm.device = Some(device.to_string());
+        }
     }
 }
 

@@ -74,6 +74,35 @@ fn ensure_model_table(
     Ok(())
 }
 
+/// Every `[serving]` section of the scenario, at its key path.
+fn servings(scenario: &Scenario) -> Vec<(KeyPath, &sim::scenario::Serving)> {
+    let mut out = Vec::new();
+    if let Some(serving) = &scenario.serving {
+        out.push((sim::path!["serving"], serving));
+    }
+    for (name, region) in &scenario.regions {
+        if let Some(serving) = &region.serving {
+            out.push((sim::path!["regions", name, "serving"], serving));
+        }
+    }
+    for (key, deployment) in [("ab", &scenario.ab), ("shadow", &scenario.shadow)] {
+        if let Some(serving) = deployment.as_ref().and_then(|d| d.serving.as_ref()) {
+            out.push((sim::path![key, "serving"], serving));
+        }
+    }
+    for (name, endpoint) in &scenario.endpoints {
+        if let Some(serving) = &endpoint.serving {
+            out.push((sim::path!["endpoints", name, "serving"], serving));
+        }
+        for (region, given) in &endpoint.regions {
+            if let Some(serving) = &given.serving {
+                out.push((sim::path!["endpoints", name, "regions", region, "serving"], serving));
+            }
+        }
+    }
+    out
+}
+
 /// Reads the latency tables and traces `scenario` names that `inputs` lacks. `semantic` turns a
 /// problem with a scenario key (a file that cannot be read, a missing column) into an error.
 /// Returns the warnings about what was read.
@@ -97,30 +126,19 @@ pub fn load_files(
             });
         own.chain(variants).collect()
     }
-    let mut services_of_serving = Vec::new();
-    if let Some(serving) = &scenario.serving {
-        services_of_serving.extend(serving_at(sim::path!["serving"], serving));
-    }
-    for (name, region) in &scenario.regions {
-        if let Some(serving) = &region.serving {
-            services_of_serving.extend(serving_at(sim::path!["regions", name, "serving"], serving));
+    let servings = servings(scenario);
+    let services_of_serving: Vec<_> =
+        servings.iter().flat_map(|(at, serving)| serving_at(at.clone(), serving)).collect();
+    // An LLM engine's model: its iteration profile on every catalog GPU (a sweep may change the
+    // device).
+    for (at, serving) in &servings {
+        let Some(model) = serving.llm.as_ref().and_then(|llm| llm.model.as_ref()) else { continue };
+        if inputs.llm_profiles.contains_key(&sim::model::llm_key(model, "h100-sxm")) {
+            continue;
         }
-    }
-    for (key, deployment) in [("ab", &scenario.ab), ("shadow", &scenario.shadow)] {
-        if let Some(serving) = deployment.as_ref().and_then(|d| d.serving.as_ref()) {
-            services_of_serving.extend(serving_at(sim::path![key, "serving"], serving));
-        }
-    }
-    for (name, endpoint) in &scenario.endpoints {
-        if let Some(serving) = &endpoint.serving {
-            services_of_serving.extend(serving_at(sim::path!["endpoints", name, "serving"], serving));
-        }
-        for (region, given) in &endpoint.regions {
-            if let Some(serving) = &given.serving {
-                services_of_serving
-                    .extend(serving_at(sim::path!["endpoints", name, "regions", region, "serving"], serving));
-            }
-        }
+        let profiles = crate::latency::llm_profiles(model)
+            .map_err(|error| semantic(at.join("llm").join("model"), error.to_string()))?;
+        inputs.llm_profiles.extend(profiles.into_iter().map(|(key, profile)| (key, Arc::new(profile))));
     }
     services.extend(services_of_serving.iter().cloned());
     for (i, job) in scenario.jobs.iter().enumerate() {
@@ -172,6 +190,7 @@ pub fn load_files(
     let sizes_used = services_of_serving
         .iter()
         .any(|(_, service_time, _)| matches!(service_time, Dist::Model { seq_buckets, .. } if !seq_buckets.is_empty()));
+    let llm_used = servings.iter().any(|(_, serving)| serving.llm.is_some());
     for (i, traffic) in scenario.traffic.iter().enumerate() {
         let Some(key) = sim::model::trace_key(&traffic.arrivals) else { continue };
         if inputs.traces.contains_key(&key) || inputs.rate_series.contains_key(&key) {
@@ -190,27 +209,52 @@ pub fn load_files(
                 format,
                 size_column,
                 output_column,
+                hash_column,
+                hash_block_tokens,
                 origin,
                 ..
             } => {
+                if hash_column.is_some() && *hash_block_tokens == 0 {
+                    return Err(semantic(at("hash_block_tokens"), "hash_block_tokens must be at least 1".into()));
+                }
                 // A column read for nothing is a misunderstanding worth a word, not an error: the
                 // same trace may feed a scenario that does use it.
-                if size_column.is_some() && !sizes_used {
+                if size_column.is_some() && !sizes_used && !llm_used {
                     let why = "size_column is read but no service time uses request sizes (only kind = \"model\" with seq_buckets does): the sizes are ignored";
                     warnings.push(format!("warning: {}", semantic(at("size_column"), why.into()).message));
                 }
-                if output_column.is_some() {
-                    let why = "output_column is read but servesim does not model output lengths yet: they are ignored";
+                if output_column.is_some() && !llm_used {
+                    let why = "output_column is read but only an LLM engine ([serving.llm]) uses output lengths: they are ignored";
                     warnings.push(format!("warning: {}", semantic(at("output_column"), why.into()).message));
                 }
                 let columns = trace::Columns {
                     timestamp: timestamp_column,
                     size: size_column.as_deref(),
                     output: output_column.as_deref(),
+                    hashes: hash_column.as_deref().map(|name| (name, *hash_block_tokens)),
                     unit: *timestamp_unit,
                     format: *format,
                 };
                 let data = trace::read(&base.join(file), &columns, origin).map_err(located)?;
+                // A request longer than the largest sequence bucket runs at that bucket: say so
+                // rather than cut it silently.
+                let largest = services_of_serving
+                    .iter()
+                    .filter_map(|(_, service_time, _)| match service_time {
+                        Dist::Model { seq_buckets, .. } => seq_buckets.iter().max().copied(),
+                        _ => None,
+                    })
+                    .max();
+                if let (Some(largest), Some(sizes)) = (largest, &data.sizes) {
+                    let longer = sizes.iter().filter(|&&size| size > largest).count();
+                    if longer > 0 {
+                        let why = format!(
+                            "{longer} of the trace's {} requests are longer than the largest seq bucket ({largest} tokens) and run at it: add a larger bucket to time them at their size",
+                            sizes.len()
+                        );
+                        warnings.push(format!("warning: {}", semantic(at("size_column"), why).message));
+                    }
+                }
                 inputs.traces.insert(key, Arc::new(data));
             }
             Arrivals::RateTrace {

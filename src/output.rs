@@ -375,6 +375,9 @@ pub fn print_table(summary: &Summary) {
     for line in reports::table::sharing_lines(summary) {
         println!("{line}");
     }
+    for line in reports::table::llm_lines(summary) {
+        println!("{line}");
+    }
     let stages = reports::table::stage_rows(summary);
     if !stages.is_empty() {
         let mut header = format!("{:<20} {:<14}", "pipeline", "stage");

@@ -12,6 +12,8 @@ pub struct Columns<'a> {
     pub timestamp: &'a str,
     pub size: Option<&'a str>,
     pub output: Option<&'a str>,
+    /// Prompt-block hashes and the tokens each covers.
+    pub hashes: Option<(&'a str, u32)>,
     pub unit: TimeUnit,
     pub format: Option<TraceFormat>,
 }
@@ -237,6 +239,13 @@ fn jsonl_rows(
             let text = match value {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
+                // A list of whole numbers, for the prompt-block hashes' column only.
+                serde_json::Value::Array(items)
+                    if key == "hash_column" && items.iter().all(serde_json::Value::is_u64) =>
+                {
+                    let numbers: Vec<String> = items.iter().map(ToString::to_string).collect();
+                    format!("[{}]", numbers.join(","))
+                }
                 other => return Err(at(column, format!("{name:?} is neither a number nor a string: {other}"))),
             };
             row.push(Some(Field { text, line: line_number, column }));
@@ -284,12 +293,22 @@ pub fn parse(path: &Path, bytes: &[u8], columns: &Columns, origin: &str) -> Resu
         ("timestamp_column", Some(columns.timestamp)),
         ("size_column", columns.size),
         ("output_column", columns.output),
+        ("hash_column", columns.hashes.map(|(name, _)| name)),
     ];
     let table = read_rows(path, bytes, format, &wanted)?;
     let (has_size, has_output) = (columns.size.is_some(), columns.output.is_some());
     let mut rows: Vec<(i64, u32, u32)> = Vec::with_capacity(table.len());
+    let mut hashes: Vec<Vec<u64>> = Vec::new();
     for row in &table {
-        let [time, size, output] = &row[..] else { unreachable!("three wanted columns") };
+        let [time, size, output, hash] = &row[..] else { unreachable!("four wanted columns") };
+        if let Some(field) = hash {
+            hashes.push(parse_hashes(&field.text).ok_or_else(|| {
+                field.error(
+                    path,
+                    "not a list of block hashes (whole numbers, as a JSON array or separated by spaces or semicolons)",
+                )
+            })?);
+        }
         let time = time.as_ref().expect("the timestamp is always wanted");
         let nanos = parse_timestamp(&time.text, columns.unit).ok_or_else(|| {
             time.error(path, "not a timestamp (a number in timestamp_unit, or a valid date YYYY-MM-DD HH:MM:SS.fff)")
@@ -305,7 +324,12 @@ pub fn parse(path: &Path, bytes: &[u8], columns: &Columns, origin: &str) -> Resu
     if rows.is_empty() {
         return Err(scenario_error("file", format!("trace {} has no rows", path.display())));
     }
-    rows.sort_by_key(|&(time, _, _)| time);
+    // Sorted by time, each row's hashes going with it.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].0);
+    let rows: Vec<(i64, u32, u32)> = order.iter().map(|&i| rows[i]).collect();
+    let hashes: Vec<Vec<u64>> =
+        if hashes.is_empty() { hashes } else { order.iter().map(|&i| std::mem::take(&mut hashes[i])).collect() };
     let origin_time = if origin == "first" {
         rows[0].0
     } else {
@@ -313,12 +337,32 @@ pub fn parse(path: &Path, bytes: &[u8], columns: &Columns, origin: &str) -> Resu
             scenario_error("origin", format!("origin {origin:?} is neither \"first\" nor a timestamp like the trace's"))
         })?
     };
-    let kept: Vec<_> = rows.into_iter().filter(|&(time, _, _)| time >= origin_time).collect();
+    let first_kept = rows.partition_point(|&(time, _, _)| time < origin_time);
+    let kept: Vec<_> = rows[first_kept..].to_vec();
+    let hashes = columns.hashes.map(|(_, block_tokens)| {
+        let mut flat = sim::traffic::BlockHashes { starts: vec![0], values: Vec::new(), block_tokens };
+        for list in &hashes[first_kept..] {
+            flat.values.extend_from_slice(list);
+            flat.starts.push(flat.values.len() as u32);
+        }
+        flat
+    });
     Ok(TraceData {
+        hashes,
         offsets: kept.iter().map(|&(time, _, _)| time.abs_diff(origin_time)).collect(),
         sizes: has_size.then(|| kept.iter().map(|&(_, size, _)| size).collect()),
         outputs: has_output.then(|| kept.iter().map(|&(_, _, output)| output).collect()),
     })
+}
+
+/// A list of block hashes: `[1, 2, 3]` (how JSON lines hand an array over), or `1 2 3`, `1;2;3`.
+fn parse_hashes(text: &str) -> Option<Vec<u64>> {
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse::<u64>().ok())
+        .collect()
 }
 
 /// A rate beyond any service: a typo (the scenario's request budget refuses smaller ones that run

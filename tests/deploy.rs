@@ -314,3 +314,57 @@ fn a_gpu_sharing_group_deploys_one_server_per_gpu_with_every_model() {
         String::from_utf8_lossy(&caught.stderr)
     );
 }
+
+/// An LLM deployment's manifests run `vllm serve` with the engine arguments the plan chose, pass
+/// the real Kubernetes schemas, and a disaggregated one gets a prefill and a decode Deployment.
+#[test]
+fn llm_plans_deploy_vllm_with_the_simulated_engine_arguments() {
+    let Some(python) = venv_python() else { return };
+    let dir = std::env::temp_dir().join(format!("servesim-deploy-llm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = |split: &str| {
+        format!(
+            "name = \"chat\"\nduration = \"60s\"\nwarmup = \"10s\"\n[regions.us-east]\nreplicas = 2\n\
+             instance = \"p5.4xlarge@us-east-1\"\n[serving]\ntimeout = \"60s\"\n[serving.llm]\n\
+             model = \"llama-3-8b\"\ndevice = \"h100-sxm\"\nmax_num_seqs = 128\n{split}\n\
+             [[traffic]]\norigin = \"us-east\"\narrivals = {{ process = \"poisson\", rate = \"4/s\" }}\n\
+             tokens = {{ prompt = {{ kind = \"constant\", value = 800 }}, output = {{ kind = \"constant\", value = 100 }} }}\n\
+             [slo]\nttft = [{{ percentile = 99, max = \"1s\" }}]\n\
+             [sweep]\nstrategy = \"grid\"\n[sweep.parameters]\n\"serving.llm.max_num_batched_tokens\" = [2048, 8192]\n"
+        )
+    };
+    for (name, split) in
+        [("aggregated", ""), ("split", "disaggregation = { prefill_replicas = 1, kv_transfer_gbps = 50 }")]
+    {
+        let scenario = dir.join(format!("{name}.toml"));
+        std::fs::write(&scenario, text(split)).unwrap();
+        let out = dir.join(name);
+        let plan = servesim(&["plan", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+        let deploy = out.join("deploy");
+        let valid = validate(&python, &deploy);
+        assert!(valid.status.success(), "{name}: {}", String::from_utf8_lossy(&valid.stderr));
+        let region = deploy.join("us-east");
+        let deployment = if split.is_empty() { "deployment.yaml" } else { "deployment-decode.yaml" };
+        let yaml = std::fs::read_to_string(region.join(deployment)).unwrap();
+        assert!(yaml.contains("- vllm") && yaml.contains("--model=meta-llama/Meta-Llama-3-8B-Instruct"), "{yaml}");
+        assert!(yaml.contains("--max-num-seqs=128") && yaml.contains("--block-size=16"), "{yaml}");
+        assert!(yaml.contains("--max-num-batched-tokens="), "{yaml}");
+        if !split.is_empty() {
+            assert!(region.join("deployment-prefill.yaml").is_file());
+            assert!(yaml.contains("NixlConnector") && yaml.contains("replicas: 1"), "{yaml}");
+        }
+        let kserve = std::fs::read_to_string(region.join("kserve-inferenceservice.yaml")).unwrap();
+        assert!(kserve.contains("--backend=vllm") && kserve.contains("huggingface"), "{kserve}");
+    }
+    // A broken one is caught: the engine's arguments gone.
+    let broken = dir.join("broken");
+    copy_dir(&dir.join("aggregated/deploy"), &broken);
+    let path = broken.join("us-east/deployment.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap().replace("--max-num-seqs=128", "--verbose");
+    std::fs::write(&path, yaml).unwrap();
+    let invalid = validate(&python, &broken);
+    assert!(!invalid.status.success() && String::from_utf8_lossy(&invalid.stderr).contains("--max-num-seqs"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

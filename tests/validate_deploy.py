@@ -20,7 +20,46 @@ KUBERNETES_VERSION = "1.37.0"
 CORE = ["deployment.yaml", "service.yaml", "hpa.yaml"]
 
 
+def kubernetes_problems(path: pathlib.Path, document):
+    """The core kinds against Kubernetes' own schema, strict."""
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        yield f"{path}: {error.message} at {'.'.join(str(p) for p in error.path)}"
+    except Exception as error:  # schema lookup and other failures are failures too
+        yield f"{path}: {error}"
+
+
+def llm_problems_in(region: pathlib.Path):
+    """An LLM deployment: vLLM Deployments (one, or prefill and decode), a Service, an optional
+    HPA; the InferenceService checked for the fields servesim relies on."""
+    names = sorted(p.name for p in region.glob("deployment*.yaml")) + ["service.yaml"]
+    if (region / "hpa.yaml").exists():
+        names.append("hpa.yaml")
+    for name in names:
+        document = yaml.safe_load((region / name).read_text())
+        yield from kubernetes_problems(region / name, document)
+        if name.startswith("deployment"):
+            container = document["spec"]["template"]["spec"]["containers"][0]
+            if container.get("command") != ["vllm", "serve"]:
+                yield f"{region / name}: the container does not run vllm serve"
+            wanted = ["--tensor-parallel-size=", "--max-num-seqs=", "--max-num-batched-tokens=",
+                      "--gpu-memory-utilization=", "--block-size="]
+            for flag in wanted:
+                if not any(str(arg).startswith(flag) for arg in container.get("args", [])):
+                    yield f"{region / name}: vllm serve lacks {flag}"
+    kserve = yaml.safe_load((region / "kserve-inferenceservice.yaml").read_text())
+    predictor = kserve.get("spec", {}).get("predictor", {})
+    if kserve.get("apiVersion") != "serving.kserve.io/v1beta1" or not isinstance(predictor.get("minReplicas"), int):
+        yield f"{region}/kserve-inferenceservice.yaml: not a v1beta1 InferenceService with integer minReplicas"
+    if "--backend=vllm" not in predictor.get("model", {}).get("args", []):
+        yield f"{region}/kserve-inferenceservice.yaml: the runtime is not told to use vLLM"
+
+
 def problems_in(region: pathlib.Path):
+    if not (region / "config.pbtxt").exists() and not (region / "models").is_dir():
+        yield from llm_problems_in(region)
+        return
     if (region / "models").is_dir():
         # A GPU-sharing group (deploy/gpu-sharing/GROUP/REGION/): one Triton server per GPU with
         # every member's model, fixed replicas (no autoscaler).
@@ -28,12 +67,7 @@ def problems_in(region: pathlib.Path):
         return
     for name in CORE:
         document = yaml.safe_load((region / name).read_text())
-        try:
-            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            yield f"{region / name}: {error.message} at {'.'.join(str(p) for p in error.path)}"
-        except Exception as error:  # schema lookup and other failures are failures too
-            yield f"{region / name}: {error}"
+        yield from kubernetes_problems(region / name, document)
     try:
         config = text_format.Parse((region / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
         batching = config.dynamic_batching
@@ -56,12 +90,7 @@ def problems_in(region: pathlib.Path):
 def shared_problems_in(region: pathlib.Path):
     for name in ["deployment.yaml", "service.yaml"]:
         document = yaml.safe_load((region / name).read_text())
-        try:
-            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            yield f"{region / name}: {error.message} at {'.'.join(str(p) for p in error.path)}"
-        except Exception as error:
-            yield f"{region / name}: {error}"
+        yield from kubernetes_problems(region / name, document)
     deployment = yaml.safe_load((region / "deployment.yaml").read_text())
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     loaded = {a.split("=", 1)[1] for a in args if a.startswith("--load-model=")}
@@ -84,7 +113,8 @@ def main():
     deploy = pathlib.Path(sys.argv[1])
     # A region folder holds a deployment.yaml: deploy/REGION/ for the main endpoint,
     # deploy/endpoints/ENDPOINT/REGION/ for a named one.
-    regions = sorted(p.parent for p in deploy.rglob("deployment.yaml"))
+    # (an LLM's disaggregated deployment: deployment-prefill.yaml and deployment-decode.yaml).
+    regions = sorted({p.parent for p in deploy.rglob("deployment*.yaml")})
     if not regions:
         print(f"{deploy}: no region folders", file=sys.stderr)
         return 1

@@ -33,3 +33,33 @@ fn calibrated_predictions_of_real_servers_hold_their_reported_errors() {
         assert!(get("uncalibrated_max_abs_error_p50") > 0.13, "{name}: {report}");
     }
 }
+
+/// docs/validation.md's vLLM section, rerun on the committed load tests of the real vLLM (CPU
+/// build): calibrated on the lowest and highest load, the held-out loads' TTFT and TPOT p50 and
+/// p99 stay within the errors the page reports.
+#[test]
+fn calibrated_llm_engine_predicts_a_real_vllm_within_its_reported_errors() {
+    let dir = scratch("validation-vllm");
+    let points: Vec<String> =
+        ["1", "3", "5", "7"].iter().map(|r| repo(&format!("validation/results/vllm-cpu-r{r}.csv"))).collect();
+    let scenario = repo("validation/results/vllm-cpu.toml");
+    let out = dir.join("vllm");
+    let mut args = vec!["calibrate", &scenario];
+    args.extend(points.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap(), "-q"]);
+    ok(servesim(&args));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("calibration.json")).unwrap()).unwrap();
+    let get = |key: &str| report[key].as_f64().unwrap();
+    for (key, reported) in REPORTED_VLLM {
+        assert!(get(key) <= reported + 0.01, "{key}: {report}");
+    }
+}
+
+/// The worst hold-out |error| docs/validation.md reports for the vLLM comparison.
+const REPORTED_VLLM: [(&str, f64); 4] = [
+    ("holdout_max_abs_error_ttft_p50", 0.05),
+    ("holdout_max_abs_error_tpot_p50", 0.06),
+    ("holdout_max_abs_error_ttft_p99", 0.16),
+    ("holdout_max_abs_error_tpot_p99", 0.24),
+];

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     for format in [TraceFormat::Csv, TraceFormat::Jsonl] {
         for unit in [TimeUnit::Seconds, TimeUnit::Milliseconds] {
             let columns =
-                Columns { timestamp: "timestamp", size: Some("tokens"), output: None, unit, format: Some(format) };
+                Columns { timestamp: "timestamp", size: Some("tokens"), output: None, hashes: None, unit, format: Some(format) };
             let _ = parse(path, data, &columns, "first");
             let plain = Columns { size: None, ..columns };
             let _ = parse(path, data, &plain, "2023-11-16 18:00:00");

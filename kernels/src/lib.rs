@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod device_fit;
 pub mod error;
+pub mod llm;
 pub mod models;
 pub mod ops;
 pub mod predict;

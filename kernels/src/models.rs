@@ -30,6 +30,9 @@ pub struct Decoder {
     pub kv_heads: u64,
     pub intermediate: u64,
     pub vocab: u64,
+    /// Context length the model was trained for (`max_position_embeddings`, or the shorter
+    /// length its serving defaults use).
+    pub context: u64,
 }
 
 /// A DLRM-style recommender: dense features through a bottom MLP, one embedding table per sparse
@@ -133,6 +136,33 @@ pub fn catalog() -> Vec<ModelSpec> {
                 kv_heads: 8,
                 intermediate: 14336,
                 vocab: 128_256,
+                context: 8192,
+            }),
+        },
+        ModelSpec {
+            name: "qwen2.5-7b",
+            source: "Hugging Face config.json of Qwen/Qwen2.5-7B-Instruct (28 layers, 3584 hidden, 28 heads, 4 KV heads, 18944 intermediate, 152064 vocab, untied; 32768 context without YaRN)",
+            architecture: Architecture::Decoder(Decoder {
+                layers: 28,
+                hidden: 3584,
+                heads: 28,
+                kv_heads: 4,
+                intermediate: 18944,
+                vocab: 152_064,
+                context: 32_768,
+            }),
+        },
+        ModelSpec {
+            name: "mistral-7b",
+            source: "Hugging Face config.json of mistralai/Mistral-7B-v0.1 (32 layers, 4096 hidden, 32 heads, 8 KV heads, 14336 intermediate, 32000 vocab, 32768 positions)",
+            architecture: Architecture::Decoder(Decoder {
+                layers: 32,
+                hidden: 4096,
+                heads: 32,
+                kv_heads: 8,
+                intermediate: 14336,
+                vocab: 32_000,
+                context: 32_768,
             }),
         },
     ]

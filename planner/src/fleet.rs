@@ -134,6 +134,10 @@ impl Search<'_> {
                 for (k, variant) in serving.variants.iter().enumerate() {
                     model(&variant.service_time, format!("{at}.variants[{k}].service_time"));
                 }
+                // An LLM engine's iteration time is estimated on its `device` too.
+                if serving.llm.as_ref().is_some_and(|llm| llm.model.is_some()) {
+                    device_paths.push(format!("{at}.llm.device"));
+                }
                 scale_paths.push((format!("{at}.calibration.service_scale"), scale));
             }
             out.push(FleetEndpoint {

@@ -75,6 +75,16 @@ impl Autoscaling {
                 format!("{}", model.target),
                 "sum(rate(nv_inference_request_success{pod=~\"APP-.*\"}[1m]))",
             ),
+            ScaleMetric::KvCacheUsage => (
+                "vllm_kv_cache_usage_perc",
+                format!("{}", model.target),
+                "sum(vllm:kv_cache_usage_perc{pod=~\"APP-.*\"})",
+            ),
+            ScaleMetric::OutputTokensPerSecond => (
+                "vllm_generation_tokens_per_second",
+                format!("{}", model.target),
+                "sum(rate(vllm:generation_tokens_total{pod=~\"APP-.*\"}[1m]))",
+            ),
             ScaleMetric::QueueDepth | ScaleMetric::Concurrency => (
                 "nv_inference_pending_request_count",
                 format!("{}", model.target),
@@ -133,7 +143,7 @@ pub struct DeployInput<'a> {
     pub image: &'a str,
 }
 
-fn labels(app: &str, region: &str, endpoint: Option<&str>) -> Yaml {
+pub(crate) fn labels(app: &str, region: &str, endpoint: Option<&str>) -> Yaml {
     let mut entries = vec![
         ("app.kubernetes.io/name".to_string(), text(app)),
         ("app.kubernetes.io/part-of".to_string(), text("servesim-plan")),
@@ -174,11 +184,11 @@ fn behavior(a: &Autoscaling) -> Yaml {
     ])
 }
 
-fn port(name: &str, number: u16) -> Yaml {
+pub(crate) fn port(name: &str, number: u16) -> Yaml {
     map([("name", text(name)), ("containerPort", int(number))])
 }
 
-fn probe(path: &str, period_s: u32, failures: u32) -> Yaml {
+pub(crate) fn probe(path: &str, period_s: u32, failures: u32) -> Yaml {
     map([
         ("httpGet", map([("path", text(path)), ("port", text("http"))])),
         ("periodSeconds", int(period_s)),
@@ -188,6 +198,9 @@ fn probe(path: &str, period_s: u32, failures: u32) -> Yaml {
 
 /// `(file name, contents)` for one region.
 pub fn render(input: &DeployInput) -> Vec<(String, String)> {
+    if let Some(engine) = input.serving.kind.llm() {
+        return crate::llm_deploy::render(input, engine);
+    }
     let region = &input.region.name;
     let app = app_name(input.scenario, input.endpoint, region);
     let metadata =
@@ -221,71 +234,8 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
         image: input.image,
     });
 
-    let hpa = map([
-        ("apiVersion", text("autoscaling/v2")),
-        ("kind", text("HorizontalPodAutoscaler")),
-        ("metadata", metadata(&app, region)),
-        (
-            "spec",
-            map([
-                (
-                    "scaleTargetRef",
-                    map([("apiVersion", text("apps/v1")), ("kind", text("Deployment")), ("name", text(app.as_str()))]),
-                ),
-                ("minReplicas", int(a.min_replicas.max(1))),
-                ("maxReplicas", int(a.max_replicas)),
-                (
-                    "metrics",
-                    list([map([
-                        ("type", text("Pods")),
-                        (
-                            "pods",
-                            map([
-                                ("metric", map([("name", text(a.metric.as_str()))])),
-                                (
-                                    "target",
-                                    map([("type", text("AverageValue")), ("averageValue", text(a.target.as_str()))]),
-                                ),
-                            ]),
-                        ),
-                    ])]),
-                ),
-                ("behavior", behavior(a)),
-            ]),
-        ),
-    ]);
-
-    let keda = map([
-        ("apiVersion", text("keda.sh/v1alpha1")),
-        ("kind", text("ScaledObject")),
-        ("metadata", metadata(&app, region)),
-        (
-            "spec",
-            map([
-                ("scaleTargetRef", map([("name", text(app.as_str()))])),
-                ("minReplicaCount", int(a.min_replicas)),
-                ("maxReplicaCount", int(a.max_replicas)),
-                ("pollingInterval", int(a.polling_s)),
-                ("cooldownPeriod", int(a.cooldown_s)),
-                ("advanced", map([("horizontalPodAutoscalerConfig", map([("behavior", behavior(a))]))])),
-                (
-                    "triggers",
-                    list([map([
-                        ("type", text("prometheus")),
-                        (
-                            "metadata",
-                            map([
-                                ("serverAddress", text("http://prometheus-operated.monitoring.svc:9090")),
-                                ("query", text(a.keda_query.replace("APP", &app))),
-                                ("threshold", text(a.target.as_str())),
-                                ("activationThreshold", text(format!("{}", a.activation))),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
-        ),
-    ]);
+    let hpa = hpa(&app, region, input.endpoint, a);
+    let keda = keda(&app, region, input.endpoint, a);
 
     let kserve = map([
         ("apiVersion", text("serving.kserve.io/v1beta1")),
@@ -338,7 +288,81 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
     files
 }
 
-fn gpu_resources(gpus: u32) -> Yaml {
+/// The HPA of the autoscaler simulated (`a`), on its per-pod metric.
+pub(crate) fn hpa(app: &str, region: &str, endpoint: Option<&str>, a: &Autoscaling) -> Yaml {
+    let metadata = |app: &str, region: &str| map([("name", text(app)), ("labels", labels(app, region, endpoint))]);
+    map([
+        ("apiVersion", text("autoscaling/v2")),
+        ("kind", text("HorizontalPodAutoscaler")),
+        ("metadata", metadata(app, region)),
+        (
+            "spec",
+            map([
+                (
+                    "scaleTargetRef",
+                    map([("apiVersion", text("apps/v1")), ("kind", text("Deployment")), ("name", text(app))]),
+                ),
+                ("minReplicas", int(a.min_replicas.max(1))),
+                ("maxReplicas", int(a.max_replicas)),
+                (
+                    "metrics",
+                    list([map([
+                        ("type", text("Pods")),
+                        (
+                            "pods",
+                            map([
+                                ("metric", map([("name", text(a.metric.as_str()))])),
+                                (
+                                    "target",
+                                    map([("type", text("AverageValue")), ("averageValue", text(a.target.as_str()))]),
+                                ),
+                            ]),
+                        ),
+                    ])]),
+                ),
+                ("behavior", behavior(a)),
+            ]),
+        ),
+    ])
+}
+
+/// KEDA's ScaledObject for the same autoscaler, its metric read from Prometheus.
+pub(crate) fn keda(app: &str, region: &str, endpoint: Option<&str>, a: &Autoscaling) -> Yaml {
+    let metadata = |app: &str, region: &str| map([("name", text(app)), ("labels", labels(app, region, endpoint))]);
+    map([
+        ("apiVersion", text("keda.sh/v1alpha1")),
+        ("kind", text("ScaledObject")),
+        ("metadata", metadata(app, region)),
+        (
+            "spec",
+            map([
+                ("scaleTargetRef", map([("name", text(app))])),
+                ("minReplicaCount", int(a.min_replicas)),
+                ("maxReplicaCount", int(a.max_replicas)),
+                ("pollingInterval", int(a.polling_s)),
+                ("cooldownPeriod", int(a.cooldown_s)),
+                ("advanced", map([("horizontalPodAutoscalerConfig", map([("behavior", behavior(a))]))])),
+                (
+                    "triggers",
+                    list([map([
+                        ("type", text("prometheus")),
+                        (
+                            "metadata",
+                            map([
+                                ("serverAddress", text("http://prometheus-operated.monitoring.svc:9090")),
+                                ("query", text(a.keda_query.replace("APP", app))),
+                                ("threshold", text(a.target.as_str())),
+                                ("activationThreshold", text(format!("{}", a.activation))),
+                            ]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        ),
+    ])
+}
+
+pub(crate) fn gpu_resources(gpus: u32) -> Yaml {
     map([("limits", map([("nvidia.com/gpu", int(gpus))])), ("requests", map([("nvidia.com/gpu", int(gpus))]))])
 }
 

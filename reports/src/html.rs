@@ -368,6 +368,32 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
         ];
         out.push(charts::lines("Replicas by state (all regions)", axis, "replicas", &replicas, &shade, true));
     }
+    if all.iter().any(|r| r.output_tokens_per_s.is_some()) {
+        let series = |name: &str, f: fn(&TimeseriesRow) -> Option<f64>| Series {
+            name: name.into(),
+            points: all.iter().filter_map(|r| f(r).map(|v| (mid(r), v))).collect(),
+        };
+        let tokens = [series("TTFT p99 (ms)", |r| r.ttft_p99_ms), series("TPOT p99 (ms)", |r| r.tpot_p99_ms)];
+        out.push(charts::lines(
+            "LLM: time to first token and per output token, p99 per interval",
+            axis,
+            "ms",
+            &tokens,
+            &shade,
+            true,
+        ));
+        let usage = [series("KV cache in use (%)", |r| r.kv_usage.map(|u| 100.0 * u))];
+        out.push(charts::lines(
+            "LLM: KV cache in use at interval ends (mean over ready replicas)",
+            axis,
+            "%",
+            &usage,
+            &shade,
+            true,
+        ));
+        let rate = [series("output tokens/s", |r| r.output_tokens_per_s)];
+        out.push(charts::lines("LLM: output tokens per second", axis, "tokens/s", &rate, &shade, true));
+    }
     let troubled = all.iter().any(|r| r.failed + r.degraded + r.retries + r.failover > 0);
     if troubled {
         let rate = |name: &str, f: fn(&TimeseriesRow) -> u64| Series {
@@ -540,6 +566,9 @@ pub fn render_run(report: &RunReport) -> String {
     }
     out.push_str("</table>");
     endpoints_table(&mut out, summary);
+    for line in table::llm_lines(summary) {
+        let _ = write!(out, "<p>{}</p>", escape(&line));
+    }
     resilience_table(&mut out, summary);
 
     out.push_str("<h2>Latency</h2><div class=grid>");

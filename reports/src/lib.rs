@@ -7,6 +7,7 @@ pub mod html;
 pub mod job_deploy;
 pub mod jobs;
 pub mod kubernetes;
+pub mod llm_deploy;
 pub mod table;
 
 pub use html::{escape, render_run, PlanSection, ReportData, RunReport, UncertaintySection};

@@ -99,6 +99,17 @@ pub fn slo_words(slo: &SloReport) -> String {
             if target.met { "✓" } else { "✗" }
         ));
     }
+    for (what, targets) in [("TTFT", &slo.ttft), ("TPOT", &slo.tpot)] {
+        for target in targets {
+            parts.push(format!(
+                "{what} p{} {} ≤ {} ms {}",
+                target.percentile,
+                ms(target.observed_ms),
+                target.target_ms,
+                if target.met { "✓" } else { "✗" }
+            ));
+        }
+    }
     if let Some(a) = &slo.availability {
         parts.push(format!("availability {:.5} ≥ {} {}", a.observed, a.target, if a.met { "✓" } else { "✗" }));
     }
@@ -128,6 +139,46 @@ pub fn stage_rows(summary: &Summary) -> Vec<(&str, &str, [String; 6])> {
             })
         })
         .collect()
+}
+
+/// One sentence per LLM deployment (and all together when several): time to first token and
+/// per output token, tokens per second, goodput, the KV cache and its cost per output token.
+pub fn llm_lines(summary: &Summary) -> Vec<String> {
+    let line = |name: &str, llm: &sim::summary::LlmStats| {
+        let kv = llm.kv_utilization.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u));
+        let cost = llm.usd_per_million_output_tokens.map_or("–".into(), |c| format!("{c:.3}"));
+        format!(
+            "LLM {name}: TTFT p50 {} / p99 {} ms, TPOT p50 {} / p99 {} ms; {:.0} input and {:.0} output tokens/s, \
+             goodput {:.2} requests/s; KV cache {} tokens per replica, {kv} used, {} preemptions; {cost} USD per million output tokens",
+            ms(llm.ttft_ms.p50),
+            ms(llm.ttft_ms.p99),
+            ms(llm.tpot_ms.p50),
+            ms(llm.tpot_ms.p99),
+            llm.input_tokens_per_s,
+            llm.output_tokens_per_s,
+            llm.goodput_rps,
+            llm.kv_capacity_tokens,
+            llm.preemptions
+        )
+    };
+    let mut lines: Vec<String> = summary
+        .regions
+        .iter()
+        .filter_map(|(name, region)| region.stats.llm.as_ref().map(|llm| line(name, llm)))
+        .collect();
+    for (endpoint, summary) in &summary.endpoints {
+        for (region, stats) in &summary.regions {
+            if let Some(llm) = &stats.stats.llm {
+                lines.push(line(&format!("{endpoint}/{region}"), llm));
+            }
+        }
+    }
+    if lines.len() > 1 {
+        if let Some(llm) = &summary.overall.llm {
+            lines.push(line("all", llm));
+        }
+    }
+    lines
 }
 
 /// One sentence per GPU-sharing group: its models, GPUs and memory per region, and how much

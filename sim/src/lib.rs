@@ -6,6 +6,7 @@
 
 pub mod dist;
 pub mod event;
+pub mod iteration;
 pub mod job;
 pub mod metrics;
 pub mod model;

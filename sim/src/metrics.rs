@@ -103,7 +103,85 @@ pub struct RegionMetrics {
     /// Response-cache lookups that hit and missed, by requests sent after warm-up.
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// An LLM engine's figures (None for other kinds).
+    pub llm: Option<Box<LlmMetrics>>,
     pub interval: IntervalMetrics,
+}
+
+/// What an LLM engine measured: per request (sent after warm-up) its time to first token and
+/// time per output token; per token the gap since the last; per iteration its tokens.
+#[derive(Clone, Debug)]
+pub struct LlmMetrics {
+    pub ttft: Histogram<u64>,
+    pub tpot: Histogram<u64>,
+    pub inter_token: Histogram<u64>,
+    pub ttft_sum: f64,
+    pub tpot_sum: f64,
+    pub inter_token_sum: f64,
+    /// Completions' prompt and output tokens.
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    /// Completions within every TTFT and TPOT target (goodput).
+    pub good: u64,
+    pub iterations: u64,
+    pub prefill_tokens: u64,
+    pub decode_tokens: u64,
+    pub preemptions: u64,
+    /// Tokens computed before a preemption threw them away.
+    pub recomputed_tokens: u64,
+    /// Prompt tokens looked up in the prefix cache (requests' first scheduling), and found.
+    pub prefix_lookup_tokens: u64,
+    pub prefix_hit_tokens: u64,
+    /// ∫ KV-cache tokens in use dt over iterations, in the measured window.
+    pub kv_token_nanos: f64,
+    /// KV blocks per replica (for the summary's capacity in tokens).
+    pub kv_tokens_per_replica: u64,
+}
+
+impl LlmMetrics {
+    pub fn new(kv_tokens_per_replica: u64) -> Self {
+        LlmMetrics {
+            ttft: new_histogram(),
+            tpot: new_histogram(),
+            inter_token: new_histogram(),
+            ttft_sum: 0.0,
+            tpot_sum: 0.0,
+            inter_token_sum: 0.0,
+            prompt_tokens: 0,
+            output_tokens: 0,
+            good: 0,
+            iterations: 0,
+            prefill_tokens: 0,
+            decode_tokens: 0,
+            preemptions: 0,
+            recomputed_tokens: 0,
+            prefix_lookup_tokens: 0,
+            prefix_hit_tokens: 0,
+            kv_token_nanos: 0.0,
+            kv_tokens_per_replica,
+        }
+    }
+
+    pub fn merge(&mut self, other: &LlmMetrics) {
+        self.ttft.add(&other.ttft).expect("histograms share bounds");
+        self.tpot.add(&other.tpot).expect("histograms share bounds");
+        self.inter_token.add(&other.inter_token).expect("histograms share bounds");
+        self.ttft_sum += other.ttft_sum;
+        self.tpot_sum += other.tpot_sum;
+        self.inter_token_sum += other.inter_token_sum;
+        self.prompt_tokens += other.prompt_tokens;
+        self.output_tokens += other.output_tokens;
+        self.good += other.good;
+        self.iterations += other.iterations;
+        self.prefill_tokens += other.prefill_tokens;
+        self.decode_tokens += other.decode_tokens;
+        self.preemptions += other.preemptions;
+        self.recomputed_tokens += other.recomputed_tokens;
+        self.prefix_lookup_tokens += other.prefix_lookup_tokens;
+        self.prefix_hit_tokens += other.prefix_hit_tokens;
+        self.kv_token_nanos += other.kv_token_nanos;
+        self.kv_tokens_per_replica = self.kv_tokens_per_replica.max(other.kv_tokens_per_replica);
+    }
 }
 
 /// Where a replica is in its life. Off slots cost nothing; every other phase is paid for.
@@ -131,15 +209,48 @@ impl Phase {
 pub struct IntervalMetrics {
     pub counts: Counts,
     pub latency: Histogram<u64>,
+    /// An LLM engine's: TTFT and TPOT of the interval's completions, output tokens produced.
+    pub llm: Option<Box<LlmInterval>>,
+}
+
+pub struct LlmInterval {
+    pub ttft: Histogram<u64>,
+    pub tpot: Histogram<u64>,
+    pub output_tokens: u64,
+}
+
+impl LlmInterval {
+    pub fn new() -> Self {
+        LlmInterval { ttft: new_interval_histogram(), tpot: new_interval_histogram(), output_tokens: 0 }
+    }
+    pub fn reset(&mut self) {
+        self.ttft.reset();
+        self.tpot.reset();
+        self.output_tokens = 0;
+    }
+    pub fn add(&mut self, other: &LlmInterval) {
+        self.ttft.add(&other.ttft).expect("histograms share bounds");
+        self.tpot.add(&other.tpot).expect("histograms share bounds");
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+impl Default for LlmInterval {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl IntervalMetrics {
     pub fn new() -> Self {
-        IntervalMetrics { counts: Counts::default(), latency: new_interval_histogram() }
+        IntervalMetrics { counts: Counts::default(), latency: new_interval_histogram(), llm: None }
     }
     pub fn reset(&mut self) {
         self.counts = Counts::default();
         self.latency.reset();
+        if let Some(llm) = self.llm.as_mut() {
+            llm.reset();
+        }
     }
 }
 
@@ -169,6 +280,7 @@ impl RegionMetrics {
             breaker_open_nanos: 0.0,
             cache_hits: 0,
             cache_misses: 0,
+            llm: None,
             interval: IntervalMetrics::new(),
         }
     }
@@ -200,6 +312,12 @@ impl RegionMetrics {
         self.breaker_open_nanos += other.breaker_open_nanos;
         self.cache_hits += other.cache_hits;
         self.cache_misses += other.cache_misses;
+        if let Some(other) = &other.llm {
+            match &mut self.llm {
+                Some(mine) => mine.merge(other),
+                None => self.llm = Some(other.clone()),
+            }
+        }
     }
 
     /// An answer from a fallback: counted and timed, but not a model completion.
@@ -261,4 +379,15 @@ pub struct TimeseriesRow {
     pub failover: u64,
     /// Circuit breaker at the end of the interval: 0 closed, 1 half-open, 2 open (empty without one).
     pub breaker: Option<u8>,
+    /// LLM engines (empty otherwise): p99 time to first token and per output token of the
+    /// interval's completions, output tokens per second, KV cache in use at the interval's end
+    /// (mean over ready replicas).
+    #[serde(default)]
+    pub ttft_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub tpot_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub output_tokens_per_s: Option<f64>,
+    #[serde(default)]
+    pub kv_usage: Option<f64>,
 }

@@ -15,8 +15,8 @@ use crate::job::JobSummary;
 use crate::stats::{mean_ci95, sectioning_half_width};
 use crate::summary::{
     AvailabilityAttainment, BatchSizes, BreakerStats, CacheStats, Cost, Distributions, EndpointSummary,
-    LatencyAttainment, Percentiles, RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch, SloReport,
-    StageSummary, Summary,
+    LatencyAttainment, LlmStats, Percentiles, RegionSummary, ReplicaHours, RequestCounts, Section, SectionRef, Sketch,
+    SloReport, StageSummary, Summary,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -218,6 +218,28 @@ pub struct ReplicatedSection {
     pub breaker: Option<ReplicatedBreaker>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<ReplicatedCache>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<ReplicatedLlm>,
+}
+
+/// An LLM engine's figures over replications: token-time percentiles pooled like latency's.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedLlm {
+    pub ttft_ms: ReplicatedPercentiles,
+    pub tpot_ms: ReplicatedPercentiles,
+    pub inter_token_ms: ReplicatedPercentiles,
+    pub input_tokens_per_s: Mean,
+    pub output_tokens_per_s: Mean,
+    pub goodput_rps: Mean,
+    pub iterations: Mean,
+    pub mean_tokens_per_iteration: Option<Mean>,
+    pub kv_utilization: Option<Mean>,
+    /// The same in every replication.
+    pub kv_capacity_tokens: u64,
+    pub preemptions: Mean,
+    pub recomputed_tokens: Mean,
+    pub prefix_hit_rate: Option<Mean>,
+    pub usd_per_million_output_tokens: Option<Mean>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -303,6 +325,31 @@ impl ReplicatedSection {
             breaker: each[0].breaker.as_ref().map(|_| ReplicatedBreaker {
                 opened: Mean::over(&breakers, |b| b.opened as f64),
                 open_s: Mean::over(&breakers, |b| b.open_s),
+            }),
+            llm: pooled.llm.as_ref().map(|pooled| {
+                let llms: Vec<&LlmStats> = each.iter().filter_map(|s| s.llm.as_ref()).collect();
+                let part = |field: fn(&LlmStats) -> &Percentiles| llms.iter().map(|s| field(s)).collect::<Vec<_>>();
+                ReplicatedLlm {
+                    ttft_ms: ReplicatedPercentiles::new(&part(|s| &s.ttft_ms), &pooled.ttft_ms, context, None),
+                    tpot_ms: ReplicatedPercentiles::new(&part(|s| &s.tpot_ms), &pooled.tpot_ms, context, None),
+                    inter_token_ms: ReplicatedPercentiles::new(
+                        &part(|s| &s.inter_token_ms),
+                        &pooled.inter_token_ms,
+                        context,
+                        None,
+                    ),
+                    input_tokens_per_s: Mean::over(&llms, |l| l.input_tokens_per_s),
+                    output_tokens_per_s: Mean::over(&llms, |l| l.output_tokens_per_s),
+                    goodput_rps: Mean::over(&llms, |l| l.goodput_rps),
+                    iterations: Mean::over(&llms, |l| l.iterations as f64),
+                    mean_tokens_per_iteration: Mean::over_some(&llms, |l| l.mean_tokens_per_iteration),
+                    kv_utilization: Mean::over_some(&llms, |l| l.kv_utilization),
+                    kv_capacity_tokens: pooled.kv_capacity_tokens,
+                    preemptions: Mean::over(&llms, |l| l.preemptions as f64),
+                    recomputed_tokens: Mean::over(&llms, |l| l.recomputed_tokens as f64),
+                    prefix_hit_rate: Mean::over_some(&llms, |l| l.prefix_hit_rate),
+                    usd_per_million_output_tokens: Mean::over_some(&llms, |l| l.usd_per_million_output_tokens),
+                }
             }),
             cache: each[0].cache.as_ref().map(|_| {
                 let caches: Vec<&CacheStats> = each.iter().filter_map(|s| s.cache.as_ref()).collect();

@@ -11,14 +11,40 @@ use rand_distr::{Distribution, LogNormal};
 use std::fmt::Debug;
 use std::sync::Arc;
 
+/// The shape of one unit of work a replica runs — a batch, or one iteration of an LLM engine —
+/// as far as its latency depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Requests (sequences) in it.
+    pub requests: u32,
+    /// The longest request's size (tokens, say; 0 when the traffic gives no sizes).
+    pub longest: u32,
+    /// Prompt tokens prefilled in it (an LLM iteration's chunks).
+    pub prefill_tokens: u32,
+    /// Tokens decoded in it: one per decoding sequence.
+    pub decode_tokens: u32,
+    /// Query × key pairs its attention computes (causal prefill chunks and decodes together).
+    pub attention_pairs: u64,
+    /// KV-cache tokens its attention reads from memory.
+    pub kv_tokens_read: u64,
+}
+
+impl Step {
+    /// A batch of `requests` whose longest has size `longest`.
+    #[inline]
+    pub fn batch(requests: u32, longest: u32) -> Step {
+        Step { requests, longest, ..Step::default() }
+    }
+}
+
 pub trait BatchLatency: Send + Sync + Debug {
     /// One draw of the time to run a batch of `batch_size` requests.
     fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos;
-    /// The same for a batch whose longest request has size `longest` (tokens, say; 0 when the
-    /// traffic gives no sizes). Size-blind models ignore it.
+    /// One draw of the time to run a step of this shape. Models that know only batch sizes read
+    /// its `requests`; sequence-bucketed ones its `longest` too.
     #[inline]
-    fn sample_sized(&self, batch_size: u32, _longest: u32, rng: &mut Rng) -> Nanos {
-        self.sample(batch_size, rng)
+    fn sample_step(&self, step: &Step, rng: &mut Rng) -> Nanos {
+        self.sample(step.requests, rng)
     }
     /// The mean time for a batch of `batch_size`, in nanoseconds (for routing estimates and reports).
     fn mean(&self, batch_size: u32) -> f64;
@@ -68,11 +94,11 @@ impl ScaledLatency {
 impl BatchLatency for ScaledLatency {
     #[inline]
     fn sample(&self, batch_size: u32, rng: &mut Rng) -> Nanos {
-        self.sample_sized(batch_size, 0, rng)
+        self.sample_step(&Step::batch(batch_size, 0), rng)
     }
     #[inline]
-    fn sample_sized(&self, batch_size: u32, longest: u32, rng: &mut Rng) -> Nanos {
-        let base = self.inner.sample_sized(batch_size, longest, rng) as f64 * self.scale;
+    fn sample_step(&self, step: &Step, rng: &mut Rng) -> Nanos {
+        let base = self.inner.sample_step(step, rng) as f64 * self.scale;
         let spread = self.jitter.as_ref().map_or(1.0, |j| j.sample(rng));
         (base * spread).min(1e15) as Nanos
     }
@@ -185,8 +211,8 @@ impl BatchLatency for BucketedLatency {
         self.buckets[self.default].1.sample(batch_size, rng)
     }
     #[inline]
-    fn sample_sized(&self, batch_size: u32, longest: u32, rng: &mut Rng) -> Nanos {
-        self.bucket(longest).sample(batch_size, rng)
+    fn sample_step(&self, step: &Step, rng: &mut Rng) -> Nanos {
+        self.bucket(step.longest).sample(step.requests, rng)
     }
     fn mean(&self, batch_size: u32) -> f64 {
         self.buckets[self.default].1.mean(batch_size)
@@ -225,14 +251,14 @@ mod tests {
             String::new(),
         );
         let mut rng = crate::rng::stream(1, "t");
-        assert_eq!(model.sample_sized(1, 0, &mut rng), 3); // no size: the default seq
-        assert_eq!(model.sample_sized(1, 20, &mut rng), 1);
-        assert_eq!(model.sample_sized(1, 32, &mut rng), 1);
-        assert_eq!(model.sample_sized(1, 33, &mut rng), 3);
-        assert_eq!(model.sample_sized(4, 500, &mut rng), 40);
-        assert_eq!(model.sample_sized(1, 4000, &mut rng), 10); // truncated to the last bucket
+        assert_eq!(model.sample_step(&Step::batch(1, 0), &mut rng), 3); // no size: the default seq
+        assert_eq!(model.sample_step(&Step::batch(1, 20), &mut rng), 1);
+        assert_eq!(model.sample_step(&Step::batch(1, 32), &mut rng), 1);
+        assert_eq!(model.sample_step(&Step::batch(1, 33), &mut rng), 3);
+        assert_eq!(model.sample_step(&Step::batch(4, 500), &mut rng), 40);
+        assert_eq!(model.sample_step(&Step::batch(1, 4000), &mut rng), 10); // truncated to the last bucket
         assert_eq!(model.mean(4), 12.0);
         let blind = BucketedLatency::new(vec![(64, table(2.0))], 64, true, String::new());
-        assert_eq!(blind.sample_sized(1, 4000, &mut rng), 2);
+        assert_eq!(blind.sample_step(&Step::batch(1, 4000), &mut rng), 2);
     }
 }

@@ -1,8 +1,8 @@
 //! The summary of one run: what `summary.json` holds. Simulated results only — nothing here depends
 //! on the wall clock — so the same scenario and seed give the same bytes.
 
-use crate::metrics::{Counts, Phase, RegionMetrics};
-use crate::model::{Model, SloModel};
+use crate::metrics::{Counts, LlmMetrics, Phase, RegionMetrics};
+use crate::model::{LatencyTargetModel, Model, SloModel};
 use crate::units::{nanos_to_secs, Nanos};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -136,6 +136,37 @@ pub struct Section {
     /// The response cache, where there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheStats>,
+    /// An LLM engine's figures, where the section has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmStats>,
+}
+
+/// What LLM engines measured, over requests sent in the measured window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LlmStats {
+    /// Time to first token as the client sees the stream begin (network included).
+    pub ttft_ms: Percentiles,
+    /// Time per output token after the first: (last − first token) ÷ (outputs − 1).
+    pub tpot_ms: Percentiles,
+    /// Gaps between consecutive tokens of a request.
+    pub inter_token_ms: Percentiles,
+    pub input_tokens_per_s: f64,
+    pub output_tokens_per_s: f64,
+    /// Completions within every TTFT and TPOT target, per second.
+    pub goodput_rps: f64,
+    pub iterations: u64,
+    /// Mean tokens per iteration (prefill and decode).
+    pub mean_tokens_per_iteration: Option<f64>,
+    /// Time-average KV-cache occupancy over ready replicas' capacity.
+    pub kv_utilization: Option<f64>,
+    /// KV-cache capacity of one replica, in tokens.
+    pub kv_capacity_tokens: u64,
+    pub preemptions: u64,
+    pub recomputed_tokens: u64,
+    /// Prompt tokens found in the prefix cache over those looked up (none without lookups).
+    pub prefix_hit_rate: Option<f64>,
+    /// Measured-window cost over output tokens of completions.
+    pub usd_per_million_output_tokens: Option<f64>,
 }
 
 /// Response-cache lookups by requests sent in the measured window.
@@ -178,6 +209,11 @@ pub struct SloReport {
     pub met: bool,
     pub latency: Vec<LatencyAttainment>,
     pub availability: Option<AvailabilityAttainment>,
+    /// Time-to-first-token and time-per-output-token targets, over completions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft: Vec<LatencyAttainment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tpot: Vec<LatencyAttainment>,
 }
 
 /// One endpoint's requests: its SLO, its deployments together, and each region serving it.
@@ -492,6 +528,29 @@ impl Totals {
             breaker: self
                 .has_breaker
                 .then(|| BreakerStats { opened: m.breaker_opened, open_s: m.breaker_open_nanos / 1e9 }),
+            llm: m.llm.as_ref().map(|llm| {
+                let ready = m.replica_nanos[Phase::Ready as usize] + m.replica_nanos[Phase::Draining as usize];
+                let tokens = llm.prefill_tokens + llm.decode_tokens;
+                LlmStats {
+                    ttft_ms: percentiles(&llm.ttft, llm.ttft_sum),
+                    tpot_ms: percentiles(&llm.tpot, llm.tpot_sum),
+                    inter_token_ms: percentiles(&llm.inter_token, llm.inter_token_sum),
+                    input_tokens_per_s: llm.prompt_tokens as f64 / measured,
+                    output_tokens_per_s: llm.output_tokens as f64 / measured,
+                    goodput_rps: llm.good as f64 / measured,
+                    iterations: llm.iterations,
+                    mean_tokens_per_iteration: (llm.iterations > 0).then(|| tokens as f64 / llm.iterations as f64),
+                    kv_utilization: (ready > 0.0 && llm.kv_tokens_per_replica > 0)
+                        .then(|| llm.kv_token_nanos / (ready * llm.kv_tokens_per_replica as f64)),
+                    kv_capacity_tokens: llm.kv_tokens_per_replica,
+                    preemptions: llm.preemptions,
+                    recomputed_tokens: llm.recomputed_tokens,
+                    prefix_hit_rate: (llm.prefix_lookup_tokens > 0)
+                        .then(|| llm.prefix_hit_tokens as f64 / llm.prefix_lookup_tokens as f64),
+                    usd_per_million_output_tokens: (llm.output_tokens > 0)
+                        .then(|| usd_measured / llm.output_tokens as f64 * 1e6),
+                }
+            }),
             cache: self.has_cache.then(|| {
                 let lookups = m.cache_hits + m.cache_misses;
                 CacheStats {
@@ -531,8 +590,13 @@ pub struct PoolSummary<'a> {
     pub calls: Option<&'a RegionMetrics>,
 }
 
-fn slo_report(slo: &SloModel, counts: &Counts, latency: &Histogram<u64>) -> Option<SloReport> {
-    if slo.latency.is_empty() && slo.availability.is_none() {
+fn slo_report(
+    slo: &SloModel,
+    counts: &Counts,
+    latency: &Histogram<u64>,
+    llm: Option<&LlmMetrics>,
+) -> Option<SloReport> {
+    if slo.latency.is_empty() && slo.availability.is_none() && slo.ttft.is_empty() && slo.tpot.is_empty() {
         return None;
     }
     let offered = counts.offered;
@@ -568,8 +632,37 @@ fn slo_report(slo: &SloModel, counts: &Counts, latency: &Histogram<u64>) -> Opti
         let observed = if offered == 0 { 0.0 } else { counts.answered() as f64 / offered as f64 };
         AvailabilityAttainment { target, observed, met: observed >= target }
     });
-    let met = latency.iter().all(|l| l.met) && availability.as_ref().is_none_or(|a| a.met);
-    Some(SloReport { met, latency, availability })
+    // Over completions that produced the measure; a section without an LLM engine misses them.
+    let token_targets =
+        |targets: &[LatencyTargetModel], histogram: Option<&Histogram<u64>>| -> Vec<LatencyAttainment> {
+            targets
+                .iter()
+                .map(|target| {
+                    let observed = histogram
+                        .filter(|h| !h.is_empty())
+                        .map(|h| ms(h.value_at_quantile(target.percentile / 100.0) as f64));
+                    let total = histogram.map_or(0, |h| h.len());
+                    LatencyAttainment {
+                        percentile: target.percentile,
+                        target_ms: ms(target.max as f64),
+                        met: matches!(observed, Some(v) if v <= ms(target.max as f64)),
+                        observed_ms: observed,
+                        within_target: if total == 0 {
+                            0.0
+                        } else {
+                            histogram.map_or(0, |h| h.count_between(0, target.max)) as f64 / total as f64
+                        },
+                    }
+                })
+                .collect()
+        };
+    let ttft = token_targets(&slo.ttft, llm.map(|l| &l.ttft));
+    let tpot = token_targets(&slo.tpot, llm.map(|l| &l.tpot));
+    let met = latency.iter().all(|l| l.met)
+        && availability.as_ref().is_none_or(|a| a.met)
+        && ttft.iter().all(|l| l.met)
+        && tpot.iter().all(|l| l.met);
+    Some(SloReport { met, latency, availability, ttft, tpot })
 }
 
 /// Builds the summary from the run's per-region metrics, and the distributions behind it (to pool
@@ -672,7 +765,7 @@ pub fn summarize(
             _ => Vec::new(),
         };
         let summary = EndpointSummary {
-            slo: slo_report(own_slo, &totals.metrics.counts, &totals.metrics.latency),
+            slo: slo_report(own_slo, &totals.metrics.counts, &totals.metrics.latency, totals.metrics.llm.as_deref()),
             stats,
             regions,
             stages,
@@ -680,7 +773,7 @@ pub fn summarize(
         endpoints.insert(key.clone(), summary);
         distributions.push(SectionDistribution::take(Place::Endpoint(key), totals.metrics));
     }
-    let slo = slo_report(&model.slo, &overall.metrics.counts, &overall.metrics.latency);
+    let slo = slo_report(&model.slo, &overall.metrics.counts, &overall.metrics.latency, overall.metrics.llm.as_deref());
     let mut overall_section = overall.section(model, window_end);
     let drain = drained_at.saturating_sub(model.duration);
     // Without drops or timeouts an overloaded system hides its overload in a queue that drains long
@@ -749,6 +842,7 @@ struct SectionDistribution {
     queue_wait: Histogram<u64>,
     service_time: Histogram<u64>,
     sums: [f64; 3],
+    llm: Option<Box<LlmMetrics>>,
 }
 
 impl SectionDistribution {
@@ -760,6 +854,7 @@ impl SectionDistribution {
             latency: metrics.latency,
             queue_wait: metrics.queue_wait,
             service_time: metrics.service_time,
+            llm: metrics.llm,
         }
     }
 }
@@ -903,6 +998,9 @@ impl Distributions {
             mine.latency.add(&theirs.latency).expect("histograms share bounds");
             mine.queue_wait.add(&theirs.queue_wait).expect("histograms share bounds");
             mine.service_time.add(&theirs.service_time).expect("histograms share bounds");
+            if let (Some(mine), Some(theirs)) = (mine.llm.as_mut(), theirs.llm.as_ref()) {
+                mine.merge(theirs);
+            }
             for (sum, other) in mine.sums.iter_mut().zip(theirs.sums) {
                 *sum += other;
             }
@@ -914,14 +1012,19 @@ impl Distributions {
         for section in &self.sections {
             let target = match &section.place {
                 Place::Overall => {
-                    summary.slo = slo_report(&model.slo, &section.counts, &section.latency);
+                    summary.slo = slo_report(&model.slo, &section.counts, &section.latency, section.llm.as_deref());
                     Some(&mut summary.overall)
                 }
                 Place::Region(name) => summary.regions.get_mut(name).map(|r| &mut r.stats),
                 Place::Deployment(name) => summary.deployments.get_mut(name).map(|r| &mut r.stats),
                 Place::Endpoint(key) => summary.endpoints.get_mut(key).map(|endpoint| {
                     let own = model.endpoints.iter().position(|e| &e.name == key).map(|k| model.endpoint_slo(k + 1));
-                    endpoint.slo = slo_report(own.unwrap_or(&SloModel::default()), &section.counts, &section.latency);
+                    endpoint.slo = slo_report(
+                        own.unwrap_or(&SloModel::default()),
+                        &section.counts,
+                        &section.latency,
+                        section.llm.as_deref(),
+                    );
                     &mut endpoint.stats
                 }),
                 Place::EndpointRegion(key, region) => {
@@ -929,6 +1032,11 @@ impl Distributions {
                 }
             };
             if let Some(stats) = target {
+                if let (Some(llm), Some(stats)) = (&section.llm, stats.llm.as_mut()) {
+                    stats.ttft_ms = percentiles(&llm.ttft, llm.ttft_sum);
+                    stats.tpot_ms = percentiles(&llm.tpot, llm.tpot_sum);
+                    stats.inter_token_ms = percentiles(&llm.inter_token, llm.inter_token_sum);
+                }
                 stats.latency_ms = percentiles(&section.latency, section.sums[0]);
                 stats.queue_wait_ms = percentiles(&section.queue_wait, section.sums[1]);
                 stats.service_time_ms = percentiles(&section.service_time, section.sums[2]);

@@ -15,6 +15,37 @@ pub struct TraceData {
     pub offsets: Vec<Nanos>,
     pub sizes: Option<Vec<u32>>,
     pub outputs: Option<Vec<u32>>,
+    /// Per request, the hashes of its prompt's blocks (Mooncake's `hash_ids`).
+    pub hashes: Option<BlockHashes>,
+}
+
+/// Requests' prompt-block hashes, flattened: request `i`'s are `values[starts[i]..starts[i + 1]]`,
+/// each naming `block_tokens` tokens of the prompt in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockHashes {
+    pub starts: Vec<u32>,
+    pub values: Vec<u64>,
+    pub block_tokens: u32,
+}
+
+impl BlockHashes {
+    pub fn of(&self, request: usize) -> &[u64] {
+        &self.values[self.starts[request] as usize..self.starts[request + 1] as usize]
+    }
+}
+
+/// One arrival of a source: when, and what the request carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub time: Nanos,
+    /// Its size (an LLM's prompt tokens), 0 when the process gives none.
+    pub size: u32,
+    /// Output tokens it asks for, 0 when the process gives none.
+    pub output: u32,
+    /// Its row in a trace (u32::MAX for synthetic arrivals).
+    pub row: u32,
+    /// Its shared-prefix group (synthetic LLM traffic; u32::MAX for none).
+    pub group: u32,
 }
 
 /// Rates are per nanosecond here.
@@ -105,8 +136,8 @@ impl SourceState {
         SourceState { rng, clock: 0.0, count: 0, segment, switch_at }
     }
 
-    /// The next arrival time and request size, or None when the source has no more arrivals.
-    pub fn next_arrival(&mut self, process: &Process) -> Option<(Nanos, u32)> {
+    /// The next arrival, or None when the source has no more arrivals.
+    pub fn next_arrival(&mut self, process: &Process) -> Option<Arrival> {
         let time = match process {
             Process::Poisson { mean_gap } => {
                 self.clock += exp1(&mut self.rng) * mean_gap;
@@ -146,13 +177,14 @@ impl SourceState {
                 let time = *trace.offsets.get(index)?;
                 self.count += 1;
                 let size = trace.sizes.as_ref().map_or(0, |sizes| sizes[index]);
-                return Some((time, size));
+                let output = trace.outputs.as_ref().map_or(0, |outputs| outputs[index]);
+                return Some(Arrival { time, size, output, row: index as u32, group: u32::MAX });
             }
         };
         if !time.is_finite() || time >= u64::MAX as f64 {
             return None;
         }
-        Some((time as Nanos, 0))
+        Some(Arrival { time: time as Nanos, size: 0, output: 0, row: u32::MAX, group: u32::MAX })
     }
 
     /// Thinning (Lewis–Shedler) segment by segment, bounded by the larger end rate of the segment
@@ -206,7 +238,7 @@ mod tests {
         let mut state = SourceState::new(process, stream(11, "traffic-test"));
         let mut per_second = vec![0u64; horizon_s as usize];
         let mut n = 0;
-        while let Some((t, _)) = state.next_arrival(process) {
+        while let Some(Arrival { time: t, .. }) = state.next_arrival(process) {
             if t as f64 >= horizon_s * 1e9 {
                 break;
             }
@@ -275,10 +307,10 @@ mod tests {
 
     #[test]
     fn trace_replays_offsets_and_sizes() {
-        let trace = TraceData { offsets: vec![0, 5, 9], sizes: Some(vec![10, 20, 30]), outputs: None };
+        let trace = TraceData { offsets: vec![0, 5, 9], sizes: Some(vec![10, 20, 30]), outputs: None, hashes: None };
         let process = Process::Trace(Arc::new(trace));
         let mut state = SourceState::new(&process, stream(1, "x"));
-        let got: Vec<_> = std::iter::from_fn(|| state.next_arrival(&process)).collect();
+        let got: Vec<_> = std::iter::from_fn(|| state.next_arrival(&process)).map(|a| (a.time, a.size)).collect();
         assert_eq!(got, vec![(0, 10), (5, 20), (9, 30)]);
     }
 }

@@ -140,6 +140,7 @@ fn every_stage_of_a_request_is_stamped_where_the_hand_timeline_says() {
             pre_started: at(22),
             enqueued: at(23),
             batch_started: at(26),
+            first_output: 0, // a batcher answers whole
             service_done: at(31),
             post_started: at(31),
             departed: at(33),

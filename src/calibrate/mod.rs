@@ -4,6 +4,7 @@
 //! `calibration.csv` (measured, uncalibrated and calibrated per point) and `calibration.json`.
 
 pub mod fit;
+mod llm;
 pub mod loadtest;
 
 use crate::error::CliError;
@@ -128,6 +129,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
             "{}: calibrate fits the top-level [serving] section, and the scenario has none",
             loaded.path.display()
         )));
+    }
+    if loaded.scenario.serving.as_ref().is_some_and(|s| s.llm.is_some()) {
+        return llm::calibrate(args, &loaded, args.fit.as_deref());
     }
     if let Some((name, _)) = loaded.scenario.regions.iter().find(|(_, r)| r.serving.is_some()) {
         let key: sim::scenario::KeyPath = sim::path!["regions", name.as_str(), "serving"];

@@ -836,6 +836,70 @@ add("fleet-no-endpoints", "22.6", BASE + "[fleet]\ninstances = [{ instance = \"g
 add("fleet-plan-runs", "22.6", FLEET, command=("plan", "{dir}/s.toml", "--out", "{dir}/out", "--quiet"), exit=0,
     json_checks=[("out/summary.json", "/endpoints/embed/regions/a/replicas/mean", 1.0)])
 
+# --- LLM engines (issue 23): every engine argument checked at its key, memory refused with its
+# arithmetic, token counts and traces located. ------------------------------------------------------
+LLM = edit('service_time = { kind = "exponential", mean = "5ms" }\n',
+           '[serving.llm]\nmodel = "llama-3-8b"\ndevice = "h100-sxm"\n',
+           edit('[slo]\nlatency = [{ percentile = 99, max = "100ms" }]', '[slo]\nttft = [{ percentile = 99, max = "500ms" }]',
+                edit('rate = "100/s" }', 'rate = "5/s" }\ntokens = { prompt = { kind = "constant", value = 500 }, output = { kind = "constant", value = 50 } }')))
+add("llm-runs", "23.1", LLM, command=RUN, exit=0)
+for name, old, new, marker, message in [
+    ("llm-typo", 'device = "h100-sxm"', 'device = "h100-sxm"\nmax_num_seq = 8', "max_num_seq", "unknown field"),
+    ("llm-unknown-model", 'model = "llama-3-8b"', 'model = "llama-9b"', 'model = "llama-9b"', "unknown LLM"),
+    ("llm-encoder-model", 'model = "llama-3-8b"', 'model = "bert-base-uncased"', 'model = "bert-base-uncased"', "not a decoder"),
+    ("llm-unknown-device", 'device = "h100-sxm"', 'device = "tpu9"', 'device = "tpu9"', 'unknown device "tpu9"'),
+    ("llm-no-device", 'device = "h100-sxm"\n', '', "[serving.llm]", "which GPU"),
+    ("llm-zero-seqs", 'device = "h100-sxm"', 'device = "h100-sxm"\nmax_num_seqs = 0', "max_num_seqs = 0", "max_num_seqs must be"),
+    ("llm-negative-seqs", 'device = "h100-sxm"', 'device = "h100-sxm"\nmax_num_seqs = -4', "max_num_seqs = -4", ""),
+    ("llm-utilization", 'device = "h100-sxm"', 'device = "h100-sxm"\ngpu_memory_utilization = 1.5', "gpu_memory_utilization = 1.5", "fraction in (0, 1]"),
+    ("llm-block-zero", 'device = "h100-sxm"', 'device = "h100-sxm"\nblock_size = 0', "block_size = 0", "block_size must be"),
+    ("llm-tp-heads", 'device = "h100-sxm"', 'device = "h100-sxm"\ntensor_parallel_size = 3', "tensor_parallel_size = 3", "32 attention heads"),
+    ("llm-context", 'device = "h100-sxm"', 'device = "h100-sxm"\nmax_model_len = 100000', "max_model_len = 100000", "beyond the model's context"),
+    ("llm-no-memory", 'device = "h100-sxm"', 'device = "h100-sxm"\ngpu_memory = "16GB"', "[serving.llm]", "do not fit"),
+    ("llm-kv-too-small", 'device = "h100-sxm"', 'device = "h100-sxm"\ngpu_memory_utilization = 0.235', "[serving.llm]", "larger than the KV cache holds"),
+    ("llm-with-service-time", '[serving.llm]', 'service_time = { kind = "constant", value = "1ms" }\n[serving.llm]', 'service_time = { kind = "constant"', "leave service_time"),
+    ("llm-with-batching", '[serving.llm]', 'batching = { max_batch = 8 }\n[serving.llm]', "batching = { max_batch = 8 }", "schedules iterations"),
+    ("llm-both-times", 'device = "h100-sxm"', 'device = "h100-sxm"\niteration = { overhead = "1ms" }', "iteration = {", "not both"),
+    ("llm-iteration-no-kv", 'model = "llama-3-8b"\ndevice = "h100-sxm"', 'iteration = { overhead = "1ms" }', "[serving.llm]", "kv_cache_tokens"),
+    ("llm-no-chunking-budget", 'device = "h100-sxm"', 'device = "h100-sxm"\nenable_chunked_prefill = false\nmax_num_batched_tokens = 2048', "max_num_batched_tokens = 2048", "at least max_model_len"),
+    ("llm-token-zero", '{ kind = "constant", value = 500 }', '{ kind = "constant", value = 0 }', "tokens = {", "between 1 and"),
+    ("llm-token-cv", '{ kind = "constant", value = 500 }', '{ kind = "lognormal", mean = 500, cv = -1 }', "tokens = {", "cv must be"),
+    ("llm-prefix-groups", 'output = { kind = "constant", value = 50 } }', 'output = { kind = "constant", value = 50 }, shared_prefix = { tokens = 100, groups = 0 } }', "tokens = {", "groups must be"),
+    ("llm-ttft-percentile", 'percentile = 99, max = "500ms"', 'percentile = 100, max = "500ms"', "ttft = [", "percentile must be"),
+    ("llm-split-all-prefill", 'device = "h100-sxm"', 'device = "h100-sxm"\ndisaggregation = { prefill_replicas = 2, kv_transfer_gbps = 50 }', "replicas = 2", "leaves none to decode"),
+    ("llm-split-bandwidth", 'device = "h100-sxm"', 'device = "h100-sxm"\ndisaggregation = { prefill_replicas = 1, kv_transfer_gbps = -5 }', "disaggregation = {", "kv_transfer_gbps must be"),
+    ("llm-kv-metric-on-batcher", 'replicas = 2', 'replicas = 2\nautoscaling = { metric = "kv_cache_usage", target = 0.7, min_replicas = 1, max_replicas = 4 }', "autoscaling = {", "LLM engine's metrics"),
+]:
+    text = BASE.replace("replicas = 2", 'replicas = 2\nautoscaling = { metric = "kv_cache_usage", target = 0.7, min_replicas = 1, max_replicas = 4 }') if name == "llm-kv-metric-on-batcher" else edit(old, new, LLM)
+    add(name, "23.3", text, marker=marker, stderr=[message] if message else ())
+SHARED_LLM = """name = "gs"
+duration = "10s"
+[regions.a]
+replicas = 0
+[endpoints.chat]
+serving = { llm = { model = "llama-3-8b", device = "a10g", kv_cache_tokens = 9000 } }
+[endpoints.embed]
+serving = { service_time = { kind = "exponential", mean = "5ms" } }
+[gpu_sharing.g]
+endpoints = ["chat", "embed"]
+regions.a = { replicas = 1, instance = "g5.xlarge@us-east-1" }
+[[traffic]]
+origin = "a"
+endpoint = "chat"
+arrivals = { process = "poisson", rate = "1/s" }
+tokens = { prompt = { kind = "constant", value = 100 }, output = { kind = "constant", value = 10 } }
+"""
+add("llm-shares-a-gpu", "23.3", SHARED_LLM, marker='endpoints = ["chat", "embed"]', stderr=['"chat" is an LLM engine'])
+TRACE_LLM = edit('arrivals = { process = "poisson", rate = "5/s" }\ntokens = { prompt = { kind = "constant", value = 500 }, output = { kind = "constant", value = 50 } }',
+                 'arrivals = { process = "trace", file = "t.jsonl", timestamp_unit = "ms", size_column = "input_length", output_column = "output_length", hash_column = "hash_ids" }', LLM)
+add("llm-mooncake-runs", "23.6", TRACE_LLM, command=RUN, exit=0, files={"t.jsonl": "".join(
+    f'{{"timestamp": {t}, "input_length": 1024, "output_length": 20, "hash_ids": [1, 2]}}\n' for t in range(0, 4000, 100))})
+add("llm-mooncake-bad-hashes", "23.6", TRACE_LLM, files={"t.jsonl":
+    '{"timestamp": 0, "input_length": 1024, "output_length": 20, "hash_ids": [1, 2]}\n{"timestamp": 100, "input_length": 1024, "output_length": 20, "hash_ids": [1, -2]}\n'},
+    stderr=["t.jsonl:2:", "hash_ids"])
+add("llm-mooncake-missing-column", "23.6", TRACE_LLM, files={"t.jsonl": '{"timestamp": 0, "input_length": 1024, "output_length": 20}\n'},
+    marker="hash_column", stderr=['no key "hash_ids"'])
+
 out = ['# Generated by tests/hostile/make_cases.py: the hostile-input corpus tests/hostile.rs runs.',
        '# Each case: the files it writes into a scratch folder ({dir}), the servesim command, and the',
        '# outcome it must get. Do not edit by hand; edit the script and rerun it.', '']

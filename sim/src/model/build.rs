@@ -249,6 +249,35 @@ pub(super) fn check_instances(deployment: &DeploymentModel, at: KeyPath) -> Resu
             ),
         );
     }
+    let llm_metric = deployment.autoscaling.as_ref().is_some_and(|a| {
+        matches!(
+            a.metric,
+            crate::policy::autoscale::ScaleMetric::KvCacheUsage
+                | crate::policy::autoscale::ScaleMetric::OutputTokensPerSecond
+        )
+    });
+    if llm_metric && serving.kind.llm().is_none() {
+        let mut metric = at.clone();
+        metric.0.pop();
+        return fail(
+            metric.join("autoscaling").join("metric"),
+            "kv_cache_usage and output_tokens_per_second are an LLM engine's metrics: this deployment has no [serving.llm]",
+        );
+    }
+    if let Some(split) = serving.kind.llm().and_then(|engine| engine.disaggregation.as_ref()) {
+        if deployment.autoscaling.is_some() {
+            return fail(at, "disaggregated prefill and decode keep fixed replica counts: leave autoscaling out");
+        }
+        if deployment.replicas > 0 && deployment.replicas <= split.prefill_replicas {
+            return fail(
+                at,
+                format!(
+                    "{} replicas with prefill_replicas = {} leaves none to decode: give more replicas than prefill_replicas",
+                    deployment.replicas, split.prefill_replicas
+                ),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -324,7 +353,8 @@ fn build_sources(
         *k += 1;
         let process =
             process(&traffic_path.join("arrivals"), &traffic.arrivals, inputs, duration, scenario.warmup.nanos())?;
-        sources.push(SourceModel { origin, endpoint, process, stream });
+        let tokens = traffic.tokens.as_ref().map(|t| build_tokens(&traffic_path.join("tokens"), t)).transpose()?;
+        sources.push(SourceModel { origin, endpoint, process, stream, tokens });
     }
 
     let expected: f64 = sources
@@ -441,6 +471,21 @@ pub(super) fn build_slo(at: &KeyPath, given: Option<&scenario::Slo>) -> Result<S
         check_positive(target_path.join("max"), "max", target.max.nanos())?;
         slo.latency.push(LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() });
     }
+    for (key, targets) in [("ttft", &given.ttft), ("tpot", &given.tpot)] {
+        for (i, target) in targets.iter().enumerate() {
+            let target_path = at.join(key).join(i);
+            if !(target.percentile > 0.0 && target.percentile < 100.0) {
+                return fail(target_path.join("percentile"), "percentile must be between 0 and 100, e.g. 99 or 99.9");
+            }
+            check_positive(target_path.join("max"), "max", target.max.nanos())?;
+            let model = LatencyTargetModel { percentile: target.percentile, max: target.max.nanos() };
+            if key == "ttft" {
+                slo.ttft.push(model)
+            } else {
+                slo.tpot.push(model)
+            }
+        }
+    }
     if let Some(a) = given.availability {
         if !(a > 0.0 && a <= 1.0) {
             return fail(at.join("availability"), format!("availability is a fraction in (0, 1], e.g. 0.999; got {a}"));
@@ -448,6 +493,65 @@ pub(super) fn build_slo(at: &KeyPath, given: Option<&scenario::Slo>) -> Result<S
     }
     slo.availability = given.availability;
     Ok(slo)
+}
+
+/// A token count's distribution as a sampler of whole tokens.
+fn build_tokens(at: &KeyPath, tokens: &crate::scenario::llm::Tokens) -> Result<super::TokenModel, ScenarioError> {
+    use crate::dist::Sampler;
+    use crate::scenario::llm::TokenCount;
+    let one = |key: &str, count: &TokenCount| -> Result<Sampler, ScenarioError> {
+        let at = at.join(key);
+        let positive = |value: f64, name: &str| {
+            if (1.0..=1e7).contains(&value) {
+                Ok(())
+            } else {
+                fail(at.join(name), format!("{name} must be between 1 and 10 000 000 tokens; got {value}"))
+            }
+        };
+        Ok(match count {
+            TokenCount::Constant { value } => {
+                positive(f64::from(*value), "value")?;
+                Sampler::constant(u64::from(*value))
+            }
+            TokenCount::Uniform { min, max } => {
+                positive(f64::from(*min), "min")?;
+                positive(f64::from(*max), "max")?;
+                if max < min {
+                    return fail(at.join("max"), "max must be at least min");
+                }
+                Sampler::uniform(u64::from(*min), u64::from(*max))
+            }
+            TokenCount::Exponential { mean } => {
+                positive(*mean, "mean")?;
+                Sampler::exponential(*mean)
+            }
+            TokenCount::Lognormal { mean, cv } => {
+                positive(*mean, "mean")?;
+                if !(cv.is_finite() && *cv > 0.0 && *cv <= 100.0) {
+                    return fail(at.join("cv"), "cv must be above 0 and at most 100");
+                }
+                Sampler::lognormal(*mean, *cv)
+            }
+        })
+    };
+    let shared_prefix = match &tokens.shared_prefix {
+        None => None,
+        Some(shared) => {
+            let at = at.join("shared_prefix");
+            if shared.tokens == 0 {
+                return fail(at.join("tokens"), "a shared prefix has at least 1 token");
+            }
+            if shared.groups == 0 || shared.groups > 1 << 20 {
+                return fail(at.join("groups"), "groups must be between 1 and 1048576");
+            }
+            Some((shared.tokens, shared.groups))
+        }
+    };
+    Ok(super::TokenModel {
+        prompt: one("prompt", &tokens.prompt)?,
+        output: one("output", &tokens.output)?,
+        shared_prefix,
+    })
 }
 
 /// `[[faults]]`, each in a region that serves (and has the feature store a dependency failure needs).

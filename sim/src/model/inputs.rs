@@ -1,6 +1,7 @@
 //! What the caller reads for the builder (this crate does no I/O): prices, latency tables, model
 //! tables and traces, and the keys that name them.
 
+pub use crate::iteration::LlmProfile;
 use crate::scenario::Arrivals;
 use crate::traffic::TraceData;
 use std::collections::BTreeMap;
@@ -37,6 +38,13 @@ pub struct Inputs {
     pub rate_series: BTreeMap<String, Arc<Vec<(f64, f64)>>>,
     /// Memory of one GPU in bytes, by catalog GPU name (`a10g`, `h100-sxm`, …).
     pub gpu_memory: BTreeMap<String, f64>,
+    /// LLM iteration profiles by [`llm_key`]: a decoder's config on a device.
+    pub llm_profiles: BTreeMap<String, Arc<LlmProfile>>,
+}
+
+/// What identifies an LLM iteration profile.
+pub fn llm_key(model: &str, device: &str) -> String {
+    format!("{model}@{device}")
 }
 
 /// What identifies a model-derived latency table.
@@ -85,11 +93,21 @@ impl ModelTable {
 pub fn trace_key(arrivals: &Arrivals) -> Option<String> {
     match arrivals {
         Arrivals::Trace {
-            file, timestamp_column, timestamp_unit, format, size_column, output_column, origin, ..
+            file,
+            timestamp_column,
+            timestamp_unit,
+            format,
+            size_column,
+            output_column,
+            hash_column,
+            hash_block_tokens,
+            origin,
+            ..
         } => Some(format!(
-            "{file}|{timestamp_column}|{timestamp_unit:?}|{format:?}|{}|{}|{origin}",
+            "{file}|{timestamp_column}|{timestamp_unit:?}|{format:?}|{}|{}|{}|{hash_block_tokens}|{origin}",
             size_column.as_deref().unwrap_or(""),
-            output_column.as_deref().unwrap_or("")
+            output_column.as_deref().unwrap_or(""),
+            hash_column.as_deref().unwrap_or("")
         )),
         Arrivals::RateTrace {
             file, timestamp_column, rate_column, timestamp_unit, format, aggregate, filter, ..

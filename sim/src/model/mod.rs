@@ -11,6 +11,7 @@ mod endpoints;
 mod error;
 mod inputs;
 pub mod jobs;
+mod llm;
 mod operations;
 mod price;
 mod serving;
@@ -23,7 +24,8 @@ pub fn sampler(path: &crate::scenario::KeyPath, dist: &crate::scenario::Dist) ->
     checks::sampler(path, dist)
 }
 pub use error::ScenarioError;
-pub use inputs::{model_key, model_seqs, trace_key, CatalogEntry, Inputs, ModelTable};
+pub use inputs::{llm_key, model_key, model_seqs, trace_key, CatalogEntry, Inputs, LlmProfile, ModelTable};
+pub use llm::{DisaggregationModel, LlmMemory, LlmModel, PickerModel};
 pub use operations::{
     CacheLookup, CacheModel, FallbackModel, FaultAction, FaultModel, FaultTiming, FeatureStoreModel, HealthModel,
     RetryModel, StartupModel,
@@ -47,6 +49,9 @@ use std::sync::Arc;
 pub enum ReplicaKind {
     /// Triton's dynamic batcher: a bounded FIFO queue, batches on free model instances.
     DynamicBatcher(DynamicBatching),
+    /// An LLM engine (vLLM's scheduler): iterations of prefill chunks and decodes over a paged
+    /// KV cache.
+    Llm(LlmModel),
 }
 
 impl ReplicaKind {
@@ -54,6 +59,7 @@ impl ReplicaKind {
     pub fn max_batch(&self) -> u32 {
         match self {
             ReplicaKind::DynamicBatcher(b) => b.max_batch,
+            ReplicaKind::Llm(engine) => engine.max_num_seqs,
         }
     }
 
@@ -61,6 +67,7 @@ impl ReplicaKind {
     pub fn instances(&self) -> u32 {
         match self {
             ReplicaKind::DynamicBatcher(b) => b.instances,
+            ReplicaKind::Llm(_) => 1,
         }
     }
 
@@ -68,6 +75,15 @@ impl ReplicaKind {
     pub fn dynamic_batching(&self) -> Option<&DynamicBatching> {
         match self {
             ReplicaKind::DynamicBatcher(b) => Some(b),
+            ReplicaKind::Llm(_) => None,
+        }
+    }
+
+    /// The engine's settings, for LLM engines.
+    pub fn llm(&self) -> Option<&LlmModel> {
+        match self {
+            ReplicaKind::Llm(engine) => Some(engine),
+            ReplicaKind::DynamicBatcher(_) => None,
         }
     }
 }
@@ -216,6 +232,15 @@ impl DeploymentModel {
     }
 }
 
+/// Synthetic LLM requests' tokens: prompt and output lengths, and a shared prefix.
+#[derive(Debug)]
+pub struct TokenModel {
+    pub prompt: Sampler,
+    pub output: Sampler,
+    /// (tokens, groups): the first `tokens` of a prompt are one of `groups` prefixes.
+    pub shared_prefix: Option<(u32, u32)>,
+}
+
 #[derive(Debug)]
 pub struct SourceModel {
     pub origin: usize,
@@ -224,6 +249,8 @@ pub struct SourceModel {
     pub process: Process,
     /// Stable id of the source's random stream.
     pub stream: String,
+    /// Prompt and output token counts of its synthetic requests (LLM traffic).
+    pub tokens: Option<TokenModel>,
 }
 
 #[derive(Debug)]
@@ -245,6 +272,9 @@ pub struct LatencyTargetModel {
 #[derive(Clone, Debug, Default)]
 pub struct SloModel {
     pub latency: Vec<LatencyTargetModel>,
+    /// Time-to-first-token and time-per-output-token targets (LLM endpoints).
+    pub ttft: Vec<LatencyTargetModel>,
+    pub tpot: Vec<LatencyTargetModel>,
     pub availability: Option<f64>,
 }
 

@@ -220,7 +220,7 @@ pub fn build_autoscaling(path: &KeyPath, a: &Autoscaling, replicas: u32) -> Resu
     if !a.target.is_finite() || a.target <= 0.0 {
         return fail(path.join("target"), format!("target must be positive, got {}", a.target));
     }
-    if a.metric == ScaleMetric::Utilization && a.target > 1.0 {
+    if matches!(a.metric, ScaleMetric::Utilization | ScaleMetric::KvCacheUsage) && a.target > 1.0 {
         return fail(path.join("target"), "a utilization target is a fraction between 0 and 1");
     }
     if a.max_replicas == 0 || a.max_replicas < a.min_replicas {

@@ -175,8 +175,30 @@ pub(super) fn serving_model(
     let pre = stage("pre", &serving.overhead.pre)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
     let post =
         stage("post", &serving.overhead.post)?.filter(|s| !s.is_zero() || serving.overhead.cpu_workers.is_some());
-    let (service_path, service_time, variant) = running_variant(path, serving)?;
-    let mut service = batch_latency(&service_path, service_time, batching.max_batch, inputs)?;
+    let (kind, mut service, variant) = match &serving.llm {
+        Some(llm) => {
+            let (kind, service) = super::llm::llm_serving(path, serving, llm, inputs)?;
+            (kind, service, None)
+        }
+        None => {
+            if serving.balancer == crate::policy::balance::Balancer::EndpointPicker {
+                return fail(
+                    path.join("balancer"),
+                    "endpoint_picker scores LLM engines: this serving has no [serving.llm]",
+                );
+            }
+            let (service_path, service_time, variant) = running_variant(path, serving)?;
+            let service = batch_latency(&service_path, service_time, batching.max_batch, inputs)?;
+            let kind = ReplicaKind::DynamicBatcher(DynamicBatching {
+                rule: batching.rule,
+                max_batch: batching.max_batch,
+                max_queue_delay: batching.max_queue_delay.nanos(),
+                preferred_batch_sizes: preferred,
+                instances: batching.instances,
+            });
+            (kind, service, variant)
+        }
+    };
     if let Some(calibration) = &serving.calibration {
         let at = path.join("calibration");
         if !(calibration.service_scale.is_finite()
@@ -196,13 +218,7 @@ pub(super) fn serving_model(
         queue_capacity: serving.queue_capacity,
         timeout: serving.timeout.map(|t| t.nanos()),
         balancer: serving.balancer,
-        kind: ReplicaKind::DynamicBatcher(DynamicBatching {
-            rule: batching.rule,
-            max_batch: batching.max_batch,
-            max_queue_delay: batching.max_queue_delay.nanos(),
-            preferred_batch_sizes: preferred,
-            instances: batching.instances,
-        }),
+        kind,
         service,
         pre,
         post,
@@ -222,7 +238,7 @@ pub(super) fn serving_model(
             .map(|b| build_breaker(&path.join("circuit_breaker"), b))
             .transpose()?,
         fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
-        memory: memory_need(path, serving, inputs)?,
+        memory: if serving.llm.is_some() { None } else { memory_need(path, serving, inputs)? },
         variant,
     })
 }

@@ -242,6 +242,15 @@ fn memory_budget(
     for &k in members {
         let endpoint = &endpoints[k - 1];
         let serving = endpoint.regions[region].primary.serving.as_ref().expect("a member serves where its group runs");
+        if serving.kind.llm().is_some() {
+            return fail(
+                at.join("endpoints"),
+                format!(
+                    "{:?} is an LLM engine: it takes its GPUs' memory for its KV cache (gpu_memory_utilization), so it cannot share them with other models here; give it regions of its own",
+                    endpoint.name
+                ),
+            );
+        }
         let Some(need) = &serving.memory else {
             return fail(
                 path!["endpoints", endpoint.name.as_str(), "serving", "memory"],

@@ -31,6 +31,10 @@ pub enum ScaleMetric {
     RequestsPerSecond,
     /// Requests in a replica (queued or running).
     Concurrency,
+    /// An LLM engine's KV cache in use, 0–1 (vLLM's `kv_cache_usage_perc`).
+    KvCacheUsage,
+    /// Output tokens per second an LLM engine produces.
+    OutputTokensPerSecond,
 }
 
 /// A rate-limiting policy's unit: pods, or percent of the replicas at the period's start.

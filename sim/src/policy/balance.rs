@@ -17,6 +17,10 @@ pub enum Balancer {
     LeastOutstanding,
     /// Two replicas at random, the less loaded of them (Mitzenmacher's power of two choices).
     PowerOfTwo,
+    /// LLM engines only: llm-d's endpoint picker, the replica with the best weighted score over
+    /// its prefix-cache hits for the request, its queue and its free KV cache
+    /// (`[serving.llm] endpoint_picker`).
+    EndpointPicker,
 }
 
 /// A load balancer's own state: its rotation and its random stream.
@@ -59,6 +63,9 @@ impl Balancing {
                 }
                 best
             }
+            // Scores need the world's view (`World::balance` scores LLM engines itself); alone it
+            // is the least loaded.
+            Balancer::EndpointPicker => self.pick(Balancer::LeastOutstanding, n, load),
             Balancer::PowerOfTwo => {
                 if n == 1 {
                     return 0;
@@ -72,6 +79,23 @@ impl Balancing {
                 }
             }
         }
+    }
+}
+
+impl Balancing {
+    /// The position with the highest `score`, scanning from a rotating start so that ties spread.
+    pub fn pick_best(&mut self, n: u32, score: impl Fn(u32) -> f64) -> u32 {
+        let start = self.rotate(n);
+        let mut best = start;
+        let mut best_score = score(start);
+        for k in (start + 1..n).chain(0..start) {
+            let s = score(k);
+            if s > best_score {
+                best = k;
+                best_score = s;
+            }
+        }
+        best
     }
 }
 

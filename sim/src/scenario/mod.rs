@@ -8,6 +8,7 @@
 mod dist;
 pub mod jobs;
 mod key_path;
+pub mod llm;
 pub mod operations;
 
 pub use dist::Dist;
@@ -30,6 +31,10 @@ fn default_interval() -> Duration {
 fn default_queue_capacity() -> u32 {
     1024
 }
+fn default_hash_block_tokens() -> u32 {
+    512
+}
+
 fn one() -> u32 {
     1
 }
@@ -281,6 +286,10 @@ pub struct Traffic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     pub arrivals: Arrivals,
+    /// Prompt and output tokens of each request (LLM endpoints; a trace's columns give them
+    /// per request instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<llm::Tokens>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -330,6 +339,12 @@ pub enum Arrivals {
         size_column: Option<String>,
         /// Output size (e.g. generated tokens).
         output_column: Option<String>,
+        /// Hashes of each prompt's blocks, for an LLM engine's prefix cache: a JSON array of
+        /// integers (Mooncake's `hash_ids`), or integers separated by spaces or semicolons.
+        hash_column: Option<String>,
+        /// Prompt tokens each hash covers (Mooncake's traces: 512).
+        #[serde(default = "default_hash_block_tokens")]
+        hash_block_tokens: u32,
         /// Trace time that maps to simulated time 0: `"first"` (default) or a timestamp written like
         /// the column's values. Earlier rows are skipped.
         #[serde(default = "first")]
@@ -467,6 +482,10 @@ pub struct Serving {
     pub balancer: Balancer,
     #[serde(default)]
     pub batching: Batching,
+    /// An LLM engine (vLLM's iteration-level scheduler) instead of the dynamic batcher:
+    /// `batching`, `service_time` and `variants` are then not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<llm::LlmEngine>,
     /// Time to run one batch (or each of `variants`).
     pub service_time: Option<Dist>,
     /// Variants of the model (fp16, int8, a distilled one), each with its service time and a
@@ -641,7 +660,7 @@ pub struct SharedRegion {
     pub pricing: Pricing,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batching {
     /// When a partial batch goes: `triton` (the oldest waits at most `max_queue_delay`) or
@@ -728,6 +747,12 @@ pub struct InstanceType {
 pub struct Slo {
     #[serde(default)]
     pub latency: Vec<LatencyTarget>,
+    /// Time to first token (LLM endpoints): from the request's sending to its first output token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft: Vec<LatencyTarget>,
+    /// Time per output token after the first (LLM endpoints): (end − first token) ÷ (outputs − 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tpot: Vec<LatencyTarget>,
     /// Fraction of offered requests answered within their timeout.
     pub availability: Option<f64>,
 }

@@ -1,22 +1,23 @@
 //! The Triton dynamic batcher as a replica kind: a bounded FIFO queue per replica and model
 //! instances that each run one batch at a time; [`DynamicBatching::decide`] says when a batch goes.
 //!
-//! The replica kind's interface to the rest of the world (`replica.rs` calls these):
-//! `admit` (pre-processing done), `on_batch_timer`, `on_batch_done` (which hands each request to
-//! `leave_service`), `fail_waiting` and `fail_running` (a crash), `waiting`, `is_idle` and
-//! `busy_nanos_since` (draining and the autoscaler's metrics).
+//! The world reaches it only through `kind.rs`, which dispatches on the replica's kind: `admit`
+//! (pre-processing done), its events (the batch timer, a batch's end), `fail_waiting` and
+//! `fail_running` (a crash), `waiting`, `is_idle`, `add_busy_nanos_since` (draining and the
+//! autoscaler's metrics), `running` (host contention) and `lends_an_instance` (shared jobs).
 
+use super::kind::{KindEvent, KindState};
 use super::request::Stamp;
-use super::{overlap, serving_of, Event, Outcome, World, NONE, NO_TIME};
+use super::{overlap, serving_of, Event, Outcome, Replica, World, NONE, NO_TIME};
 use crate::metrics::Phase;
 use crate::model::ServingModel;
 use crate::policy::batching::{Dispatch, DynamicBatching};
+use crate::service::Step;
 use crate::units::Nanos;
 use std::collections::VecDeque;
 
 /// A model instance: runs one batch at a time.
 pub(super) struct Instance {
-    pub(super) replica: u32,
     batch: Vec<u32>,
     pub(super) started: Nanos,
     batch_id: u64,
@@ -34,19 +35,38 @@ pub(super) struct Instance {
 pub(super) struct BatcherState {
     queue: VecDeque<u32>,
     idle_instances: u32,
-    /// Idle model instances, as indices into `World::instances`.
-    free_instances: Vec<u32>,
+    /// Idle model instances, as indices into `instances`.
+    free_instances: Vec<u16>,
     /// The pending batch-timer time, or NO_TIME.
     timer_at: Nanos,
     /// When an instance last became free: where a window-rule batcher's windows start.
     window_open: Nanos,
-    first_instance: u32,
+    pub(super) instances: Vec<Instance>,
 }
 
 impl BatcherState {
-    /// Model instances running a batch now, out of `instances`.
-    pub(super) fn running(&self, instances: u32) -> u32 {
-        instances - self.idle_instances
+    /// Model instances running a batch now.
+    pub(super) fn running(&self) -> u32 {
+        self.instances.len() as u32 - self.idle_instances
+    }
+}
+
+impl Replica {
+    /// The replica's batcher; `kind.rs` calls this file only for batcher replicas.
+    #[inline]
+    pub(super) fn batcher(&self) -> &BatcherState {
+        match &self.kind {
+            KindState::Batcher(batcher) => batcher,
+            _ => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
+        }
+    }
+
+    #[inline]
+    pub(super) fn batcher_mut(&mut self) -> &mut BatcherState {
+        match &mut self.kind {
+            KindState::Batcher(batcher) => batcher,
+            _ => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
+        }
     }
 }
 
@@ -55,26 +75,27 @@ fn batching(serving: &ServingModel) -> &DynamicBatching {
 }
 
 impl BatcherState {
-    /// A replica's batcher, its instances appended to `instances`.
-    pub(super) fn new(serving: &ServingModel, replica: u32, instances: &mut Vec<Instance>) -> BatcherState {
+    /// A replica's batcher and its model instances.
+    pub(super) fn new(serving: &ServingModel) -> BatcherState {
         let batching = batching(serving);
-        let first_instance = instances.len() as u32;
-        instances.extend((0..batching.instances).map(|_| Instance {
-            replica,
-            batch: Vec::with_capacity(batching.max_batch as usize),
-            started: 0,
-            batch_id: 0,
-            dead: false,
-            job_records: 0,
-            gpu_done_at: NO_TIME,
-        }));
+        let instances = (0..batching.instances)
+            .map(|_| Instance {
+                batch: Vec::with_capacity(batching.max_batch as usize),
+                started: 0,
+                batch_id: 0,
+                dead: false,
+                job_records: 0,
+                gpu_done_at: NO_TIME,
+            })
+            .collect();
         BatcherState {
             queue: VecDeque::with_capacity(serving.queue_capacity.min(4096) as usize),
             idle_instances: batching.instances,
-            free_instances: (first_instance..first_instance + batching.instances).rev().collect(),
+            // `MAX_INSTANCES` keeps an instance's number within a u16.
+            free_instances: (0..batching.instances as u16).rev().collect(),
             timer_at: NO_TIME,
             window_open: 0,
-            first_instance,
+            instances,
         }
     }
 
@@ -92,21 +113,23 @@ impl BatcherState {
 impl World<'_> {
     /// Pre-processing done: into the queue (or dropped when it is full).
     #[inline]
-    pub(super) fn admit(&mut self, replica: u32, id: u32) {
+    pub(super) fn batcher_admit(&mut self, replica: u32, id: u32) {
         let state = &mut self.replicas[replica as usize];
         let capacity = serving_of(&self.pools, state.pool).queue_capacity as usize;
-        if state.batcher.queue.len() >= capacity {
+        let pool = state.pool;
+        let batcher = state.batcher_mut();
+        if batcher.queue.len() >= capacity {
             self.server_error(id, Outcome::Dropped, true);
             return;
         }
-        state.batcher.queue.push_back(id);
-        self.pools[state.pool as usize].queued += 1;
+        batcher.queue.push_back(id);
+        self.pools[pool as usize].queued += 1;
         self.stamp(id, Stamp::Enqueued);
         self.try_dispatch(replica);
     }
 
     pub(super) fn on_batch_timer(&mut self, replica: u32) {
-        let batcher = &mut self.replicas[replica as usize].batcher;
+        let batcher = self.replicas[replica as usize].batcher_mut();
         if batcher.timer_at == self.now {
             batcher.timer_at = NO_TIME;
         }
@@ -119,24 +142,27 @@ impl World<'_> {
     pub(super) fn try_dispatch(&mut self, replica: u32) {
         loop {
             let state = &mut self.replicas[replica as usize];
-            if state.batcher.idle_instances == 0 || state.phase == Phase::Down {
+            let down = state.phase == Phase::Down;
+            let pool = state.pool;
+            let batcher = state.batcher_mut();
+            if batcher.idle_instances == 0 || down {
                 return;
             }
-            let Some(&oldest) = state.batcher.queue.front() else {
+            let Some(&oldest) = batcher.queue.front() else {
                 if !self.shared_jobs.is_empty() {
                     self.fill_with_job(replica);
                 }
                 return;
             };
-            let waiting = state.batcher.queue.len() as u32;
+            let waiting = batcher.queue.len() as u32;
             let enqueued = self.requests[oldest as usize].at(Stamp::Enqueued);
-            let window_open = state.batcher.window_open;
-            match batching(serving_of(&self.pools, state.pool)).decide(waiting, enqueued, self.now, window_open) {
+            let window_open = batcher.window_open;
+            match batching(serving_of(&self.pools, pool)).decide(waiting, enqueued, self.now, window_open) {
                 Dispatch::Send(take) => self.start_batch(replica, take),
                 Dispatch::WaitUntil(ready_at) => {
-                    if state.batcher.timer_at != ready_at {
-                        state.batcher.timer_at = ready_at;
-                        self.events.schedule(ready_at, Event::BatchTimer { replica });
+                    if batcher.timer_at != ready_at {
+                        batcher.timer_at = ready_at;
+                        self.events.schedule(ready_at, Event::Kind(KindEvent::BatchTimer { replica }));
                     }
                     return;
                 }
@@ -151,97 +177,114 @@ impl World<'_> {
         let state = &mut self.replicas[replica as usize];
         let pool = state.pool;
         let serving = serving_of(&self.pools, pool);
-        let instance = state.batcher.free_instances.pop().expect("an idle replica has a free instance");
-        let mut batch = std::mem::take(&mut self.instances[instance as usize].batch);
+        let batcher = state.batcher_mut();
+        let instance = batcher.free_instances.pop().expect("an idle replica has a free instance");
+        let mut batch = std::mem::take(&mut batcher.instances[instance as usize].batch);
         self.pools[pool as usize].queued -= u64::from(take);
         let mut longest = 0;
+        let mut expired = false;
+        let requests = &self.requests;
         for _ in 0..take {
-            let id = self.replicas[replica as usize].batcher.queue.pop_front().expect("take ≤ queue length");
-            let request = &self.requests[id as usize];
-            if request.deadline <= now {
-                // The client has given up: discard instead of spending the GPU on it.
-                self.discard(id, Outcome::TimedOut);
-            } else {
-                longest = longest.max(request.size);
-                batch.push(id);
+            let id = batcher.queue.pop_front().expect("take ≤ queue length");
+            let request = &requests[id as usize];
+            expired |= request.deadline <= now;
+            longest = longest.max(request.size);
+            batch.push(id);
+        }
+        if expired {
+            // Clients that have given up: discarded (in queue order) instead of spending the GPU.
+            longest = 0;
+            for &id in &batch {
+                if self.requests[id as usize].deadline <= now {
+                    self.discard(id, Outcome::TimedOut);
+                } else {
+                    longest = longest.max(self.requests[id as usize].size);
+                }
             }
+            let requests = &self.requests;
+            batch.retain(|&id| requests[id as usize].deadline > now);
         }
         let state = &mut self.replicas[replica as usize];
         if batch.is_empty() {
-            self.instances[instance as usize].batch = batch;
-            state.batcher.free_instances.push(instance);
+            let batcher = state.batcher_mut();
+            batcher.instances[instance as usize].batch = batch;
+            batcher.free_instances.push(instance);
             return;
         }
         let size = batch.len() as u32;
-        let mut service = serving.service.sample_sized(size, longest, &mut state.service_rng);
+        let mut service = serving.service.sample_step(&Step::batch(size, longest), &mut state.service_rng);
         if state.slow_factor != 1.0 {
             service = (service as f64 * state.slow_factor) as Nanos;
         }
-        if state.batcher.idle_instances == serving.kind.instances() {
+        let (gpu, place) = (state.gpu, state.gpu_place);
+        let batcher = state.batcher_mut();
+        if batcher.idle_instances == batcher.instances.len() as u32 {
             self.pools[pool as usize].busy_replicas += 1;
         }
-        state.batcher.idle_instances -= 1;
-        let gpu = state.gpu;
+        batcher.idle_instances -= 1;
+        // The requests learn their batch's number, start and length when it ends (one pass, not two).
+        let running = &mut batcher.instances[instance as usize];
+        running.batch = batch;
+        running.started = now;
+        running.batch_id = self.next_batch;
+        self.next_batch += 1;
         if serving.host_cores.is_some() {
             service = (service as f64 * self.host_contention(replica)) as Nanos;
         }
         if now >= model.warmup {
             self.pools[pool as usize].metrics.batch_sizes[size as usize] += 1;
         }
-        // The requests learn their batch's number, start and length when it ends (one pass, not two).
-        let running = &mut self.instances[instance as usize];
-        running.batch = batch;
-        running.started = now;
-        running.batch_id = self.next_batch;
-        self.next_batch += 1;
         if gpu == NONE {
-            self.events.schedule(now.saturating_add(service), Event::BatchDone { instance });
+            self.events.schedule(now.saturating_add(service), Event::Kind(KindEvent::BatchDone { replica, instance }));
         } else {
-            self.gpu_start(gpu, self.replicas[replica as usize].gpu_place, instance, service);
+            self.gpu_start(gpu, place, replica, instance, service);
         }
     }
 
     /// An idle instance of `replica` taken for a shared job's batch of `records`.
-    pub(super) fn take_instance_for_job(&mut self, replica: u32, records: u32) -> u32 {
+    pub(super) fn take_instance_for_job(&mut self, replica: u32, records: u32) -> u16 {
+        let now = self.now;
         let state = &mut self.replicas[replica as usize];
-        let instances = serving_of(&self.pools, state.pool).kind.instances();
-        let instance = state.batcher.free_instances.pop().expect("an idle replica has a free instance");
-        if state.batcher.idle_instances == instances {
-            self.pools[state.pool as usize].busy_replicas += 1;
+        let pool = state.pool;
+        let batcher = state.batcher_mut();
+        let instance = batcher.free_instances.pop().expect("an idle replica has a free instance");
+        if batcher.idle_instances == batcher.instances.len() as u32 {
+            self.pools[pool as usize].busy_replicas += 1;
         }
-        state.batcher.idle_instances -= 1;
-        let running = &mut self.instances[instance as usize];
+        batcher.idle_instances -= 1;
+        let running = &mut batcher.instances[instance as usize];
         running.job_records = records;
-        running.started = self.now;
+        running.started = now;
         instance
     }
 
     /// An instance frees up; its batch's requests go on to post-processing.
     #[inline]
-    pub(super) fn on_batch_done(&mut self, instance: u32) {
+    pub(super) fn on_batch_done(&mut self, replica: u32, instance: u16) {
         let model = self.model;
-        let running = &mut self.instances[instance as usize];
-        let replica = running.replica;
+        let now = self.now;
         let state = &mut self.replicas[replica as usize];
-        let instances = serving_of(&self.pools, state.pool).kind.instances();
-        state.batcher.idle_instances += 1;
-        state.batcher.window_open = self.now;
-        if state.batcher.idle_instances == instances {
-            self.pools[state.pool as usize].busy_replicas -= 1;
+        let pool = state.pool;
+        let batcher = state.batcher_mut();
+        batcher.idle_instances += 1;
+        batcher.window_open = now;
+        if batcher.idle_instances == batcher.instances.len() as u32 {
+            self.pools[pool as usize].busy_replicas -= 1;
         }
+        let running = &mut batcher.instances[instance as usize];
         if running.dead {
             // Its replica crashed mid-batch; the requests already failed.
             running.dead = false;
-            state.batcher.free_instances.push(instance);
+            batcher.free_instances.push(instance);
             return;
         }
         let started = running.started;
         let batch_id = running.batch_id;
         let job_records = std::mem::take(&mut running.job_records);
         let mut batch = std::mem::take(&mut running.batch);
-        let pool_state = &mut self.pools[state.pool as usize];
-        pool_state.metrics.busy_nanos += overlap(started, self.now, model.warmup, model.duration);
-        pool_state.window_busy += (self.now - started.max(pool_state.window_start)) as f64;
+        let pool_state = &mut self.pools[pool as usize];
+        pool_state.metrics.busy_nanos += overlap(started, now, model.warmup, model.duration);
+        pool_state.window_busy += (now - started.max(pool_state.window_start)) as f64;
         if job_records > 0 {
             self.on_job_batch_done(replica, job_records, started);
         }
@@ -255,15 +298,16 @@ impl World<'_> {
             self.leave_service(replica, id);
         }
         batch.clear();
-        self.instances[instance as usize].batch = batch;
-        self.replicas[replica as usize].batcher.free_instances.push(instance);
+        let batcher = self.replicas[replica as usize].batcher_mut();
+        batcher.instances[instance as usize].batch = batch;
+        batcher.free_instances.push(instance);
         self.try_dispatch(replica);
     }
 
     /// A crash: the queued requests fail.
-    pub(super) fn fail_waiting(&mut self, replica: u32) {
+    pub(super) fn batcher_fail_waiting(&mut self, replica: u32) {
         let pool = self.replicas[replica as usize].pool;
-        while let Some(id) = self.replicas[replica as usize].batcher.queue.pop_front() {
+        while let Some(id) = self.replicas[replica as usize].batcher_mut().queue.pop_front() {
             self.pools[pool as usize].queued -= 1;
             self.server_error(id, Outcome::Failed, true);
         }
@@ -271,46 +315,45 @@ impl World<'_> {
 
     /// A crash: the running batches' requests fail now; the instances stay busy (dead) until their
     /// `BatchDone` frees them.
-    pub(super) fn fail_running(&mut self, replica: u32) {
-        let batcher = &self.replicas[replica as usize].batcher;
-        let first = batcher.first_instance;
-        let instances = serving_of(&self.pools, self.replicas[replica as usize].pool).kind.instances();
-        for instance in first..first + instances {
-            if self.instances[instance as usize].job_records > 0 && !self.instances[instance as usize].dead {
-                let records = std::mem::take(&mut self.instances[instance as usize].job_records);
-                self.instances[instance as usize].dead = true;
+    pub(super) fn batcher_fail_running(&mut self, replica: u32) {
+        let instances = self.replicas[replica as usize].batcher().instances.len();
+        for instance in 0..instances {
+            let running = &mut self.replicas[replica as usize].batcher_mut().instances[instance];
+            if running.job_records > 0 && !running.dead {
+                let records = std::mem::take(&mut running.job_records);
+                running.dead = true;
                 self.on_job_batch_lost(replica, records);
                 continue;
             }
-            if self.instances[instance as usize].batch.is_empty() || self.instances[instance as usize].dead {
+            if running.batch.is_empty() || running.dead {
                 continue;
             }
-            let mut batch = std::mem::take(&mut self.instances[instance as usize].batch);
-            self.instances[instance as usize].dead = true;
+            let mut batch = std::mem::take(&mut running.batch);
+            running.dead = true;
             for &id in &batch {
                 self.server_error(id, Outcome::Failed, true);
             }
             batch.clear();
-            self.instances[instance as usize].batch = batch;
+            self.replicas[replica as usize].batcher_mut().instances[instance].batch = batch;
         }
-        self.replicas[replica as usize].batcher.timer_at = NO_TIME;
-    }
-
-    /// No batch running (a draining replica may stop).
-    pub(super) fn is_idle(&self, replica: u32) -> bool {
-        let state = &self.replicas[replica as usize];
-        state.batcher.idle_instances == serving_of(&self.pools, state.pool).kind.instances()
+        self.replicas[replica as usize].batcher_mut().timer_at = NO_TIME;
     }
 
     /// `total` plus the instance-nanoseconds of the batches still running, counted from `since`
     /// (the autoscaler's utilisation window).
-    pub(super) fn add_busy_nanos_since(&self, replica: u32, since: Nanos, total: f64) -> f64 {
-        let state = &self.replicas[replica as usize];
-        let first = state.batcher.first_instance;
-        let instances = serving_of(&self.pools, state.pool).kind.instances();
-        self.instances[first as usize..(first + instances) as usize]
+    pub(super) fn batcher_busy_nanos_since(&self, replica: u32, since: Nanos, total: f64) -> f64 {
+        self.replicas[replica as usize]
+            .batcher()
+            .instances
             .iter()
             .filter(|instance| (!instance.batch.is_empty() || instance.job_records > 0) && !instance.dead)
             .fold(total, |sum, instance| sum + (self.now - instance.started.max(since)) as f64)
+    }
+}
+
+impl BatcherState {
+    /// No batch running (a draining replica may stop).
+    pub(super) fn is_idle(&self) -> bool {
+        self.idle_instances == self.instances.len() as u32
     }
 }

@@ -54,7 +54,10 @@ impl World<'_> {
     #[inline]
     pub(super) fn on_arrival(&mut self, source: usize) {
         let (origin, client) = self.clients[source];
-        let mut request = Request::new(self.next_serial, origin, self.next_sizes[source], self.now);
+        let arrival = self.next_arrivals[source];
+        let mut request = Request::new(self.next_serial, origin, arrival.size, arrival.output, self.now);
+        request.source = source as u32;
+        request.prefix = if arrival.group != NONE { arrival.group } else { arrival.row };
         request.client = client;
         self.next_serial += 1;
         let id = self.new_request(request);
@@ -236,7 +239,7 @@ impl World<'_> {
             self.server_error(id, Outcome::Failed, true);
             return;
         }
-        let replica = self.balance(pool);
+        let replica = self.balance(pool, id);
         if self.replicas[replica as usize].phase == Phase::Down {
             // Crashed, and the load balancer has not noticed yet: connection refused.
             self.server_error(id, Outcome::Failed, true);

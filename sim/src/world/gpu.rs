@@ -8,6 +8,7 @@
 //! Instances of one model running side by side do not slow each other here: a model's service
 //! time was measured (or estimated) with its instances as configured.
 
+use super::kind::KindEvent;
 use super::{Event, World, NONE, NO_TIME};
 use crate::model::{Interference, Model};
 use crate::summary::{GpuGroupSummary, GpuMemorySummary};
@@ -18,14 +19,22 @@ pub(super) struct SharedGpu {
     /// Its replicas, one per member model (a fault on one is a fault of the whole server).
     pub(super) replicas: Vec<u32>,
     interference: Interference,
-    /// Executions in progress: (instance, work left, whole work), in dedicated nanoseconds.
-    running: Vec<(u32, f64, f64)>,
+    /// Executions in progress.
+    running: Vec<Execution>,
     /// Per member model of the group: executions in progress.
     per_model: Vec<u32>,
     models_running: u32,
     /// Work per nanosecond of each execution now.
     speed: f64,
     updated: Nanos,
+}
+
+/// A batch executing on a shared GPU: its instance, and its work in dedicated nanoseconds.
+struct Execution {
+    replica: u32,
+    instance: u16,
+    left: f64,
+    work: f64,
 }
 
 /// Per group: what executions took against their dedicated time, measured after warm-up.
@@ -79,22 +88,22 @@ impl SharedGpu {
     /// Takes the work done since the last change off every running execution.
     fn advance(&mut self, now: Nanos) {
         let done = (now - self.updated) as f64 * self.speed;
-        for entry in &mut self.running {
-            entry.1 -= done;
+        for execution in &mut self.running {
+            execution.left -= done;
         }
         self.updated = now;
     }
 }
 
 impl World<'_> {
-    /// A batch of `work` dedicated nanoseconds starts on `instance`, whose replica's model is
+    /// A batch of `work` dedicated nanoseconds starts on `instance` of `replica`, whose model is
     /// `place` in the group of GPU `gpu`. Kept out of line: the dedicated path only tests for it.
     #[inline(never)]
-    pub(super) fn gpu_start(&mut self, gpu: u32, place: u32, instance: u32, work: Nanos) {
+    pub(super) fn gpu_start(&mut self, gpu: u32, place: u32, replica: u32, instance: u16, work: Nanos) {
         let now = self.now;
         let state = &mut self.gpus[gpu as usize];
         state.advance(now);
-        state.running.push((instance, work as f64, work as f64));
+        state.running.push(Execution { replica, instance, left: work as f64, work: work as f64 });
         state.per_model[place as usize] += 1;
         if state.per_model[place as usize] == 1 {
             state.models_running += 1;
@@ -107,22 +116,25 @@ impl World<'_> {
     /// A `GpuBatchDone`: stale unless it is at the instance's `gpu_done_at` (a rescheduled finish
     /// may land on the old one's instant: the first to arrive clears it); otherwise the execution
     /// leaves the GPU (the others speed up) and the batch ends.
-    pub(super) fn on_gpu_batch_done(&mut self, instance: u32) {
-        let state = &mut self.instances[instance as usize];
-        if state.gpu_done_at != self.now {
+    pub(super) fn on_gpu_batch_done(&mut self, replica: u32, instance: u16) {
+        let now = self.now;
+        let state = &mut self.replicas[replica as usize];
+        let (gpu, place) = (state.gpu, state.gpu_place);
+        let running = &mut state.batcher_mut().instances[instance as usize];
+        if running.gpu_done_at != now {
             return;
         }
-        state.gpu_done_at = NO_TIME;
-        let state = &self.instances[instance as usize];
-        let replica = &self.replicas[state.replica as usize];
-        let (gpu, place) = (replica.gpu, replica.gpu_place);
-        let now = self.now;
-        let warm = state.started >= self.model.warmup;
-        let started = state.started;
+        running.gpu_done_at = NO_TIME;
+        let warm = running.started >= self.model.warmup;
+        let started = running.started;
         let gpu_state = &mut self.gpus[gpu as usize];
         gpu_state.advance(now);
-        let at = gpu_state.running.iter().position(|e| e.0 == instance).expect("a running execution is on its GPU");
-        let (_, _, work) = gpu_state.running.swap_remove(at);
+        let at = gpu_state
+            .running
+            .iter()
+            .position(|e| e.replica == replica && e.instance == instance)
+            .expect("a running execution is on its GPU");
+        let work = gpu_state.running.swap_remove(at).work;
         if warm {
             let metrics = &mut self.sharing_metrics[gpu_state.group as usize];
             metrics.executions += 1;
@@ -134,7 +146,7 @@ impl World<'_> {
             gpu_state.models_running -= 1;
             self.respeed(gpu);
         }
-        self.on_batch_done(instance);
+        self.on_batch_done(replica, instance);
     }
 
     /// The replicas a fault on `replica` strikes: every model on its shared GPU (one server
@@ -158,10 +170,10 @@ impl World<'_> {
     /// (Re)schedules the end of the `k`-th running execution of `gpu` at its current speed.
     fn schedule_gpu_done(&mut self, gpu: u32, k: usize) {
         let state = &self.gpus[gpu as usize];
-        let (instance, left, _) = state.running[k];
+        let Execution { replica, instance, left, .. } = state.running[k];
         let at = self.now.saturating_add((left.max(0.0) / state.speed).ceil() as Nanos);
-        self.instances[instance as usize].gpu_done_at = at;
-        self.events.schedule(at, Event::GpuBatchDone { instance });
+        self.replicas[replica as usize].batcher_mut().instances[instance as usize].gpu_done_at = at;
+        self.events.schedule(at, Event::Kind(KindEvent::GpuBatchDone { replica, instance }));
     }
 }
 

@@ -22,9 +22,12 @@ mod batcher;
 mod cache;
 mod frontend;
 mod gpu;
+mod kind;
+mod llm;
 mod operate;
 mod outcome;
 mod pipeline;
+mod prefix;
 mod replica;
 mod request;
 mod series;
@@ -42,10 +45,10 @@ use crate::policy::balance::Balancing;
 use crate::policy::breaker::{Breaker, RetryBudget};
 use crate::rng::{self, Rng};
 use crate::summary::{self, Role, Summary};
-use crate::traffic::SourceState;
+use crate::traffic::{Arrival, SourceState};
 use crate::units::Nanos;
-use batcher::{BatcherState, Instance};
 use hdrhistogram::Histogram;
+use kind::{KindEvent, KindState};
 use request::Request;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,12 +77,8 @@ enum Event {
     CpuDone {
         request: u32,
     },
-    BatchTimer {
-        replica: u32,
-    },
-    BatchDone {
-        instance: u32,
-    },
+    /// A replica kind's own event (`kind.rs`).
+    Kind(KindEvent),
     /// The response reached the client.
     Respond {
         request: u32,
@@ -127,10 +126,6 @@ enum Event {
     StageTimeout {
         request: u32,
     },
-    /// A batch on a shared GPU ends, unless its finish has moved since (`gpu.rs`).
-    GpuBatchDone {
-        instance: u32,
-    },
     /// A response-cache lookup answered (`cache.rs`).
     CacheDone {
         request: u32,
@@ -140,6 +135,9 @@ enum Event {
         request: u32,
     },
 }
+
+// Events are copied through the heap and its lanes: keep one in eight bytes.
+const _: () = assert!(std::mem::size_of::<Event>() == 8);
 
 struct Replica {
     pool: u32,
@@ -153,8 +151,8 @@ struct Replica {
     slow_factor: f64,
     /// Requests in the replica: pre-processing, queued, running or post-processing.
     outstanding: u32,
-    /// What the replica kind keeps (the dynamic batcher's queue and instances).
-    batcher: BatcherState,
+    /// What the replica's kind keeps (`kind.rs`).
+    kind: KindState,
     service_rng: Rng,
     overhead_rng: Rng,
     cpu_idle: u32,
@@ -188,6 +186,12 @@ struct Pool<'m> {
     slots: u32,
     /// Replicas receiving traffic, in slot order.
     lb: Vec<u32>,
+    /// Ready decode engines of a disaggregated LLM deployment, in slot order (`llm.rs`).
+    decode_lb: Vec<u32>,
+    /// The endpoint picker's view per slot (requests waiting, KV cache in use), and when it was
+    /// read (`llm.rs`; NO_TIME: never).
+    signals: Vec<(u32, f64)>,
+    signals_at: Nanos,
     desired: u32,
     phase_counts: [u32; PHASES],
     phase_since: Nanos,
@@ -202,6 +206,8 @@ struct Pool<'m> {
     /// Autoscaler window: start, model calls, instance-busy nanoseconds.
     window_start: Nanos,
     window_arrivals: u64,
+    /// Output tokens LLM engines produced in the window.
+    window_tokens: u64,
     window_busy: f64,
     /// Requests waiting for a first replica (scale from zero).
     pending: VecDeque<u32>,
@@ -294,13 +300,15 @@ pub struct World<'m> {
     next_serial: u64,
     next_batch: u64,
     sources: Vec<SourceState>,
-    next_sizes: Vec<u32>,
+    /// Per source: its next arrival (what the request carries).
+    next_arrivals: Vec<Arrival>,
+    /// Per source: the stream its synthetic token counts are drawn from.
+    token_rngs: Vec<Rng>,
     sites: Vec<Site>,
     /// Per source: its origin and its client (endpoint × regions + origin).
     clients: Vec<(u32, u32)>,
     pools: Vec<Pool<'m>>,
     replicas: Vec<Replica>,
-    instances: Vec<Instance>,
     /// Per client (endpoint × regions + origin, like sites): the router's random stream.
     routers: Vec<Rng>,
     /// Per client: the regions serving its endpoint by increasing RTT (ties by name).
@@ -338,6 +346,9 @@ pub struct World<'m> {
     /// GPUs shared by several models (empty without `[gpu_sharing]`), and per group what its
     /// executions took.
     gpus: Vec<gpu::SharedGpu>,
+    /// Buffers the endpoint picker reuses (`llm.rs`).
+    scratch_keys: Vec<u64>,
+    scratch_scores: Vec<f64>,
     sharing_metrics: Vec<gpu::SharingMetrics>,
 }
 
@@ -372,7 +383,6 @@ impl<'m> World<'m> {
         let seed = options.seed;
         let mut pools: Vec<Pool<'m>> = Vec::new();
         let mut replicas = Vec::new();
-        let mut instances = Vec::new();
         let n = model.regions.len();
         // The main endpoint's primaries first, one per region (index = region index), then its
         // variants and shadows, then each named endpoint's primaries (one per region).
@@ -393,8 +403,7 @@ impl<'m> World<'m> {
             pool.first_replica = replicas.len() as u32;
             let Some(serving) = pool.serving else { continue };
             for i in 0..pool.slots {
-                let replica = replicas.len() as u32;
-                let batcher = BatcherState::new(serving, replica, &mut instances);
+                let kind = KindState::new(serving, i);
                 // A primary's replicas keep the stream names they always had (`service/REGION/i`).
                 let id = format!("{}/{i}", pool.name);
                 replicas.push(Replica {
@@ -406,7 +415,7 @@ impl<'m> World<'m> {
                     probe_failures: 0,
                     slow_factor: 1.0,
                     outstanding: 0,
-                    batcher,
+                    kind,
                     service_rng: rng::stream(seed, &format!("service/{id}")),
                     overhead_rng: rng::stream(seed, &format!("overhead/{id}")),
                     cpu_idle: serving.cpu_workers.unwrap_or(0),
@@ -489,13 +498,13 @@ impl<'m> World<'m> {
             free_requests: Vec::with_capacity(1024),
             next_serial: 0,
             next_batch: 0,
-            next_sizes: vec![0; model.sources.len()],
+            next_arrivals: vec![Arrival { time: 0, size: 0, output: 0, row: NONE, group: NONE }; model.sources.len()],
+            token_rngs: model.sources.iter().map(|s| rng::stream(seed, &format!("tokens/{}", s.stream))).collect(),
             sources,
             sites,
             clients,
             pools,
             replicas,
-            instances,
             routers,
             nearest,
             retry_rngs,
@@ -522,6 +531,8 @@ impl<'m> World<'m> {
             shared_jobs,
             shared_by_region,
             gpus,
+            scratch_keys: Vec::new(),
+            scratch_scores: Vec::new(),
             sharing_metrics: vec![gpu::SharingMetrics::default(); model.gpu_groups.len()],
         };
         world.start_initial_replicas();
@@ -563,8 +574,7 @@ impl<'m> World<'m> {
                 Event::FeatureDone { request } => self.on_feature_done(request),
                 Event::StageDone { request } => self.on_stage_done(request),
                 Event::CpuDone { request } => self.on_cpu_done(request),
-                Event::BatchTimer { replica } => self.on_batch_timer(replica),
-                Event::BatchDone { instance } => self.on_batch_done(instance),
+                Event::Kind(event) => self.on_kind_event(event),
                 Event::Respond { request } => self.on_respond(request),
                 Event::ClientError { request } => self.on_client_error(request),
                 Event::Retry { request } => self.on_retry(request),
@@ -580,7 +590,6 @@ impl<'m> World<'m> {
                 Event::Mark => self.on_mark(),
                 Event::SharedJobStart { job } => self.on_shared_job_start(job),
                 Event::StageTimeout { request } => self.on_stage_timeout(request),
-                Event::GpuBatchDone { instance } => self.on_gpu_batch_done(instance),
                 Event::CacheDone { request } => self.on_cache_done(request),
                 Event::CachedRespond { request } => self.finish_cached(request),
             }
@@ -644,12 +653,28 @@ impl<'m> World<'m> {
 
     #[inline]
     fn schedule_next_arrival(&mut self, source: usize) {
-        let process = &self.model.sources[source].process;
-        if let Some((time, size)) = self.sources[source].next_arrival(process) {
-            if time < self.model.duration {
-                self.next_sizes[source] = size;
-                self.events.schedule(time, Event::Arrival { source: source as u32 });
+        let model = &self.model.sources[source];
+        if let Some(mut arrival) = self.sources[source].next_arrival(&model.process) {
+            if model.tokens.is_some() && arrival.row == NONE {
+                self.draw_tokens(source, &mut arrival);
             }
+            if arrival.time < self.model.duration {
+                self.next_arrivals[source] = arrival;
+                self.events.schedule(arrival.time, Event::Arrival { source: source as u32 });
+            }
+        }
+    }
+
+    /// A synthetic LLM request's prompt and output tokens, and its shared-prefix group. Out of
+    /// line: other traffic only tests for it.
+    #[inline(never)]
+    fn draw_tokens(&mut self, source: usize, arrival: &mut Arrival) {
+        let Some(tokens) = &self.model.sources[source].tokens else { return };
+        let rng = &mut self.token_rngs[source];
+        arrival.size = tokens.prompt.sample(rng).clamp(1, u64::from(u32::MAX)) as u32;
+        arrival.output = tokens.output.sample(rng).clamp(1, u64::from(u32::MAX)) as u32;
+        if let Some((_, groups)) = tokens.shared_prefix {
+            arrival.group = rand::Rng::random_range(rng, 0..groups);
         }
     }
 

@@ -49,6 +49,9 @@ impl<'m> Pool<'m> {
             first_replica: 0,
             slots,
             lb: Vec::with_capacity(slots as usize),
+            decode_lb: Vec::new(),
+            signals: Vec::new(),
+            signals_at: super::NO_TIME,
             desired: 0,
             phase_counts: {
                 let mut counts = [0; PHASES];
@@ -61,10 +64,22 @@ impl<'m> Pool<'m> {
             balancing: Balancing::new(rng::stream(seed, &format!("balancer/{name}"))),
             lifecycle_rng: rng::stream(seed, &format!("startup/{name}")),
             fallback_rng: rng::stream(seed, &format!("fallback/{name}")),
-            metrics: RegionMetrics::new(max_batch),
+            metrics: {
+                let mut metrics = RegionMetrics::new(max_batch);
+                metrics.llm = serving.and_then(|s| s.kind.llm()).map(|engine| {
+                    Box::new(crate::metrics::LlmMetrics::new(
+                        u64::from(engine.kv_blocks) * u64::from(engine.block_size),
+                    ))
+                });
+                if metrics.llm.is_some() {
+                    metrics.interval.llm = Some(Box::default());
+                }
+                metrics
+            },
             per_request_nanos: serving.map_or(0.0, |s| s.per_request_nanos()),
             window_start: 0,
             window_arrivals: 0,
+            window_tokens: 0,
             window_busy: 0.0,
             pending: Default::default(),
             breaker: serving.and_then(|s| s.breaker.as_ref()).map(Breaker::new),
@@ -149,16 +164,23 @@ impl World<'_> {
             return;
         }
         state.in_lb = true;
-        let pool = &mut self.pools[state.pool as usize];
+        let pool_index = state.pool;
+        if self.is_handed_work(replica) {
+            let decoders = &mut self.pools[pool_index as usize].decode_lb;
+            let at = decoders.partition_point(|&r| r < replica);
+            decoders.insert(at, replica);
+            return;
+        }
+        let pool = &mut self.pools[pool_index as usize];
         let at = pool.lb.partition_point(|&r| r < replica);
         pool.lb.insert(at, replica);
-        let p = state.pool;
+        let p = pool_index;
         while let Some(id) = self.pools[p as usize].pending.pop_front() {
             if self.requests[id as usize].deadline <= self.now {
                 self.finish(id, Outcome::TimedOut);
                 continue;
             }
-            let target = self.balance(p);
+            let target = self.balance(p, id);
             self.enter_replica(id, target);
         }
     }
@@ -172,6 +194,9 @@ impl World<'_> {
         let pool = &mut self.pools[state.pool as usize];
         if let Ok(at) = pool.lb.binary_search(&replica) {
             pool.lb.remove(at);
+        }
+        if let Ok(at) = pool.decode_lb.binary_search(&replica) {
+            pool.decode_lb.remove(at);
         }
     }
 
@@ -264,8 +289,13 @@ impl World<'_> {
             }
             ScaleMetric::QueueDepth => (first..first + state.slots)
                 .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
-                .map(|r| self.replicas[r as usize].batcher.waiting() as f64)
+                .map(|r| self.waiting(r) as f64)
                 .sum(),
+            ScaleMetric::KvCacheUsage => (first..first + state.slots)
+                .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
+                .map(|r| self.kv_usage(r))
+                .sum(),
+            ScaleMetric::OutputTokensPerSecond => state.window_tokens as f64 / (window / 1e9),
             ScaleMetric::Concurrency => (first..first + state.slots)
                 .filter(|&r| self.replicas[r as usize].phase == Phase::Ready)
                 .map(|r| f64::from(self.replicas[r as usize].outstanding))
@@ -285,6 +315,7 @@ impl World<'_> {
         let state = &mut self.pools[pool as usize];
         state.window_start = now;
         state.window_arrivals = 0;
+        state.window_tokens = 0;
         state.window_busy = 0.0;
         self.apply_desired(pool, desired);
         let state = &self.pools[pool as usize];

@@ -165,6 +165,8 @@ impl World<'_> {
         self.unassign(id);
         let measured = request.sent >= self.model.warmup;
         let latency = self.now - request.sent;
+        let model = self.model;
+        let endpoint = self.pools[request.pool as usize].endpoint;
         let metrics = &mut self.pools[request.pool as usize].metrics;
         let (interval, total) = (&mut metrics.interval.counts, &mut metrics.counts);
         let bump = |counts: &mut Counts| match outcome {
@@ -189,8 +191,20 @@ impl World<'_> {
                     metrics.completed_in_window += 1;
                 }
                 metrics.interval.latency.saturating_record(latency);
+                if let Some(interval) = metrics.interval.llm.as_mut() {
+                    let first = request.at(Stamp::FirstOutput);
+                    interval.ttft.saturating_record((first + request.one_way).saturating_sub(request.sent));
+                    if request.generated > 1 {
+                        interval.tpot.saturating_record(
+                            (request.at(Stamp::ServiceDone) - first) / u64::from(request.generated - 1),
+                        );
+                    }
+                }
                 if measured {
                     metrics.record_completion(latency, request.queue_wait(), request.service());
+                    if let Some(llm) = metrics.llm.as_mut() {
+                        llm_completion(llm, &request, model.endpoint_slo(endpoint as usize));
+                    }
                 }
             }
             Outcome::Degraded => {
@@ -223,6 +237,7 @@ impl World<'_> {
             serial: request.serial,
             sent: request.sent,
             size: request.size,
+            output_tokens: request.output_tokens,
             region: request.region,
             replica,
             batch: request.batch,
@@ -323,6 +338,27 @@ impl World<'_> {
             }
         }
     }
+}
+
+/// A completed LLM request's time to first token (as the client sees it stream: the first
+/// token's time plus the way back) and time per output token after the first.
+fn llm_completion(llm: &mut crate::metrics::LlmMetrics, request: &Request, slo: &crate::model::SloModel) {
+    let first = request.at(Stamp::FirstOutput);
+    let ttft = (first + request.one_way).saturating_sub(request.sent);
+    llm.ttft.saturating_record(ttft);
+    llm.ttft_sum += ttft as f64;
+    llm.prompt_tokens += u64::from(request.size.max(1));
+    llm.output_tokens += u64::from(request.generated);
+    let tpot = match request.generated {
+        0 | 1 => None,
+        n => Some((request.at(Stamp::ServiceDone) - first) / u64::from(n - 1)),
+    };
+    if let Some(tpot) = tpot {
+        llm.tpot.saturating_record(tpot);
+        llm.tpot_sum += tpot as f64;
+    }
+    let good = slo.ttft.iter().all(|t| ttft <= t.max) && slo.tpot.iter().all(|t| tpot.is_none_or(|tpot| tpot <= t.max));
+    llm.good += u64::from(good);
 }
 
 /// One more request ended with `outcome` in `counts` (answers included).

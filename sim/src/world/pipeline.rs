@@ -131,7 +131,9 @@ impl<'m> World<'m> {
         let site = callee as u32 * self.model.regions.len() as u32 + p.region;
         let pool = self.sites[site as usize].primary;
         let timeout = self.pools[pool as usize].timeout;
-        let mut child = Request::new(self.next_serial, p.origin, p.size, self.now);
+        let mut child = Request::new(self.next_serial, p.origin, p.size, p.output_tokens, self.now);
+        child.source = p.source;
+        child.prefix = p.prefix;
         self.next_serial += 1;
         child.client = callee as u32 * self.model.regions.len() as u32 + p.origin;
         child.region = p.region;

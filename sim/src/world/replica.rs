@@ -33,11 +33,18 @@ impl World<'_> {
         }
     }
 
-    /// The replica in the pool's load balancer that takes the next request.
+    /// The replica in the pool's load balancer that takes request `id`.
     #[inline]
-    pub(super) fn balance(&mut self, pool: u32) -> u32 {
+    pub(super) fn balance(&mut self, pool: u32, id: u32) -> u32 {
         let state = &mut self.pools[pool as usize];
-        let balancer = state.serving.expect("balanced pools serve").balancer;
+        let serving = state.serving.expect("balanced pools serve");
+        let balancer = serving.balancer;
+        if balancer == crate::policy::balance::Balancer::EndpointPicker {
+            if let Some(picker) = serving.kind.llm().and_then(|engine| engine.picker.as_ref()) {
+                return self.pick_endpoint(pool, id, picker);
+            }
+        }
+        let state = &mut self.pools[pool as usize];
         let lb = &state.lb;
         let replicas = &self.replicas;
         let index = state.balancing.pick(balancer, lb.len() as u32, |k| replicas[lb[k as usize] as usize].outstanding);
@@ -109,7 +116,7 @@ impl World<'_> {
         let Some(cores) = serving.host_cores else {
             return 1.0;
         };
-        let batches = state.batcher.running(serving.kind.instances());
+        let batches = self.units_running(replica);
         let workers = serving.cpu_workers.unwrap_or(0) - state.cpu_idle;
         (f64::from(batches + workers) / f64::from(cores)).max(1.0)
     }

@@ -28,8 +28,10 @@ pub(super) enum Stamp {
     PreStarted,
     /// Pre-processing done: in the replica kind's queue.
     Enqueued,
-    /// Its batch started on a model instance.
+    /// Its batch started on a model instance (an LLM engine: its first iteration).
     BatchStarted,
+    /// Its first output token was produced (LLM engines; 0 for kinds that answer whole).
+    FirstOutput,
     /// Its batch ended: it waits for a CPU worker, when post-processing runs on them.
     ServiceDone,
     /// Post-processing began.
@@ -64,7 +66,18 @@ pub(super) struct Request {
     pub assigned_to: u32,
     /// The replica's generation when it took the request: a crash since makes events stale.
     pub generation: u32,
+    /// Its size (an LLM's prompt tokens; 0 when the traffic gives none).
     pub size: u32,
+    /// Output tokens it asks for (LLM traffic; 0 otherwise).
+    pub output_tokens: u32,
+    /// Output tokens an LLM engine has produced for it (kept across a preemption).
+    pub generated: u32,
+    /// The source that sent it, and its trace row or shared-prefix group (NONE): where an LLM
+    /// engine's prefix cache finds its prompt's block hashes.
+    pub source: u32,
+    pub prefix: u32,
+    /// Tokens whose KV cache it brings to an LLM engine (handed over by a prefill replica).
+    pub kv_tokens: u32,
     pub batch_size: u32,
     pub attempt: u32,
     pub stage: Stage,
@@ -83,7 +96,7 @@ pub(super) struct Request {
 
 impl Request {
     /// A new request from `origin`, sent at `now`, before routing (`send_attempt` stamps it).
-    pub fn new(serial: u64, origin: u32, size: u32, now: Nanos) -> Request {
+    pub fn new(serial: u64, origin: u32, size: u32, output_tokens: u32, now: Nanos) -> Request {
         Request {
             serial,
             sent: now,
@@ -100,6 +113,11 @@ impl Request {
             assigned_to: NONE,
             generation: 0,
             size,
+            output_tokens,
+            generated: 0,
+            source: NONE,
+            prefix: NONE,
+            kv_tokens: 0,
             batch_size: 0,
             attempt: 1,
             stage: Stage::Pre,
@@ -150,6 +168,8 @@ pub struct Stages {
     pub pre_started: Nanos,
     pub enqueued: Nanos,
     pub batch_started: Nanos,
+    /// The first output token (LLM engines; 0 otherwise).
+    pub first_output: Nanos,
     pub service_done: Nanos,
     pub post_started: Nanos,
     pub departed: Nanos,
@@ -167,6 +187,7 @@ impl Request {
             pre_started: self.at(Stamp::PreStarted),
             enqueued: self.at(Stamp::Enqueued),
             batch_started: self.at(Stamp::BatchStarted),
+            first_output: self.at(Stamp::FirstOutput),
             service_done: self.at(Stamp::ServiceDone),
             post_started: self.at(Stamp::PostStarted),
             departed: self.at(Stamp::Departed),
@@ -183,6 +204,8 @@ pub struct RequestRecord {
     pub sent: Nanos,
     /// Request size from the trace (0 for synthetic traffic).
     pub size: u32,
+    /// Output tokens asked for (LLM traffic; 0 otherwise).
+    pub output_tokens: u32,
     pub region: u32,
     /// Slot within the deployment (u32::MAX if no replica took it).
     pub replica: u32,

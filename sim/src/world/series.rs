@@ -16,12 +16,15 @@ impl World<'_> {
         let mut all = Counts::default();
         let mut all_state = PoolState::default();
         self.interval_all.reset();
+        let mut all_llm: Option<crate::metrics::LlmInterval> = None;
+        let mut all_kv = (0.0, 0u64);
         for p in 0..self.pools.len() {
             let pool = &self.pools[p];
             if pool.serving.is_none() && pool.metrics.interval.counts == Counts::default() {
                 continue;
             }
             let state = self.pool_state(p as u32);
+            let kv = self.pool_kv_usage(p as u32);
             let pool = &mut self.pools[p];
             let interval = &pool.metrics.interval;
             let counts = interval.counts;
@@ -29,12 +32,26 @@ impl World<'_> {
                 all += &counts;
                 all_state += &state;
                 self.interval_all.add(&interval.latency).expect("histograms share bounds");
+                if let Some(llm) = interval.llm.as_deref() {
+                    all_llm.get_or_insert_with(Default::default).add(llm);
+                    if let Some((sum, ready)) = kv {
+                        all_kv = (all_kv.0 + sum, all_kv.1 + ready);
+                    }
+                }
             }
-            self.timeseries.push(row(start, end, &pool.name, warmup, seconds, counts, &interval.latency, &state));
+            let mut line = row(start, end, &pool.name, warmup, seconds, counts, &interval.latency, &state);
+            if let Some(llm) = interval.llm.as_deref() {
+                llm_columns(&mut line, llm, seconds, kv);
+            }
+            self.timeseries.push(line);
             pool.metrics.interval.reset();
         }
         all_state.breaker = None;
-        self.timeseries.push(row(start, end, "all", warmup, seconds, all, &self.interval_all, &all_state));
+        let mut line = row(start, end, "all", warmup, seconds, all, &self.interval_all, &all_state);
+        if let Some(llm) = &all_llm {
+            llm_columns(&mut line, llm, seconds, Some(all_kv));
+        }
+        self.timeseries.push(line);
         self.interval_start = end;
         if let (Some(limit), false) = (self.give_up_loss, warmup) {
             let (offered, lost) =
@@ -50,6 +67,16 @@ impl World<'_> {
         if end < self.model.duration {
             self.events.schedule((end + self.model.interval).min(self.model.duration), Event::Tick);
         }
+    }
+
+    /// The KV cache in use summed over a pool's ready replicas, and how many are ready (None for
+    /// pools without LLM engines).
+    fn pool_kv_usage(&self, pool: u32) -> Option<(f64, u64)> {
+        let state = &self.pools[pool as usize];
+        state.serving.and_then(|s| s.kind.llm())?;
+        let ready = (state.first_replica..state.first_replica + state.slots)
+            .filter(|&r| self.replicas[r as usize].phase == Phase::Ready);
+        Some(ready.fold((0.0, 0), |(sum, n), r| (sum + self.kv_usage(r), n + 1)))
     }
 
     fn pool_state(&mut self, pool: u32) -> PoolState {
@@ -84,6 +111,15 @@ struct PoolState {
 }
 
 fieldwise_add_assign!(PoolState { queued, busy, ready, desired, starting, draining, down });
+
+/// An LLM deployment's columns of a time-series row.
+fn llm_columns(line: &mut TimeseriesRow, llm: &crate::metrics::LlmInterval, seconds: f64, kv: Option<(f64, u64)>) {
+    let p99 = |h: &Histogram<u64>| (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1e6);
+    line.ttft_p99_ms = p99(&llm.ttft);
+    line.tpot_p99_ms = p99(&llm.tpot);
+    line.output_tokens_per_s = Some(llm.output_tokens as f64 / seconds);
+    line.kv_usage = kv.and_then(|(sum, ready)| (ready > 0).then(|| sum / ready as f64));
+}
 
 #[allow(clippy::too_many_arguments)]
 fn row(
@@ -120,5 +156,9 @@ fn row(
         retries: counts.retries,
         failover: counts.failover,
         breaker: state.breaker,
+        ttft_p99_ms: None,
+        tpot_p99_ms: None,
+        output_tokens_per_s: None,
+        kv_usage: None,
     }
 }

@@ -3,6 +3,7 @@
 //! whose queue is empty; once started it runs to the end (an online request arriving meanwhile
 //! waits for it, as it would behind an online batch); a crash loses it and its records go back.
 
+use super::kind::KindEvent;
 use super::{Event, World};
 use crate::metrics::Phase;
 use crate::rng::Rng;
@@ -99,9 +100,10 @@ impl World<'_> {
             return;
         }
         loop {
+            let lends = self.lends_capacity(replica);
             let job = &mut self.shared_jobs[j as usize];
             let state = &mut self.replicas[replica as usize];
-            if !job.active || job.to_start == 0 || !state.batcher.lends_an_instance() {
+            if !job.active || job.to_start == 0 || !lends {
                 return;
             }
             let records = job.to_start.min(job.batch_records);
@@ -111,7 +113,8 @@ impl World<'_> {
                 service = (service as f64 * state.slow_factor) as Nanos;
             }
             let instance = self.take_instance_for_job(replica, records as u32);
-            self.events.schedule(self.now.saturating_add(service), Event::BatchDone { instance });
+            self.events
+                .schedule(self.now.saturating_add(service), Event::Kind(KindEvent::BatchDone { replica, instance }));
         }
     }
 
