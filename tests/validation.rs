@@ -58,8 +58,8 @@ fn calibrated_llm_engine_predicts_a_real_vllm_within_its_reported_errors() {
 
 /// The worst hold-out |error| docs/validation.md reports for the vLLM comparison.
 const REPORTED_VLLM: [(&str, f64); 4] = [
-    ("holdout_max_abs_error_ttft_p50", 0.05),
+    ("holdout_max_abs_error_ttft_p50", 0.14),
     ("holdout_max_abs_error_tpot_p50", 0.06),
-    ("holdout_max_abs_error_ttft_p99", 0.16),
-    ("holdout_max_abs_error_tpot_p99", 0.24),
+    ("holdout_max_abs_error_ttft_p99", 0.34),
+    ("holdout_max_abs_error_tpot_p99", 0.15),
 ];

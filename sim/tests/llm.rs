@@ -189,6 +189,10 @@ fn disaggregated_prefill_hands_the_kv_cache_to_a_decode_replica() {
     let llm = summary.overall.llm.unwrap();
     // The first gap holds the transfer: 18 − 14 + 11 = 15 ms, the second 11 ms.
     assert!((llm.inter_token_ms.max.unwrap() / 15.0 - 1.0).abs() < 1e-3);
+    // 0 prefill replicas is aggregated serving: the first replica does it all, 0→14→25→36.
+    let aggregated = text.replace("prefill_replicas = 1", "prefill_replicas = 0");
+    let (got, _) = records(&aggregated);
+    assert_eq!((got[0].replica, got[0].stages.first_output, got[0].stages.service_done), (0, 14 * MS, 36 * MS));
     // Every replica prefilling leaves none to decode.
     let refused = build_error(split);
     assert!(refused.contains("leaves none to decode"), "{refused}");

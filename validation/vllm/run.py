@@ -29,7 +29,7 @@ RESULTS = HERE.parent / "results"
 TRACE = HERE.parents[2] / "shared" / "data" / "traces" / "azure-llm-2023-conv.csv"
 PORT = 8011
 RATES = [float(r) for r in os.environ.get("RATES", "1 3 5 7").split()]
-WINDOW_S = float(os.environ.get("WINDOW_S", "60"))
+WINDOW_S = float(os.environ.get("WINDOW_S", "120"))
 ENGINE_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--max-num-seqs", "16",
                "--max-num-batched-tokens", "2048", "--enable-chunked-prefill", "--enable-prefix-caching",
                "--block-size", "32", "--seed", "0"]

@@ -191,9 +191,6 @@ pub(super) fn llm_serving(
         None => None,
         Some(given) => {
             let at = at.join("disaggregation");
-            if given.prefill_replicas == 0 {
-                return fail(at.join("prefill_replicas"), "at least one replica prefills");
-            }
             if !(given.kv_transfer_gbps.is_finite() && given.kv_transfer_gbps > 0.0 && given.kv_transfer_gbps <= 1e5) {
                 return fail(at.join("kv_transfer_gbps"), "kv_transfer_gbps must be above 0 and at most 100000 (GB/s)");
             }
@@ -201,7 +198,8 @@ pub(super) fn llm_serving(
             if per_token <= 0.0 {
                 return fail(at.clone(), "the KV transfer needs kv_bytes_per_token (or a model to compute it from)");
             }
-            Some(DisaggregationModel {
+            // 0 prefill replicas is aggregated serving: one sweep compares it with P:D splits.
+            (given.prefill_replicas > 0).then_some(DisaggregationModel {
                 prefill_replicas: given.prefill_replicas,
                 transfer_nanos_per_token: per_token / given.kv_transfer_gbps,
             })

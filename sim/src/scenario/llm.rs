@@ -97,7 +97,7 @@ fn default_refresh() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct Disaggregation {
     /// Replicas of each region that prefill (the first ones); the others decode. The P:D ratio
-    /// a sweep varies.
+    /// a sweep varies; 0 is aggregated serving (every replica prefills and decodes).
     pub prefill_replicas: u32,
     /// The KV transfer link between a prefill and a decode replica, GB/s (e.g. 50 for 400 Gb/s
     /// RDMA, 25 for 200 Gb/s).
