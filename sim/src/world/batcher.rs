@@ -57,7 +57,8 @@ impl Replica {
     pub(super) fn batcher(&self) -> &BatcherState {
         match &self.kind {
             KindState::Batcher(batcher) => batcher,
-            _ => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
+            // Every kind is named: a new one is a compile error here, not a silent wildcard.
+            KindState::Llm(_) => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
         }
     }
 
@@ -65,7 +66,8 @@ impl Replica {
     pub(super) fn batcher_mut(&mut self) -> &mut BatcherState {
         match &mut self.kind {
             KindState::Batcher(batcher) => batcher,
-            _ => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
+            // Every kind is named: a new one is a compile error here, not a silent wildcard.
+            KindState::Llm(_) => unreachable!("kind.rs dispatches batcher calls to batcher replicas only"),
         }
     }
 }

@@ -117,7 +117,10 @@ impl World<'_> {
     pub(super) fn kv_usage(&self, replica: u32) -> f64 {
         match &self.replicas[replica as usize].kind {
             KindState::Batcher(_) => 0.0,
-            KindState::Llm(llm) => llm.kv_usage(),
+            KindState::Llm(llm) => {
+                let serving = super::serving_of(&self.pools, self.replicas[replica as usize].pool);
+                llm.kv_usage(serving.kind.llm().map_or(0, |engine| engine.kv_blocks))
+            }
         }
     }
 

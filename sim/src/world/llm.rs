@@ -60,7 +60,6 @@ pub(super) struct LlmState {
     step_started: Nanos,
     prefix: Option<PrefixCache>,
     role: Role,
-    kv_blocks: u32,
 }
 
 /// What a replica of a disaggregated deployment does.
@@ -79,7 +78,8 @@ impl Replica {
     fn llm(&mut self) -> &mut LlmState {
         match &mut self.kind {
             KindState::Llm(state) => state,
-            _ => unreachable!("kind.rs dispatches LLM calls to LLM replicas only"),
+            // Every kind is named: a new one is a compile error here, not a silent wildcard.
+            KindState::Batcher(_) => unreachable!("kind.rs dispatches LLM calls to LLM replicas only"),
         }
     }
 }
@@ -108,19 +108,15 @@ impl LlmState {
             step: 0,
             step_started: 0,
             role,
-            kv_blocks: engine.kv_blocks,
             prefix: engine.prefix_caching.then(|| {
                 PrefixCache::new(u64::from(engine.kv_blocks) * u64::from(engine.block_size), engine.block_size)
             }),
         }
     }
 
-    pub(super) fn kv_usage(&self) -> f64 {
-        if self.kv_blocks == 0 {
-            0.0
-        } else {
-            1.0 - f64::from(self.free_blocks) / f64::from(self.kv_blocks)
-        }
+    /// The fraction of its `kv_blocks` in use.
+    pub(super) fn kv_usage(&self, kv_blocks: u32) -> f64 {
+        1.0 - f64::from(self.free_blocks) / f64::from(kv_blocks.max(1))
     }
 
     pub(super) fn decodes_only(&self) -> bool {

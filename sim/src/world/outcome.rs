@@ -5,6 +5,7 @@
 use super::request::{Outcome, Request, RequestRecord, Stamp};
 use super::{overlap, serving_of, Event, World, NONE};
 use crate::metrics::Counts;
+use crate::units::Nanos;
 use rand::Rng as _;
 
 impl World<'_> {
@@ -191,20 +192,19 @@ impl World<'_> {
                     metrics.completed_in_window += 1;
                 }
                 metrics.interval.latency.saturating_record(latency);
-                if let Some(interval) = metrics.interval.llm.as_mut() {
-                    let first = request.at(Stamp::FirstOutput);
-                    interval.ttft.saturating_record((first + request.one_way).saturating_sub(request.sent));
-                    if request.generated > 1 {
-                        interval.tpot.saturating_record(
-                            (request.at(Stamp::ServiceDone) - first) / u64::from(request.generated - 1),
-                        );
+                // An LLM engine's pools keep both: the interval's and the measured window's.
+                if let (Some(interval), Some(llm)) = (metrics.interval.llm.as_mut(), metrics.llm.as_mut()) {
+                    let (ttft, tpot) = request.token_times();
+                    interval.ttft.saturating_record(ttft);
+                    if let Some(tpot) = tpot {
+                        interval.tpot.saturating_record(tpot);
+                    }
+                    if measured {
+                        llm_completion(llm, &request, ttft, tpot, model.endpoint_slo(endpoint as usize));
                     }
                 }
                 if measured {
                     metrics.record_completion(latency, request.queue_wait(), request.service());
-                    if let Some(llm) = metrics.llm.as_mut() {
-                        llm_completion(llm, &request, model.endpoint_slo(endpoint as usize));
-                    }
                 }
             }
             Outcome::Degraded => {
@@ -340,19 +340,19 @@ impl World<'_> {
     }
 }
 
-/// A completed LLM request's time to first token (as the client sees it stream: the first
-/// token's time plus the way back) and time per output token after the first.
-fn llm_completion(llm: &mut crate::metrics::LlmMetrics, request: &Request, slo: &crate::model::SloModel) {
-    let first = request.at(Stamp::FirstOutput);
-    let ttft = (first + request.one_way).saturating_sub(request.sent);
+/// A completed LLM request's figures in the measured window, and whether it met every TTFT and
+/// TPOT target (goodput).
+fn llm_completion(
+    llm: &mut crate::metrics::LlmMetrics,
+    request: &Request,
+    ttft: Nanos,
+    tpot: Option<Nanos>,
+    slo: &crate::model::SloModel,
+) {
     llm.ttft.saturating_record(ttft);
     llm.ttft_sum += ttft as f64;
     llm.prompt_tokens += u64::from(request.size.max(1));
     llm.output_tokens += u64::from(request.generated);
-    let tpot = match request.generated {
-        0 | 1 => None,
-        n => Some((request.at(Stamp::ServiceDone) - first) / u64::from(n - 1)),
-    };
     if let Some(tpot) = tpot {
         llm.tpot.saturating_record(tpot);
         llm.tpot_sum += tpot as f64;

@@ -142,6 +142,15 @@ impl Request {
         self.at(Stamp::BatchStarted) - self.at(Stamp::Enqueued)
     }
 
+    /// An answered LLM request's time to first token as the client sees the stream begin (the first
+    /// token's time plus the way back), and its time per output token after the first.
+    pub fn token_times(&self) -> (Nanos, Option<Nanos>) {
+        let first = self.at(Stamp::FirstOutput);
+        let ttft = (first + self.one_way).saturating_sub(self.sent);
+        let tpot = (self.generated > 1).then(|| (self.at(Stamp::ServiceDone) - first) / u64::from(self.generated - 1));
+        (ttft, tpot)
+    }
+
     /// Time its batch ran.
     #[inline]
     pub fn service(&self) -> Nanos {
