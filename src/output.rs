@@ -320,6 +320,34 @@ pub fn latency_cdf_csv(cdfs: &[(String, Vec<(f64, f64)>)]) -> Vec<u8> {
     writer.into_inner().expect("writing to memory cannot fail")
 }
 
+/// `token_cdf.csv` (LLM runs): `metric, deployment, ms, fraction` rows, TTFT then TPOT.
+pub fn token_cdf_csv(cdfs: &[sim::summary::TokenCdf]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["metric", "deployment", "ms", "fraction"]).expect("writing to memory");
+    for cdf in cdfs {
+        for (ms, fraction) in &cdf.points {
+            writer
+                .write_record([&cdf.metric, &*csv_text(&cdf.deployment), &ms.to_string(), &fraction.to_string()])
+                .expect("writing to memory");
+        }
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
+/// `token_cdf.csv` read back.
+pub fn read_token_cdf_csv(bytes: &[u8]) -> Result<Vec<sim::summary::TokenCdf>, csv::Error> {
+    let mut cdfs: Vec<sim::summary::TokenCdf> = Vec::new();
+    for row in csv::Reader::from_reader(bytes).deserialize::<(String, String, f64, f64)>() {
+        let (metric, deployment, ms, fraction) = row?;
+        let deployment = csv_text_read(deployment);
+        match cdfs.last_mut() {
+            Some(cdf) if cdf.metric == metric && cdf.deployment == deployment => cdf.points.push((ms, fraction)),
+            _ => cdfs.push(sim::summary::TokenCdf { metric, deployment, points: vec![(ms, fraction)] }),
+        }
+    }
+    Ok(cdfs)
+}
+
 /// The table printed after a run.
 pub fn print_table(summary: &Summary) {
     let operational = summary

@@ -191,6 +191,9 @@ pub fn simulate(
     out.write("summary.json", &summary_bytes)?;
     out.write("timeseries.csv", &output::timeseries_csv(&first.timeseries))?;
     out.write("latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
+    if !first.token_cdf.is_empty() {
+        out.write("token_cdf.csv", &output::token_cdf_csv(&first.token_cdf))?;
+    }
     if !job_series.is_empty() {
         out.write("jobs_timeseries.csv", &crate::jobs::series_csv(&job_series))?;
     }
@@ -211,6 +214,7 @@ pub fn simulate(
         data: &data,
         timeseries: &first.timeseries,
         latency_cdf: &first.latency_cdf,
+        token_cdf: &first.token_cdf,
         job_series: &job_series,
     });
     out.write("report.html", report.as_bytes())?;
@@ -290,6 +294,12 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
             _ => latency_cdf.push((region, vec![(ms, fraction)])),
         }
     }
+    let has_llm = data.summary.regions.values().any(|r| r.stats.llm.is_some());
+    let token_cdf = if has_llm {
+        output::read_token_cdf_csv(&read("token_cdf.csv")?).map_err(|e| csv_error("token_cdf.csv", e))?
+    } else {
+        Vec::new()
+    };
     let job_series = if data.summary.jobs.is_empty() {
         Vec::new()
     } else {
@@ -299,6 +309,7 @@ pub fn report(dir: &Path) -> Result<(), CliError> {
         data: &data,
         timeseries: &timeseries,
         latency_cdf: &latency_cdf,
+        token_cdf: &token_cdf,
         job_series: &job_series,
     });
     set.write("report.html", html.as_bytes())?;

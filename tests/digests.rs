@@ -1,5 +1,5 @@
 //! Output digests: every bundled scenario's `summary.json`, `timeseries.csv` and
-//! `latency_cdf.csv`, and the quickstart sweep's `sweep.csv`, `pareto.csv` and `best.toml`, hashed
+//! `latency_cdf.csv` (and `jobs_timeseries.csv`, `token_cdf.csv` where written), and the quickstart sweep's `sweep.csv`, `pareto.csv` and `best.toml`, hashed
 //! and compared with `tests/digests.txt`.
 //!
 //! A change meant to keep behaviour (a refactor, a speed-up) must keep these bytes. A change meant
@@ -39,8 +39,10 @@ fn bundled_outputs_are_byte_identical_to_the_committed_digests() {
         for file in ["summary.json", "timeseries.csv", "latency_cdf.csv"] {
             digest(&mut lines, &format!("{name}/{file}"), &out.join(file));
         }
-        if out.join("jobs_timeseries.csv").is_file() {
-            digest(&mut lines, &format!("{name}/jobs_timeseries.csv"), &out.join("jobs_timeseries.csv"));
+        for optional in ["jobs_timeseries.csv", "token_cdf.csv"] {
+            if out.join(optional).is_file() {
+                digest(&mut lines, &format!("{name}/{optional}"), &out.join(optional));
+            }
         }
     }
     let out = dir.join("quickstart-sweep");

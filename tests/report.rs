@@ -239,7 +239,7 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
 }
 
 #[test]
-fn job_report_and_compare_page_load_in_a_real_browser() {
+fn job_llm_and_compare_pages_load_in_a_real_browser() {
     let Some(browser) = chromium() else {
         assert!(std::env::var("CI").is_err(), "CI must install Debian's chromium (see .ci/run)");
         eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
@@ -248,17 +248,22 @@ fn job_report_and_compare_page_load_in_a_real_browser() {
     let dir = scratch("browser-jobs");
     let run = dir.join("run");
     let compare = dir.join("compare");
+    let llm = dir.join("llm");
     for (args, out) in [
         (vec!["run", "scenarios/churn-nightly.toml"], &run),
         (vec!["compare", "scenarios/churn-compare.toml"], &compare),
+        (vec!["run", "scenarios/llm-chat.toml"], &llm),
     ] {
         let scenario = repo(args[1]);
         let done = servesim(&[args[0], &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
         assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     }
-    for (page, charts, text) in
-        [(run.join("report.html"), 3, "Batch jobs"), (compare.join("compare.html"), 2, "edge (on the client")]
-    {
+    // The LLM page: latency, TTFT and TPOT CDFs, batch sizes, seven time series, cost.
+    for (page, charts, text) in [
+        (run.join("report.html"), 3, "Batch jobs"),
+        (compare.join("compare.html"), 2, "edge (on the client"),
+        (llm.join("report.html"), 12, "Time per output token CDF"),
+    ] {
         let url = format!("file://{}", page.display());
         let dom = headless(&browser, &dir.join(format!("profile-{charts}")), &["--dump-dom"], &url);
         assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
@@ -284,4 +289,48 @@ fn job_report_and_compare_page_load_in_a_real_browser() {
         .filter(|p| p.split("points=\"").nth(1).is_some_and(|pts| pts.split(' ').count() > 50))
         .count();
     assert!(long_lines >= 3, "only {long_lines} timeline lines with data");
+}
+
+/// An LLM run's TTFT and TPOT distributions: `token_cdf.csv` holds them (monotone, ending at every
+/// completion, its p50 and p99 those of `summary.json`), the report draws both, and `servesim
+/// report` redraws the same page from the files alone.
+#[test]
+fn llm_report_shows_ttft_and_tpot_distributions() {
+    let dir = scratch("llm-report");
+    let out = dir.join("out");
+    let scenario = repo("scenarios/llm-chat.toml");
+    let run = servesim(&["run", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let llm = &summary["regions"]["us-east"]["llm"];
+    let csv = std::fs::read_to_string(out.join("token_cdf.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("metric,deployment,ms,fraction"));
+    let rows: Vec<(String, f64, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f[1], "us-east", "{l}");
+            (f[0].to_string(), f[2].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    for (metric, key) in [("ttft", "ttft_ms"), ("tpot", "tpot_ms")] {
+        let points: Vec<(f64, f64)> = rows.iter().filter(|r| r.0 == metric).map(|r| (r.1, r.2)).collect();
+        assert!(points.len() > 20, "{metric}: {} points", points.len());
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1), "{metric} is not monotone");
+        assert_eq!(points.last().unwrap().1, 1.0);
+        let at = |q: f64| points.iter().find(|p| p.1 == q).unwrap().0;
+        for (q, p) in [(0.5, "p50"), (0.99, "p99")] {
+            let stated = llm[key][p].as_f64().unwrap();
+            assert!((at(q) - stated).abs() < 1e-9, "{metric} {p}: CDF {} vs summary {stated}", at(q));
+        }
+        assert!((points.last().unwrap().0 - llm[key]["max"].as_f64().unwrap()).abs() < 1e-9);
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for title in ["Time to first token CDF", "Time per output token CDF"] {
+        assert!(html.contains(title), "the report lacks {title}");
+    }
+    let again = servesim(&["report", out.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(std::fs::read_to_string(out.join("report.html")).unwrap(), html, "report redrawn differently");
 }

@@ -161,14 +161,18 @@ pub fn bars(title: &str, y_label: &str, bars: &[(String, f64)]) -> String {
                 .y_label_formatter(&tick)
                 .draw()?;
             // One rectangle per bar, in order (plotters' `Histogram` sums its data in a hash map
-            // and draws in that map's order, which differs from run to run).
+            // and draws in that map's order, which differs from run to run). The gap between
+            // bars shrinks with their number: a fixed one would give hundreds of bars (an LLM
+            // engine's sequences per iteration) negative widths, which browsers reject.
+            let (plot_width, _) = chart.plotting_area().dim_in_pixel();
+            let gap = (plot_width / n / 5).min(6);
             chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let i = i as u32;
                 let mut bar = Rectangle::new(
                     [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), b.1)],
                     PALETTE[0].filled(),
                 );
-                bar.set_margin(0, 0, 6, 6);
+                bar.set_margin(0, 0, gap, gap);
                 bar
             }))?;
             root.present()?;

@@ -99,6 +99,8 @@ pub struct RunReport<'a> {
     pub timeseries: &'a [TimeseriesRow],
     /// Per region (and "all"): `(latency ms, fraction of requests at or below)`.
     pub latency_cdf: &'a [(String, Vec<(f64, f64)>)],
+    /// LLM deployments' TTFT and TPOT CDFs (empty without LLM engines).
+    pub token_cdf: &'a [sim::summary::TokenCdf],
     /// Per job: the first replication's timeline.
     pub job_series: &'a [(String, Vec<sim::job::JobSeriesRow>)],
 }
@@ -585,6 +587,25 @@ pub fn render_run(report: &RunReport) -> String {
         "<div>{}</div>",
         charts::lines("Latency CDF (client-observed)", "latency (ms)", "% of requests at or below", &cdf, &[], true)
     );
+    for (metric, title) in [("ttft", "Time to first token CDF"), ("tpot", "Time per output token CDF")] {
+        let series: Vec<Series> = report
+            .token_cdf
+            .iter()
+            .filter(|cdf| cdf.metric == metric)
+            .map(|cdf| Series {
+                name: cdf.deployment.clone(),
+                points: cdf.points.iter().map(|&(ms, q)| (ms, 100.0 * q)).collect(),
+            })
+            .collect();
+        if !series.is_empty() {
+            let axis = if metric == "ttft" { "TTFT (ms)" } else { "TPOT (ms)" };
+            let _ = write!(
+                out,
+                "<div>{}</div>",
+                charts::lines(title, axis, "% of completions at or below", &series, &[], true)
+            );
+        }
+    }
     let batches: Vec<(String, f64)> =
         summary.overall.batch_size.histogram.iter().map(|&(size, n)| (size.to_string(), n as f64)).collect();
     let _ = write!(out, "<div>{}</div></div>", charts::bars("Batch sizes", "batches", &batches));
@@ -607,7 +628,7 @@ pub fn render_run(report: &RunReport) -> String {
     let _ = write!(out, "<div>{}</div></div>", charts::bars("Cost per region (USD per hour)", "USD/h", &costs));
 
     provenance_table(&mut out, &report.data.provenance);
-    out.push_str("<p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv (and, for a plan, sweep/pareto.csv).</p></body></html>\n");
+    out.push_str("<p class=note>Data behind every chart: summary.json, timeseries.csv, latency_cdf.csv, token_cdf.csv for LLM engines (and, for a plan, sweep/pareto.csv).</p></body></html>\n");
     out
 }
 

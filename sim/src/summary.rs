@@ -1074,3 +1074,29 @@ pub fn latency_cdfs(pools: &[PoolSummary]) -> Vec<(String, Vec<(f64, f64)>)> {
     }
     out
 }
+
+/// One LLM token-time CDF: which measure (`"ttft"` or `"tpot"`), whose, and its points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenCdf {
+    pub metric: String,
+    pub deployment: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// TTFT, then TPOT, CDFs of every user-facing LLM deployment with completions (empty without
+/// LLM engines): the distributions behind the summary's token percentiles.
+pub fn token_cdfs(pools: &[PoolSummary]) -> Vec<TokenCdf> {
+    let llm_pools = || {
+        pools.iter().filter(|p| p.role != Role::Shadow).filter_map(|p| p.metrics.llm.as_deref().map(|l| (&p.name, l)))
+    };
+    let mut out = Vec::new();
+    for metric in ["ttft", "tpot"] {
+        for (name, llm) in llm_pools() {
+            let histogram = if metric == "ttft" { &llm.ttft } else { &llm.tpot };
+            if !histogram.is_empty() {
+                out.push(TokenCdf { metric: metric.into(), deployment: name.clone(), points: latency_cdf(histogram) });
+            }
+        }
+    }
+    out
+}

@@ -285,6 +285,8 @@ pub struct RunOutput {
     pub requests: Vec<RequestRecord>,
     /// Per region with completions (and "all" when several): `(latency ms, fraction at or below)`.
     pub latency_cdf: Vec<(String, Vec<(f64, f64)>)>,
+    /// LLM deployments' TTFT and TPOT CDFs (empty without LLM engines).
+    pub token_cdf: Vec<summary::TokenCdf>,
     /// Jobs that ran on the online replicas' idle time.
     pub shared_jobs: Vec<SharedJobRun>,
 }
@@ -637,6 +639,7 @@ impl<'m> World<'m> {
         let drained_at =
             if cut || self.overflowed || self.stopped_at.is_some() { self.now } else { self.in_system_since };
         let latency_cdf = summary::latency_cdfs(&pools);
+        let token_cdf = summary::token_cdfs(&pools);
         let (mut summary, distributions) =
             summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);
         summary.gpu_sharing = gpu::summaries(self.model, &self.sharing_metrics);
@@ -647,6 +650,7 @@ impl<'m> World<'m> {
             events: self.event_count,
             requests: self.records,
             latency_cdf,
+            token_cdf,
             shared_jobs: self.shared_jobs.into_iter().map(shared_job::SharedJob::into_run).collect(),
         }
     }
