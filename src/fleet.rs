@@ -146,6 +146,8 @@ pub(crate) fn plan(args: &PlanArgs, loaded: Loaded, out: &std::path::Path) -> Re
         threads: args.threads,
         plan: Some(section),
         uncertainty: true,
+        breakdown: true,
+        trace_sample: None,
         quiet: args.quiet,
     };
     let summary = crate::run::simulate(&chosen_loaded, &model, options)?;

@@ -334,6 +334,32 @@ pub fn token_cdf_csv(cdfs: &[sim::summary::TokenCdf]) -> Vec<u8> {
     writer.into_inner().expect("writing to memory cannot fail")
 }
 
+/// `slo_scrapes.csv` (runs with an SLO): `time_s, endpoint, sli, bad, requests` — each SLI's
+/// cumulative bad requests (errors; or slower than the target, errors included) and all requests
+/// of its endpoint, as Prometheus would have scraped the clients' counters.
+pub fn slo_scrapes_csv(model: &sim::Model, scrapes: &sim::monitor::Scrapes) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["time_s", "endpoint", "sli", "bad", "requests"]).expect("writing to memory");
+    if scrapes.width > 0 {
+        for (k, row) in scrapes.values.chunks_exact(scrapes.width).enumerate() {
+            let time = sim::units::nanos_to_secs(k as u64 * scrapes.interval);
+            for sli in &model.monitoring.slis {
+                let endpoint = model.endpoint_name(sli.endpoint).unwrap_or("main");
+                writer
+                    .write_record([
+                        time.to_string(),
+                        csv_text(endpoint).into_owned(),
+                        sli.name(),
+                        row[sli.bad].to_string(),
+                        row[sli.total].to_string(),
+                    ])
+                    .expect("writing to memory");
+            }
+        }
+    }
+    writer.into_inner().expect("writing to memory cannot fail")
+}
+
 /// `token_cdf.csv` read back.
 pub fn read_token_cdf_csv(bytes: &[u8]) -> Result<Vec<sim::summary::TokenCdf>, csv::Error> {
     let mut cdfs: Vec<sim::summary::TokenCdf> = Vec::new();
@@ -401,6 +427,9 @@ pub fn print_table(summary: &Summary) {
         }
     }
     for line in reports::table::sharing_lines(summary) {
+        println!("{line}");
+    }
+    for line in reports::table::breakdown_lines(summary) {
         println!("{line}");
     }
     for line in reports::table::llm_lines(summary) {

@@ -258,6 +258,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         threads: args.threads,
         plan: Some(plan),
         uncertainty: true,
+        breakdown: true,
+        trace_sample: None,
         quiet: args.quiet,
     };
     let summary = crate::run::simulate(&loaded, &model, options)?;
@@ -358,6 +360,10 @@ fn deploy_folder(endpoint: Option<&str>, region: &str) -> String {
 
 pub(crate) fn deploy_names_distinct(model: &sim::Model) -> Result<(), CliError> {
     let mut seen: std::collections::BTreeMap<(String, String), String> = std::collections::BTreeMap::new();
+    // Folders servesim writes beside the regions'.
+    for reserved in ["monitoring", "endpoints", "jobs", "gpu-sharing"] {
+        seen.insert(("folder".to_string(), reserved.to_string()), format!("servesim's own deploy/{reserved}/"));
+    }
     for endpoint in 0..model.endpoint_count() {
         let name = model.endpoint_name(endpoint);
         for region in (0..model.regions.len()).map(|r| model.site(endpoint, r)).filter(|r| r.serves()) {
@@ -477,6 +483,12 @@ pub(crate) fn write_deploy(
                 set.write(&format!("{folder}/NO-ENSEMBLE.txt"), text.as_bytes())?;
             }
         }
+    }
+    if let Some(rules) = reports::slo_rules::render(model) {
+        set.write("deploy/monitoring/slo-rules.yaml", rules.as_bytes())?;
+    }
+    if let Some(dashboard) = reports::dashboard::render(model) {
+        set.write("deploy/monitoring/grafana-dashboard.json", dashboard.as_bytes())?;
     }
     for (job, summary) in model.jobs.iter().zip(jobs) {
         let files = reports::job_deploy::render(&reports::job_deploy::JobDeployInput {

@@ -66,9 +66,23 @@ pub struct RunArgs {
     /// Skip the uncertainty band (the extra runs with estimated inputs at the ends of their bands).
     #[arg(long)]
     no_uncertainty: bool,
+    /// Skip the latency breakdown by stage (summary.json's `breakdown`; a few percent of speed).
+    #[arg(long)]
+    no_breakdown: bool,
+    /// Write traces.otlp.json: this share (0–1) of requests, plus every failed, retried or
+    /// degraded one, as OpenTelemetry traces (first replication, at most 10 000 requests).
+    #[arg(long, value_name = "RATE", value_parser = parse_share)]
+    trace_sample: Option<f64>,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a share between 0 and 1 (0.01 traces 1% of requests)")),
+    }
 }
 
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
@@ -84,6 +98,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         threads: args.threads,
         plan: None,
         uncertainty: !args.no_uncertainty,
+        breakdown: !args.no_breakdown,
+        trace_sample: args.trace_sample,
         quiet: args.quiet,
     };
     simulate(&loaded, &model, options)?;
@@ -102,6 +118,10 @@ pub struct Simulation<'a> {
     pub plan: Option<reports::PlanSection>,
     /// Run the scenario again with its estimated inputs at the ends of their bands.
     pub uncertainty: bool,
+    /// Split answers' latency by stage (`RunOptions::breakdown`).
+    pub breakdown: bool,
+    /// Trace this share of the first replication's requests (`RunOptions::trace_sample`).
+    pub trace_sample: Option<f64>,
     pub quiet: bool,
 }
 
@@ -112,7 +132,7 @@ pub fn simulate(
     model: &sim::Model,
     options: Simulation,
 ) -> Result<sim::summary::Summary, CliError> {
-    let Simulation { seed, out, replications, threads, plan, uncertainty, quiet } = options;
+    let Simulation { seed, out, replications, threads, plan, uncertainty, breakdown, trace_sample, quiet } = options;
     let seed = seed.unwrap_or(model.seed);
     let (threads, pool) = thread_pool(threads)?;
 
@@ -134,6 +154,8 @@ pub fn simulate(
                 .map(|i| {
                     let options = RunOptions {
                         progress: Some(progress.counter()),
+                        breakdown,
+                        trace_sample: trace_sample.filter(|_| i == 0),
                         ..RunOptions::seeded(replication_seed(seed, i))
                     };
                     sim::run(model, &options)
@@ -193,6 +215,32 @@ pub fn simulate(
     out.write("latency_cdf.csv", &output::latency_cdf_csv(&first.latency_cdf))?;
     if !first.token_cdf.is_empty() {
         out.write("token_cdf.csv", &output::token_cdf_csv(&first.token_cdf))?;
+    }
+    if model.monitoring.is_on() {
+        out.write("slo_scrapes.csv", &output::slo_scrapes_csv(model, &first.scrapes))?;
+    }
+    if trace_sample.is_some() {
+        let endpoints: Vec<String> =
+            (0..model.endpoint_count()).map(|e| model.endpoint_name(e).unwrap_or("main").to_string()).collect();
+        let pipelines: Vec<bool> = (0..model.endpoint_count()).map(|e| model.pipeline(e).is_some()).collect();
+        let regions: Vec<String> = model.regions.iter().map(|r| r.name.clone()).collect();
+        let text = reports::otlp::render(&reports::otlp::TraceInput {
+            scenario: &model.name,
+            seed: replication_seed(seed, 0),
+            endpoints: &endpoints,
+            pipelines: &pipelines,
+            regions: &regions,
+            traces: &first.traces,
+        });
+        out.write("traces.otlp.json", text.as_bytes())?;
+        if first.traces_left_out > 0 && !quiet {
+            eprintln!(
+                "traces.otlp.json: {} requests traced; {} more qualified after the cap of {}",
+                first.traces.len(),
+                first.traces_left_out,
+                sim::world::MAX_TRACED
+            );
+        }
     }
     if !job_series.is_empty() {
         out.write("jobs_timeseries.csv", &crate::jobs::series_csv(&job_series))?;

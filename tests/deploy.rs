@@ -138,7 +138,12 @@ latency = [{ percentile = 99, max = "200ms" }]
     let out = dir.join("plan");
     ok(servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
     let deploy = out.join("deploy");
-    let regions: Vec<_> = std::fs::read_dir(&deploy).unwrap().map(|e| e.unwrap().path()).collect();
+    // The region's folder, beside monitoring/ (the rules and the dashboard).
+    let regions: Vec<_> = std::fs::read_dir(&deploy)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "monitoring"))
+        .collect();
     assert_eq!(regions.len(), 1, "{regions:?}");
     let valid = validate(&python, &deploy);
     assert!(valid.status.success(), "{}", String::from_utf8_lossy(&valid.stderr));

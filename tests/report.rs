@@ -213,8 +213,9 @@ fn report_loads_in_a_real_browser_with_charts_and_no_console_errors() {
     assert!(dom.contains("How this configuration was chosen"));
     // What the browser shows tells the same story as the file.
     check_plan_story(&dom, &std::fs::read_to_string(out.join("best.toml")).unwrap());
-    // Seven charts (Pareto, latency CDF, batch sizes, three time series, cost), each with content.
-    assert_eq!(dom.matches("<svg").count(), 7, "charts in the page");
+    // Nine charts (Pareto, latency CDF, batch sizes, the breakdown's two, three time series,
+    // cost), each with content.
+    assert_eq!(dom.matches("<svg").count(), 9, "charts in the page");
     assert!(dom.matches("<circle").count() >= 36, "the Pareto chart lacks its 36 points");
     let long_lines = dom
         .split("<polyline")
@@ -258,11 +259,12 @@ fn job_llm_and_compare_pages_load_in_a_real_browser() {
         let done = servesim(&[args[0], &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
         assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     }
-    // The LLM page: latency, TTFT and TPOT CDFs, batch sizes, seven time series, cost.
+    // The LLM page: latency, TTFT and TPOT CDFs, batch sizes, the breakdown's two, seven time
+    // series, cost.
     for (page, charts, text) in [
         (run.join("report.html"), 3, "Batch jobs"),
         (compare.join("compare.html"), 2, "edge (on the client"),
-        (llm.join("report.html"), 12, "Time per output token CDF"),
+        (llm.join("report.html"), 14, "Time per output token CDF"),
     ] {
         let url = format!("file://{}", page.display());
         let dom = headless(&browser, &dir.join(format!("profile-{charts}")), &["--dump-dom"], &url);

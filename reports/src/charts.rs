@@ -87,6 +87,19 @@ pub fn lines(
     shade: &[(f64, f64)],
     y_from_zero: bool,
 ) -> String {
+    lines_marked(title, x_label, y_label, series, shade, &[], y_from_zero)
+}
+
+/// `lines` with `alerts`: x ranges shaded red (an alert firing).
+pub fn lines_marked(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    shade: &[(f64, f64)],
+    alerts: &[(f64, f64)],
+    y_from_zero: bool,
+) -> String {
     let Some(((xmin, xmax), (ymin, ymax))) = bounds(series) else {
         return empty(title);
     };
@@ -110,6 +123,12 @@ pub fn lines(
                 chart.draw_series(std::iter::once(Rectangle::new(
                     [(start.max(xmin), ymin), (end.min(xmax), ymax)],
                     RGBColor(200, 200, 200).mix(0.35).filled(),
+                )))?;
+            }
+            for &(start, end) in alerts {
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(start.max(xmin), ymin), (end.min(xmax).max(start.max(xmin)), ymax)],
+                    RGBColor(220, 40, 40).mix(0.18).filled(),
                 )))?;
             }
             for (i, s) in series.iter().enumerate() {
@@ -175,6 +194,68 @@ pub fn bars(title: &str, y_label: &str, bars: &[(String, f64)]) -> String {
                 bar.set_margin(0, 0, gap, gap);
                 bar
             }))?;
+            root.present()?;
+            Ok(())
+        };
+        if draw().is_err() {
+            return empty(title);
+        }
+    }
+    svg
+}
+
+/// Stacked bars: one bar per category, one coloured layer per series (`values[i]` is the series'
+/// part of category `i`), with a legend.
+pub fn stacked_bars(title: &str, y_label: &str, categories: &[String], layers: &[(String, Vec<f64>)]) -> String {
+    let totals: Vec<f64> =
+        (0..categories.len()).map(|i| layers.iter().map(|l| l.1.get(i).copied().unwrap_or(0.0)).sum()).collect();
+    let ymax = totals.iter().copied().fold(0.0, f64::max);
+    if categories.is_empty() || ymax <= 0.0 {
+        return empty(title);
+    }
+    let n = categories.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = frame(&root, title).build_cartesian_2d((0u32..n).into_segmented(), 0.0..ymax * 1.1)?;
+            let label = |v: &SegmentValue<u32>| match v {
+                SegmentValue::CenterOf(i) => categories.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(categories.len().min(24))
+                .x_label_formatter(&label)
+                .y_desc(y_label)
+                .y_label_formatter(&tick)
+                .draw()?;
+            let (plot_width, _) = chart.plotting_area().dim_in_pixel();
+            let gap = (plot_width / n / 5).min(24);
+            let mut base = vec![0.0; categories.len()];
+            for (k, (name, values)) in layers.iter().enumerate() {
+                let color = PALETTE[k % PALETTE.len()].mix(if k < PALETTE.len() { 1.0 } else { 0.55 });
+                let bars: Vec<_> = (0..categories.len())
+                    .map(|i| {
+                        let (bottom, top) = (base[i], base[i] + values.get(i).copied().unwrap_or(0.0));
+                        base[i] = top;
+                        let i = i as u32;
+                        let mut bar = Rectangle::new(
+                            [(SegmentValue::Exact(i), bottom), (SegmentValue::Exact(i + 1), top)],
+                            color.filled(),
+                        );
+                        bar.set_margin(0, 0, gap, gap);
+                        bar
+                    })
+                    .collect();
+                chart
+                    .draw_series(bars)?
+                    .label(name.clone())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+            }
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
             root.present()?;
             Ok(())
         };

@@ -318,12 +318,13 @@ fn time_unit(span_s: f64) -> (f64, &'static str) {
     }
 }
 
-fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
+fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64, alerts: &[(f64, f64)]) -> Vec<String> {
     let all: Vec<&TimeseriesRow> = rows.iter().filter(|r| r.region == "all").collect();
     let span = rows.iter().map(|r| r.end_s).fold(0.0, f64::max);
     let (unit, axis) = time_unit(span);
     let mid = |r: &TimeseriesRow| (r.start_s + r.end_s) / 2.0 / unit;
     let shade = if warmup_s > 0.0 { vec![(0.0, warmup_s / unit)] } else { vec![] };
+    let alerts: Vec<(f64, f64)> = alerts.iter().map(|&(a, b)| (a / unit, b / unit)).collect();
     let throughput = [
         Series { name: "offered".into(), points: all.iter().map(|r| (mid(r), r.offered_rps)).collect() },
         Series { name: "completed".into(), points: all.iter().map(|r| (mid(r), r.completed_rps)).collect() },
@@ -349,7 +350,7 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
     ];
     let mut out = vec![
         charts::lines("Offered and completed load (all regions)", axis, "requests/s", &throughput, &shade, true),
-        charts::lines("p99 latency per region, per interval", axis, "ms", &p99, &shade, true),
+        charts::lines_marked("p99 latency per region, per interval", axis, "ms", &p99, &shade, &alerts, true),
         charts::lines("Queue depth and replicas at interval ends (all regions)", axis, "count", &load, &shade, true),
     ];
     // Autoscaling and faults: only when replicas ever differ from the configured count.
@@ -408,7 +409,15 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
             rate("retries", |r| r.retries),
             rate("failed over", |r| r.failover),
         ];
-        out.push(charts::lines("Failures, fallbacks, retries and failover", axis, "requests/s", &errors, &shade, true));
+        out.push(charts::lines_marked(
+            "Failures, fallbacks, retries and failover",
+            axis,
+            "requests/s",
+            &errors,
+            &shade,
+            &alerts,
+            true,
+        ));
     }
     if rows.iter().any(|r| r.breaker.is_some_and(|b| b > 0)) {
         let states: Vec<Series> = regions
@@ -433,6 +442,98 @@ fn timeseries_charts(rows: &[TimeseriesRow], warmup_s: f64) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Where the latency goes: per region, the mean time in each stage stacked, and the slowest 1%'s
+/// time by stage as shares.
+fn breakdown_section(out: &mut String, summary: &sim::summary::Summary) {
+    let regions: Vec<(&String, &sim::breakdown::BreakdownStats)> =
+        summary.regions.iter().filter_map(|(name, r)| r.stats.breakdown.as_ref().map(|b| (name, b))).collect();
+    if regions.is_empty() {
+        return;
+    }
+    let mut stages: Vec<&str> = Vec::new();
+    for name in sim::breakdown::STAGE_NAMES {
+        if regions.iter().any(|(_, b)| b.stages.iter().any(|s| s.stage == name)) {
+            stages.push(name);
+        }
+    }
+    let categories: Vec<String> = regions.iter().map(|(name, _)| (*name).clone()).collect();
+    let mean_layers: Vec<(String, Vec<f64>)> = stages
+        .iter()
+        .map(|&stage| {
+            let values = regions
+                .iter()
+                .map(|(_, b)| b.stages.iter().find(|s| s.stage == stage).map_or(0.0, |s| s.mean_ms))
+                .collect();
+            (stage.replace('_', " "), values)
+        })
+        .collect();
+    let tail_layers: Vec<(String, Vec<f64>)> = stages
+        .iter()
+        .map(|&stage| {
+            let values = regions
+                .iter()
+                .map(|(_, b)| {
+                    b.slowest
+                        .as_ref()
+                        .and_then(|t| t.shares.iter().find(|s| s.stage == stage))
+                        .map_or(0.0, |s| 100.0 * s.share)
+                })
+                .collect();
+            (stage.replace('_', " "), values)
+        })
+        .collect();
+    out.push_str(
+        "<h2>Where the time goes</h2><p class=note>Every answered request's latency split into stages (they add up \
+         to it exactly); summary.json's breakdown has each stage's mean, p50 and p99 per region.</p><div class=grid>",
+    );
+    let _ = write!(
+        out,
+        "<div>{}</div><div>{}</div></div>",
+        charts::stacked_bars("Mean latency by stage, per region", "ms", &categories, &mean_layers),
+        charts::stacked_bars("The slowest 1%: share of their time by stage", "%", &categories, &tail_layers)
+    );
+    for line in table::breakdown_lines(summary) {
+        let _ = write!(out, "<p>{}</p>", escape(&line));
+    }
+}
+
+/// The SLO's burn-rate alerts as the run would have fired them: when, how long after each fault,
+/// and firings no fault explains.
+fn alerts_table(out: &mut String, summary: &sim::summary::Summary) {
+    let Some(monitoring) = &summary.monitoring else { return };
+    let _ = write!(
+        out,
+        "<h2>Alerts</h2><p class=note>The SLO's burn-rate alerts (deploy/monitoring/slo-rules.yaml in a plan), evaluated \
+         on the simulated clients' counters as Prometheus would: scraped every {} s, evaluated every {} s. Red bands \
+         on the charts below: an alert firing.</p><table><tr><th class=text>alert</th><th>windows</th><th>burn rate</th>\
+         <th>fired (s)</th><th>detected after (s)</th><th>no fault</th></tr>",
+        monitoring.scrape_interval_s, monitoring.evaluation_interval_s
+    );
+    for alert in &monitoring.alerts {
+        let fired: Vec<String> = alert.firing.iter().map(|f| format!("{:.0}–{:.0}", f.start_s, f.end_s)).collect();
+        let detected: Vec<String> = alert
+            .detections
+            .iter()
+            .map(|d| d.detected_after_s.map_or("missed".into(), |s| format!("{s:.0}")))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td class=text>{}</td><td>{:.0} s / {:.0} s</td><td>{}×</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&alert.rule.alert),
+            alert.rule.long_window_s,
+            alert.rule.short_window_s,
+            alert.rule.burn_rate,
+            if fired.is_empty() { "–".into() } else { fired.join(", ") },
+            if detected.is_empty() { "no fault".into() } else { detected.join(", ") },
+            alert.unexplained
+        );
+    }
+    out.push_str("</table>");
+    for line in &monitoring.not_alerted {
+        let _ = write!(out, "<p class=note>Not alerted: {}</p>", escape(line));
+    }
 }
 
 /// Failures, fallbacks, retries, replica counts and breaker openings, per deployment.
@@ -572,6 +673,7 @@ pub fn render_run(report: &RunReport) -> String {
         let _ = write!(out, "<p>{}</p>", escape(&line));
     }
     resilience_table(&mut out, summary);
+    alerts_table(&mut out, summary);
 
     out.push_str("<h2>Latency</h2><div class=grid>");
     let cdf: Vec<Series> = report
@@ -610,10 +712,18 @@ pub fn render_run(report: &RunReport) -> String {
         summary.overall.batch_size.histogram.iter().map(|&(size, n)| (size.to_string(), n as f64)).collect();
     let _ = write!(out, "<div>{}</div></div>", charts::bars("Batch sizes", "batches", &batches));
 
+    breakdown_section(&mut out, summary);
+
     out.push_str(
         "<h2>Over time</h2><p class=note>The grey band is the warm-up, left out of the statistics.</p><div class=grid>",
     );
-    for chart in timeseries_charts(report.timeseries, summary.warmup_s) {
+    let firing: Vec<(f64, f64)> = summary
+        .monitoring
+        .iter()
+        .flat_map(|m| &m.alerts)
+        .flat_map(|a| a.firing.iter().map(|f| (f.start_s, f.end_s)))
+        .collect();
+    for chart in timeseries_charts(report.timeseries, summary.warmup_s, &firing) {
         let _ = write!(out, "<div>{chart}</div>");
     }
     out.push_str("</div>");

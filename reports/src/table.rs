@@ -207,3 +207,21 @@ pub fn sharing_lines(summary: &Summary) -> Vec<String> {
         })
         .collect()
 }
+
+/// Where each section's slowest 1% spent its time, one line per section with a breakdown: the
+/// stages of at least 1%, largest first ("the p99 is 61% queueing").
+pub fn breakdown_lines(summary: &Summary) -> Vec<String> {
+    let sections = std::iter::once(("all", &summary.overall))
+        .chain(summary.regions.iter().map(|(name, r)| (name.as_str(), &r.stats)))
+        .filter(|(_, s)| s.breakdown.is_some());
+    let mut lines = Vec::new();
+    for (name, section) in sections {
+        let Some(slowest) = section.breakdown.as_ref().and_then(|b| b.slowest.as_ref()) else { continue };
+        let mut shares: Vec<_> = slowest.shares.iter().filter(|s| s.share >= 0.01).collect();
+        shares.sort_by(|a, b| b.share.total_cmp(&a.share));
+        let parts: Vec<String> =
+            shares.iter().map(|s| format!("{:.0}% {}", 100.0 * s.share, s.stage.replace('_', " "))).collect();
+        lines.push(format!("Slowest 1% ({name}, from {:.1} ms): {}", slowest.from_ms, parts.join(", ")));
+    }
+    lines
+}

@@ -4,12 +4,15 @@
 //!
 //! Data flows one way: scenario → [`model::build`] (checks, resolves) → [`world::run`] → summary.
 
+pub mod breakdown;
 pub mod dist;
+pub mod drift;
 pub mod event;
 pub mod iteration;
 pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod policy;
 pub mod replicated;
 pub mod rng;

@@ -105,6 +105,8 @@ pub struct RegionMetrics {
     pub cache_misses: u64,
     /// An LLM engine's figures (None for other kinds).
     pub llm: Option<Box<LlmMetrics>>,
+    /// Answers' time by stage (`RunOptions::breakdown`; made at the first answer).
+    pub breakdown: Option<Box<crate::breakdown::BreakdownMetrics>>,
     pub interval: IntervalMetrics,
 }
 
@@ -281,6 +283,7 @@ impl RegionMetrics {
             cache_hits: 0,
             cache_misses: 0,
             llm: None,
+            breakdown: None,
             interval: IntervalMetrics::new(),
         }
     }
@@ -316,6 +319,12 @@ impl RegionMetrics {
             match &mut self.llm {
                 Some(mine) => mine.merge(other),
                 None => self.llm = Some(other.clone()),
+            }
+        }
+        if let Some(other) = &other.breakdown {
+            match &mut self.breakdown {
+                Some(mine) => mine.merge(other),
+                None => self.breakdown = Some(other.clone()),
             }
         }
     }

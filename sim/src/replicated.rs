@@ -220,6 +220,9 @@ pub struct ReplicatedSection {
     pub cache: Option<ReplicatedCache>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<ReplicatedLlm>,
+    /// Pooled over replications: every replication's answers together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::breakdown::BreakdownStats>,
 }
 
 /// An LLM engine's figures over replications: token-time percentiles pooled like latency's.
@@ -326,6 +329,7 @@ impl ReplicatedSection {
                 opened: Mean::over(&breakers, |b| b.opened as f64),
                 open_s: Mean::over(&breakers, |b| b.open_s),
             }),
+            breakdown: pooled.breakdown.clone(),
             llm: pooled.llm.as_ref().map(|pooled| {
                 let llms: Vec<&LlmStats> = each.iter().filter_map(|s| s.llm.as_ref()).collect();
                 let part = |field: fn(&LlmStats) -> &Percentiles| llms.iter().map(|s| field(s)).collect::<Vec<_>>();
@@ -559,6 +563,39 @@ pub struct ReplicatedSummary {
     /// Batch jobs are summarized over their own replications already (`crate::job::summarize`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobSummary>,
+    /// Each burn-rate alert over the replications (none without an SLO).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<ReplicatedAlert>,
+    /// The drift monitor, from the first replication's traffic (it repeats its own draws).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::DriftSummary>,
+}
+
+/// A burn-rate alert over replications: the faults that struck in all of them, how many it caught
+/// and how long after (mean with its interval), and its unexplained firings per replication.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicatedAlert {
+    #[serde(flatten)]
+    pub rule: crate::monitor::AlertRule,
+    pub faults: usize,
+    pub detected: usize,
+    pub detected_after_s: Option<Mean>,
+    pub unexplained: Mean,
+}
+
+impl ReplicatedAlert {
+    fn new(each: &[&crate::monitor::AlertSummary]) -> ReplicatedAlert {
+        let first = each[0];
+        let detections: Vec<_> = each.iter().flat_map(|a| &a.detections).collect();
+        let after: Vec<f64> = detections.iter().filter_map(|d| d.detected_after_s).collect();
+        ReplicatedAlert {
+            rule: first.rule.clone(),
+            faults: detections.len(),
+            detected: after.len(),
+            detected_after_s: (!after.is_empty()).then(|| Mean::of(&after)),
+            unexplained: Mean::over(each, |a| f64::from(a.unexplained)),
+        }
+    }
 }
 
 /// A GPU-sharing group over replications: its memory check (the same in every one) and the
@@ -642,6 +679,16 @@ impl ReplicatedSummary {
                 .collect(),
             variants: first.variants.clone(),
             jobs,
+            drift: first.monitoring.as_ref().and_then(|m| m.drift.clone()),
+            alerts: first.monitoring.as_ref().map_or_else(Vec::new, |m| {
+                (0..m.alerts.len())
+                    .map(|k| {
+                        let alert: Vec<_> =
+                            each.iter().filter_map(|s| s.monitoring.as_ref().map(|m| &m.alerts[k])).collect();
+                        ReplicatedAlert::new(&alert)
+                    })
+                    .collect()
+            }),
         }
     }
 }

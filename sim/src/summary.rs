@@ -139,6 +139,9 @@ pub struct Section {
     /// An LLM engine's figures, where the section has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmStats>,
+    /// Where answers' latency went, stage by stage (runs with the breakdown on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::breakdown::BreakdownStats>,
 }
 
 /// What LLM engines measured, over requests sent in the measured window.
@@ -345,6 +348,9 @@ pub struct Summary {
     /// Batch-scoring jobs, each over its replications (`crate::job::summarize`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<crate::job::JobSummary>,
+    /// The SLO's burn-rate alerts evaluated on the run (`crate::monitor`); none without an SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::monitor::MonitoringSummary>,
 }
 
 /// How a message saying that a run measured nothing begins: a sweep point's error that starts
@@ -528,6 +534,7 @@ impl Totals {
             breaker: self
                 .has_breaker
                 .then(|| BreakerStats { opened: m.breaker_opened, open_s: m.breaker_open_nanos / 1e9 }),
+            breakdown: m.breakdown.as_ref().and_then(|b| b.stats()),
             llm: m.llm.as_ref().map(|llm| {
                 let ready = m.replica_nanos[Phase::Ready as usize] + m.replica_nanos[Phase::Draining as usize];
                 let tokens = llm.prefill_tokens + llm.decode_tokens;
@@ -797,6 +804,7 @@ pub fn summarize(
         gpu_sharing: BTreeMap::new(),
         variants: variants(model),
         jobs: Vec::new(),
+        monitoring: None,
     };
     (summary, Distributions { sections: distributions })
 }
@@ -843,6 +851,7 @@ struct SectionDistribution {
     service_time: Histogram<u64>,
     sums: [f64; 3],
     llm: Option<Box<LlmMetrics>>,
+    breakdown: Option<Box<crate::breakdown::BreakdownMetrics>>,
 }
 
 impl SectionDistribution {
@@ -855,6 +864,7 @@ impl SectionDistribution {
             queue_wait: metrics.queue_wait,
             service_time: metrics.service_time,
             llm: metrics.llm,
+            breakdown: metrics.breakdown,
         }
     }
 }
@@ -1001,6 +1011,11 @@ impl Distributions {
             if let (Some(mine), Some(theirs)) = (mine.llm.as_mut(), theirs.llm.as_ref()) {
                 mine.merge(theirs);
             }
+            match (mine.breakdown.as_mut(), theirs.breakdown.as_ref()) {
+                (Some(mine), Some(theirs)) => mine.merge(theirs),
+                (None, Some(theirs)) => mine.breakdown = Some(theirs.clone()),
+                _ => {}
+            }
             for (sum, other) in mine.sums.iter_mut().zip(theirs.sums) {
                 *sum += other;
             }
@@ -1037,6 +1052,7 @@ impl Distributions {
                     stats.tpot_ms = percentiles(&llm.tpot, llm.tpot_sum);
                     stats.inter_token_ms = percentiles(&llm.inter_token, llm.inter_token_sum);
                 }
+                stats.breakdown = section.breakdown.as_ref().and_then(|b| b.stats());
                 stats.latency_ms = percentiles(&section.latency, section.sums[0]);
                 stats.queue_wait_ms = percentiles(&section.queue_wait, section.sums[1]);
                 stats.service_time_ms = percentiles(&section.service_time, section.sums[2]);

@@ -144,7 +144,15 @@ fn every_stage_of_a_request_is_stamped_where_the_hand_timeline_says() {
             service_done: at(31),
             post_started: at(31),
             departed: at(33),
+            // No cache: the feature-store step begins on arrival in the region.
+            cache_done: at(20),
+            // The instance was free as soon as it was enqueued: the 3 ms until its batch are
+            // batch formation, not queueing.
+            batch_ready: at(23),
+            fallback_started: 0,
+            fallback_done: 0,
             retry_wait: 0,
+            one_way: at(20),
         }
     );
     assert_eq!(r.finished, at(53));

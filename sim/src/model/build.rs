@@ -45,6 +45,8 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
     super::jobs::resolve_shared(scenario, &mut jobs, &regions, duration)?;
     let health = build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?;
     let gpu_groups = super::sharing::build_gpu_groups(scenario, inputs, &regions, &endpoints)?;
+    let monitoring =
+        super::monitoring::build_monitoring(scenario.monitoring.as_ref(), duration, (&regions, &slo), &endpoints)?;
 
     Ok(Model {
         name: scenario.name.clone(),
@@ -57,6 +59,7 @@ pub fn build(scenario: &Scenario, inputs: &Inputs) -> Result<Model, ScenarioErro
         sources,
         routing: RoutingModel { policy, weights, spillover_queue, health },
         slo,
+        monitoring,
         faults,
         retries,
         jobs,
@@ -664,6 +667,7 @@ fn jobs_alone(scenario: &Scenario, jobs: Vec<super::jobs::JobModel>) -> Result<M
             health: build_health(&path!["routing", "health_check"], &scenario.routing.health_check)?,
         },
         slo: SloModel::default(),
+        monitoring: Default::default(),
         faults: Vec::new(),
         retries: None,
         jobs,

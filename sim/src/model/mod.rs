@@ -12,6 +12,7 @@ mod error;
 mod inputs;
 pub mod jobs;
 mod llm;
+mod monitoring;
 mod operations;
 mod price;
 mod serving;
@@ -292,6 +293,8 @@ pub struct Model {
     pub sources: Vec<SourceModel>,
     pub routing: RoutingModel,
     pub slo: SloModel,
+    /// What Prometheus would count, scrape and alert on (off without an SLO to watch).
+    pub monitoring: crate::monitor::MonitoringModel,
     pub faults: Vec<FaultModel>,
     pub retries: Option<RetryModel>,
     /// Batch-scoring jobs, simulated apart from the online traffic (`crate::job`).

@@ -9,6 +9,7 @@ mod dist;
 pub mod jobs;
 mod key_path;
 pub mod llm;
+pub mod monitoring;
 pub mod operations;
 
 pub use dist::Dist;
@@ -114,6 +115,9 @@ pub struct Scenario {
     /// Real-time vs batch vs edge (`servesim compare`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<jobs::Compare>,
+    /// How Prometheus would watch the deployment and alert on its SLO (defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<monitoring::Monitoring>,
 }
 
 /// The risks `servesim plan` checks every candidate against; the plan picks the cheapest one that

@@ -29,6 +29,9 @@ pub(super) struct Instance {
     /// On a shared GPU: when its batch ends at the current speed (a `GpuBatchDone` at another
     /// time is stale).
     pub(super) gpu_done_at: Nanos,
+    /// Since when its batch could have started (an instance free, requests waiting) while the
+    /// batcher waited for it to fill: its requests' `BatchReady`.
+    ready_from: Nanos,
 }
 
 /// One replica's batcher: its queue and its model instances.
@@ -41,6 +44,8 @@ pub(super) struct BatcherState {
     timer_at: Nanos,
     /// When an instance last became free: where a window-rule batcher's windows start.
     window_open: Nanos,
+    /// Since when the batcher has held requests back with an instance free (NO_TIME: it is not).
+    holding_since: Nanos,
     pub(super) instances: Vec<Instance>,
 }
 
@@ -88,6 +93,7 @@ impl BatcherState {
                 dead: false,
                 job_records: 0,
                 gpu_done_at: NO_TIME,
+                ready_from: 0,
             })
             .collect();
         BatcherState {
@@ -97,6 +103,7 @@ impl BatcherState {
             free_instances: (0..batching.instances as u16).rev().collect(),
             timer_at: NO_TIME,
             window_open: 0,
+            holding_since: NO_TIME,
             instances,
         }
     }
@@ -162,6 +169,9 @@ impl World<'_> {
             match batching(serving_of(&self.pools, pool)).decide(waiting, enqueued, self.now, window_open) {
                 Dispatch::Send(take) => self.start_batch(replica, take),
                 Dispatch::WaitUntil(ready_at) => {
+                    if batcher.holding_since == NO_TIME {
+                        batcher.holding_since = self.now;
+                    }
                     if batcher.timer_at != ready_at {
                         batcher.timer_at = ready_at;
                         self.events.schedule(ready_at, Event::Kind(KindEvent::BatchTimer { replica }));
@@ -181,6 +191,8 @@ impl World<'_> {
         let serving = serving_of(&self.pools, pool);
         let batcher = state.batcher_mut();
         let instance = batcher.free_instances.pop().expect("an idle replica has a free instance");
+        let ready_from = std::mem::replace(&mut batcher.holding_since, NO_TIME).min(now);
+        batcher.instances[instance as usize].ready_from = ready_from;
         let mut batch = std::mem::take(&mut batcher.instances[instance as usize].batch);
         self.pools[pool as usize].queued -= u64::from(take);
         let mut longest = 0;
@@ -281,6 +293,7 @@ impl World<'_> {
             return;
         }
         let started = running.started;
+        let ready_from = running.ready_from;
         let batch_id = running.batch_id;
         let job_records = std::mem::take(&mut running.job_records);
         let mut batch = std::mem::take(&mut running.batch);
@@ -294,6 +307,7 @@ impl World<'_> {
         for &id in &batch {
             let request = &mut self.requests[id as usize];
             request.stamps[Stamp::BatchStarted as usize] = started;
+            request.stamps[Stamp::BatchReady as usize] = ready_from.max(request.at(Stamp::Enqueued));
             request.batch = batch_id;
             request.batch_size = size;
             self.stamp(id, Stamp::ServiceDone);

@@ -6,6 +6,7 @@
 //! of five sampled entries is evicted, as Redis's approximated LRU does. A region's outage empties
 //! its caches: they come back cold.
 
+use super::request::Stamp;
 use super::{Event, World, NONE};
 use crate::model::{CacheLookup, CacheModel};
 use crate::rng::Rng;
@@ -119,7 +120,10 @@ impl World<'_> {
         let (pool, site) = (request.pool, request.site);
         match self.pools[pool as usize].serving {
             Some(serving) => self.look_up_features(id, serving, site),
-            None => self.start_stage(id, 0),
+            None => {
+                self.stamp(id, Stamp::CacheDone);
+                self.start_stage(id, 0)
+            }
         }
     }
 
@@ -153,6 +157,7 @@ impl World<'_> {
             self.features_after_cache(id);
             return;
         }
+        self.stamp(id, Stamp::CacheDone);
         self.unassign(id);
         if request.one_way == 0 {
             self.finish_cached(id);

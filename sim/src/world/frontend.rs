@@ -183,6 +183,7 @@ impl World<'_> {
     /// After the cache (a miss, or none): the feature-store lookup, then the model call.
     #[inline(always)]
     pub(super) fn look_up_features(&mut self, id: u32, serving: &ServingModel, site: u32) {
+        self.stamp(id, Stamp::CacheDone);
         match &serving.feature_store {
             Some(store) => {
                 let state = &mut self.sites[site as usize];

@@ -280,6 +280,7 @@ impl World<'_> {
             if self.requests[id as usize].batch == u64::MAX {
                 self.requests[id as usize].batch = self.next_batch;
                 self.stamp(id, Stamp::BatchStarted);
+                self.stamp(id, Stamp::BatchReady);
             }
         }
         let state = &mut self.replicas[replica as usize];

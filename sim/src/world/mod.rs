@@ -24,6 +24,7 @@ mod frontend;
 mod gpu;
 mod kind;
 mod llm;
+mod monitor;
 mod operate;
 mod outcome;
 mod pipeline;
@@ -32,10 +33,12 @@ mod replica;
 mod request;
 mod series;
 mod shared_job;
+mod trace;
 
 pub use pipeline::StageMetrics;
 pub use request::{Outcome, RequestRecord, Stages};
 pub use shared_job::SharedJobRun;
+pub use trace::{mix, TracedRequest, MAX_TRACED};
 
 use crate::event::EventQueue;
 use crate::metrics::{new_interval_histogram, Phase, RegionMetrics, TimeseriesRow, PHASES};
@@ -134,6 +137,8 @@ enum Event {
     CachedRespond {
         request: u32,
     },
+    /// Prometheus samples the clients' counters (`monitor.rs`).
+    Scrape,
 }
 
 // Events are copied through the heap and its lanes: keep one in eight bytes.
@@ -258,6 +263,12 @@ pub struct RunOptions {
     /// unfinished (default [`MAX_REQUESTS_IN_SYSTEM`]): an unbounded queue under overload would
     /// otherwise grow until memory runs out.
     pub max_requests_in_system: Option<usize>,
+    /// Split every answer's latency into stages (`summary.json`'s `breakdown`); sweeps leave it
+    /// off for speed.
+    pub breakdown: bool,
+    /// Keep this share of client requests (and every failed, retried or degraded one), up to
+    /// [`trace::MAX_TRACED`], as [`TracedRequest`]s; None: no tracing.
+    pub trace_sample: Option<f64>,
 }
 
 /// The default bound on requests in the system at once: about 2 GB of request state.
@@ -287,6 +298,11 @@ pub struct RunOutput {
     pub latency_cdf: Vec<(String, Vec<(f64, f64)>)>,
     /// LLM deployments' TTFT and TPOT CDFs (empty without LLM engines).
     pub token_cdf: Vec<summary::TokenCdf>,
+    /// The clients' counters as Prometheus would have scraped them (empty without an SLO).
+    pub scrapes: crate::monitor::Scrapes,
+    /// Traced requests (`RunOptions::trace_sample`), and how many more qualified past the cap.
+    pub traces: Vec<TracedRequest>,
+    pub traces_left_out: u64,
     /// Jobs that ran on the online replicas' idle time.
     pub shared_jobs: Vec<SharedJobRun>,
 }
@@ -352,6 +368,9 @@ pub struct World<'m> {
     scratch_keys: Vec<u64>,
     scratch_scores: Vec<f64>,
     sharing_metrics: Vec<gpu::SharingMetrics>,
+    monitor: monitor::MonitorState,
+    breakdown: bool,
+    tracing: trace::TraceState,
 }
 
 /// The response cache of endpoint `e`'s primary deployment in region `r` (its serving's, or its
@@ -536,6 +555,9 @@ impl<'m> World<'m> {
             scratch_keys: Vec::new(),
             scratch_scores: Vec::new(),
             sharing_metrics: vec![gpu::SharingMetrics::default(); model.gpu_groups.len()],
+            monitor: monitor::MonitorState::new(model),
+            breakdown: options.breakdown,
+            tracing: trace::TraceState::new(options.trace_sample, seed),
         };
         world.start_initial_replicas();
         world
@@ -554,6 +576,7 @@ impl<'m> World<'m> {
         self.events.schedule(self.model.interval.min(self.model.duration), Event::Tick);
         self.schedule_controllers();
         self.schedule_shared_jobs();
+        self.schedule_scrapes();
         let drain_deadline = self.model.duration.saturating_add(summary::drain_limit(self.model));
         let mut cut = false;
         while let Some((time, event)) = self.events.pop() {
@@ -594,6 +617,7 @@ impl<'m> World<'m> {
                 Event::StageTimeout { request } => self.on_stage_timeout(request),
                 Event::CacheDone { request } => self.on_cache_done(request),
                 Event::CachedRespond { request } => self.finish_cached(request),
+                Event::Scrape => self.on_scrape(),
             }
         }
         self.report_progress(self.model.duration);
@@ -643,6 +667,21 @@ impl<'m> World<'m> {
         let (mut summary, distributions) =
             summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);
         summary.gpu_sharing = gpu::summaries(self.model, &self.sharing_metrics);
+        let endpoint_names: Vec<String> =
+            std::iter::once("main".to_string()).chain(self.model.endpoints.iter().map(|e| e.name.clone())).collect();
+        summary.monitoring = crate::monitor::summarize(
+            &self.model.monitoring,
+            &endpoint_names,
+            &self.monitor.scrapes,
+            &self.monitor.faults,
+            self.model.duration,
+        );
+        if let (Some(drift), Some(summary)) = (&self.model.monitoring.drift, summary.monitoring.as_mut()) {
+            let answers =
+                crate::monitor::answers_per_window(&self.model.monitoring, &self.monitor.scrapes, drift.window);
+            let mut rng = crate::rng::stream(self.seed, "monitoring/drift");
+            summary.drift = Some(crate::drift::evaluate(drift, &answers, &mut rng));
+        }
         RunOutput {
             summary,
             distributions,
@@ -651,6 +690,9 @@ impl<'m> World<'m> {
             requests: self.records,
             latency_cdf,
             token_cdf,
+            scrapes: self.monitor.scrapes,
+            traces: self.tracing.traced,
+            traces_left_out: self.tracing.left_out,
             shared_jobs: self.shared_jobs.into_iter().map(shared_job::SharedJob::into_run).collect(),
         }
     }

@@ -536,8 +536,10 @@ impl World<'_> {
                     FaultAction::Slow { factor, .. } => Some(factor),
                     _ => None,
                 };
+                let mut repaired = self.now;
                 for victim in victims {
                     let back = self.now.saturating_add(self.repair_time(f));
+                    repaired = repaired.max(back);
                     // On a shared GPU the server holding every model crashes or slows down, and
                     // comes back, as one.
                     for replica in self.server_of(victim) {
@@ -548,6 +550,7 @@ impl World<'_> {
                         self.events.schedule(back, Event::Restore { replica });
                     }
                 }
+                self.log_fault(f, repaired);
                 if random {
                     let next = self.next_random_fault(f);
                     if next < self.model.duration {
@@ -568,22 +571,30 @@ impl World<'_> {
                         self.crash(replica);
                     }
                 }
-                if random {
-                    let back = self.now.saturating_add(self.repair_time(f));
-                    self.events.schedule(back, Event::FaultEnd { fault: f as u32 });
-                }
+                self.end_of_fault(f, random);
             }
             FaultAction::Dependency { error_rate, factor } => {
                 let site = self.fault_site(fault);
                 let site = &mut self.sites[site];
                 site.feature_error = error_rate;
                 site.feature_factor = factor;
-                if random {
-                    let back = self.now.saturating_add(self.repair_time(f));
-                    self.events.schedule(back, Event::FaultEnd { fault: f as u32 });
-                }
+                self.end_of_fault(f, random);
             }
         }
+    }
+
+    /// An outage or a dependency fault: its end (scheduled from the start for a fault at a
+    /// time, drawn now for a random one), logged for monitoring.
+    fn end_of_fault(&mut self, f: usize, random: bool) {
+        let end = match self.model.faults[f].timing {
+            FaultTiming::At { at, duration } if !random => at.saturating_add(duration),
+            _ => {
+                let back = self.now.saturating_add(self.repair_time(f));
+                self.events.schedule(back, Event::FaultEnd { fault: f as u32 });
+                back
+            }
+        };
+        self.log_fault(f, end);
     }
 
     pub(super) fn on_fault_end(&mut self, f: usize) {

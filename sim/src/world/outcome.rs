@@ -85,6 +85,7 @@ impl World<'_> {
                 None => serving_of(&self.pools, request.pool).fallback.as_ref(),
             };
             if let Some(fallback) = fallback {
+                self.stamp(id, Stamp::FallbackStarted);
                 let delay = fallback.latency.sample(&mut self.pools[request.pool as usize].fallback_rng);
                 self.schedule_in(delay, fallback.latency.is_constant(), Event::FallbackDone { request: id });
                 return;
@@ -96,6 +97,7 @@ impl World<'_> {
 
     #[cold]
     pub(super) fn on_fallback_done(&mut self, id: u32) {
+        self.stamp(id, Stamp::FallbackDone);
         let request = &mut self.requests[id as usize];
         request.degraded = true;
         if request.one_way == 0 {
@@ -168,6 +170,10 @@ impl World<'_> {
         let latency = self.now - request.sent;
         let model = self.model;
         let endpoint = self.pools[request.pool as usize].endpoint;
+        if !request.shadow {
+            self.count_for_monitoring(endpoint as usize, outcome, latency);
+            self.trace(&request, outcome);
+        }
         let metrics = &mut self.pools[request.pool as usize].metrics;
         let (interval, total) = (&mut metrics.interval.counts, &mut metrics.counts);
         let bump = |counts: &mut Counts| match outcome {
@@ -216,6 +222,9 @@ impl World<'_> {
             }
             _ => {}
         }
+        if self.breakdown && measured && !request.shadow && matches!(outcome, Outcome::Completed | Outcome::Degraded) {
+            self.record_breakdown(&request, request.pool);
+        }
         if self.record_requests && !request.shadow {
             let first = if request.served_by == NONE {
                 NONE
@@ -228,6 +237,12 @@ impl World<'_> {
             self.change_in_system(-1);
         }
         self.free_requests.push(id);
+    }
+
+    /// An answer's latency by stage, in its deployment's breakdown.
+    fn record_breakdown(&mut self, request: &Request, pool: u32) {
+        let metrics = &mut self.pools[pool as usize].metrics;
+        request.record_breakdown(self.now, metrics.breakdown.get_or_insert_with(Default::default));
     }
 
     /// Keeps a finished request's record (`RunOptions::record_requests`); `replica` is its slot in
@@ -258,6 +273,14 @@ impl World<'_> {
         let outcome = if self.now > request.deadline { Outcome::TimedOut } else { Outcome::Completed };
         self.unassign(id);
         self.count_apart(&request, outcome, true);
+        if !request.call && !request.shadow {
+            let endpoint = self.pools[request.pool as usize].endpoint as usize;
+            self.count_for_monitoring(endpoint, outcome, self.now - request.sent);
+            if self.breakdown && outcome == Outcome::Completed && request.sent >= self.model.warmup {
+                self.record_breakdown(&request, request.pool);
+            }
+            self.trace(&request, outcome);
+        }
         if self.record_requests && !request.shadow && !request.call {
             self.record(&request, NONE, outcome);
         }

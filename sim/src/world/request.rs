@@ -38,9 +38,19 @@ pub(super) enum Stamp {
     PostStarted,
     /// Post-processing done: the answer leaves the replica.
     Departed,
+    /// The response cache answered (hit or miss); without a cache, when the request reached the
+    /// feature-store step (its region's arrival).
+    CacheDone,
+    /// A model instance was free for it: from here until its batch starts, the batcher waited for
+    /// the batch to fill (`max_queue_delay`); before, it queued behind busy instances.
+    BatchReady,
+    /// The call failed and the fallback began answering.
+    FallbackStarted,
+    /// The fallback answered.
+    FallbackDone,
 }
 
-pub(super) const STAMPS: usize = Stamp::Departed as usize + 1;
+pub(super) const STAMPS: usize = Stamp::FallbackDone as usize + 1;
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Request {
@@ -182,8 +192,14 @@ pub struct Stages {
     pub service_done: Nanos,
     pub post_started: Nanos,
     pub departed: Nanos,
+    pub cache_done: Nanos,
+    pub batch_ready: Nanos,
+    pub fallback_started: Nanos,
+    pub fallback_done: Nanos,
     /// Backoff waited before retries, over all attempts (the stamps are the last attempt's).
     pub retry_wait: Nanos,
+    /// Half the round trip to the region that answered: the answer's way back.
+    pub one_way: Nanos,
 }
 
 impl Request {
@@ -200,7 +216,12 @@ impl Request {
             service_done: self.at(Stamp::ServiceDone),
             post_started: self.at(Stamp::PostStarted),
             departed: self.at(Stamp::Departed),
+            cache_done: self.at(Stamp::CacheDone),
+            batch_ready: self.at(Stamp::BatchReady),
+            fallback_started: self.at(Stamp::FallbackStarted),
+            fallback_done: self.at(Stamp::FallbackDone),
             retry_wait: self.retry_wait,
+            one_way: self.one_way,
         }
     }
 }
@@ -239,4 +260,125 @@ pub enum Outcome {
     TimedOut,
     /// Still in the system when the run's drain limit cut it off.
     Unfinished,
+}
+
+/// The stamps an attempt passes, in order, each with the stage that ends at it.
+const CHAIN: [(Stamp, crate::breakdown::Stage); 14] = {
+    use crate::breakdown::Stage;
+    [
+        (Stamp::ReachedRegion, Stage::Network),
+        (Stamp::CacheDone, Stage::Cache),
+        (Stamp::CallStarted, Stage::FeatureStore),
+        (Stamp::EnteredReplica, Stage::Activator),
+        (Stamp::PreStarted, Stage::PreWorkerWait),
+        (Stamp::Enqueued, Stage::PreProcessing),
+        (Stamp::BatchReady, Stage::Queue),
+        (Stamp::BatchStarted, Stage::BatchFormation),
+        (Stamp::FirstOutput, Stage::Prefill),
+        (Stamp::ServiceDone, Stage::Service),
+        (Stamp::PostStarted, Stage::PostWorkerWait),
+        (Stamp::Departed, Stage::PostProcessing),
+        (Stamp::FallbackStarted, Stage::FailedCall),
+        (Stamp::FallbackDone, Stage::Fallback),
+    ]
+};
+
+/// An answered request's end-to-end time split into [`crate::breakdown::STAGE_NAMES`]'s stages,
+/// each given to `span` as the interval it took (nothing for a stage that took no time); the
+/// intervals tile `[sent, finished]` exactly, the network's two legs apart.
+///
+/// The last attempt's stamps are read in the order a request passes them; a stage ends at its
+/// stamp and began at the latest stamp before it. A stamp this attempt did not reach is either 0
+/// or an earlier attempt's — before this attempt's `AttemptSent` — so it adds nothing: a cache hit
+/// has no queue, a fallback's answer no service. What comes after the last stamp and before the
+/// way back is a pipeline's stages (0 for a model endpoint). Earlier attempts are one interval:
+/// the backoff is put first, the failed attempts' own time after it.
+#[inline]
+pub(crate) fn split(
+    at: impl Fn(Stamp) -> Nanos,
+    (sent, retry_wait, one_way, finished): (Nanos, Nanos, Nanos, Nanos),
+    mut span: impl FnMut(crate::breakdown::Stage, Nanos, Nanos),
+) {
+    use crate::breakdown::Stage;
+    let start = at(Stamp::AttemptSent).max(sent);
+    let backoff_end = sent + retry_wait.min(start - sent);
+    if backoff_end > sent {
+        span(Stage::RetryBackoff, sent, backoff_end);
+    }
+    if start > backoff_end {
+        span(Stage::FailedAttempts, backoff_end, start);
+    }
+    let mut reached = start;
+    for (stamp, stage) in CHAIN {
+        let stamp = at(stamp).min(finished);
+        if stamp > reached {
+            span(stage, reached, stamp);
+            reached = stamp;
+        }
+    }
+    let way_back_from = finished.saturating_sub(one_way).max(reached);
+    if way_back_from > reached {
+        span(Stage::Pipeline, reached, way_back_from);
+    }
+    if finished > way_back_from {
+        span(Stage::Network, way_back_from, finished);
+    }
+}
+
+impl Stages {
+    /// An answered request's latency by stage (see `split`): the stages sum to `finished − sent`.
+    pub fn breakdown(&self, sent: Nanos, finished: Nanos) -> [Nanos; crate::breakdown::STAGES] {
+        let mut times = [0; crate::breakdown::STAGES];
+        split(
+            |stamp| self.at(stamp),
+            (sent, self.retry_wait, self.one_way, finished),
+            |stage, from, to| times[stage as usize] += to - from,
+        );
+        times
+    }
+
+    /// The same split as intervals `(stage, from, to)` in time order: a request trace's spans.
+    pub fn spans(&self, sent: Nanos, finished: Nanos) -> Vec<(crate::breakdown::Stage, Nanos, Nanos)> {
+        let mut spans = Vec::new();
+        split(
+            |stamp| self.at(stamp),
+            (sent, self.retry_wait, self.one_way, finished),
+            |stage, from, to| spans.push((stage, from, to)),
+        );
+        spans
+    }
+
+    fn at(&self, stamp: Stamp) -> Nanos {
+        match stamp {
+            Stamp::AttemptSent => self.attempt_sent,
+            Stamp::ReachedRegion => self.reached_region,
+            Stamp::CallStarted => self.call_started,
+            Stamp::EnteredReplica => self.entered_replica,
+            Stamp::PreStarted => self.pre_started,
+            Stamp::Enqueued => self.enqueued,
+            Stamp::BatchStarted => self.batch_started,
+            Stamp::FirstOutput => self.first_output,
+            Stamp::ServiceDone => self.service_done,
+            Stamp::PostStarted => self.post_started,
+            Stamp::Departed => self.departed,
+            Stamp::CacheDone => self.cache_done,
+            Stamp::BatchReady => self.batch_ready,
+            Stamp::FallbackStarted => self.fallback_started,
+            Stamp::FallbackDone => self.fallback_done,
+        }
+    }
+}
+
+impl Request {
+    /// This answer's latency by stage, into a deployment's breakdown.
+    #[inline]
+    pub(super) fn record_breakdown(&self, finished: Nanos, into: &mut crate::breakdown::BreakdownMetrics) {
+        let mut times = [0; crate::breakdown::STAGES];
+        split(
+            |stamp| self.at(stamp),
+            (self.sent, self.retry_wait, self.one_way, finished),
+            |stage, from, to| times[stage as usize] += to - from,
+        );
+        into.record(&times, finished - self.sent);
+    }
 }
