@@ -6,13 +6,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::path::Path;
 use yaml_rust2::YamlLoader;
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 #[test]
 fn nightly_job_writes_its_section_series_and_report() {
@@ -173,15 +167,6 @@ fn plan_picks_the_cheapest_pool_meeting_the_deadline_and_deploys_it() {
             .unwrap();
         assert!(check.status.success(), "{}", stderr(&check));
     }
-}
-
-fn promtool() -> Option<&'static str> {
-    let found = std::process::Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var("CI").is_err(), "CI installs promtool (Debian's prometheus package, see .ci/run)");
-        eprintln!("skipped: no promtool (apt-get install prometheus)");
-    }
-    found.then_some("promtool")
 }
 
 #[test]

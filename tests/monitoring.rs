@@ -11,19 +11,6 @@ use std::path::Path;
 use std::process::Command;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn promtool() -> Option<&'static str> {
-    let found = Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var("CI").is_err(), "CI installs promtool (Debian's prometheus package, see .ci/run)");
-        eprintln!("skipped: no promtool (apt-get install prometheus)");
-    }
-    found.then_some("promtool")
-}
-
 /// One region at 100 requests/s, 5 ms each on 4 replicas (never queueing), down from 600 s to
 /// 900 s: every request in the outage fails, none before it.
 const OUTAGE: &str = r#"

@@ -75,10 +75,7 @@ pub fn render(model: &Model) -> Option<String> {
     let windows: Vec<_> = model.monitoring.alerts.iter().map(|a| a.long).collect();
     for endpoint in 0..=model.endpoints.len() {
         let name = model.endpoint_name(endpoint);
-        let regions = match endpoint {
-            0 => &model.regions,
-            k => &model.endpoints[k - 1].regions,
-        };
+        let regions = model.endpoint_regions(endpoint);
         if !regions.iter().any(|r| r.serves()) {
             continue;
         }

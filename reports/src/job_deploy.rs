@@ -151,12 +151,7 @@ fn rules(input: &JobDeployInput) -> String {
     let s = input.summary;
     let name = cronjob_name(input.scenario, &job.name);
     let alert = |suffix: &str| {
-        let camel: String = job
-            .name
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
-            .collect();
+        let camel = sim::monitor::camel_case(&job.name);
         format!("{}{suffix}", if camel.is_empty() { "Servesim".to_string() } else { camel })
     };
     // Jobs a CronJob creates are named `<cronjob>-<minutes since the epoch>`.

@@ -17,7 +17,7 @@
 
 use crate::kubernetes::{dns_name, document, list, map, text};
 use sim::model::Model;
-use sim::monitor::{alert_name, duration_label, BurnRateModel, SliKind, SliModel};
+use sim::monitor::{alert_name, camel_case, duration_label, BurnRateModel, SliKind, SliModel};
 use sim::units::nanos_to_secs;
 use yaml_rust2::Yaml;
 
@@ -122,14 +122,11 @@ fn windows(alerts: &[BurnRateModel]) -> Vec<sim::units::Nanos> {
 
 fn saturation_alerts(model: &Model, endpoint: usize, rules: &mut Vec<Yaml>) {
     let endpoint_name = model.endpoint_name(endpoint);
-    let regions = match endpoint {
-        0 => &model.regions,
-        k => &model.endpoints[k - 1].regions,
-    };
+    let regions = model.endpoint_regions(endpoint);
     for region in regions {
         let Some(serving) = region.primary.serving.as_deref() else { continue };
         let app = crate::deploy::app_name(&model.name, endpoint_name, &region.name);
-        let camel = camel(&app);
+        let camel = camel_case(&app);
         let labels = |severity: &str| map([("severity", text(severity)), ("deployment", text(app.as_str()))]);
         let annotations = |summary: String, description: String| {
             map([("summary", text(summary)), ("description", text(description))])
@@ -226,13 +223,6 @@ fn saturation_alerts(model: &Model, endpoint: usize, rules: &mut Vec<Yaml>) {
     }
 }
 
-fn camel(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
-        .collect()
-}
-
 /// The rule file, or None when the plan has nothing online to watch.
 pub fn render(model: &Model) -> Option<String> {
     let monitoring = &model.monitoring;
@@ -273,7 +263,7 @@ pub fn render(model: &Model) -> Option<String> {
                 sim::drift::DriftTest::Ks => ("<", "the KS p-value of the last window's logged predictions"),
             };
             saturation.push(map([
-                ("alert", text(format!("{}PredictionDrift", camel(&service)))),
+                ("alert", text(format!("{}PredictionDrift", camel_case(&service)))),
                 ("expr", text(format!("max({DRIFT_METRIC}{{service=\"{service}\"}}) {comparison} {}", drift.threshold))),
                 ("labels", map([("severity", text("ticket")), ("service", text(service.as_str()))])),
                 (

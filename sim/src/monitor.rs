@@ -320,19 +320,19 @@ pub struct Detection {
     pub detected_after_s: Option<f64>,
 }
 
+/// `text` as an alert-name part: its ASCII words capitalised and joined (`sentiment-api` →
+/// `SentimentApi`); every alert servesim writes is named through it.
+pub fn camel_case(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+        .collect()
+}
+
 /// The alert's Prometheus name: `{Endpoint}{Sli}BudgetBurn{long window}`, e.g.
 /// `MainAvailabilityBudgetBurn1h`.
 pub fn alert_name(endpoint: &str, sli: &SliModel, alert: &BurnRateModel) -> String {
-    let camel = |text: &str| -> String {
-        text.split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                let mut chars = w.chars();
-                chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-            })
-            .collect()
-    };
-    format!("{}{}BudgetBurn{}", camel(endpoint), camel(&sli.name()), duration_label(alert.long))
+    format!("{}{}BudgetBurn{}", camel_case(endpoint), camel_case(&sli.name()), duration_label(alert.long))
 }
 
 /// Every alert evaluated over the run's scrapes up to `until` (the end of traffic).

@@ -97,3 +97,19 @@ pub fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
 pub fn csv_column(path: &Path, name: &str) -> usize {
     csv::Reader::from_path(path).unwrap().headers().unwrap().iter().position(|h| h == name).unwrap()
 }
+
+/// A JSON file, parsed.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Prometheus' `promtool`, which CI installs (Debian's prometheus package); None elsewhere when
+/// it is missing.
+pub fn promtool() -> Option<&'static str> {
+    let found = Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var("CI").is_err(), "CI installs promtool (Debian's prometheus package, see .ci/run)");
+        eprintln!("skipped: no promtool (apt-get install prometheus)");
+    }
+    found.then_some("promtool")
+}

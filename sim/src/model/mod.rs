@@ -405,9 +405,14 @@ impl Model {
 
     /// Endpoint `endpoint`'s deployments in region `region` (endpoint 0 is the main one).
     pub fn site(&self, endpoint: usize, region: usize) -> &RegionModel {
+        &self.endpoint_regions(endpoint)[region]
+    }
+
+    /// Endpoint `endpoint`'s deployments, region by region (endpoint 0 is the main one).
+    pub fn endpoint_regions(&self, endpoint: usize) -> &[RegionModel] {
         match endpoint {
-            0 => &self.regions[region],
-            k => &self.endpoints[k - 1].regions[region],
+            0 => &self.regions,
+            k => &self.endpoints[k - 1].regions,
         }
     }
 
