@@ -91,6 +91,44 @@ fn outage_fires_each_burn_rate_alert_when_its_windows_imply() {
     assert!((errors - 3_000.0).abs() < 4.0 * 3_000f64.sqrt(), "{errors}");
 }
 
+/// A sweep compares alert settings by detection time and false alarms: the outage above with one
+/// alert, its burn rate swept. By the same arithmetic as above (the 1 h window reaches back to 0,
+/// the 5 min one sees more), the alert fires at the first evaluation with (t − 600)/t > burn ×
+/// budget, while the outage lasts (to 900 s, where the ratio peaks at 1/3):
+/// - availability (budget 0.001): burn 6 → 630 s, burn 30 → 630 s, burn 60 → t > 638.3 → 660 s (at 630 s, 0.048);
+/// - latency p99 (budget 0.01): burn 6 → 660 s, burn 30 → t > 857.1 → 870 s (at 840 s, 0.286),
+///   burn 60 → a threshold of 0.6, never: missed.
+#[test]
+fn sweep_compares_alert_settings_by_detection_and_false_alarms() {
+    let dir = scratch("monitoring-sweep");
+    let text = format!(
+        "{OUTAGE}\n[monitoring]\nburn_rate_alerts = [{{ long_window = \"1h\", short_window = \"5min\", burn_rate = 14.4 }}]\n\
+         [sweep]\nearly_stop = false\n[sweep.parameters]\n\"monitoring.burn_rate_alerts[0].burn_rate\" = [6.0, 30.0, 60.0]\n"
+    );
+    let scenario = write(&dir, "outage-sweep.toml", &text);
+    let out = dir.join("sweep");
+    ok(servesim(&["sweep", &scenario, "--out", out.to_str().unwrap(), "--quiet"]));
+    let table = out.join("sweep.csv");
+    let rows = csv_rows(&table);
+    let column = |name: &str| csv_column(&table, name);
+    let (burn, availability, latency) = (
+        column("monitoring.burn_rate_alerts[0].burn_rate"),
+        "main.availability.burn_rate_alerts[0]",
+        "main.latency-p99-100ms.burn_rate_alerts[0]",
+    );
+    let expected = [(6.0, Some(30.0), Some(60.0)), (30.0, Some(30.0), Some(270.0)), (60.0, Some(60.0), None)];
+    assert_eq!(rows.len(), expected.len());
+    for (row, (rate, available_after, latency_after)) in rows.iter().zip(expected) {
+        assert_eq!(row[burn].parse::<f64>().unwrap(), rate);
+        for (slot, after) in [(availability, available_after), (latency, latency_after)] {
+            let cell = |name: &str| row[column(&format!("{slot}.{name}"))].to_string();
+            assert_eq!(cell("detection_s").parse::<f64>().ok(), after, "{slot} at burn {rate}");
+            assert_eq!(cell("missed"), if after.is_some() { "0" } else { "1" }, "{slot} at burn {rate}");
+            assert_eq!(cell("unexplained"), "0", "{slot} at burn {rate}");
+        }
+    }
+}
+
 /// A copy of sentiment-api that meets its SLO: the scenario's own suggestion, four warm replicas.
 fn sentiment_meeting_slo(dir: &Path, fault: &str) -> String {
     let text = std::fs::read_to_string(repo("scenarios/sentiment-api.toml"))

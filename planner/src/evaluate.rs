@@ -50,6 +50,57 @@ pub struct RunMetrics {
     /// The model variants the run used, per endpoint, with their quality (`serving.variants`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quality: Vec<QualityMetrics>,
+    /// Every burn-rate alert the run evaluated (`summary.json`'s `monitoring`): a sweep over the
+    /// alerts' windows compares them by detection time and false alarms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertMetrics>,
+}
+
+/// What a sweep keeps of one burn-rate alert's run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertMetrics {
+    /// Which alert, by where the scenario sets it: `ENDPOINT.SLI.burn_rate_alerts[K]`
+    /// (`main.availability.burn_rate_alerts[0]`); its name changes with its windows, its slot
+    /// does not.
+    pub slot: String,
+    /// Mean time from a fault's start to the alert firing, over the faults it caught.
+    pub detection_s: Option<f64>,
+    /// Faults it did not catch while they lasted (or within one long window after).
+    pub missed: u32,
+    /// Firings with no fault to explain them.
+    pub unexplained: u32,
+}
+
+impl AlertMetrics {
+    fn from_summary(summary: &Summary) -> Vec<AlertMetrics> {
+        let Some(monitoring) = &summary.monitoring else { return Vec::new() };
+        let mut slots: Vec<(String, usize)> = Vec::new();
+        monitoring
+            .alerts
+            .iter()
+            .map(|alert| {
+                let sli = format!("{}.{}", alert.rule.endpoint, alert.rule.sli);
+                // `summarize` lists each SLI's alerts in `burn_rate_alerts` order.
+                let k = match slots.iter_mut().find(|(name, _)| *name == sli) {
+                    Some((_, count)) => {
+                        *count += 1;
+                        *count - 1
+                    }
+                    None => {
+                        slots.push((sli.clone(), 1));
+                        0
+                    }
+                };
+                let caught: Vec<f64> = alert.detections.iter().filter_map(|d| d.detected_after_s).collect();
+                AlertMetrics {
+                    slot: format!("{sli}.burn_rate_alerts[{k}]"),
+                    detection_s: (!caught.is_empty()).then(|| caught.iter().sum::<f64>() / caught.len() as f64),
+                    missed: (alert.detections.len() - caught.len()) as u32,
+                    unexplained: alert.unexplained,
+                }
+            })
+            .collect()
+    }
 }
 
 /// An endpoint's model variant and its quality against the user's minimum.
@@ -238,6 +289,7 @@ impl RunMetrics {
             jobs: Vec::new(),
             endpoints: EndpointMetrics::from_summary(summary),
             quality: QualityMetrics::from_summary(summary),
+            alerts: AlertMetrics::from_summary(summary),
         }
     }
 

@@ -205,6 +205,7 @@ mod tests {
             jobs: Vec::new(),
             endpoints: Vec::new(),
             quality: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 

@@ -92,6 +92,25 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
             optional(run.jobs.iter().filter_map(|j| j.makespan_p99_s).reduce(f64::max)),
         ]
     };
+    // Burn-rate alerts add three columns each, by slot (a sweep over their windows renames them).
+    let mut slots: Vec<&str> = Vec::new();
+    for alert in results.iter().flat_map(|r| &r.runs).flat_map(|run| &run.alerts) {
+        if !slots.contains(&alert.slot.as_str()) {
+            slots.push(&alert.slot);
+        }
+    }
+    for slot in &slots {
+        header.extend(["detection_s", "missed", "unexplained"].map(|column| format!("{slot}.{column}")));
+    }
+    let alert_cells = |run: Option<&crate::evaluate::RunMetrics>| -> Vec<String> {
+        slots
+            .iter()
+            .flat_map(|slot| match run.and_then(|run| run.alerts.iter().find(|a| a.slot == *slot)) {
+                Some(alert) => [optional(alert.detection_s), alert.missed.to_string(), alert.unexplained.to_string()],
+                None => Default::default(),
+            })
+            .collect()
+    };
     let mut rows = Vec::new();
     for (result, judgement) in results.iter().zip(judged) {
         let fixed = |replication: String, seed: String| {
@@ -109,6 +128,7 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
             if with_jobs {
                 row.extend(job_cells(None));
             }
+            row.extend(alert_cells(None));
             rows.push(row);
         }
         for (replication, run) in result.runs.iter().enumerate() {
@@ -136,6 +156,7 @@ pub fn sweep_table(results: &[PointResult], judged: &[Judged]) -> TableText {
             if with_jobs {
                 row.extend(job_cells(Some(run)));
             }
+            row.extend(alert_cells(Some(run)));
             rows.push(row);
         }
     }
