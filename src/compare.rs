@@ -204,7 +204,7 @@ fn evaluate(
             err(path!["compare"], "the batch option needs a [[jobs]] entry that precomputes the scores".into())
         })?,
     };
-    let job_summary = crate::jobs::simulate(std::slice::from_ref(job), seed, pool).remove(0).summary;
+    let job_summary = crate::jobs::simulate(std::slice::from_ref(job), seed, pool, true).remove(0).summary;
     let lookup = sim::model::sampler(&path!["compare", "lookup", "latency"], &spec.lookup.latency)
         .map_err(|e| err(e.path.clone(), e.to_string()))?;
     let price = spec.lookup.usd_per_million;

@@ -61,7 +61,8 @@ pub(crate) fn plan(args: &PlanArgs, loaded: Loaded, out: &std::path::Path) -> Re
     let seconds = started.elapsed().as_secs_f64();
     let chosen = outcome.results.iter().position(|r| r.index == choice.index).expect("the choice is a fleet");
     let chosen_point = planner::Point { index: choice.index, values: outcome.results[chosen].values.clone() };
-    let chosen_document = plan.document(&chosen_point).map_err(|e| CliError::input(e.to_string()))?;
+    let mut chosen_document = plan.document(&chosen_point).map_err(|e| CliError::input(e.to_string()))?;
+    crate::sweep::absolute_paths(&mut chosen_document, loaded.path.parent().unwrap_or(std::path::Path::new(".")));
     let text = format!(
         "# servesim fleet plan for {:?}: fleet {} of {} evaluated together, chosen under the [plan] risks.\n{}",
         scenario.name,
@@ -151,7 +152,7 @@ pub(crate) fn plan(args: &PlanArgs, loaded: Loaded, out: &std::path::Path) -> Re
         quiet: args.quiet,
     };
     let summary = crate::run::simulate(&chosen_loaded, &model, options)?;
-    crate::plan::write_deploy(&model, &summary.jobs, &mut set, &args.image)?;
+    crate::plan::write_deploy(&model, &summary.jobs, &mut set, &args.image, args.job_image.as_deref())?;
     set.finish()?;
     if !args.quiet {
         println!("plan: {}/report.html, {}/best.toml, {}/fleet.csv", out.display(), out.display(), out.display());

@@ -11,14 +11,22 @@ pub struct JobResult {
     pub series: Vec<JobSeriesRow>,
 }
 
-/// Every job of `model`, each over its own replications (seeded like online replications).
-pub fn simulate(jobs: &[JobModel], seed: u64, pool: &rayon::ThreadPool) -> Vec<JobResult> {
+/// Every job of `model`, each over its own replications (seeded like online replications); a
+/// progress line on a terminal when that takes more than a few seconds (not when `quiet`).
+pub fn simulate(jobs: &[JobModel], seed: u64, pool: &rayon::ThreadPool, quiet: bool) -> Vec<JobResult> {
+    let batches: u64 = jobs
+        .iter()
+        .map(|job| sim::model::jobs::job_batches(&job.task_records, job.batch_records) * u64::from(job.replications))
+        .sum();
+    let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    let progress = crate::progress::Progress::batches(batches, &format!("jobs {}", names.join(", ")), quiet);
+    let counter = progress.counter();
     jobs.iter()
         .map(|job| {
             let runs: Vec<sim::job::JobRun> = pool.install(|| {
                 (0..job.replications)
                     .into_par_iter()
-                    .map(|i| sim::job::run(job, sim::rng::replication_seed(seed, i)))
+                    .map(|i| sim::job::run_counted(job, sim::rng::replication_seed(seed, i), Some(&counter)))
                     .collect()
             });
             let summary = sim::job::summarize(job, &runs);
@@ -148,9 +156,10 @@ pub fn print(summaries: &[JobSummary]) {
             s.cost.usd_per_run, s.cost.usd_per_run_all_on_demand, s.cost.usd_per_million_records, s.bottleneck
         );
         println!(
-            "  records: {} offered, {} written at least, {} lost, {:.0} duplicates discarded per run · per run: {:.1} failed attempts, {:.2} preemptions, {:.2} crashes",
+            "  records: {} offered, {} written at least, {} unwritten at most (aborted nights), {} lost by finished nights, {:.0} duplicates discarded per run · per run: {:.1} failed attempts, {:.2} preemptions, {:.2} crashes",
             s.records.offered,
             s.records.written_min,
+            s.records.unwritten_max,
             s.records.lost,
             s.records.duplicates_discarded,
             s.attempts.failed,

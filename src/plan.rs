@@ -22,6 +22,10 @@ pub struct PlanArgs {
     /// Container image for the generated Kubernetes manifests (a Triton server image).
     #[arg(long, default_value = "nvcr.io/nvidia/tritonserver:24.08-py3")]
     pub(crate) image: String,
+    /// Container image of batch jobs' scorers, whose own entrypoint scores a partition (default: a
+    /// Python image running a placeholder that prints its partition's records).
+    #[arg(long)]
+    pub(crate) job_image: Option<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -105,7 +109,10 @@ fn quality_tradeoff(outcome: &crate::sweep::Outcome, chosen: usize) -> Vec<Vec<S
 }
 
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
-    crate::sweep::check_image(&args.image)?;
+    crate::sweep::check_image("--image", &args.image)?;
+    if let Some(image) = &args.job_image {
+        crate::sweep::check_image("--job-image", image)?;
+    }
     let out = args.out.clone().unwrap_or_else(|| crate::run::default_out(&args.scenario, "-plan"));
     // Names that would collide in deploy/, and a risk no configuration can hold under, are refused
     // before the sweep spends its time.
@@ -263,7 +270,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         quiet: args.quiet,
     };
     let summary = crate::run::simulate(&loaded, &model, options)?;
-    write_deploy(&model, &summary.jobs, &mut set, &args.image)?;
+    write_deploy(&model, &summary.jobs, &mut set, &args.image, args.job_image.as_deref())?;
     set.finish()?;
     if !args.quiet {
         println!(
@@ -401,6 +408,7 @@ pub(crate) fn write_deploy(
     jobs: &[sim::job::JobSummary],
     set: &mut output::OutputSet,
     image: &str,
+    job_image: Option<&str>,
 ) -> Result<(), CliError> {
     deploy_names_distinct(model)?;
     // deploy/ is wholly generated: a previous plan's regions must not linger beside this one's.
@@ -495,7 +503,7 @@ pub(crate) fn write_deploy(
             scenario: &model.name,
             job,
             summary,
-            image,
+            image: job_image,
         });
         let folder = reports::job_deploy::cronjob_name(&model.name, &job.name);
         for (name, text) in files {
@@ -529,7 +537,7 @@ pub fn check(args: &CheckArgs) -> Result<(), CliError> {
     let mut failures = Vec::new();
     let (_, pool) = crate::run::thread_pool(None)?;
     let jobs: Vec<sim::job::JobSummary> =
-        crate::jobs::simulate(&model.jobs, seed, &pool).into_iter().map(|j| j.summary).collect();
+        crate::jobs::simulate(&model.jobs, seed, &pool, false).into_iter().map(|j| j.summary).collect();
     let mut passed_jobs = Vec::new();
     for job in &jobs {
         if let Some(d) = job.deadline.as_ref() {

@@ -18,11 +18,21 @@ pub struct Progress {
 impl Progress {
     /// Watches `total` simulated nanoseconds of work (replications × duration); `quiet` draws nothing.
     pub fn start(total: u64, what: &str, quiet: bool) -> Progress {
+        Progress::watching(total, 1_000_000, what, quiet)
+    }
+
+    /// Watches `total` batches of batch jobs (each job's batches × its replications).
+    pub fn batches(total: u64, what: &str, quiet: bool) -> Progress {
+        Progress::watching(total, 1, what, quiet)
+    }
+
+    /// `total` units of work, counted in `per_step`s (the bar's steps).
+    fn watching(total: u64, per_step: u64, what: &str, quiet: bool) -> Progress {
         let counter = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = (!quiet).then(|| {
             let (counter, stop, what) = (counter.clone(), stop.clone(), what.to_string());
-            std::thread::spawn(move || watch(total, &what, &counter, &stop))
+            std::thread::spawn(move || watch(total, per_step, &what, &counter, &stop))
         });
         Progress { counter, stop, watcher }
     }
@@ -42,26 +52,23 @@ impl Drop for Progress {
     }
 }
 
-fn watch(total: u64, what: &str, counter: &AtomicU64, stop: &AtomicBool) {
+fn watch(total: u64, per_step: u64, what: &str, counter: &AtomicU64, stop: &AtomicBool) {
     let started = Instant::now();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    // Milliseconds of simulated time: the bar's units.
-    let length = (total / 1_000_000).max(1);
+    let length = (total / per_step).max(1);
     while !stop.load(Ordering::Relaxed) {
         std::thread::park_timeout(Duration::from_millis(100));
         if bar.is_none() && started.elapsed() >= QUIET_FOR {
             let new = indicatif::ProgressBar::new(length);
             new.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:30} {percent}% simulated · {elapsed} · ETA {eta} · {msg}",
-                )
-                .expect("a valid template"),
+                indicatif::ProgressStyle::with_template("{bar:30} {percent}% done · {elapsed} · ETA {eta} · {msg}")
+                    .expect("a valid template"),
             );
             new.set_message(what.to_string());
             bar = Some(new);
         }
         if let Some(bar) = &bar {
-            bar.set_position((counter.load(Ordering::Relaxed) / 1_000_000).min(length));
+            bar.set_position((counter.load(Ordering::Relaxed) / per_step).min(length));
         }
     }
     if let Some(bar) = bar {

@@ -189,7 +189,7 @@ pub fn simulate(
     let pooled = pooled.expect("at least one replication");
     let mut pooled_summary = first.summary.clone();
     pooled.apply(model, &mut pooled_summary);
-    let jobs = crate::jobs::simulate(&model.jobs, seed, &pool);
+    let jobs = crate::jobs::simulate(&model.jobs, seed, &pool, quiet);
     let mut job_summaries: Vec<sim::job::JobSummary> = jobs.iter().map(|j| j.summary.clone()).collect();
     crate::jobs::shared_outcomes(loaded, model, seed, &first, &mut job_summaries)?;
     first.summary.jobs = job_summaries;

@@ -144,29 +144,103 @@ fn plan_picks_the_cheapest_pool_meeting_the_deadline_and_deploys_it() {
     let best: toml::Table = toml::from_str(&std::fs::read_to_string(out_enough.join("best.toml")).unwrap()).unwrap();
     assert_eq!(best["jobs"][0]["workers"]["count"].as_integer(), Some(4));
 
-    // The CronJob: an Indexed Job of 12 completions, 4 at once, the deadline as its active deadline.
+    // The CronJob: an Indexed Job of 12 completions, 4 at once. The deadline is 13 s after the
+    // scheduled start; a run may start up to 10 s late (the controller's resolution), so it stops 3 s
+    // after its own start, at the deadline's clock time whenever it started.
     let folder = out.join("deploy/jobs/hand-plan-score");
     let cron = &YamlLoader::load_from_str(&std::fs::read_to_string(folder.join("cronjob.yaml")).unwrap()).unwrap()[0];
     assert_eq!(cron["kind"].as_str(), Some("CronJob"));
     assert_eq!(cron["spec"]["schedule"].as_str(), Some("0 1 * * *"));
+    assert_eq!(cron["spec"]["startingDeadlineSeconds"].as_i64(), Some(10));
     let spec = &cron["spec"]["jobTemplate"]["spec"];
     assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
     assert_eq!(spec["completions"].as_i64(), Some(12));
     assert_eq!(spec["parallelism"].as_i64(), Some(4));
     assert_eq!(spec["backoffLimitPerIndex"].as_i64(), Some(3));
-    assert_eq!(spec["activeDeadlineSeconds"].as_i64(), Some(13));
+    assert_eq!(spec["activeDeadlineSeconds"].as_i64(), Some(3));
+    let condition = &spec["podFailurePolicy"]["rules"][0]["onPodConditions"][0];
+    assert_eq!((condition["type"].as_str(), condition["status"].as_str()), (Some("DisruptionTarget"), Some("True")));
+    let container = &spec["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"].as_str(), Some("python:3.12-slim"));
     if let Some(python) = venv_python() {
-        let check = std::process::Command::new(python)
-            .arg("-c")
-            .arg(
-                "import sys, yaml, kubernetes_validate\n\
-                 kubernetes_validate.validate(yaml.safe_load(open(sys.argv[1])), '1.37.0', strict=True)",
-            )
-            .arg(folder.join("cronjob.yaml"))
+        for version in KUBERNETES_VERSIONS {
+            let check = std::process::Command::new(&python)
+                .arg("-c")
+                .arg(
+                    "import sys, yaml, kubernetes_validate\n\
+                     kubernetes_validate.validate(yaml.safe_load(open(sys.argv[1])), sys.argv[2], strict=True)",
+                )
+                .arg(folder.join("cronjob.yaml"))
+                .arg(version)
+                .output()
+                .unwrap();
+            assert!(check.status.success(), "Kubernetes {version}: {}", stderr(&check));
+        }
+    }
+    // The placeholder scorer runs, and its partitions tile the records as the plan split them.
+    let command: Vec<&str> = container["command"].as_vec().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(command[..2], ["python3", "-c"]);
+    let python = venv_python().map_or("python3".into(), |p| p.display().to_string());
+    let partition = |records: u64, partitions: u64, index: u64| -> (u64, u64) {
+        let run = std::process::Command::new(&python)
+            .args(["-c", command[2]])
+            .env("SERVESIM_RECORDS", records.to_string())
+            .env("SERVESIM_PARTITIONS", partitions.to_string())
+            .env("SERVESIM_BATCH_RECORDS", "1000")
+            .env("JOB_COMPLETION_INDEX", index.to_string())
             .output()
             .unwrap();
-        assert!(check.status.success(), "{}", stderr(&check));
-    }
+        assert!(run.status.success(), "{}", stderr(&run));
+        let line = String::from_utf8(run.stdout).unwrap();
+        let range = line.split('[').nth(1).unwrap().split(')').next().unwrap();
+        let (start, end) = range.split_once(", ").unwrap();
+        (start.parse().unwrap(), end.parse().unwrap())
+    };
+    assert_eq!(partition(12_000, 12, 5), (5000, 6000));
+    // 10 records in 3 partitions: 4, 3, 3.
+    assert_eq!((0..3).map(|i| partition(10, 3, i)).collect::<Vec<_>>(), [(0, 4), (4, 7), (7, 10)]);
+}
+
+/// The oldest Kubernetes the generated Job runs on as planned (`backoffLimitPerIndex` is on by
+/// default from 1.29) and the newest the pinned validator knows.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
+
+/// Pods request a slot's share of the worker, so no more than the planned slots share a node:
+/// c7i.2xlarge (8 vCPUs, 16 GiB) with 2 slots: (8000 − 500) / 2 = 3750m and
+/// (16384 − 1024 − 819.2) / 2 = 7270 MiB each; a third pod would need 11 250m of the node's 8000m.
+#[test]
+fn job_pods_request_a_slot_of_the_worker() {
+    let dir = scratch("jobs-requests");
+    let text = HAND_PLAN
+        .replace(
+            "[instance_types.cpu]\nusd_per_hour = 1.0",
+            "[instance_types.cpu]\nusd_per_hour = 1.0\nvcpus = 8\nmemory_gib = 16",
+        )
+        .replace("count = 2, startup", "count = 2, slots = 2, startup");
+    assert!(text.contains("vcpus = 8") && text.contains("slots = 2"));
+    let out = dir.join("out");
+    ok(servesim(&[
+        "plan",
+        &write(&dir, "slots.toml", &text),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--job-image",
+        "registry.example/scorer:1",
+    ]));
+    let folder = out.join("deploy/jobs/hand-plan-score");
+    let cron = &YamlLoader::load_from_str(&std::fs::read_to_string(folder.join("cronjob.yaml")).unwrap()).unwrap()[0];
+    let container = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["resources"]["requests"]["cpu"].as_str(), Some("3750m"));
+    assert_eq!(container["resources"]["requests"]["memory"].as_str(), Some("7270Mi"));
+    // The user's image runs its own entrypoint.
+    assert_eq!(container["image"].as_str(), Some("registry.example/scorer:1"));
+    assert!(container["command"].is_badvalue());
+    // Too many slots for the node is refused at the key.
+    let crowded = text.replace("slots = 2", "slots = 100");
+    let refused = servesim(&["check", &write(&dir, "crowded.toml", &crowded)]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("slots") && stderr(&refused).contains("75m CPU"), "{}", stderr(&refused));
 }
 
 #[test]
@@ -174,19 +248,28 @@ fn alert_rules_pass_promtool_and_fire_when_the_plan_says() {
     let dir = scratch("jobs-rules");
     let out = dir.join("plan");
     ok(servesim(&["plan", &repo("scenarios/churn-nightly.toml"), "--out", out.to_str().unwrap(), "-q"]));
+    // The chosen scenario runs from where it is written, and from a copy elsewhere: its profile
+    // path (relative to scenarios/ in the original) is absolute in best.toml.
+    let best = out.join("best.toml");
+    ok(servesim(&["check", best.to_str().unwrap(), "--max-usd-per-run", "2.5"]));
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    let elsewhere = write(&dir.join("elsewhere"), "best.toml", &std::fs::read_to_string(&best).unwrap());
+    ok(servesim(&["check", &elsewhere, "--max-usd-per-run", "2.5"]));
     let folder = out.join("deploy/jobs/churn-nightly-churn");
     let rules_path = folder.join("prometheus-rules.yaml");
     let Some(promtool) = promtool() else { return };
     let checked = std::process::Command::new(promtool).args(["check", "rules"]).arg(&rules_path).output().unwrap();
     assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
 
-    // When each alert should fire follows from summary.json and the scenario, not from the rules:
-    // the deadline is 4 h after the start and the warning comes 30 min before it; the long-run
-    // alert waits for the p99 makespan plus its 5 minutes.
+    // When each alert should fire follows from summary.json and the scenario, not from the rules.
+    // The run is scheduled at 02:00 (minute 120 of the test's clock) and starts 10 minutes late.
+    // The deadline is a clock time, 06:00, and the warning comes 30 min before it: minute 330,
+    // however late the start (counting from the start would give 340). The long-run alert counts
+    // from the actual start: the p99 makespan plus its 5 minutes after minute 130.
     let summary = json(&out.join("summary.json"));
     let p99_s = summary["jobs"][0]["makespan_s"]["p99"].as_f64().unwrap().ceil() as u64;
-    let deadline_minutes = (4 * 3600 - 1800) / 60;
-    let long_minutes = p99_s.div_ceil(60) + 5;
+    let deadline_minutes = 120 + (4 * 3600 - 1800) / 60;
+    let long_minutes = 130 + p99_s.div_ceil(60) + 5;
     let rules = &YamlLoader::load_from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap()[0];
     let annotations = |alert: &str| -> String {
         let rule =
@@ -206,13 +289,13 @@ tests:
   - interval: 1m
     input_series:
       - series: 'kube_job_status_start_time{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
-        values: '0x400'
+        values: '_x129 7800x570'
       - series: 'kube_job_status_active{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
-        values: '8x400'
+        values: '_x129 8x570'
       - series: 'kube_job_status_failed{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
-        values: '0x400'
+        values: '_x129 0x570'
       - series: 'kube_job_status_succeeded{{namespace="batch", job_name="churn-nightly-churn-29000000"}}'
-        values: '0+1x400'
+        values: '_x129 0+1x570'
     alert_rule_test:
       - eval_time: {before_deadline}m
         alertname: ChurnNotFinishedByDeadline
@@ -230,7 +313,7 @@ tests:
         exp_alerts:
           - exp_labels: {{severity: warning, {labels}}}
             exp_annotations: {long_annotations}
-      - eval_time: 300m
+      - eval_time: 430m
         alertname: ChurnTaskFailureRateHigh
         exp_alerts: []
   - interval: 1m

@@ -16,18 +16,21 @@ import yaml
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-KUBERNETES_VERSION = "1.37.0"
+# The oldest Kubernetes the generated objects run on as planned (an Indexed Job's
+# backoffLimitPerIndex is on by default from 1.29) and the newest the pinned validator knows.
+KUBERNETES_VERSIONS = ["1.29.0", "1.37.0"]
 CORE = ["deployment.yaml", "service.yaml", "hpa.yaml"]
 
 
 def kubernetes_problems(path: pathlib.Path, document):
-    """The core kinds against Kubernetes' own schema, strict."""
-    try:
-        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        yield f"{path}: {error.message} at {'.'.join(str(p) for p in error.path)}"
-    except Exception as error:  # schema lookup and other failures are failures too
-        yield f"{path}: {error}"
+    """The core kinds against Kubernetes' own schema, strict, at the oldest and newest versions."""
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            yield f"{path} (Kubernetes {version}): {error.message} at {'.'.join(str(p) for p in error.path)}"
+        except Exception as error:  # schema lookup and other failures are failures too
+            yield f"{path} (Kubernetes {version}): {error}"
 
 
 def llm_problems_in(region: pathlib.Path):

@@ -12,7 +12,32 @@ pub struct JobDeployInput<'a> {
     pub scenario: &'a str,
     pub job: &'a JobModel,
     pub summary: &'a JobSummary,
-    pub image: &'a str,
+    /// The scorer's image, whose entrypoint scores a partition; None: [`PLACEHOLDER_IMAGE`]
+    /// running [`PLACEHOLDER_SCORER`].
+    pub image: Option<&'a str>,
+}
+
+/// The image of the placeholder scorer.
+pub const PLACEHOLDER_IMAGE: &str = "python:3.12-slim";
+
+/// A scorer that runs and succeeds without scoring: it works out its partition's records the way
+/// the plan split them (the remainder to the first partitions) and prints them. Yours must read
+/// those records, score them in batches of `SERVESIM_BATCH_RECORDS`, upsert the scores keyed by
+/// record (a retried or preempted pod writes some twice), resume from its last checkpoint every
+/// `SERVESIM_CHECKPOINT_RECORDS`, and exit non-zero on a failure so the partition is retried.
+pub const PLACEHOLDER_SCORER: &str = "import os\n\
+records, partitions = int(os.environ['SERVESIM_RECORDS']), int(os.environ['SERVESIM_PARTITIONS'])\n\
+index = int(os.environ['JOB_COMPLETION_INDEX'])\n\
+base, extra = divmod(records, partitions)\n\
+start = index * base + min(index, extra)\n\
+end = start + base + (index < extra)\n\
+print(f'partition {index}: records [{start}, {end}) in batches of {os.environ[\"SERVESIM_BATCH_RECORDS\"]}; replace this placeholder with your scorer', flush=True)\n";
+
+/// How late the CronJob may start a run: a tenth of the deadline window, between 10 s (the
+/// controller's resolution) and 5 min. The run's `activeDeadlineSeconds` is the window less this,
+/// so a run started late still stops by the deadline's clock time.
+pub fn starting_deadline_s(window_s: u64) -> u64 {
+    (window_s / 10).clamp(10, 300)
 }
 
 /// The CronJob's name: also the prefix of the Jobs it creates, which the alert rules match.
@@ -52,8 +77,10 @@ fn cronjob(input: &JobDeployInput) -> String {
         // One index out of attempts fails the run, as the simulation (and Spark) abort it.
         ("maxFailedIndexes", int(0)),
     ];
-    if let Some(deadline) = job.deadline {
-        job_spec.push(("activeDeadlineSeconds", int((deadline.after_start / 1_000_000_000) as i64)));
+    let window_s = job.deadline.map(|d| d.after_start / 1_000_000_000);
+    if let Some(window) = window_s {
+        let active = window.saturating_sub(starting_deadline_s(window)).max(1);
+        job_spec.push(("activeDeadlineSeconds", int(active as i64)));
     }
     // Preemptions and evictions do not use up a partition's attempts (nor do they in the simulation).
     job_spec.push((
@@ -62,7 +89,7 @@ fn cronjob(input: &JobDeployInput) -> String {
             "rules",
             list([map([
                 ("action", text("Ignore")),
-                ("onPodConditions", list([map([("type", text("DisruptionTarget"))])])),
+                ("onPodConditions", list([map([("type", text("DisruptionTarget")), ("status", text("True"))])])),
             ])]),
         )]),
     ));
@@ -75,18 +102,24 @@ fn cronjob(input: &JobDeployInput) -> String {
     if let Some(every) = job.checkpoint_records {
         environment.push(env("SERVESIM_CHECKPOINT_RECORDS", every.to_string()));
     }
-    let container = map([
-        ("name", text("scorer")),
-        ("image", text(input.image)),
-        ("env", list(environment)),
-        (
-            "resources",
-            map([(
-                "requests",
-                map([("cpu", text(format!("{}m", 1000 / job.workers.slots.max(1)))), ("memory", text("1Gi"))]),
-            )]),
-        ),
-    ]);
+    let mut container = vec![("name", text("scorer")), ("image", text(input.image.unwrap_or(PLACEHOLDER_IMAGE)))];
+    if input.image.is_none() {
+        container.push(("command", list([text("python3"), text("-c"), text(PLACEHOLDER_SCORER)])));
+    }
+    container.push(("env", list(environment)));
+    // A pod per task: requesting a slot's share of the worker keeps `slots` pods on a node, no more.
+    let (cpu, memory) = match job.workers.task_share {
+        Some(share) => (format!("{}m", share.cpu_millis), format!("{}Mi", share.memory_mib)),
+        None => (format!("{}m", 1000 / job.workers.slots.max(1)), "1Gi".to_string()),
+    };
+    container.push((
+        "resources",
+        map([
+            ("requests", map([("cpu", text(cpu)), ("memory", text(memory.clone()))])),
+            ("limits", map([("memory", text(memory))])),
+        ]),
+    ));
+    let container = map_of(container.into_iter().map(|(k, v)| (k.to_string(), v)));
     let pod_spec = map([
         ("restartPolicy", text("Never")),
         ("terminationGracePeriodSeconds", int((job.workers.preemption_notice / 1_000_000_000) as i64)),
@@ -114,7 +147,7 @@ fn cronjob(input: &JobDeployInput) -> String {
                 ("schedule", text(format!("{} {} * * *", start % 3600 / 60, start / 3600))),
                 ("timeZone", text("Etc/UTC")),
                 ("concurrencyPolicy", text("Forbid")),
-                ("startingDeadlineSeconds", int(600)),
+                ("startingDeadlineSeconds", int(window_s.map_or(600, starting_deadline_s) as i64)),
                 ("successfulJobsHistoryLimit", int(3)),
                 ("failedJobsHistoryLimit", int(3)),
                 ("jobTemplate", job_template),
@@ -142,7 +175,27 @@ fn cronjob(input: &JobDeployInput) -> String {
             job.workers.spot, job.workers.count
         ));
     }
-    comments.push_str("Placeholders: the image, the SERVESIM_* variables your scorer reads (JOB_COMPLETION_INDEX names its partition), resources.");
+    if let Some(window) = window_s {
+        let late = starting_deadline_s(window);
+        comments.push_str(&format!(
+            "A run starts at most {late} s late (startingDeadlineSeconds) and stops {} s after it starts (activeDeadlineSeconds): by the deadline's clock time either way.\n",
+            window.saturating_sub(late).max(1)
+        ));
+    }
+    match job.workers.task_share {
+        Some(_) => comments.push_str(&format!(
+            "Each pod requests 1/{} of a worker (what is left after 0.5 vCPU and 1 GiB + 5% of memory for the node): {} pods per node, as planned.\n",
+            job.workers.slots, job.workers.slots
+        )),
+        None => comments.push_str(
+            "The requests are placeholders and do not hold pods to the planned slots per node: give the instance type vcpus and memory_gib.\n",
+        ),
+    }
+    comments.push_str(if input.image.is_none() {
+        "The scorer is a placeholder that prints its partition's records and succeeds: replace the image and command with yours. It must read records [start, end) of partition JOB_COMPLETION_INDEX (SERVESIM_RECORDS split over SERVESIM_PARTITIONS, the remainder to the first), score them in batches of SERVESIM_BATCH_RECORDS, upsert the scores keyed by record (a retried or preempted pod rewrites some), resume from its last checkpoint (every SERVESIM_CHECKPOINT_RECORDS), and exit non-zero on a failure so the partition is retried."
+    } else {
+        "The image's entrypoint scores partition JOB_COMPLETION_INDEX: SERVESIM_RECORDS split over SERVESIM_PARTITIONS (the remainder to the first), in batches of SERVESIM_BATCH_RECORDS, upserting scores keyed by record."
+    });
     document(&comments, &object)
 }
 
@@ -183,9 +236,17 @@ fn rules(input: &JobDeployInput) -> String {
     if let Some(deadline) = job.deadline {
         let window = deadline.after_start / 1_000_000_000;
         let margin = deadline_margin_s(window);
+        // The deadline is a clock time: counted from the run's scheduled start (the last start
+        // clock at or before its actual start, in UTC), so a run that started late is not given
+        // longer.
+        let clock = job.start_clock_s;
+        let scheduled = format!("({started} - ((({started} - {clock}) % 86400) + 86400) % 86400)");
         rules.push(map([
             ("alert", text(alert("NotFinishedByDeadline"))),
-            ("expr", text(format!("(time() - {started}) > {} and on (namespace, job_name) {active}", window - margin))),
+            (
+                "expr",
+                text(format!("(time() - {scheduled}) > {} and on (namespace, job_name) {active}", window - margin)),
+            ),
             ("labels", map([("severity", text("critical"))])),
             (
                 "annotations",

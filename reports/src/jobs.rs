@@ -44,7 +44,7 @@ pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<Job
     if jobs.is_empty() {
         return;
     }
-    out.push_str("<h2>Batch jobs</h2><table><tr><th class=text>job</th><th>start</th><th>makespan p50</th><th>p99</th><th>P(deadline)</th><th>95% CI</th><th>USD/run</th><th>all on-demand</th><th>records lost</th><th>duplicates/run</th><th>failed attempts/run</th><th>preemptions/run</th><th class=text>bottleneck</th></tr>");
+    out.push_str("<h2>Batch jobs</h2><table><tr><th class=text>job</th><th>start</th><th>makespan p50</th><th>p99</th><th>P(deadline)</th><th>95% CI</th><th>USD/run</th><th>all on-demand</th><th>unwritten, worst night</th><th>duplicates/run</th><th>failed attempts/run</th><th>preemptions/run</th><th class=text>bottleneck</th></tr>");
     for job in jobs {
         let (p50, p99) = job.makespan_s.as_ref().map_or(("-".into(), "-".into()), |m| (hours(m.p50), hours(m.p99)));
         let (p, ci) = job.deadline.as_ref().map_or(("-".into(), "-".into()), |d| {
@@ -57,7 +57,7 @@ pub fn section(out: &mut String, jobs: &[JobSummary], series: &[(String, Vec<Job
             escape(&job.start),
             job.cost.usd_per_run,
             job.cost.usd_per_run_all_on_demand,
-            job.records.lost,
+            job.records.unwritten_max,
             job.records.duplicates_discarded,
             job.attempts.failed,
             job.attempts.preemptions,

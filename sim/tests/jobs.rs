@@ -22,6 +22,7 @@ fn once(body: &str) -> JobRun {
 }
 
 fn assert_exactly_once(run: &JobRun) {
+    // Written is added up batch by batch, unwritten counted from the tasks at the end.
     assert_eq!(run.records_offered, run.records_written + run.records_unwritten, "conservation");
     if run.finished {
         assert_eq!(run.records_written, run.records_offered, "a finished run writes every record once");
@@ -401,4 +402,64 @@ fn pipelined_stages_move_at_the_slowest_by_hand() {
     let run = once(&body);
     let makespan = run.makespan.expect("finishes");
     assert!(makespan.abs_diff(37_020_000_000) < 1000, "{makespan}");
+}
+
+/// Eight 100 s tasks (1 record each, batches of 1 scored in 100 s), one worker to begin with and
+/// dynamic allocation up to four, each worker up 600 s after it is asked for.
+const ALLOCATION: &str = r#"
+records = 8
+partitions = 8
+batch_records = 1
+service_time = { kind = "constant", value = "100s" }
+workers = { count = 1, startup = "600s", autoscaling = { min = 1, max = 4, idle_timeout = "60s" } }
+"#;
+
+#[test]
+fn dynamic_allocation_asks_for_workers_while_tasks_wait_at_the_start() {
+    // Spark's dynamic allocation requests executors as soon as tasks are pending: all eight wait
+    // at time 0, so three more workers are asked for then, all four are up at 600 s, and the two
+    // waves of four tasks end at 800 s (not 1300 s, as when the first worker's start-up is waited
+    // for before asking).
+    let run = once(ALLOCATION);
+    assert_eq!(run.makespan, Some(800 * SECOND));
+    assert_eq!(run.peak_workers, 4);
+}
+
+#[test]
+fn dynamic_allocation_releases_idle_workers_down_to_its_minimum() {
+    // Nine tasks on four workers: the ninth runs alone from 800 s to 900 s; the three idle
+    // workers go after their 60 s idle timeout (at 860 s), the last one stays (min = 1). Billed:
+    // 4 × 800 s + 3 × 60 s + 1 × 100 s of a free instance — counted as worker-hours.
+    let body = ALLOCATION.replace("records = 8\npartitions = 8", "records = 9\npartitions = 9");
+    let run = once(&body);
+    assert_eq!(run.makespan, Some(900 * SECOND));
+    let hours = run.on_demand_worker_hours + run.spot_worker_hours;
+    assert!((hours - (4.0 * 800.0 + 3.0 * 60.0 + 100.0) / 3600.0).abs() < 1e-9, "{hours}");
+}
+
+#[test]
+fn aborted_nights_count_their_unwritten_records() {
+    // One task of one batch that fails half the time with no retry: about half the nights abort
+    // having written nothing. Every night is counted, not only the finished ones.
+    let body = r#"
+records = 1000
+partitions = 1
+batch_records = 1000
+service_time = { kind = "constant", value = "1s" }
+workers = { count = 1 }
+failures = { probability = 0.5, max_attempts = 1 }
+replications = 200
+"#;
+    let model = job_model(body);
+    let runs: Vec<JobRun> = replications(&model, 200);
+    runs.iter().for_each(assert_exactly_once);
+    let aborted = runs.iter().filter(|r| r.failed).count();
+    // Binomial(200, 0.5): within 4 standard deviations of 100.
+    assert!(aborted.abs_diff(100) < 29, "{aborted}");
+    let summary = job::summarize(&model, &runs);
+    assert_eq!(summary.records.written_min, 0);
+    assert_eq!(summary.records.unwritten_max, 1000);
+    assert!((summary.records.unwritten_mean - 1000.0 * aborted as f64 / 200.0).abs() < 1e-9);
+    assert_eq!(summary.records.lost, 0, "finished nights wrote everything");
+    assert!(summary.records.exactly_once);
 }

@@ -352,6 +352,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         .and_then(|l| l.as_table_mut())
         .expect("[serving.llm] is a table in a valid scenario");
     llm_table.insert("iteration".into(), toml::Value::try_from(&fitted_iteration).expect("an iteration serialises"));
+    crate::sweep::absolute_paths(&mut document, loaded.path.parent().unwrap_or(std::path::Path::new(".")));
     let mut text = format!(
         "# Calibrated by servesim calibrate: [serving.llm] iteration fitted to {} (points {} fitted).\n",
         sources.join(", "),

@@ -293,7 +293,7 @@ fn calibrated_document(loaded: &load::Loaded, best: &Candidate, source: &str) ->
     serving.insert("overhead".into(), toml::Value::try_from(&overhead).expect("overhead serialises"));
     serving.insert("calibration".into(), toml::Value::try_from(&calibration).expect("calibration serialises"));
     let folder = loaded.path.parent().unwrap_or(Path::new("."));
-    crate::sweep::absolute_files(&mut document, folder);
+    crate::sweep::absolute_paths(&mut document, folder);
     let mut text = String::from("# Calibrated by servesim calibrate: [serving.overhead] and [serving.calibration]\n# were fitted to a load test (see calibration.csv beside this file).\n");
     text.push_str(&toml::to_string(&document).expect("a TOML table serialises"));
     // What is written must load as the scenario it claims to be.

@@ -38,18 +38,19 @@ fn quote(word: &str) -> Result<String, CliError> {
         .map_err(|_| CliError::input(format!("argument {word:?} has a NUL byte and cannot be written to a script")))
 }
 
-/// `--image`, refused unless it can be a container image reference (it lands in manifests).
-pub(crate) fn check_image(image: &str) -> Result<(), CliError> {
+/// `--image` (or `flag`), refused unless it can be a container image reference (it lands in
+/// manifests).
+pub(crate) fn check_image(flag: &str, image: &str) -> Result<(), CliError> {
     if reports::kubernetes::is_image_reference(image) {
         return Ok(());
     }
     Err(CliError::input(format!(
-        "--image {image:?}: not a container image reference (letters, digits and . _ - / : @ + only)"
+        "{flag} {image:?}: not a container image reference (letters, digits and . _ - / : @ + only)"
     )))
 }
 
 pub(super) fn emit_cluster_jobs(args: &SweepArgs, out: &Path, points: usize) -> Result<(), CliError> {
-    check_image(&args.image)?;
+    check_image("--image", &args.image)?;
     let n = args.shards;
     let file = args.scenario.file_name().map_or("scenario.toml".into(), |f| f.to_string_lossy().into_owned());
     let name = dns_name(&args.scenario.file_stem().map_or("scenario".into(), |f| f.to_string_lossy().into_owned()));

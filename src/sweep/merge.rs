@@ -36,17 +36,18 @@ pub(crate) struct Outcome {
     pub spec: Sweep,
 }
 
-/// Makes the `file` references of a scenario document absolute (relative ones are relative to
-/// `base_dir`, the scenario's folder), so the document runs from wherever it is written.
-pub(crate) fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
+/// Makes every path a scenario document carries absolute — `file` references (traces, rate series,
+/// tables) and `device` values that name a measured profile — resolving relative ones from
+/// `base_dir`, the scenario's folder, so the document runs from wherever it is written.
+pub(crate) fn absolute_paths(document: &mut toml::Table, base_dir: &Path) {
     fn visit(value: &mut toml::Value, base_dir: &Path) {
         match value {
             toml::Value::Table(table) => {
                 for (key, child) in table.iter_mut() {
                     match child {
-                        toml::Value::String(file) if key == "file" && Path::new(file.as_str()).is_relative() => {
-                            let joined = base_dir.join(file.as_str());
-                            *file = std::fs::canonicalize(&joined).unwrap_or(joined).to_string_lossy().into_owned();
+                        toml::Value::String(path) if is_path(key, path) && Path::new(path.as_str()).is_relative() => {
+                            let joined = base_dir.join(path.as_str());
+                            *path = std::fs::canonicalize(&joined).unwrap_or(joined).to_string_lossy().into_owned();
                         }
                         _ => visit(child, base_dir),
                     }
@@ -56,6 +57,9 @@ pub(crate) fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
             _ => {}
         }
     }
+    fn is_path(key: &str, value: &str) -> bool {
+        key == "file" || (key == "device" && crate::latency::is_profile(value))
+    }
     let mut root = toml::Value::Table(std::mem::take(document));
     visit(&mut root, base_dir);
     if let toml::Value::Table(table) = root {
@@ -64,7 +68,7 @@ pub(crate) fn absolute_files(document: &mut toml::Table, base_dir: &Path) {
 }
 
 /// A point's scenario as `best.toml` holds it: the base document with the point's values, file
-/// references absolute, under a header of what was chosen and why.
+/// and profile paths absolute, under a header of what was chosen and why.
 pub(crate) fn point_text(
     base: &toml::Table,
     base_dir: &Path,
@@ -77,7 +81,7 @@ pub(crate) fn point_text(
     for (path, value) in &resolved_values(result, spec) {
         planner::apply::set(&mut document, path, value).map_err(|e| CliError::input(e.to_string()))?;
     }
-    absolute_files(&mut document, base_dir);
+    absolute_paths(&mut document, base_dir);
     Ok(planner::report::best_document(document, result, judged, points))
 }
 

@@ -10,7 +10,7 @@ mod prepare;
 
 pub(crate) use manifests::check_image;
 pub use merge::merge;
-pub(crate) use merge::{absolute_files, point_text, Outcome};
+pub(crate) use merge::{absolute_paths, point_text, Outcome};
 
 use crate::error::CliError;
 use crate::load::Loaded;

@@ -451,6 +451,8 @@ for name, old, new, marker, fragment in [
     ("job-clock-days", 'at = "06:00"', 'at = "06:00+9d"', "+9d", "at most 7 days"),
     ("job-records-zero", "records = 100000", "records = 0", "records = 0", "records"),
     ("job-records-negative", "records = 100000", "records = -5", "records = -5", "records"),
+    ("job-records-trillion", "records = 100000", "records = 1_000_000_000_000", "records = 1_000_000_000_000", "batches to simulate"),
+    ("job-batches-over-replications", "records = 100000\npartitions = 10\nbatch_records = 1000", "records = 100001\npartitions = 10\nbatch_records = 1\nreplications = 100000", "records = 100001", "1.00e10 batches"),
     ("job-partitions-zero", "partitions = 10", "partitions = 0", "partitions = 0", "partitions"),
     ("job-partitions-over-records", "partitions = 10", "partitions = 200000", "partitions = 200000", "nothing to score"),
     ("job-batch-zero", "batch_records = 1000", "batch_records = 0", "batch_records = 0", "batch_records"),

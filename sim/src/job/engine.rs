@@ -16,6 +16,7 @@ use crate::units::Nanos;
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp1};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Reads of one batch that fail in a row before the attempt gives up with a task failure.
 const MAX_READ_RETRIES: u32 = 20;
@@ -117,10 +118,23 @@ struct Job<'m> {
     run: JobRun,
     ended: Option<Nanos>,
     last_series: (Nanos, u64),
+    /// Batches done, added to a caller's counter [`PROGRESS_BATCHES`] at a time.
+    progress: Option<&'m AtomicU64>,
+    unreported: u64,
 }
+
+/// Batches a run scores between additions to the progress counter (an atomic add per batch would
+/// contend between threads).
+pub const PROGRESS_BATCHES: u64 = 4096;
 
 /// One run of `model`; `seed` is the replication's.
 pub fn run(model: &JobModel, seed: u64) -> JobRun {
+    run_counted(model, seed, None)
+}
+
+/// [`run`], adding the batches it scores to `progress` (a caller may show progress from it;
+/// replications may share one counter).
+pub fn run_counted(model: &JobModel, seed: u64, progress: Option<&AtomicU64>) -> JobRun {
     let id = format!("job/{}/{}", model.index, model.name);
     let mut job = Job {
         model,
@@ -144,11 +158,16 @@ pub fn run(model: &JobModel, seed: u64) -> JobRun {
         run: JobRun { records_offered: model.records, ..JobRun::default() },
         ended: None,
         last_series: (0, 0),
+        progress,
+        unreported: 0,
     };
     let pool = &model.workers;
     for i in 0..pool.count {
         job.add_worker(0, i < pool.spot, pool.startup);
     }
+    // Every task waits at the start: dynamic allocation asks for workers then, not once the
+    // first worker is up.
+    job.autoscale(0);
     if let Some(&first) = pool.preempt_at.first() {
         job.queue.schedule(first, Event::Preempt);
     }
@@ -162,6 +181,7 @@ pub fn run(model: &JobModel, seed: u64) -> JobRun {
             break;
         }
     }
+    job.report_progress();
     job.run
 }
 
@@ -248,6 +268,13 @@ impl Job<'_> {
             let draw: f64 = Exp1.sample(rng);
             (draw / per_nanosecond).min(JOB_HORIZON as f64) as Nanos
         })
+    }
+
+    fn report_progress(&mut self) {
+        if let Some(counter) = self.progress {
+            counter.fetch_add(self.unreported, Ordering::Relaxed);
+        }
+        self.unreported = 0;
     }
 
     fn worker_up(&mut self, now: Nanos, w: u32) {
@@ -385,6 +412,11 @@ impl Job<'_> {
         if !attempt.live {
             return;
         }
+        self.unreported += 1;
+        if self.unreported == PROGRESS_BATCHES {
+            self.report_progress();
+        }
+        let attempt = &mut self.attempts[a as usize];
         if let Some(left) = attempt.fails_after.as_mut() {
             if *left == 0 {
                 self.attempt_failed(now, a);
@@ -665,7 +697,9 @@ impl Job<'_> {
         if self.run.series.last().is_none_or(|row| row.time_s < end as f64 / 1e9) {
             self.series_row(end);
         }
-        self.run.records_unwritten = self.run.records_offered - self.run.records_written;
+        // Counted from the tasks, apart from the written count the batches added up: the two must
+        // add up to the records offered.
+        self.run.records_unwritten = self.tasks.iter().map(|t| t.records - t.written).sum();
         self.run.met_deadline = self.model.deadline.map(|d| self.run.makespan.is_some_and(|m| m <= d.after_start));
     }
 }

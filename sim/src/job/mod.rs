@@ -5,7 +5,7 @@
 pub mod engine;
 pub mod summary;
 
-pub use engine::run;
+pub use engine::{run, run_counted};
 pub use summary::{summarize, JobSummary};
 
 use crate::units::Nanos;
@@ -29,7 +29,8 @@ pub struct JobRun {
     /// Rewrites of records already in the output (after lost attempts, by speculative copies),
     /// discarded by the idempotent write.
     pub duplicates_discarded: u64,
-    /// Records never written (a failed or unfinished run); offered = written + unwritten.
+    /// Records never written (a failed or unfinished run), counted from the tasks when the run
+    /// ends: offered = written + unwritten holds only if both counts are right.
     pub records_unwritten: u64,
     /// Records scored by attempts that were then lost or failed, past the checkpoint the task
     /// resumes from: the work done twice.

@@ -113,12 +113,18 @@ pub struct JobCost {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RecordCounts {
     pub offered: u64,
-    /// Distinct records in the output, fewest over the runs that finished (equal to offered
-    /// when every record was written exactly once).
+    /// Distinct records in the output, fewest over every night (aborted and unfinished ones
+    /// included).
     pub written_min: u64,
-    /// Records missing from the output of a finished run: 0 unless records were lost.
+    /// Records a night left unwritten (an aborted or unfinished night's), most and mean over the
+    /// nights.
+    pub unwritten_max: u64,
+    pub unwritten_mean: f64,
+    /// Records missing from the output of a night that finished: 0 unless the job's accounting
+    /// lost records (a finished night must have written every one).
     pub lost: u64,
-    /// Every finished run wrote offered = written, with no record missing.
+    /// Every night's written and unwritten records, counted apart, add up to the offered ones,
+    /// and every finished night wrote them all.
     pub exactly_once: bool,
     /// Mean per run.
     pub duplicates_discarded: f64,
@@ -218,8 +224,9 @@ pub fn summarize(model: &JobModel, runs: &[JobRun]) -> JobSummary {
         ("commits", stage_share.commit),
     ];
     let bottleneck = stages.iter().fold(stages[0], |best, s| if s.1 > best.1 { *s } else { best }).0.to_string();
-    let written_min = finished.iter().map(|r| r.records_written).min().unwrap_or(0);
+    let written_min = runs.iter().map(|r| r.records_written).min().unwrap_or(0);
     let lost = finished.iter().map(|r| r.records_unwritten).max().unwrap_or(0);
+    let conserved = |r: &JobRun| r.records_written.checked_add(r.records_unwritten) == Some(model.records);
     JobSummary {
         name: model.name.clone(),
         start: format_clock(model.start_clock_s),
@@ -244,8 +251,10 @@ pub fn summarize(model: &JobModel, runs: &[JobRun]) -> JobSummary {
         records: RecordCounts {
             offered: model.records,
             written_min,
+            unwritten_max: runs.iter().map(|r| r.records_unwritten).max().unwrap_or(0),
+            unwritten_mean: mean(&|r| r.records_unwritten as f64),
             lost,
-            exactly_once: finished.iter().all(|r| r.records_written == r.records_offered),
+            exactly_once: runs.iter().all(conserved) && lost == 0,
             duplicates_discarded: mean(&|r| r.duplicates_discarded as f64),
             redone: mean(&|r| r.records_redone as f64),
         },

@@ -18,6 +18,9 @@ pub const MAX_JOB_PARTITIONS: u32 = 1_000_000;
 pub const MAX_JOB_WORKERS: u32 = 100_000;
 pub const MAX_JOB_RECORDS: u64 = 1_000_000_000_000;
 pub const MAX_JOB_REPLICATIONS: u32 = 100_000;
+/// Batches one job may ask to simulate over its replications: at about 20 million plain batches a
+/// second, some ten minutes on one core (like serving's 10^10 expected requests).
+pub const MAX_JOB_BATCHES: f64 = 1e10;
 /// Attempts per task: Kubernetes caps `backoffLimitPerIndex` far lower in practice.
 pub const MAX_JOB_ATTEMPTS: u32 = 100;
 /// A run that has not finished this long after its start stops, unfinished: a week.
@@ -89,9 +92,60 @@ pub struct WorkerPoolModel {
     pub straggler_slowdown: f64,
     /// `(min, max, idle timeout)`.
     pub autoscaling: Option<(u32, u32, Nanos)>,
+    /// What one task's pod requests so that `slots` fit on a worker and no more, from the instance
+    /// type's `vcpus` and `memory_gib` (None when it gives neither).
+    pub task_share: Option<TaskShare>,
     pub on_demand_usd_per_hour: f64,
     pub spot_usd_per_hour: f64,
     pub price_source: Option<String>,
+}
+
+/// A task's share of a worker: (vCPUs − 0.5 for the kubelet and daemon sets) ÷ slots, and
+/// (memory − 1 GiB − 5% for the same and eviction) ÷ slots.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TaskShare {
+    pub cpu_millis: u64,
+    pub memory_mib: u64,
+}
+
+/// The least share a task may get: less is a unit slip in `vcpus`, `memory_gib` or `slots`.
+const MIN_TASK_CPU_MILLIS: u64 = 100;
+const MIN_TASK_MEMORY_MIB: u64 = 128;
+
+/// `vcpus` and `memory_gib` of the workers' instance type, split between their `slots`.
+fn task_share(wp: &KeyPath, w: &JobWorkers, scenario: &Scenario) -> Result<Option<TaskShare>, ScenarioError> {
+    let Some((name, instance)) = w.instance.as_ref().and_then(|i| scenario.instance_types.get_key_value(i)) else {
+        return Ok(None);
+    };
+    let at = path!["instance_types", name.as_str()];
+    let (vcpus, memory_gib) = match (instance.vcpus, instance.memory_gib) {
+        (None, None) => return Ok(None),
+        (Some(v), Some(m)) => (v, m),
+        (Some(_), None) => return fail(at.join("vcpus"), "vcpus needs memory_gib beside it"),
+        (None, Some(_)) => return fail(at.join("memory_gib"), "memory_gib needs vcpus beside it"),
+    };
+    if !(1..=1024).contains(&vcpus) {
+        return fail(at.join("vcpus"), format!("vcpus must be between 1 and 1024, got {vcpus}"));
+    }
+    if !(memory_gib.is_finite() && (0.5..=65_536.0).contains(&memory_gib)) {
+        return fail(at.join("memory_gib"), format!("memory_gib must be between 0.5 and 65536, got {memory_gib}"));
+    }
+    let slots = u64::from(w.slots.max(1));
+    let memory_mib = memory_gib * 1024.0;
+    let share = TaskShare {
+        cpu_millis: (u64::from(vcpus) * 1000).saturating_sub(500) / slots,
+        memory_mib: ((memory_mib - 1024.0 - 0.05 * memory_mib).max(0.0) as u64) / slots,
+    };
+    if share.cpu_millis < MIN_TASK_CPU_MILLIS || share.memory_mib < MIN_TASK_MEMORY_MIB {
+        return fail(
+            wp.join("slots"),
+            format!(
+                "{} slots on {name:?} ({vcpus} vCPUs, {memory_gib} GiB) leave each task {}m CPU and {} MiB (at least {MIN_TASK_CPU_MILLIS}m and {MIN_TASK_MEMORY_MIB} MiB)",
+                w.slots, share.cpu_millis, share.memory_mib
+            ),
+        );
+    }
+    Ok(Some(share))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -221,6 +275,16 @@ fn build_job(
     if job.replications == 0 || job.replications > MAX_JOB_REPLICATIONS {
         return fail(at.join("replications"), format!("replications must be between 1 and {MAX_JOB_REPLICATIONS}"));
     }
+    let batches = job_batches(&task_records, job.batch_records) as f64 * f64::from(job.replications);
+    if batches > MAX_JOB_BATCHES {
+        return fail(
+            at.join("records"),
+            format!(
+                "{} records in batches of {} over {} replications are {batches:.2e} batches to simulate (at most {MAX_JOB_BATCHES:.0e}, minutes of computing on one core): lower records or replications, or raise batch_records",
+                job.records, job.batch_records, job.replications
+            ),
+        );
+    }
     let interval = job.interval.nanos();
     if !(NANOS_PER_SEC as u64..=MAX_DELAY).contains(&interval) {
         return fail(at.join("interval"), "interval must be between 1 s and a day");
@@ -280,6 +344,11 @@ fn build_deadline(at: &KeyPath, job: &Job, start_clock_s: u64) -> Result<Option<
             Some(DeadlineModel { after_start: (clock - start_clock_s) * NANOS_PER_SEC as u64, probability: p, clock })
         }
     })
+}
+
+/// The batches one run of the job scores, retries aside.
+pub fn job_batches(task_records: &[u64], batch_records: u32) -> u64 {
+    task_records.iter().map(|r| r.div_ceil(u64::from(batch_records))).sum()
 }
 
 /// `records`, `partitions` and `batch_records`: the records of each task (partitions as even as
@@ -407,6 +476,7 @@ fn build_workers(
             Some((a.min, a.max, idle.max(1)))
         }
     };
+    let task_share = task_share(wp, w, scenario)?;
     Ok(WorkerPoolModel {
         instance: w.instance.clone(),
         count: w.count,
@@ -422,6 +492,7 @@ fn build_workers(
         straggler_fraction,
         straggler_slowdown,
         autoscaling,
+        task_share,
         on_demand_usd_per_hour,
         spot_usd_per_hour,
         price_source,

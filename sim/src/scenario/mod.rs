@@ -744,6 +744,10 @@ pub struct InstanceType {
     pub spot_usd_per_hour: Option<f64>,
     /// Spot preemptions per instance-hour.
     pub preemptions_per_hour: Option<f64>,
+    /// The instance's vCPUs and memory: a batch job's pods request a `1 / slots` share of what is
+    /// left after the node's own reservations, so no more than `slots` land on one worker.
+    pub vcpus: Option<u32>,
+    pub memory_gib: Option<f64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
