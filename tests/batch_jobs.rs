@@ -390,3 +390,159 @@ fn compare_prices_online_batch_and_edge_by_hand() {
     assert!(html.matches("<svg").count() >= 2 && html.contains("edge (on the client"));
     assert_eq!(csv_rows(&out.join("compare.csv")).len(), 3);
 }
+
+/// A job whose every scheduling setting differs from the defaults: what the Airflow DAG and the
+/// Spark files must carry, worked from this text alone.
+const ENGINE_JOB: &str = r#"
+name = "engines"
+[instance_types.cpu]
+usd_per_hour = 0.5
+vcpus = 16
+memory_gib = 64
+[[jobs]]
+name = "night \"score\" \\ é"
+start = "03:30"
+deadline = { at = "05:00", probability = 0.5 }
+records = 40_000
+partitions = 40
+batch_records = 500
+service_time = { kind = "constant", value = "1s" }
+replications = 20
+failures = { max_attempts = 3, backoff = "30s", max_backoff = "5m" }
+speculation = { quantile = 0.75, multiplier = 1.5, interval = "2s" }
+ENGINE
+[jobs.workers]
+instance = "cpu"
+count = 5
+slots = 3
+autoscaling = { min = 2, max = 9, idle_timeout = "90s" }
+[sweep.parameters]
+"jobs.0.batch_records" = [500]
+"#;
+
+/// The pinned Airflow venv `.ci/run` makes (SERVESIM_AIRFLOW_PYTHON overrides); CI must have it.
+fn airflow_python() -> Option<std::path::PathBuf> {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/airflow/bin/python");
+    let python = std::env::var_os("SERVESIM_AIRFLOW_PYTHON")
+        .map(std::path::PathBuf::from)
+        .or_else(|| venv.is_file().then_some(venv));
+    if python.is_none() {
+        assert!(std::env::var("CI").is_err(), "CI must create .ci/airflow with the pinned Airflow (see .ci/run)");
+        eprintln!("skipped: no Airflow venv (run .ci/run once, or set SERVESIM_AIRFLOW_PYTHON)");
+    }
+    python
+}
+
+/// What Airflow's DagBag made of `dag` (tests/validate_dag.py).
+fn airflow_view(python: &std::path::Path, dag: &std::path::Path) -> serde_json::Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/validate_dag.py");
+    let output = std::process::Command::new(python).arg(script).arg(dag).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// The settings a pod-per-partition DAG must have, from ENGINE_JOB: 03:30 UTC daily; 3 attempts
+/// (2 retries) 30 s apart, doubling to at most 5 min; the deadline 05:00 is 5400 s after the
+/// start, warned 30 min before (3600 s after the logical date); 5 workers × 3 slots = 15 at once.
+fn pod_dag_mismatches(view: &serde_json::Value) -> Vec<String> {
+    let expected = serde_json::json!({
+        "import_errors": {}, "schedule": "30 3 * * *", "timezone": "UTC", "catchup": false,
+        "max_active_runs": 1, "deadline_reference": "DagRunLogicalDateDeadline",
+        "deadline_interval_s": 3600.0, "mapped": true, "retries": 2, "retry_delay_s": 30.0,
+        "retry_exponential_backoff": true, "max_retry_delay_s": 300.0, "execution_timeout_s": 5400.0,
+        "max_active_tis_per_dag": 15,
+    });
+    expected
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(key, value)| view[key.as_str()] != **value)
+        .map(|(key, value)| format!("{key}: {} (expected {value})", view[key.as_str()]))
+        .collect()
+}
+
+#[test]
+fn airflow_dag_and_spark_files_carry_the_simulated_settings() {
+    let dir = scratch("jobs-engines");
+    let plan = |name: &str, engine: &str| -> std::path::PathBuf {
+        let text = ENGINE_JOB.replace("ENGINE", engine);
+        let out = dir.join(name);
+        ok(servesim(&["plan", &write(&dir, &format!("{name}.toml"), &text), "--out", out.to_str().unwrap(), "-q"]));
+        let folders: Vec<_> = std::fs::read_dir(out.join("deploy/jobs")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(folders.len(), 1);
+        folders[0].clone()
+    };
+    let pods = plan("pods", "");
+    let spark = plan("spark", "engine = \"spark\"");
+
+    // spark-submit.conf, as Spark reads a properties file: `key value` lines, `#` comments.
+    let conf_text = std::fs::read_to_string(spark.join("spark-submit.conf")).unwrap();
+    let conf: std::collections::BTreeMap<&str, &str> = conf_text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once(' ').unwrap())
+        .collect();
+    for (key, value) in [
+        ("spark.executor.cores", "3"),
+        ("spark.task.maxFailures", "3"),
+        ("spark.dynamicAllocation.enabled", "true"),
+        ("spark.dynamicAllocation.initialExecutors", "5"),
+        ("spark.dynamicAllocation.minExecutors", "2"),
+        ("spark.dynamicAllocation.maxExecutors", "9"),
+        ("spark.dynamicAllocation.executorIdleTimeout", "90s"),
+        ("spark.speculation", "true"),
+        ("spark.speculation.quantile", "0.75"),
+        ("spark.speculation.multiplier", "1.5"),
+        ("spark.speculation.interval", "2000ms"),
+        ("spark.default.parallelism", "40"),
+        ("spark.sql.execution.arrow.maxRecordsPerBatch", "500"),
+        // 16 vCPUs less 0.5, over 3 slots: 5166m a task, 15498m the executor.
+        ("spark.kubernetes.executor.request.cores", "15498m"),
+    ] {
+        assert_eq!(conf.get(key).copied(), Some(value), "{key}");
+    }
+    assert!(!conf.contains_key("spark.executor.instances"), "dynamic allocation sets the initial executors");
+    // The SparkApplication carries the same settings.
+    let app =
+        &YamlLoader::load_from_str(&std::fs::read_to_string(spark.join("spark-application.yaml")).unwrap()).unwrap()[0];
+    assert_eq!(app["apiVersion"].as_str(), Some("sparkoperator.k8s.io/v1beta2"));
+    assert_eq!(app["kind"].as_str(), Some("SparkApplication"));
+    let spec = &app["spec"];
+    for (key, value) in &conf {
+        assert_eq!(spec["sparkConf"][*key].as_str(), Some(*value), "{key}");
+    }
+    assert_eq!(spec["executor"]["cores"].as_i64(), Some(3));
+    assert_eq!(spec["dynamicAllocation"]["minExecutors"].as_i64(), Some(2));
+    assert_eq!(spec["dynamicAllocation"]["maxExecutors"].as_i64(), Some(9));
+    assert_eq!(spec["restartPolicy"]["type"].as_str(), Some("Never"));
+
+    let Some(python) = airflow_python() else { return };
+    // The pods' DAG imports in Airflow (the job's quotes, backslash and accent included) with the
+    // simulated settings; a DAG one retry off is caught.
+    let dag = pods.join("dag.py");
+    let view = airflow_view(&python, &dag);
+    assert_eq!(pod_dag_mismatches(&view), Vec::<String>::new(), "{view}");
+    assert_eq!(view["operator"], "MappedOperator");
+    let text = std::fs::read_to_string(&dag).unwrap();
+    assert!(text.contains("RETRIES = 2 "));
+    let broken = dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("dag.py"), text.replace("RETRIES = 2 ", "RETRIES = 3 ")).unwrap();
+    let mismatches = pod_dag_mismatches(&airflow_view(&python, &broken.join("dag.py")));
+    assert_eq!(mismatches, ["retries: 3 (expected 2)"]);
+
+    // The Spark DAG submits the application once with spark-submit.conf beside it: Spark retries
+    // the tasks.
+    let view = airflow_view(&python, &spark.join("dag.py"));
+    assert_eq!(view["import_errors"], serde_json::json!({}));
+    assert_eq!(view["operator"], "SparkSubmitOperator");
+    assert_eq!(view["retries"], 0);
+    assert_eq!(view["schedule"], "30 3 * * *");
+    assert_eq!(view["deadline_interval_s"], 3600.0);
+    let properties = view["properties_file"].as_str().unwrap();
+    assert_eq!(
+        std::fs::canonicalize(properties).unwrap(),
+        std::fs::canonicalize(spark.join("spark-submit.conf")).unwrap()
+    );
+}

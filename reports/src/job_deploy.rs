@@ -54,7 +54,14 @@ pub fn deadline_margin_s(window_s: u64) -> u64 {
 
 /// `(file name, text)` for `deploy/jobs/<job>/`.
 pub fn render(input: &JobDeployInput) -> Vec<(String, String)> {
-    vec![("cronjob.yaml".to_string(), cronjob(input)), ("prometheus-rules.yaml".to_string(), rules(input))]
+    let name = cronjob_name(input.scenario, &input.job.name);
+    vec![
+        ("cronjob.yaml".to_string(), cronjob(input)),
+        ("prometheus-rules.yaml".to_string(), rules(input)),
+        ("dag.py".to_string(), crate::airflow::dag(input.scenario, input.job, input.image)),
+        ("spark-submit.conf".to_string(), crate::spark::submit_conf(input.scenario, &name, input.job)),
+        ("spark-application.yaml".to_string(), crate::spark::application(input.scenario, &name, input.job)),
+    ]
 }
 
 fn labels(input: &JobDeployInput) -> Yaml {

@@ -453,6 +453,8 @@ for name, old, new, marker, fragment in [
     ("job-records-negative", "records = 100000", "records = -5", "records = -5", "records"),
     ("job-records-trillion", "records = 100000", "records = 1_000_000_000_000", "records = 1_000_000_000_000", "batches to simulate"),
     ("job-batches-over-replications", "records = 100000\npartitions = 10\nbatch_records = 1000", "records = 100001\npartitions = 10\nbatch_records = 1\nreplications = 100000", "records = 100001", "1.00e10 batches"),
+    ("job-engine-unknown", "batch_records = 1000", 'batch_records = 1000\nengine = "flink"', "flink", "unknown variant"),
+    ("job-vcpus-without-memory", "usd_per_hour = 0.5", "usd_per_hour = 0.5\nvcpus = 8", "vcpus = 8", "needs memory_gib"),
     ("job-partitions-zero", "partitions = 10", "partitions = 0", "partitions = 0", "partitions"),
     ("job-partitions-over-records", "partitions = 10", "partitions = 200000", "partitions = 200000", "nothing to score"),
     ("job-batch-zero", "batch_records = 1000", "batch_records = 0", "batch_records = 0", "batch_records"),

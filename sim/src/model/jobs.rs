@@ -57,6 +57,7 @@ pub struct JobModel {
     pub interval: Nanos,
     /// Also run on an online region's idle replicas (resolved by `build` once regions are known).
     pub shared: Option<SharedModel>,
+    pub engine: crate::scenario::jobs::JobEngine,
 }
 
 /// A job run on the idle model instances of an online region's primary deployment.
@@ -315,6 +316,7 @@ fn build_job(
         replications: job.replications,
         interval,
         shared: None,
+        engine: job.engine,
     })
 }
 

@@ -92,6 +92,20 @@ pub struct Job {
     /// Also run the job on an online region's replicas while they are idle (online requests
     /// first): what it does to the online SLO, and what the worker pool it replaces costs.
     pub shared: Option<SharedCapacity>,
+    /// What runs the scoring step of the Airflow DAG a plan writes: a Kubernetes pod per
+    /// partition, or one Spark application (the plan writes both engines' files either way).
+    #[serde(default)]
+    pub engine: JobEngine,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobEngine {
+    /// An Indexed Job's pods (the CronJob), or the DAG's mapped KubernetesPodOperator.
+    #[default]
+    Kubernetes,
+    /// A Spark application (spark-submit.conf, the SparkApplication, the DAG's SparkSubmitOperator).
+    Spark,
 }
 
 /// Scoring on the online replicas of a region between online batches.
