@@ -63,3 +63,39 @@ const REPORTED_VLLM: [(&str, f64); 4] = [
     ("holdout_max_abs_error_ttft_p99", 0.34),
     ("holdout_max_abs_error_tpot_p99", 0.15),
 ];
+
+/// docs/validation.md's Spark section, rerun on the committed runs of a real PySpark (local mode,
+/// validation/spark/results/): calibrated on the smallest and the largest tasks, servesim predicts
+/// every other run's makespan within the error the page reports, and counts the failed attempts
+/// as Spark counted them.
+#[test]
+fn calibrated_job_predicts_real_spark_runs_within_the_reported_error() {
+    let dir = scratch("validation-spark");
+    let runs: Vec<String> = std::fs::read_dir(repo("validation/spark/results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(runs.len(), 12, "three sizes × two partition counts × with and without a failure");
+    let scenario = repo("validation/spark/spark-local.toml");
+    let out = dir.join("spark");
+    let mut args = vec!["calibrate", &scenario];
+    args.extend(runs.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap(), "-q"]);
+    ok(servesim(&args));
+    let report = json(&out.join("calibration.json"));
+    assert!(report["holdout_max_abs_error"].as_f64().unwrap() <= REPORTED_SPARK + 0.005, "{report}");
+    assert_eq!(report["retries_match"], true, "{report}");
+    assert_eq!(report["fit_runs"], serde_json::json!([1, 11]));
+    // A run file with a broken cell is refused at its line and column.
+    let clean = runs.iter().find(|r| !r.contains("fail")).unwrap();
+    let broken = std::fs::read_to_string(clean).unwrap().replacen("SUCCESS", "SUCCES", 1);
+    let bad = write(&dir, "broken.csv", &broken);
+    let refused = servesim(&["calibrate", &scenario, &bad, clean, "--out", dir.join("bad").to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("broken.csv:2:9: status \"SUCCES\""), "{}", stderr(&refused));
+}
+
+/// The worst hold-out |makespan error| docs/validation.md reports for the Spark runs.
+const REPORTED_SPARK: f64 = 0.20;

@@ -463,3 +463,21 @@ replications = 200
     assert_eq!(summary.records.lost, 0, "finished nights wrote everything");
     assert!(summary.records.exactly_once);
 }
+
+#[test]
+fn task_overhead_and_an_injected_failure_by_hand() {
+    // The deterministic job with 0.5 s before each attempt's first batch: tasks of 1.5 s, two
+    // waves after the 30 s start-up: 33 s.
+    let body = format!("task_overhead = \"500ms\"\n{DETERMINISTIC}");
+    assert_eq!(once(&body).makespan, Some(33 * SECOND));
+    // Task 0's first attempt fails after 50 batches, in its 51st: at 30 + 0.5 + 0.51 = 31.01 s.
+    // Its worker takes task 5 then (to 32.51 s); the retry, ready 1 ms later, waits behind tasks
+    // 6–9 (taken at 31.5 s) and starts on task 5's worker at 32.51 s: done at 34.01 s.
+    let body = format!(
+        "{body}failures = {{ backoff = \"1ms\", max_backoff = \"1ms\", inject = [{{ task = 0, after_batches = 50 }}] }}\n"
+    );
+    let run = once(&body);
+    assert_eq!(run.makespan, Some(34_010_000_000));
+    assert_eq!(run.failed_attempts, 1);
+    assert_eq!(run.attempts, 11);
+}

@@ -4,6 +4,7 @@
 //! `calibration.csv` (measured, uncalibrated and calibrated per point) and `calibration.json`.
 
 pub mod fit;
+mod job;
 mod llm;
 pub mod loadtest;
 
@@ -22,7 +23,9 @@ pub struct CalibrateArgs {
     pub scenario: PathBuf,
     /// Load-test results: locust's --csv files (stats or stats_history), a summary CSV
     /// (offered_rps, p50_ms, p90_ms, p99_ms[, mean_ms, requests]) or per-request rows
-    /// (send_time_s, latency_ms[, ok]).
+    /// (send_time_s, latency_ms[, ok]). For a scenario of one batch job: runs of the real engine,
+    /// one CSV of task attempts each (records, partitions, slots, batch_records, injected_failure,
+    /// makespan_s, partition, status, duration_s, launch_s), as validation/spark/run.py writes.
     #[arg(required = true)]
     pub loadtests: Vec<PathBuf>,
     /// Output folder (default: servesim-out/<scenario file name>-calibrate).
@@ -124,6 +127,16 @@ fn relative_error(simulated: f64, measured: f64) -> f64 {
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     loaded.build()?;
+    if loaded.scenario.serving.is_none() && !loaded.scenario.jobs.is_empty() {
+        if loaded.scenario.jobs.len() > 1 {
+            return Err(CliError::input(format!(
+                "{}: calibrate fits one batch job to its runs, and the scenario has {}",
+                loaded.path.display(),
+                loaded.scenario.jobs.len()
+            )));
+        }
+        return job::calibrate(args, &loaded);
+    }
     if loaded.scenario.serving.is_none() {
         return Err(CliError::input(format!(
             "{}: calibrate fits the top-level [serving] section, and the scenario has none",

@@ -73,6 +73,8 @@ struct Task {
     written: u64,
     failures: u32,
     live: u32,
+    /// Attempts started (the first may carry an injected failure).
+    started: u32,
     done: bool,
     /// Has a speculative copy been launched (one per task).
     copied: bool,
@@ -342,9 +344,15 @@ impl Job<'_> {
         task.live += 1;
         let position = task.checkpoint;
         let batches = (task.records - position).div_ceil(u64::from(model.batch_records));
-        let fails_after = (model.failure_probability > 0.0
-            && self.task_rng.random::<f64>() < model.failure_probability)
-            .then(|| self.task_rng.random_range(0..batches.max(1)));
+        let injected = (task.started == 0)
+            .then(|| model.injected_failures.iter().find(|(task, _)| *task == t).map(|(_, after)| *after))
+            .flatten();
+        task.started += 1;
+        let fails_after = match injected {
+            Some(after) => Some(after.saturating_sub(position.div_ceil(u64::from(model.batch_records)))),
+            None => (model.failure_probability > 0.0 && self.task_rng.random::<f64>() < model.failure_probability)
+                .then(|| self.task_rng.random_range(0..batches.max(1))),
+        };
         let a = self.attempts.len() as u32;
         self.attempts.push(Attempt {
             task: t,
@@ -402,7 +410,8 @@ impl Job<'_> {
         // one leaves it at the pace of the slowest stage.
         let first = attempt.position == attempt.start_position;
         let stages = if model.pipelined && !first { read.max(score).max(write) } else { read + score + write };
-        let took = (stages * slowdown).round().max(1.0) as Nanos;
+        let overhead = if first { model.task_overhead as f64 } else { 0.0 };
+        let took = ((stages + overhead) * slowdown).round().max(1.0) as Nanos;
         self.attempts[a as usize].batch = n;
         self.queue.schedule(now + took, Event::BatchDone(a));
     }

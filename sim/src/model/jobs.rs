@@ -58,6 +58,10 @@ pub struct JobModel {
     /// Also run on an online region's idle replicas (resolved by `build` once regions are known).
     pub shared: Option<SharedModel>,
     pub engine: crate::scenario::jobs::JobEngine,
+    /// Before each attempt's first batch.
+    pub task_overhead: Nanos,
+    /// `(task, batches written before it fails)` for tasks whose first attempt fails.
+    pub injected_failures: Vec<(u32, u64)>,
 }
 
 /// A job run on the idle model instances of an online region's primary deployment.
@@ -290,6 +294,28 @@ fn build_job(
     if !(NANOS_PER_SEC as u64..=MAX_DELAY).contains(&interval) {
         return fail(at.join("interval"), "interval must be between 1 s and a day");
     }
+    let task_overhead = job.task_overhead.nanos();
+    if task_overhead > MAX_DELAY {
+        return fail(at.join("task_overhead"), "task_overhead must be at most a day");
+    }
+    let mut injected_failures = Vec::with_capacity(job.failures.inject.len());
+    for (i, injected) in job.failures.inject.iter().enumerate() {
+        let here = at.join("failures").join("inject").join(i);
+        let Some(&records) = task_records.get(injected.task as usize) else {
+            return fail(
+                here.join("task"),
+                format!("task {} is past the job's {} tasks", injected.task, task_records.len()),
+            );
+        };
+        let batches = records.div_ceil(u64::from(job.batch_records));
+        if injected.after_batches >= batches {
+            return fail(
+                here.join("after_batches"),
+                format!("task {} has {batches} batches: it fails after at most {}", injected.task, batches - 1),
+            );
+        }
+        injected_failures.push((injected.task, injected.after_batches));
+    }
     if !positive_finite(latency.mean(job.batch_records)) {
         return fail(at.join("service_time"), "the scoring time of a batch must be positive");
     }
@@ -317,6 +343,8 @@ fn build_job(
         interval,
         shared: None,
         engine: job.engine,
+        task_overhead,
+        injected_failures,
     })
 }
 

@@ -92,6 +92,11 @@ pub struct Job {
     /// Also run the job on an online region's replicas while they are idle (online requests
     /// first): what it does to the online SLO, and what the worker pool it replaces costs.
     pub shared: Option<SharedCapacity>,
+    /// Time each task attempt takes before its first batch: launch, deserialisation, handing the
+    /// partition to a Python worker (Spark's scheduler delay and task start; a pod's start is
+    /// `workers.startup`).
+    #[serde(default)]
+    pub task_overhead: Duration,
     /// What runs the scoring step of the Airflow DAG a plan writes: a Kubernetes pod per
     /// partition, or one Spark application (the plan writes both engines' files either way).
     #[serde(default)]
@@ -244,11 +249,28 @@ pub struct TaskFailures {
     pub backoff: Duration,
     #[serde(default = "six_minutes")]
     pub max_backoff: Duration,
+    /// Failures at fixed points, for what-ifs and validation: the first attempt of `task` (by
+    /// number from 0) fails after writing `after_batches` batches (in the next one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inject: Vec<InjectedFailure>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InjectedFailure {
+    pub task: u32,
+    pub after_batches: u64,
 }
 
 impl Default for TaskFailures {
     fn default() -> Self {
-        TaskFailures { probability: 0.0, max_attempts: four(), backoff: ten_seconds(), max_backoff: six_minutes() }
+        TaskFailures {
+            probability: 0.0,
+            max_attempts: four(),
+            backoff: ten_seconds(),
+            max_backoff: six_minutes(),
+            inject: Vec::new(),
+        }
     }
 }
 
