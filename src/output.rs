@@ -344,7 +344,7 @@ pub fn slo_scrapes_csv(model: &sim::Model, scrapes: &sim::monitor::Scrapes) -> V
         for (k, row) in scrapes.values.chunks_exact(scrapes.width).enumerate() {
             let time = sim::units::nanos_to_secs(k as u64 * scrapes.interval);
             for sli in &model.monitoring.slis {
-                let endpoint = model.endpoint_name(sli.endpoint).unwrap_or("main");
+                let endpoint = model.endpoint_key(sli.endpoint);
                 writer
                     .write_record([
                         time.to_string(),

@@ -220,8 +220,7 @@ pub fn simulate(
         out.write("slo_scrapes.csv", &output::slo_scrapes_csv(model, &first.scrapes))?;
     }
     if trace_sample.is_some() {
-        let endpoints: Vec<String> =
-            (0..model.endpoint_count()).map(|e| model.endpoint_name(e).unwrap_or("main").to_string()).collect();
+        let endpoints: Vec<String> = (0..model.endpoint_count()).map(|e| model.endpoint_key(e).to_string()).collect();
         let pipelines: Vec<bool> = (0..model.endpoint_count()).map(|e| model.pipeline(e).is_some()).collect();
         let regions: Vec<String> = model.regions.iter().map(|r| r.name.clone()).collect();
         let text = reports::otlp::render(&reports::otlp::TraceInput {

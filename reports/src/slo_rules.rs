@@ -232,7 +232,7 @@ pub fn render(model: &Model) -> Option<String> {
     for endpoint in 0..endpoints {
         let slis: Vec<&SliModel> = monitoring.slis.iter().filter(|s| s.endpoint == endpoint).collect();
         let service = service_name(&model.name, model.endpoint_name(endpoint));
-        let name = model.endpoint_name(endpoint).unwrap_or("main");
+        let name = model.endpoint_key(endpoint);
         let mut rules = Vec::new();
         for sli in &slis {
             for window in windows(&monitoring.alerts) {

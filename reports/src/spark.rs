@@ -37,14 +37,9 @@ pub fn properties(name: &str, job: &JobModel) -> Vec<(String, String, &'static s
             add("spark.executor.instances", workers.count.to_string(), "");
         }
     }
-    if let Some(share) = workers.task_share {
-        let slots = u64::from(workers.slots);
-        // The executor's pod asks for its slots' share of the node; Spark adds 10% (at least
-        // 384 MiB) of memory overhead to spark.executor.memory, so that is left out of it.
-        let pod_mib = share.memory_mib * slots;
-        let heap_mib = (pod_mib * 10 / 11).min(pod_mib.saturating_sub(384));
+    if let (Some(share), Some(heap_mib)) = (workers.task_share, executor_memory_mib(job)) {
         add("spark.executor.memory", format!("{heap_mib}m"), "the pod's share less Spark's overhead");
-        add("spark.kubernetes.executor.request.cores", format!("{}m", share.cpu_millis * slots), "");
+        add("spark.kubernetes.executor.request.cores", format!("{}m", share.cpu_millis * u64::from(workers.slots)), "");
     }
     add("spark.task.maxFailures", job.max_attempts.to_string(), "attempts per task before the run aborts");
     match job.speculation {
@@ -95,9 +90,7 @@ pub fn application(scenario: &str, name: &str, job: &JobModel) -> String {
     let workers = &job.workers;
     let conf = map_of(properties(name, job).into_iter().map(|(key, value, _)| (key, text(value))));
     let mut executor = vec![("cores", int(i64::from(workers.slots))), ("instances", int(i64::from(workers.count)))];
-    if let Some(share) = workers.task_share {
-        let pod_mib = share.memory_mib * u64::from(workers.slots);
-        let heap_mib = (pod_mib * 10 / 11).min(pod_mib.saturating_sub(384));
+    if let Some(heap_mib) = executor_memory_mib(job) {
         executor.push(("memory", text(format!("{heap_mib}m"))));
     }
     let mut spec = vec![
@@ -137,6 +130,14 @@ pub fn application(scenario: &str, name: &str, job: &JobModel) -> String {
         ),
         &object,
     )
+}
+
+/// `spark.executor.memory` in MiB: the executor's pod asks for its slots' share of the node, and
+/// Spark adds 10% (at least 384 MiB) of overhead to this, so that is left out (None without the
+/// instance's shape).
+fn executor_memory_mib(job: &JobModel) -> Option<u64> {
+    let pod_mib = job.workers.task_share?.memory_mib * u64::from(job.workers.slots);
+    Some((pod_mib * 10 / 11).min(pod_mib.saturating_sub(384)))
 }
 
 fn number(value: f64) -> String {

@@ -338,7 +338,7 @@ pub fn alert_name(endpoint: &str, sli: &SliModel, alert: &BurnRateModel) -> Stri
 /// Every alert evaluated over the run's scrapes up to `until` (the end of traffic).
 pub fn summarize(
     model: &MonitoringModel,
-    endpoint_names: &[String],
+    endpoint_names: &[&str],
     scrapes: &Scrapes,
     faults: &[FaultOccurrence],
     until: Nanos,
@@ -367,8 +367,8 @@ pub fn summarize(
             let unexplained = episodes.iter().filter(|e| !faults.iter().any(|f| explains(f, e))).count() as u32;
             alerts.push(AlertSummary {
                 rule: AlertRule {
-                    alert: alert_name(&endpoint_names[sli.endpoint], sli, alert),
-                    endpoint: endpoint_names[sli.endpoint].clone(),
+                    alert: alert_name(endpoint_names[sli.endpoint], sli, alert),
+                    endpoint: endpoint_names[sli.endpoint].to_string(),
                     sli: sli.name(),
                     severity: alert.severity.clone(),
                     long_window_s: nanos_to_secs(alert.long),

@@ -274,7 +274,7 @@ pub fn variants(model: &Model) -> BTreeMap<String, VariantSummary> {
         names.dedup();
         let min_quality = running.iter().filter_map(|v| v.min_quality).reduce(f64::max);
         out.insert(
-            endpoint_key(model, e),
+            model.endpoint_key(e).to_string(),
             VariantSummary {
                 variant: names.join(","),
                 quality: worst.quality,
@@ -744,7 +744,7 @@ pub fn summarize(
                 totals.metrics.merge(calls);
             }
             endpoint_regions[pool.endpoint].insert(name.clone(), region_summary(pool, &totals));
-            let place = Place::EndpointRegion(endpoint_key(model, pool.endpoint), name);
+            let place = Place::EndpointRegion(model.endpoint_key(pool.endpoint).to_string(), name);
             distributions.push(SectionDistribution::take(place, totals.metrics));
         }
     }
@@ -761,7 +761,7 @@ pub fn summarize(
         if regions.is_empty() {
             continue;
         }
-        let key = endpoint_key(model, e);
+        let key = model.endpoint_key(e).to_string();
         let own_slo = if e == 0 { &SloModel::default() } else { model.endpoint_slo(e) };
         let stats = totals.section(model, window_end);
         let stages = match (model.pipeline(e), stages.split_last()) {
@@ -823,11 +823,6 @@ fn stage_summary(name: &str, metrics: &crate::world::StageMetrics, whole: &Perce
         share_of_p99: share(latency_ms.p99, whole.p99),
         latency_ms,
     }
-}
-
-/// An endpoint's key in `Summary::endpoints`: its name, or [`MAIN_ENDPOINT`].
-fn endpoint_key(model: &Model, endpoint: usize) -> String {
-    model.endpoint_name(endpoint).unwrap_or(MAIN_ENDPOINT).to_string()
 }
 
 /// Which part of a summary a distribution belongs to.

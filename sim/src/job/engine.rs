@@ -344,15 +344,15 @@ impl Job<'_> {
         task.live += 1;
         let position = task.checkpoint;
         let batches = (task.records - position).div_ceil(u64::from(model.batch_records));
+        // A first attempt starts at record 0 (nothing is checkpointed before it).
         let injected = (task.started == 0)
             .then(|| model.injected_failures.iter().find(|(task, _)| *task == t).map(|(_, after)| *after))
             .flatten();
         task.started += 1;
-        let fails_after = match injected {
-            Some(after) => Some(after.saturating_sub(position.div_ceil(u64::from(model.batch_records)))),
-            None => (model.failure_probability > 0.0 && self.task_rng.random::<f64>() < model.failure_probability)
-                .then(|| self.task_rng.random_range(0..batches.max(1))),
-        };
+        let fails_after = injected.or_else(|| {
+            (model.failure_probability > 0.0 && self.task_rng.random::<f64>() < model.failure_probability)
+                .then(|| self.task_rng.random_range(0..batches.max(1)))
+        });
         let a = self.attempts.len() as u32;
         self.attempts.push(Attempt {
             task: t,
@@ -417,8 +417,7 @@ impl Job<'_> {
     }
 
     fn batch_done(&mut self, now: Nanos, a: u32) {
-        let attempt = &mut self.attempts[a as usize];
-        if !attempt.live {
+        if !self.attempts[a as usize].live {
             return;
         }
         self.unreported += 1;

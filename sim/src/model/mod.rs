@@ -421,6 +421,12 @@ impl Model {
         endpoint.checked_sub(1).map(|k| self.endpoints[k].name.as_str())
     }
 
+    /// Endpoint `endpoint`'s name, or [`crate::summary::MAIN_ENDPOINT`] for the top level: its key
+    /// in summaries, alerts, scrapes and traces.
+    pub fn endpoint_key(&self, endpoint: usize) -> &str {
+        self.endpoint_name(endpoint).unwrap_or(crate::summary::MAIN_ENDPOINT)
+    }
+
     /// Endpoint `endpoint`'s pipeline, if it is one.
     pub fn pipeline(&self, endpoint: usize) -> Option<&PipelineModel> {
         endpoint.checked_sub(1).and_then(|k| self.endpoints[k].pipeline.as_ref())

@@ -667,8 +667,7 @@ impl<'m> World<'m> {
         let (mut summary, distributions) =
             summary::summarize(self.model, self.seed, &pools, measured_area, drained_at, self.stopped_at);
         summary.gpu_sharing = gpu::summaries(self.model, &self.sharing_metrics);
-        let endpoint_names: Vec<String> =
-            std::iter::once("main".to_string()).chain(self.model.endpoints.iter().map(|e| e.name.clone())).collect();
+        let endpoint_names: Vec<&str> = (0..self.model.endpoint_count()).map(|e| self.model.endpoint_key(e)).collect();
         summary.monitoring = crate::monitor::summarize(
             &self.model.monitoring,
             &endpoint_names,
