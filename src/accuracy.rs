@@ -3,7 +3,9 @@
 //! docs/accuracy.md carries.
 
 use crate::error::CliError;
-use crate::latency::{calibrated, devices, published};
+use crate::latency::{calibrated, devices, published, LatencyError};
+use crate::stacks;
+use kernels::device_fit::Band;
 use kernels::device_fit::{self, mape, DeviceFit};
 use kernels::published::Published;
 use std::fmt::Write;
@@ -133,6 +135,177 @@ impl Accuracy {
     }
 }
 
+/// One serving stack's figures: MAPEs are fractions.
+pub struct StackAccuracy {
+    pub name: &'static str,
+    pub points: usize,
+    pub sources: usize,
+    pub model: kernels::stack::StackModel,
+    /// None for a stack with no published rows of its own.
+    pub in_sample_mape: Option<f64>,
+    /// Every leave-one-source-out prediction pooled (two sources or more).
+    pub loso_mape: Option<f64>,
+    /// Held-out predictions inside their out-of-sample band, and how many there were.
+    pub coverage: Option<(usize, usize)>,
+    /// How the stack's estimates are made and banded.
+    pub basis: String,
+    /// The stack's own band (the reference stack has none beyond the device's).
+    pub band: Option<Band>,
+}
+
+/// Every graph stack's fit, leave-one-source-out error and held-out band coverage.
+pub fn stack_accuracy() -> Result<Vec<StackAccuracy>, LatencyError> {
+    let rows = stacks::all_rows();
+    let pairs = |predictions: &[(usize, f64)]| -> Vec<(f64, f64)> {
+        predictions.iter().map(|&(i, p)| (p, rows[i].seconds)).collect()
+    };
+    let mut out = Vec::new();
+    for info in kernels::stack::STACKS.iter().filter(|s| s.serves_graphs()) {
+        let evaluation = stacks::evaluate(info.name)?;
+        let fitted = stacks::graph_stack(info.name)?;
+        let held = stacks::held_out(info.name)?;
+        out.push(StackAccuracy {
+            name: info.name,
+            points: evaluation.rows.len(),
+            sources: evaluation.sources.len(),
+            model: evaluation.model,
+            in_sample_mape: (!evaluation.in_sample.is_empty()).then(|| mape(&pairs(&evaluation.in_sample))),
+            loso_mape: (!evaluation.leave_one_source_out.is_empty())
+                .then(|| mape(&pairs(&evaluation.leave_one_source_out))),
+            coverage: (!held.is_empty()).then(|| (held.iter().filter(|h| h.covered()).count(), held.len())),
+            basis: fitted.basis.clone(),
+            band: fitted.band.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The stacks' Markdown: per stack, then the held-out coverage over every stack.
+pub fn stacks_markdown(stacks: &[StackAccuracy]) -> String {
+    let mut text = String::new();
+    let pct = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{:.1}%", 100.0 * x));
+    let _ = writeln!(
+        text,
+        "| stack | published points | sources | GEMM / attention / memory ×, µs per operator, µs per call | \
+         in-sample MAPE | leave-one-source-out MAPE | stack band | held-out coverage |"
+    );
+    let _ = writeln!(text, "|---|---:|---:|---|---:|---:|---|---:|");
+    let (mut covered, mut total) = (0, 0);
+    for s in stacks {
+        let m = &s.model;
+        let band = s.band.as_ref().map_or("device band".to_string(), |b| format!("×{:.2}–×{:.2}", b.low, b.high));
+        let coverage = s.coverage.map_or("–".to_string(), |(c, n)| {
+            covered += c;
+            total += n;
+            format!("{:.0}% of {n}", 100.0 * c as f64 / n as f64)
+        });
+        let model = if s.points == 0 {
+            "(stand-in)".to_string()
+        } else {
+            format!(
+                "{:.2} / {:.2} / {:.2}, {:.1} µs, {:.0} µs",
+                m.matrix,
+                m.attention,
+                m.memory,
+                m.per_operator_s * 1e6,
+                m.per_call_s * 1e6
+            )
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {model} | {} | {} | {band} | {coverage} |",
+            s.name,
+            s.points,
+            s.sources,
+            pct(s.in_sample_mape),
+            pct(s.loso_mape)
+        );
+    }
+    if total > 0 {
+        let _ = writeln!(
+            text,
+            "\n**Held-out 68% band coverage over every stack: {:.1}%** ({covered} of {total} predictions of a \
+             source left out, each with the band judged without it, combined with the device's).",
+            100.0 * covered as f64 / total as f64
+        );
+    }
+    let _ = writeln!(text, "\n### How each stack's estimates are made\n");
+    for s in stacks {
+        let _ = writeln!(text, "- **{}**: {}.", s.name, s.basis);
+    }
+    text
+}
+
+/// The LLM stacks' decode fits: per stack, then every published decode speed.
+pub fn llm_markdown() -> Result<String, LatencyError> {
+    use crate::stacks::llm;
+    let rows = llm::decode_rows();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "| stack | decode points | sources | bandwidth sustained, ms per iteration | in-sample MAPE | \
+         leave-one-source-out MAPE | decode band |"
+    );
+    let _ = writeln!(text, "|---|---:|---:|---|---:|---:|---|");
+    let mut every = Vec::new();
+    for info in kernels::stack::STACKS.iter().filter(|s| s.serves_llms()) {
+        let e = llm::evaluate(info.name)?;
+        let fitted = llm::llm_stack(info.name)?;
+        let pairs = |p: &[(usize, f64)]| -> Vec<(f64, f64)> { p.iter().map(|&(i, x)| (x, rows[i].seconds)).collect() };
+        let pct = |p: &[(usize, f64)]| {
+            if p.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * mape(&pairs(p)))
+            }
+        };
+        let model = if e.rows.is_empty() {
+            format!("(stand-in: {})", info.llm_stand_in.unwrap_or("none"))
+        } else {
+            format!("{:.0}%, {:.2} ms", 100.0 / e.model.bandwidth, e.model.iteration_overhead_s * 1e3)
+        };
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {model} | {} | {} | ×{:.2}–×{:.2} |",
+            info.name,
+            e.rows.len(),
+            e.sources.len(),
+            pct(&e.in_sample),
+            pct(&e.leave_one_source_out),
+            fitted.band.low,
+            fitted.band.high
+        );
+        let held: std::collections::BTreeMap<usize, f64> = e.leave_one_source_out.iter().copied().collect();
+        for &(i, p) in &e.in_sample {
+            every.push((i, p, held.get(&i).copied()));
+        }
+    }
+    let _ = writeln!(
+        text,
+        "\n| stack | GPU | TP | batch | context | published ms/token | fitted | error | held out | error |"
+    );
+    let _ = writeln!(text, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, fitted, held) in every {
+        let r = &rows[i];
+        let error = |p: f64| format!("{:+.1}%", 100.0 * (p / r.seconds - 1.0));
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+            r.stack,
+            r.gpu,
+            r.tensor_parallel,
+            r.batch,
+            r.context,
+            r.seconds * 1e3,
+            fitted * 1e3,
+            error(fitted),
+            held.map_or("–".to_string(), |p| format!("{:.2}", p * 1e3)),
+            held.map_or("–".to_string(), error)
+        );
+    }
+    Ok(text)
+}
+
 #[derive(clap::Args)]
 pub struct AccuracyArgs {
     /// Also print what a catalog device without published figures would use (e.g. a10g).
@@ -143,6 +316,10 @@ pub struct AccuracyArgs {
 pub fn run(args: &AccuracyArgs) -> Result<(), CliError> {
     let report = accuracy().map_err(|e| CliError::input(e.to_string()))?;
     print!("{}", report.markdown());
+    println!("\n## Per serving stack\n");
+    print!("{}", stacks_markdown(&stack_accuracy()?));
+    println!("\n## LLM decode per serving stack\n");
+    print!("{}", llm_markdown()?);
     if let Some(name) = &args.device {
         let device = crate::latency::device(name)?;
         let c = calibrated(&device)?;
@@ -248,6 +425,148 @@ mod tests {
             let inside = pooled.iter().filter(|&&(i, p)| d.fit.band.contains(p, report.rows[i].seconds)).count();
             let share = inside as f64 / pooled.len() as f64;
             assert!((0.66..=0.70).contains(&share), "{}: {share}", d.device);
+        }
+    }
+
+    /// Each stack's leave-one-source-out MAPE as docs/accuracy.md states it, rounded up: a change
+    /// to the stack model, the device calibrations or the published tables that makes a stack
+    /// worse out of sample fails here.
+    const STACK_BARS: [(&str, f64); 6] = [
+        ("tensorrt-demo", 0.09),
+        ("tensorrt", 0.10),
+        ("onnxruntime-cuda", 0.28),
+        ("fastertransformer", 0.23),
+        ("torchscript", 0.42),
+        ("tensorflow", 0.49),
+    ];
+
+    fn stacks() -> &'static [StackAccuracy] {
+        static STACKS: std::sync::OnceLock<Vec<StackAccuracy>> = std::sync::OnceLock::new();
+        STACKS.get_or_init(|| stack_accuracy().unwrap())
+    }
+
+    #[test]
+    fn stacks_hold_their_stated_errors_out_of_sample() {
+        for (name, bar) in STACK_BARS {
+            let s = stacks().iter().find(|s| s.name == name).unwrap();
+            let loso = s.loso_mape.unwrap();
+            assert!(loso <= bar, "{name}: leave-one-source-out MAPE {loso:.3} > {bar}");
+            assert!(s.sources >= 2, "{name}");
+            // Out of sample is never better than in sample by more than noise.
+            assert!(s.in_sample_mape.unwrap() <= loso + 0.02, "{name}");
+        }
+    }
+
+    #[test]
+    fn held_out_bands_cover_between_55_and_80_percent() {
+        // Each held-out source is predicted by a stack refitted without it, inside a band judged
+        // without it (nested) combined with the device's: the issue's 55–80% for a 68% band.
+        let (covered, total) =
+            stacks().iter().filter_map(|s| s.coverage).fold((0, 0), |(c, n), (dc, dn)| (c + dc, n + dn));
+        let share = covered as f64 / total as f64;
+        assert!(total >= 250, "{total}");
+        assert!((0.55..=0.80).contains(&share), "{share:.3} of {total}");
+    }
+
+    #[test]
+    fn the_wrong_stack_misses_a_stacks_measurements() {
+        // The bar can fail: ONNX Runtime's published latencies predicted as if they were the
+        // TensorRT demo's (the device calibration alone) miss by far more than the stack's own fit.
+        let rows = stacks::all_rows();
+        let ort = stacks::evaluate("onnxruntime-cuda").unwrap();
+        let as_demo: Vec<(f64, f64)> = ort
+            .rows
+            .iter()
+            .map(|&i| {
+                let point = device_fit::point(&rows[i], &kernels::catalog()).unwrap();
+                (stacks::predict_point(&point, &rows[i].gpu, "tensorrt-demo").unwrap(), rows[i].seconds)
+            })
+            .collect();
+        // Off by about 55%: ONNX Runtime runs these 1.2–2.8× slower than the demo's engines.
+        assert!(mape(&as_demo) > 0.4, "{}", mape(&as_demo));
+        let own = stacks().iter().find(|s| s.name == "onnxruntime-cuda").unwrap();
+        assert!(mape(&as_demo) > 4.0 * own.in_sample_mape.unwrap(), "{}", mape(&as_demo));
+    }
+
+    #[test]
+    fn onnxruntime_cuda_runs_bert_large_at_least_1_8x_the_demo_on_an_a100() {
+        let spec = crate::latency::model("bert-large-uncased").unwrap();
+        let time = |stack: &str| {
+            let target =
+                crate::latency::Target::resolve("a100-40g-sxm", Some(stack), std::path::Path::new(".")).unwrap();
+            target.predict(&spec, 8, 384, kernels::Pass::Prefill).unwrap().seconds
+        };
+        let ratio = time("onnxruntime-cuda") / time("tensorrt-demo");
+        assert!(ratio >= 1.8, "{ratio:.2}");
+        // And the default stack is that generic one, not the demo.
+        let default = crate::latency::Target::resolve("a100-40g-sxm", None, std::path::Path::new(".")).unwrap();
+        assert!(
+            (default.predict(&spec, 8, 384, kernels::Pass::Prefill).unwrap().seconds / time("onnxruntime-cuda") - 1.0)
+                .abs()
+                < 1e-12
+        );
+        assert!(default.name().ends_with("under onnxruntime-cuda"));
+    }
+
+    #[test]
+    fn eager_pytorch_at_batch_1_pays_a_launch_cost_per_operator() {
+        // At batch 1 eager PyTorch is bound by dispatching operators from Python, not by the GPU:
+        // the launch and host cost per graph operator (each stands for several kernels and the
+        // Python between them) times the operator count is most of the estimate.
+        let spec = crate::latency::model("bert-base-uncased").unwrap();
+        let target =
+            crate::latency::Target::resolve("a100-40g-sxm", Some("pytorch"), std::path::Path::new(".")).unwrap();
+        let crate::latency::Target::Catalog { calibrated, stack } = &target else { unreachable!() };
+        let prediction = target.predict(&spec, 1, 128, kernels::Pass::Prefill).unwrap();
+        let operators = prediction.ops.len() as f64;
+        let per_operator = calibrated.calibration.launch_overhead_s + stack.model.per_operator_s;
+        let launch = operators * per_operator;
+        assert!((2e-6..=100e-6).contains(&per_operator), "{per_operator:e}");
+        assert!(launch / prediction.seconds > 0.5, "{launch} of {}", prediction.seconds);
+        // The demo engine on the same shape spends a small share launching.
+        let demo =
+            crate::latency::Target::resolve("a100-40g-sxm", Some("tensorrt-demo"), std::path::Path::new(".")).unwrap();
+        let demo_time = demo.predict(&spec, 1, 128, kernels::Pass::Prefill).unwrap().seconds;
+        assert!(prediction.seconds > 3.0 * demo_time, "{} vs {demo_time}", prediction.seconds);
+    }
+
+    #[test]
+    fn a_stack_without_published_data_says_so_with_the_widest_band() {
+        let widest = stacks::widest_band(None).unwrap();
+        let compile = stacks::graph_stack("torch-compile").unwrap();
+        assert!(compile.basis.starts_with("no published measurements of torch-compile"), "{}", compile.basis);
+        let band = compile.band.as_ref().unwrap();
+        assert!(band.low <= widest.low && band.high >= widest.high);
+        // A one-source stack is never narrower than the widest spread measured between sources.
+        let pytorch = stacks::graph_stack("pytorch").unwrap();
+        let b = pytorch.band.as_ref().unwrap();
+        assert!(b.low <= widest.low && b.high >= widest.high, "{b:?} vs {widest:?}");
+        for llm in ["tensorrt-llm", "llama.cpp"] {
+            let s = stacks::llm::llm_stack(llm).unwrap();
+            assert!(s.basis.starts_with(&format!("no published decode measurements of {llm}")), "{}", s.basis);
+            let vllm = stacks::llm::llm_stack("vllm").unwrap();
+            assert!(s.band.low <= vllm.band.low && s.band.high >= vllm.band.high);
+        }
+    }
+
+    #[test]
+    fn llm_decode_has_its_own_band_from_decode_measurements() {
+        // vLLM's two sources predict each other within 5% (bandwidth-bound decode), and its band
+        // comes from those decode predictions, not from the encoder tables.
+        let vllm = stacks::llm::evaluate("vllm").unwrap();
+        let rows = stacks::llm::decode_rows();
+        let pairs: Vec<(f64, f64)> = vllm.leave_one_source_out.iter().map(|&(i, p)| (p, rows[i].seconds)).collect();
+        assert_eq!(pairs.len(), 3);
+        assert!(mape(&pairs) < 0.05, "{}", mape(&pairs));
+        let band = &stacks::llm::llm_stack("vllm").unwrap().band;
+        // Three predictions: widened to the ±10% floor.
+        assert!((band.high - 1.10).abs() < 1e-9 && (band.low - 1.0 / 1.10).abs() < 1e-9, "{band:?}");
+        // gpt-fast's compiled decoder at batch 1 on an A100 at 1, 2, 4 and 8 GPUs is fitted within
+        // 3% (the prior, the roofline at the H200's efficiencies with 1 ms per iteration, is 8% fast
+        // at one GPU and misses the tensor-parallel points by more).
+        let compile = stacks::llm::evaluate("torch-compile").unwrap();
+        for &(i, p) in &compile.in_sample {
+            assert!((p / rows[i].seconds - 1.0).abs() < 0.03, "{}", rows[i].tensor_parallel);
         }
     }
 }

@@ -263,7 +263,7 @@ fn evaluate(
             return Err(err(ep("seq"), format!("seq must be between 1 and {}", 1 << 20)));
         }
         let base = loaded.path.parent().unwrap_or(std::path::Path::new("."));
-        let table = crate::latency::model_table(&edge.model, &edge.device, base, &[edge.seq], 1)
+        let table = crate::latency::model_table(&edge.model, &edge.device, None, base, &[edge.seq], 1)
             .map_err(|e| err(ep(e.key()), e.to_string()))?;
         let one = table.by_seq.get(&edge.seq).and_then(|p| p.first()).map_or(f64::NAN, |p| p.1);
         let latency_ms = one / 1e6 * edge.slowdown;

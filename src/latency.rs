@@ -46,16 +46,20 @@ fn catalog_entries() -> Vec<CatalogEntry> {
         .collect()
 }
 
+/// The device whose published latencies calibrate `gpu` (itself, or its same-chip sibling).
+pub fn calibrated_by(gpu: &str) -> String {
+    catalog_entries().into_iter().find(|e| e.device.name == gpu).map_or(gpu.to_string(), |e| e.calibrated_by)
+}
+
 pub fn devices() -> Vec<Device> {
     catalog_entries().into_iter().map(|e| e.device).collect()
 }
 
-/// A catalog decoder's LLM iteration profile on every catalog GPU, by `sim::model::llm_key`:
-/// its config's FLOPs and bytes against each datasheet at the efficiencies measured on an H200
-/// (large GEMMs at 79% of peak, large copies at 90% of bandwidth; raw hardware rates rather
-/// than the encoder-engine fits of `calibrated`, which fused demo engines reach and generic
-/// stacks do not).
-pub fn llm_profiles(model: &str) -> Result<Vec<(String, sim::model::LlmProfile)>, LatencyError> {
+/// A catalog decoder's LLM iteration profile on every catalog GPU, by GPU name: its config's
+/// FLOPs and bytes against each datasheet at the efficiencies measured on an H200 (large GEMMs at
+/// 79% of peak, large copies at 90% of bandwidth; raw hardware rates rather than the
+/// encoder-engine fits of `calibrated`), before any serving stack.
+pub fn llm_base_profiles(model: &str) -> Result<Vec<(String, sim::model::LlmProfile)>, LatencyError> {
     let Some(spec) = kernels::find(model) else {
         let decoders: Vec<&str> = kernels::catalog()
             .iter()
@@ -103,9 +107,30 @@ pub fn llm_profiles(model: &str) -> Result<Vec<(String, sim::model::LlmProfile)>
                 flops_half: p.flops_half,
                 bytes_half: p.bytes_half,
                 gpu_memory: p.gpu_memory,
+                iteration_overhead_s: crate::stacks::llm::LlmStackModel::PRIOR.iteration_overhead_s,
+                band: None,
+                stack: None,
                 source: p.source,
             };
-            (sim::model::llm_key(model, &entry.device.name), profile)
+            (entry.device.name, profile)
+        })
+        .collect())
+}
+
+/// A catalog decoder's profiles on every catalog GPU under a serving stack (the default when
+/// none), by `sim::model::llm_key`: the stack's decode bandwidth and iteration overhead, its band,
+/// and where they come from.
+pub fn llm_profiles(model: &str, stack: Option<&str>) -> Result<Vec<(String, sim::model::LlmProfile)>, LatencyError> {
+    let fitted = crate::stacks::llm::llm_stack(stack.unwrap_or(kernels::stack::DEFAULT_LLM_STACK))?;
+    Ok(llm_base_profiles(model)?
+        .into_iter()
+        .map(|(gpu, base)| {
+            let mut profile = fitted.model.apply(&base);
+            profile.iteration_overhead_s = fitted.model.iteration_overhead_s;
+            profile.band = Some((fitted.band.low, fitted.band.high));
+            profile.stack = Some(fitted.info.name.to_string());
+            profile.source = format!("{}; serving stack {}: {}", base.source, fitted.info.name, fitted.basis);
+            (sim::model::llm_key(model, &gpu, stack), profile)
         })
         .collect())
 }
@@ -126,6 +151,8 @@ pub enum LatencyError {
     Device(String),
     #[error("{0}")]
     Model(String),
+    #[error("{0}")]
+    Stack(String),
     #[error(transparent)]
     Kernel(#[from] kernels::KernelError),
 }
@@ -135,6 +162,7 @@ impl LatencyError {
     pub fn key(&self) -> &'static str {
         match self {
             LatencyError::Model(_) => "model",
+            LatencyError::Stack(_) => "stack",
             LatencyError::Device(_) | LatencyError::Kernel(_) => "device",
         }
     }
@@ -176,12 +204,20 @@ pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, LatencyError> {
     if let Some(found) = CACHE.lock().expect("no panics while held").get(&device.name) {
         return Ok(found.clone());
     }
+    let calibrated = Arc::new(calibrate_on(device, &published())?);
+    CACHE.lock().expect("no panics while held").insert(device.name.clone(), calibrated.clone());
+    Ok(calibrated)
+}
+
+/// A device's calibration on the given reference-stack rows (all of them, or all but one source
+/// when judging a source out of sample): its own fit, its sibling's on its peaks, or the H200
+/// calibration with the band of that calibration's error on every row given.
+pub fn calibrate_on(device: &Device, rows: &[Published]) -> Result<Calibrated, LatencyError> {
     let entries = catalog_entries();
-    let rows = published();
     let models = kernels::catalog();
     let by = entries.iter().find(|e| e.device.name == device.name).map_or(device.name.as_str(), |e| &e.calibrated_by);
     let sibling = entries.iter().find(|e| e.device.name == by).map_or(device, |e| &e.device);
-    let calibrated = match device_fit::calibrate_device(sibling, &rows, &models)? {
+    Ok(match device_fit::calibrate_device(sibling, rows, &models)? {
         Some(fitted) => {
             let mut calibration = fitted.calibration;
             if sibling.name != device.name {
@@ -194,7 +230,7 @@ pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, LatencyError> {
             Calibrated { device: device.clone(), calibration, band: fitted.band }
         }
         None => {
-            let (_, band) = device_fit::fallback(&devices(), &rows, &models)?;
+            let (_, band) = device_fit::fallback(&devices(), rows, &models)?;
             let mut calibration = Calibration::h200_measured();
             let mut gpus: Vec<&str> = rows.iter().map(|r| r.gpu.as_str()).collect();
             gpus.sort_unstable();
@@ -211,10 +247,7 @@ pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, LatencyError> {
             );
             Calibrated { device: device.clone(), calibration, band }
         }
-    };
-    let calibrated = Arc::new(calibrated);
-    CACHE.lock().expect("no panics while held").insert(device.name.clone(), calibrated.clone());
-    Ok(calibrated)
+    })
 }
 
 pub fn model(name: &str) -> Result<models::ModelSpec, LatencyError> {
@@ -224,10 +257,11 @@ pub fn model(name: &str) -> Result<models::ModelSpec, LatencyError> {
     })
 }
 
-/// What a model's latency is predicted on: a catalog device (roofline estimate) or a measured
-/// profile (measured, interpolated, or estimated from the profile's own fitted roofline).
+/// What a model's latency is predicted on: a catalog device under a serving stack (roofline
+/// estimate) or a measured profile (measured, interpolated, or estimated from the profile's own
+/// fitted roofline: the profile's runtime is its stack).
 pub enum Target {
-    Catalog(Arc<Calibrated>),
+    Catalog { calibrated: Arc<Calibrated>, stack: Arc<crate::stacks::GraphStack> },
     Profile { predictor: Box<Predictor>, dtype: DType, path: String, device: String },
 }
 
@@ -244,10 +278,18 @@ pub fn read_profile(path: &Path) -> Result<Profile, LatencyError> {
 }
 
 impl Target {
-    /// `device` as written; profile paths are relative to `base`.
-    pub fn resolve(device: &str, base: &Path) -> Result<Target, LatencyError> {
+    /// `device` as written under `stack` (the default stack when none); profile paths are
+    /// relative to `base`, and a profile takes no stack.
+    pub fn resolve(device: &str, stack: Option<&str>, base: &Path) -> Result<Target, LatencyError> {
         if !is_profile(device) {
-            return Ok(Target::Catalog(calibrated(&self::device(device)?)?));
+            let stack = crate::stacks::graph_stack(stack.unwrap_or(kernels::stack::DEFAULT_GRAPH_STACK))?;
+            return Ok(Target::Catalog { calibrated: calibrated(&self::device(device)?)?, stack });
+        }
+        if let Some(stack) = stack {
+            return Err(LatencyError::Stack(format!(
+                "stack {stack:?} goes with a catalog device: a measured profile ({device}) is timed on its own runtime; \
+                 drop stack"
+            )));
         }
         let path = base.join(device);
         let profile = read_profile(&path)?;
@@ -271,31 +313,34 @@ impl Target {
         })
     }
 
-    /// The 68% band of an estimate's error; profiles have none yet.
-    pub fn band(&self) -> Option<&Band> {
+    /// The 68% band of an estimate's error: the device's combined with the stack's; profiles
+    /// have none yet.
+    pub fn band(&self) -> Option<Band> {
         match self {
-            Target::Catalog(c) => Some(&c.band),
+            Target::Catalog { calibrated, stack } => Some(
+                stack.band.as_ref().map_or(calibrated.band.clone(), |s| kernels::stack::combine(&calibrated.band, s)),
+            ),
             Target::Profile { .. } => None,
         }
     }
 
     pub fn dtype(&self) -> DType {
         match self {
-            Target::Catalog(_) => DType::F16,
+            Target::Catalog { .. } => DType::F16,
             Target::Profile { dtype, .. } => *dtype,
         }
     }
 
     pub fn name(&self) -> String {
         match self {
-            Target::Catalog(calibrated) => calibrated.device.name.clone(),
+            Target::Catalog { calibrated, stack } => format!("{} under {}", calibrated.device.name, stack.info.name),
             Target::Profile { path, device, .. } => format!("{device} (profile {path})"),
         }
     }
 
     /// Refuses models whose weights do not fit one catalog device.
     pub fn check_fit(&self, spec: &models::ModelSpec) -> Result<(), LatencyError> {
-        let Target::Catalog(calibrated) = self else { return Ok(()) };
+        let Target::Catalog { calibrated, .. } = self else { return Ok(()) };
         let device = &calibrated.device;
         let weights = spec.graph(1, 8, Pass::Prefill, DType::F16).weight_bytes() as f64;
         if weights > device.memory_bytes {
@@ -319,7 +364,12 @@ impl Target {
     ) -> Result<Prediction, LatencyError> {
         let graph = spec.graph(batch.max(1), seq.max(1), pass, self.dtype());
         match self {
-            Target::Catalog(c) => Ok(predict::estimated(&graph, &c.device, &c.calibration)),
+            Target::Catalog { calibrated: c, stack } => {
+                let mut prediction = predict::estimated_with(&graph, &c.device, &c.calibration, &stack.model);
+                prediction.description =
+                    format!("{}; serving stack {}: {}", prediction.description, stack.info.name, stack.basis);
+                Ok(prediction)
+            }
             Target::Profile { predictor, .. } => Ok(predictor.graph(&graph)?),
         }
     }
@@ -329,12 +379,13 @@ impl Target {
 pub fn model_table(
     model_name: &str,
     device_name: &str,
+    stack: Option<&str>,
     base: &Path,
     seqs: &[u32],
     max_batch: u32,
 ) -> Result<ModelTable, LatencyError> {
     let spec = model(model_name)?;
-    let target = Target::resolve(device_name, base)?;
+    let target = Target::resolve(device_name, stack, base)?;
     target.check_fit(&spec)?;
     let mut table = ModelTable::default();
     let mut worst = Source::Measured;
@@ -360,6 +411,10 @@ pub fn model_table(
     }
     table.source = format!("{}: {description}", target.dtype().name());
     table.band = target.band().map(|b| (b.low, b.high));
+    table.stack = match &target {
+        Target::Catalog { stack, .. } => Some(stack.info.name.to_string()),
+        Target::Profile { .. } => None,
+    };
     table.worst_source = worst.to_string();
     Ok(table)
 }
@@ -378,6 +433,11 @@ pub struct LatencyArgs {
     /// Tokens per request (prompt length for a decoder's prefill; 1–1048576).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     seq: u64,
+    /// Serving stack for a catalog device (tensorrt-demo, tensorrt, onnxruntime-tensorrt,
+    /// onnxruntime-cuda, fastertransformer, pytorch, torchscript, torch-compile, tensorflow;
+    /// default onnxruntime-cuda). Not with a profile.
+    #[arg(long)]
+    stack: Option<String>,
     /// Predict one decoder step with this many tokens cached instead of the prefill.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     decode_kv: Option<u64>,
@@ -389,7 +449,7 @@ pub struct LatencyArgs {
 
 pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
     let spec = model(&args.model)?;
-    let target = Target::resolve(&args.device, Path::new("."))?;
+    let target = Target::resolve(&args.device, args.stack.as_deref(), Path::new("."))?;
     if let Some(path) = &args.compare {
         return compare(&spec, &target, path);
     }
@@ -463,12 +523,16 @@ pub fn latency(args: &LatencyArgs) -> Result<(), CliError> {
         );
     }
     if prediction.overhead_seconds > 0.0 {
+        let (source, what) = match target {
+            Target::Catalog { .. } => ("estimated", "the stack's fixed cost per call"),
+            Target::Profile { .. } => ("measured", "per-batch overhead"),
+        };
         println!(
-            "{:>9.4} {:>5.1}% {:>6}  {:<12} {:<9} per-batch overhead",
+            "{:>9.4} {:>5.1}% {:>6}  {:<12} {:<9} {what}",
             prediction.overhead_seconds * 1e3,
             100.0 * prediction.overhead_seconds / prediction.seconds,
             1,
-            "measured",
+            source,
             "-"
         );
     }
@@ -554,8 +618,8 @@ mod llm_tests {
     /// One request decoding alone, `context` tokens cached: the time per output token the roofline
     /// predicts, in ms.
     fn decode_ms(device: &str, context: u64) -> f64 {
-        let profiles = super::llm_profiles("llama-3-8b").unwrap();
-        let (_, profile) = profiles.into_iter().find(|(key, _)| key.ends_with(&format!("@{device}"))).unwrap();
+        let profiles = super::llm_base_profiles("llama-3-8b").unwrap();
+        let (_, profile) = profiles.into_iter().find(|(gpu, _)| gpu == device).unwrap();
         let iteration = RooflineIteration::new(Arc::new(profile), 1, 1e6);
         let step = Step {
             requests: 1,
@@ -586,8 +650,8 @@ mod llm_tests {
     /// a decode on two H100s, by hand.
     #[test]
     fn tensor_parallelism_splits_the_weights_and_adds_all_reduces() {
-        let profiles = super::llm_profiles("llama-3-8b").unwrap();
-        let (_, p) = profiles.into_iter().find(|(key, _)| key.ends_with("@h100-sxm")).unwrap();
+        let profiles = super::llm_base_profiles("llama-3-8b").unwrap();
+        let (_, p) = profiles.into_iter().find(|(gpu, _)| gpu == "h100-sxm").unwrap();
         let step = Step {
             requests: 1,
             longest: 1,

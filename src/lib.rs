@@ -17,6 +17,7 @@ pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod run;
+pub mod stacks;
 pub mod sweep;
 pub mod trace;
 pub mod uncertainty;

@@ -46,11 +46,17 @@ pub fn load_text(path: &Path, text: String, prices: Option<&Path>) -> Result<Loa
 /// Computes the model table `key` unless `inputs` holds one covering `seqs` up to `max_batch`. A
 /// sweep point may ask more than the base scenario did (a larger max_batch, another bucket): the
 /// table is then recomputed to cover both.
+/// A model table's model, device and stack as written.
+struct TableOf<'a> {
+    model: &'a str,
+    device: &'a str,
+    stack: Option<&'a str>,
+}
+
 fn ensure_model_table(
     inputs: &mut Inputs,
     key: &str,
-    model: &str,
-    device: &str,
+    of: TableOf,
     base: &Path,
     max_batch: u32,
     seqs: &[u32],
@@ -69,7 +75,7 @@ fn ensure_model_table(
     // An impossible `seq` has no table; `build` reports it at its key.
     let Some(&first) = seqs.first() else { return Ok(()) };
     let seqs = sim::model::model_seqs(first, &seqs);
-    let table = crate::latency::model_table(model, device, base, &seqs, max_batch)?;
+    let table = crate::latency::model_table(of.model, of.device, of.stack, base, &seqs, max_batch)?;
     inputs.model_tables.insert(key.to_string(), table);
     Ok(())
 }
@@ -132,12 +138,16 @@ pub fn load_files(
     // An LLM engine's model: its iteration profile on every catalog GPU (a sweep may change the
     // device).
     for (at, serving) in &servings {
-        let Some(model) = serving.llm.as_ref().and_then(|llm| llm.model.as_ref()) else { continue };
-        if inputs.llm_profiles.contains_key(&sim::model::llm_key(model, "h100-sxm")) {
+        let Some(llm) = serving.llm.as_ref() else { continue };
+        let Some(model) = llm.model.as_ref() else { continue };
+        let stack = llm.stack.as_deref();
+        if inputs.llm_profiles.contains_key(&sim::model::llm_key(model, "h100-sxm", stack)) {
             continue;
         }
-        let profiles = crate::latency::llm_profiles(model)
-            .map_err(|error| semantic(at.join("llm").join("model"), error.to_string()))?;
+        let profiles = crate::latency::llm_profiles(model, stack).map_err(|error| {
+            let key = if matches!(error, crate::latency::LatencyError::Stack(_)) { "stack" } else { "model" };
+            semantic(at.join("llm").join(key), error.to_string())
+        })?;
         inputs.llm_profiles.extend(profiles.into_iter().map(|(key, profile)| (key, Arc::new(profile))));
     }
     services.extend(services_of_serving.iter().cloned());
@@ -148,19 +158,21 @@ pub fn load_files(
     // service time that uses it.
     let mut model_needs: BTreeMap<String, (u32, Vec<u32>)> = BTreeMap::new();
     for (_, service_time, max_batch) in &services {
-        if let Dist::Model { model, device, seq, seq_buckets } = service_time {
-            let need = model_needs.entry(sim::model::model_key(model, device)).or_insert((1, Vec::new()));
+        if let Dist::Model { model, device, seq, seq_buckets, stack } = service_time {
+            let need =
+                model_needs.entry(sim::model::model_key(model, device, stack.as_deref())).or_insert((1, Vec::new()));
             need.0 = need.0.max((*max_batch).clamp(1, 65_536));
             need.1.extend(sim::model::model_seqs(*seq, seq_buckets).into_iter().filter(|&s| s > 0 && s <= 1 << 20));
         }
     }
     for (key_path, service_time, _) in &services {
-        if let Dist::Model { model, device, .. } = service_time {
-            let key = sim::model::model_key(model, device);
+        if let Dist::Model { model, device, stack, .. } = service_time {
+            let key = sim::model::model_key(model, device, stack.as_deref());
             let (max_batch, seqs) = &model_needs[&key];
             let mut at = key_path.clone();
             at.0.pop();
-            ensure_model_table(inputs, &key, model, device, base, *max_batch, seqs)
+            let of = TableOf { model, device, stack: stack.as_deref() };
+            ensure_model_table(inputs, &key, of, base, *max_batch, seqs)
                 .map_err(|error| semantic(at.join(error.key()), error.to_string()))?;
         }
         if let Dist::Table { file: Some(file), .. } = service_time {
@@ -179,10 +191,11 @@ pub fn load_files(
         for (k, option) in fleet.instances.iter().enumerate() {
             let Some(device) = &option.device else { continue };
             for (_, service_time, max_batch) in &services_of_serving {
-                let Dist::Model { model, seq, seq_buckets, .. } = service_time else { continue };
-                let key = sim::model::model_key(model, device);
+                let Dist::Model { model, seq, seq_buckets, stack, .. } = service_time else { continue };
+                let key = sim::model::model_key(model, device, stack.as_deref());
                 let seqs = sim::model::model_seqs(*seq, seq_buckets);
-                ensure_model_table(inputs, &key, model, device, base, (*max_batch).clamp(1, 65_536), &seqs)
+                let of = TableOf { model, device, stack: stack.as_deref() };
+                ensure_model_table(inputs, &key, of, base, (*max_batch).clamp(1, 65_536), &seqs)
                     .map_err(|error| semantic(sim::path!["fleet", "instances", k, "device"], error.to_string()))?;
             }
         }

@@ -291,7 +291,7 @@ fn a_gpu_sharing_group_deploys_one_server_per_gpu_with_every_model() {
     let deployment = std::fs::read_to_string(group.join("deployment.yaml")).unwrap();
     for line in [
         "name: shared-fleet-a10g-pool-us-east",
-        "replicas: 2",
+        "replicas: 3",
         "--model-control-mode=explicit",
         "--load-model=sentiment",
         "--load-model=embedding",
@@ -372,4 +372,46 @@ fn llm_plans_deploy_vllm_with_the_simulated_engine_arguments() {
     let invalid = validate(&python, &broken);
     assert!(!invalid.status.success() && String::from_utf8_lossy(&invalid.stderr).contains("--max-num-seqs"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The deployed runtime follows the stack the estimate assumed: Triton's TensorRT platform for a
+/// TensorRT engine, ONNX Runtime with its TensorRT accelerator, LibTorch for TorchScript; the
+/// KServe predictor names the matching model format. Every variant passes Triton's own parser.
+#[test]
+fn the_triton_runtime_follows_the_serving_stack() {
+    let Some(python) = venv_python() else { return };
+    let dir = std::env::temp_dir().join(format!("servesim-deploy-stack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let original = std::fs::read_to_string(repo("scenarios/quickstart.toml")).unwrap();
+    let written = "device = \"a10g\", seq = 128 }";
+    assert!(original.contains(written));
+    for (stack, line, format) in [
+        ("tensorrt", "platform: \"tensorrt_plan\"", "name: tensorrt"),
+        ("onnxruntime-tensorrt", "name: \"tensorrt\"", "name: onnx"),
+        ("torchscript", "platform: \"pytorch_libtorch\"", "name: pytorch"),
+        ("tensorflow", "platform: \"tensorflow_savedmodel\"", "name: tensorflow"),
+        ("pytorch", "backend: \"python\"", "name: triton"),
+    ] {
+        let text = original
+            .replace(written, &format!("device = \"a10g\", seq = 128, stack = \"{stack}\" }}"))
+            .replace("[sweep]", "[ignored]")
+            .replace("[sweep.parameters]", "[ignored.parameters]");
+        // The sweep tables are renamed away; a plan needs one, so keep a one-point sweep.
+        let text = text.split("[ignored]").next().unwrap().to_string()
+            + "[sweep]\nstrategy = \"grid\"\nobjective = \"cost_per_hour\"\n[sweep.parameters]\n\"regions.us-east.replicas\" = [16]\n";
+        let scenario = dir.join(format!("{stack}.toml"));
+        std::fs::write(&scenario, text.replace("../", &format!("{}/", repo(".")))).unwrap();
+        let out = dir.join(stack);
+        let plan = servesim(&["plan", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(plan.status.success(), "{stack}: {}", String::from_utf8_lossy(&plan.stderr));
+        let deploy = out.join("deploy");
+        let pbtxt = std::fs::read_to_string(deploy.join("us-east/config.pbtxt")).unwrap();
+        assert!(pbtxt.contains(line), "{stack}: {pbtxt}");
+        assert!(pbtxt.contains(&format!("the {stack} stack the estimate assumed")), "{pbtxt}");
+        let kserve = std::fs::read_to_string(deploy.join("us-east/kserve-inferenceservice.yaml")).unwrap();
+        assert!(kserve.contains(format) && kserve.contains("runtime: kserve-tritonserver"), "{stack}: {kserve}");
+        let valid = validate(&python, &deploy);
+        assert!(valid.status.success(), "{stack}: {}", String::from_utf8_lossy(&valid.stderr));
+    }
 }

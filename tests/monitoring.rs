@@ -129,13 +129,13 @@ fn sweep_compares_alert_settings_by_detection_and_false_alarms() {
     }
 }
 
-/// A copy of sentiment-api that meets its SLO: the scenario's own suggestion, four warm replicas.
+/// A copy of sentiment-api that meets its SLO: the scenario's own suggestion, ten warm replicas.
 fn sentiment_meeting_slo(dir: &Path, fault: &str) -> String {
     let text = std::fs::read_to_string(repo("scenarios/sentiment-api.toml"))
         .unwrap()
-        .replace("min_replicas = 2", "min_replicas = 4")
-        .replace("replicas = 2\n", "replicas = 4\n");
-    assert!(text.contains("min_replicas = 4"));
+        .replace("min_replicas = 2", "min_replicas = 10")
+        .replace("replicas = 2\n", "replicas = 10\n");
+    assert!(text.contains("min_replicas = 10"));
     let name = if fault.is_empty() { "sentiment.toml" } else { "sentiment-fault.toml" };
     write(dir, name, &format!("{text}\n{fault}"))
 }

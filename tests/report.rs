@@ -148,7 +148,7 @@ fn check_plan_story(html: &str, best_toml: &str) {
     assert!(text.contains(&format!("Chosen: point {chosen} ({replicas} × g5.xlarge in us-east)")), "{text}");
     assert!(text.contains(&format!("Plan: {replicas} × g5.xlarge in us-east")), "the headline is the plan's fleet");
     assert!(
-        text.contains("The scenario as written: bert-base classifier, 4 x g5.xlarge"),
+        text.contains("The scenario as written: bert-base classifier, 6 x g5.xlarge"),
         "the description is labelled"
     );
 

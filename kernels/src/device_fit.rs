@@ -16,8 +16,10 @@
 
 use crate::error::KernelError;
 use crate::models::{Graph, ModelSpec, Pass};
-use crate::published::Published;
+use crate::ops::Op;
+use crate::published::{Published, Timed};
 use crate::roofline::{work_seconds, Calibration, Device, WorkKind};
+use crate::stack::StackModel;
 
 /// One published measurement as the distinct operators of its graph (a BERT's layers repeat).
 #[derive(Clone, Debug)]
@@ -49,13 +51,24 @@ impl Point {
 
     /// The roofline's latency for this graph (what `roofline::estimate` gives, summed by kind).
     pub fn predict(&self, device: &Device, calibration: &Calibration) -> f64 {
-        self.work
+        self.predict_with(device, calibration, &StackModel::IDENTITY)
+    }
+
+    /// The latency under a serving stack (`stack::StackModel`): what `roofline::estimate_with`
+    /// gives.
+    pub fn predict_with(&self, device: &Device, calibration: &Calibration, stack: &StackModel) -> f64 {
+        let operators: f64 = self
+            .work
             .iter()
             .map(|w| {
                 let (compute, memory) = work_seconds(w.flops, w.bytes, w.kind, device, calibration);
-                w.count * (compute.max(memory) + calibration.launch_overhead_s)
+                w.count
+                    * (stack.factor(w.kind) * compute.max(memory)
+                        + calibration.launch_overhead_s
+                        + stack.per_operator_s)
             })
-            .sum()
+            .sum();
+        operators + stack.per_call_s
     }
 }
 
@@ -65,7 +78,23 @@ pub fn point(row: &Published, models: &[ModelSpec]) -> Result<Point, KernelError
         .iter()
         .find(|m| m.name.eq_ignore_ascii_case(&row.model))
         .ok_or_else(|| KernelError::Catalog(format!("published row names unknown model {:?}", row.model)))?;
-    Ok(Point::new(&spec.graph(row.batch, row.seq, Pass::Prefill, row.dtype), row.seconds))
+    let graph = spec.graph(row.batch, row.seq, Pass::Prefill, row.dtype);
+    Ok(Point::new(&timed_part(graph, row.timed), row.seconds))
+}
+
+/// The part of a graph a published latency covers: an encoder-only timing leaves out the
+/// embeddings before the first layer's first matrix product and the head after the last layer's
+/// normalisation.
+pub fn timed_part(graph: Graph, timed: Timed) -> Graph {
+    if timed != Timed::Encoder {
+        return graph;
+    }
+    let first = graph.ops.iter().position(|op| matches!(op, Op::Gemm { .. }));
+    let last = graph.ops.iter().rposition(|op| matches!(op, Op::LayerNorm { .. }));
+    match (first, last) {
+        (Some(first), Some(last)) if first <= last => Graph { ops: graph.ops[first..=last].to_vec() },
+        _ => graph,
+    }
 }
 
 /// A 68% band as factors on a prediction: the truth lies in `[low·p, high·p]` for 68% of the
@@ -173,7 +202,7 @@ pub fn fit(points: &[Point], device: &Device, prior: &Calibration, source: Strin
 /// Nelder–Mead minimisation (reflection 1, expansion 2, contraction ½, shrink ½) from `start`
 /// with an initial simplex of `step` along each axis, for a fixed number of iterations, so the
 /// result is the same on every machine.
-fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, start: &[f64], step: f64, iterations: usize) -> Vec<f64> {
+pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, start: &[f64], step: f64, iterations: usize) -> Vec<f64> {
     let dims = start.len();
     let mut simplex: Vec<(Vec<f64>, f64)> = (0..=dims)
         .map(|i| {
@@ -415,6 +444,18 @@ mod tests {
             assert!(error.abs() < 0.01, "{error} {fitted:?}");
         }
         assert!((fitted.compute_efficiency / 0.4 - 1.0).abs() < 0.05, "{}", fitted.compute_efficiency);
+    }
+
+    #[test]
+    fn an_encoder_timing_covers_the_layers_alone() {
+        // BERT-base: 12 layers of 10 operators each; the 3 embedding gathers, their 2 adds, the
+        // embedding norm and the pooler's 2 are left out.
+        let graph = find("bert-base-uncased").unwrap().graph(1, 128, Pass::Prefill, DType::F16);
+        let whole = graph.ops.len();
+        let layers = timed_part(graph, Timed::Encoder);
+        assert_eq!(layers.ops.len(), 120);
+        assert_eq!(whole, 120 + 6 + 2);
+        assert!(matches!(layers.ops[0], Op::Gemm { n: 2304, .. }));
     }
 
     #[test]

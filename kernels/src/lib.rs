@@ -14,6 +14,7 @@ pub mod predict;
 pub mod profile;
 pub mod published;
 pub mod roofline;
+pub mod stack;
 
 pub use error::KernelError;
 pub use models::{catalog, find, Graph, ModelSpec, Pass};

@@ -321,7 +321,17 @@ impl Predictor {
 
 /// A catalog device's roofline estimate in the same shape as a profile prediction.
 pub fn estimated(graph: &Graph, device: &Device, calibration: &Calibration) -> Prediction {
-    let estimate = roofline::estimate(graph, device, calibration);
+    estimated_with(graph, device, calibration, &crate::stack::StackModel::IDENTITY)
+}
+
+/// The estimate under a serving stack; the stack's per-call cost is the prediction's overhead.
+pub fn estimated_with(
+    graph: &Graph,
+    device: &Device,
+    calibration: &Calibration,
+    stack: &crate::stack::StackModel,
+) -> Prediction {
+    let estimate = roofline::estimate_with(graph, device, calibration, stack);
     let ops = graph
         .ops
         .iter()
@@ -330,7 +340,7 @@ pub fn estimated(graph: &Graph, device: &Device, calibration: &Calibration) -> P
         .collect();
     Prediction {
         seconds: estimate.seconds,
-        overhead_seconds: 0.0,
+        overhead_seconds: estimate.per_call_seconds,
         ops,
         source: Source::Estimated,
         description: estimate.source,

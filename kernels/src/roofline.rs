@@ -11,6 +11,7 @@
 
 use crate::models::Graph;
 use crate::ops::Op;
+use crate::stack::StackModel;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
@@ -79,6 +80,8 @@ pub struct OpEstimate {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
     pub seconds: f64,
+    /// Part of `seconds`: the stack's fixed cost per forward pass.
+    pub per_call_seconds: f64,
     pub ops: Vec<OpEstimate>,
     /// `estimated (roofline …)`: never a measurement.
     pub source: String,
@@ -127,24 +130,39 @@ pub fn work_seconds(flops: f64, bytes: f64, kind: WorkKind, device: &Device, cal
 }
 
 pub fn estimate_op(op: &Op, device: &Device, calibration: &Calibration) -> OpEstimate {
+    estimate_op_with(op, device, calibration, &StackModel::IDENTITY)
+}
+
+/// An operator's time under a serving stack: its kind's factor on the roofline work, the
+/// device's launch overhead and the stack's own per-operator cost.
+pub fn estimate_op_with(op: &Op, device: &Device, calibration: &Calibration, stack: &StackModel) -> OpEstimate {
     let flops = op.flops();
     let bytes = op.bytes();
-    let (compute, memory) = work_seconds(flops as f64, bytes as f64, WorkKind::of(op), device, calibration);
-    let work = compute.max(memory);
-    let bound = if work < calibration.launch_overhead_s {
+    let kind = WorkKind::of(op);
+    let (compute, memory) = work_seconds(flops as f64, bytes as f64, kind, device, calibration);
+    let work = stack.factor(kind) * compute.max(memory);
+    let overhead = calibration.launch_overhead_s + stack.per_operator_s;
+    let bound = if work < overhead {
         Bound::Overhead
     } else if compute >= memory {
         Bound::Compute
     } else {
         Bound::Memory
     };
-    OpEstimate { op: op.name(), shape: op.shape(), flops, bytes, seconds: work + calibration.launch_overhead_s, bound }
+    OpEstimate { op: op.name(), shape: op.shape(), flops, bytes, seconds: work + overhead, bound }
 }
 
 pub fn estimate(graph: &Graph, device: &Device, calibration: &Calibration) -> Estimate {
-    let ops: Vec<OpEstimate> = graph.ops.iter().map(|op| estimate_op(op, device, calibration)).collect();
+    estimate_with(graph, device, calibration, &StackModel::IDENTITY)
+}
+
+/// A graph's time under a serving stack: its operators plus the stack's per-call cost
+/// (`per_call_seconds`, part of `seconds`).
+pub fn estimate_with(graph: &Graph, device: &Device, calibration: &Calibration, stack: &StackModel) -> Estimate {
+    let ops: Vec<OpEstimate> = graph.ops.iter().map(|op| estimate_op_with(op, device, calibration, stack)).collect();
     Estimate {
-        seconds: ops.iter().map(|o| o.seconds).sum(),
+        seconds: ops.iter().map(|o| o.seconds).sum::<f64>() + stack.per_call_s,
+        per_call_seconds: stack.per_call_s,
         ops,
         source: format!(
             "estimated (roofline on {} datasheet peaks: {}; {})",

@@ -253,7 +253,11 @@ pub fn render(input: &DeployInput) -> Vec<(String, String)> {
                     (
                         "model",
                         map([
-                            ("modelFormat", map([("name", text("triton"))])),
+                            (
+                                "modelFormat",
+                                map([("name", text(crate::runtime::triton_runtime(s.stack.as_deref()).kserve_format))]),
+                            ),
+                            ("runtime", text("kserve-tritonserver")),
                             ("storageUri", text("s3://YOUR-BUCKET/model-repository")),
                             ("resources", gpu_resources),
                         ]),
@@ -553,15 +557,22 @@ fn triton_config(
 ) -> String {
     // A named endpoint is its own entry in the model repository: the directory Triton reads it
     // from must carry the same name.
+    let runtime = crate::runtime::triton_runtime(s.stack.as_deref());
+    let stack_note = match &s.stack {
+        Some(stack) => format!("the {stack} stack the estimate assumed, serving {}", runtime.artifact),
+        None => format!("the service time names no stack: {}", runtime.artifact),
+    };
     let mut triton = format!(
-        "# servesim plan for {:?}, region {:?}: batching that won the sweep. Fill in platform and tensors.\nname: {model_name:?}\nbackend: \"onnxruntime\"\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
+        "# servesim plan for {:?}, region {:?}: batching that won the sweep; runtime of {stack_note}. Fill in the tensors.\nname: {model_name:?}\n{}\nmax_batch_size: {}\ninput: [\n  {{\n    name: \"INPUT__0\"\n    data_type: TYPE_INT64\n    dims: [ -1 ]\n  }}\n]\noutput: [\n  {{\n    name: \"OUTPUT__0\"\n    data_type: TYPE_FP32\n    dims: [ -1 ]\n  }}\n]\ninstance_group: [\n  {{\n    count: {}\n    kind: KIND_GPU\n  }}\n]\ndynamic_batching {{\n",
         // Debug form (`{:?}`): quoted, newlines and control characters escaped, so it stays in
         // the comment.
         scenario,
         region,
+        runtime.config_line,
         batching.max_batch,
         batching.instances,
     );
+
     if !batching.preferred_batch_sizes.is_empty() {
         let mut sizes = batching.preferred_batch_sizes.clone();
         sizes.sort_unstable();
@@ -574,6 +585,9 @@ fn triton_config(
         triton.push_str(&format!("    timeout_action: REJECT\n    default_timeout_microseconds: {us}\n"));
     }
     triton.push_str("  }\n}\n");
+    if let Some(optimization) = runtime.optimization {
+        triton.push_str(optimization);
+    }
     triton
 }
 

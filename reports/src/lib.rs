@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod kubernetes;
 pub mod llm_deploy;
 pub mod otlp;
+pub mod runtime;
 pub mod slo_rules;
 pub mod spark;
 pub mod table;

@@ -91,6 +91,13 @@ pub struct LlmProfile {
     pub flops_half: f64,
     pub bytes_half: f64,
     pub gpu_memory: f64,
+    /// The serving stack's fixed cost per iteration (scheduling, sampling, launches), seconds:
+    /// the engine's overhead unless the scenario gives one.
+    pub iteration_overhead_s: f64,
+    /// The 68% band of the stack's decode estimates, as factors (low, high) on iteration times.
+    pub band: Option<(f64, f64)>,
+    /// The serving stack the profile assumes (None before one is applied).
+    pub stack: Option<String>,
     pub source: String,
 }
 

@@ -140,23 +140,36 @@ pub fn service_time_band(scenario: &Scenario, inputs: &Inputs) -> Band {
     if let Some(llm) = &serving.llm {
         // A datasheet roofline is a floor: the stacks users deploy run 1.1–2.7× slower than the
         // best hand-fused engines, so the band leans slow.
-        return match &llm.model {
-            Some(model) => band(0.9, 1.6, &format!("LLM iteration roofline for {model}, not calibrated")),
-            None => band(0.9, 1.1, "iteration time written by hand"),
+        let profile = llm.model.as_ref().zip(llm.device.as_ref()).and_then(|(model, device)| {
+            inputs.llm_profiles.get(&crate::model::llm_key(model, device, llm.stack.as_deref()))
+        });
+        return match (&llm.model, profile.and_then(|p| p.band)) {
+            (Some(model), Some((low, high))) => band(
+                low,
+                high,
+                &format!(
+                    "LLM iteration roofline for {model} under {}, band fitted on published decode speeds",
+                    llm.stack.as_deref().unwrap_or("vllm")
+                ),
+            ),
+            (Some(model), None) => band(0.9, 1.6, &format!("LLM iteration roofline for {model}, not calibrated")),
+            (None, _) => band(0.9, 1.1, "iteration time written by hand"),
         };
     }
     match serving.running_service_time().unwrap_or(&Dist::Constant { value: Default::default() }) {
-        Dist::Model { model, device, .. } => match inputs.model_tables.get(&model_key(model, device)) {
-            Some(table) => match (table.band, table.worst_source.as_str()) {
-                (Some((low, high)), _) => {
-                    band(low, high, &format!("roofline estimate for {device}, band fitted on published latencies"))
-                }
-                (None, "estimated") => band(0.7, 1.3, "profile with roofline-estimated operators"),
-                (None, "interpolated") => band(0.9, 1.1, "profile, interpolated between measured shapes"),
-                _ => band(0.95, 1.05, "measured profile"),
-            },
-            None => band(0.7, 1.3, "model estimate"),
-        },
+        Dist::Model { model, device, stack, .. } => {
+            match inputs.model_tables.get(&model_key(model, device, stack.as_deref())) {
+                Some(table) => match (table.band, table.worst_source.as_str()) {
+                    (Some((low, high)), _) => {
+                        band(low, high, &format!("roofline estimate for {device}, band fitted on published latencies"))
+                    }
+                    (None, "estimated") => band(0.7, 1.3, "profile with roofline-estimated operators"),
+                    (None, "interpolated") => band(0.9, 1.1, "profile, interpolated between measured shapes"),
+                    _ => band(0.95, 1.05, "measured profile"),
+                },
+                None => band(0.7, 1.3, "model estimate"),
+            }
+        }
         Dist::Table { .. } => band(0.95, 1.05, "measured batch table"),
         _ => band(0.9, 1.1, "distribution written by hand"),
     }

@@ -897,6 +897,29 @@ arrivals = { process = "poisson", rate = "1/s" }
 tokens = { prompt = { kind = "constant", value = 100 }, output = { kind = "constant", value = 10 } }
 """
 add("llm-shares-a-gpu", "23.3", SHARED_LLM, marker='endpoints = ["chat", "embed"]', stderr=['"chat" is an LLM engine'])
+# --- Serving stacks (issue 25): a stack is named at its key, belongs to the model's family and
+# goes with a catalog estimate only. -----------------------------------------------------------------
+MODEL_TIME = '{ kind = "model", model = "bert-base-uncased", device = "a10g" }'
+for name, stack, message in [
+    ("stack-unknown", "onnxruntime-cudaa", 'unknown stack "onnxruntime-cudaa"'),
+    ("stack-llm-on-encoder", "vllm", "vllm does not serve a whole-graph model"),
+    ("stack-empty", "", 'unknown stack ""'),
+]:
+    add(name, "25.1", edit('{ kind = "exponential", mean = "5ms" }', MODEL_TIME.replace(" }", f', stack = "{stack}" }}')),
+        marker=f'stack = "{stack}"', stderr=[message])
+add("stack-with-profile", "25.1", edit('{ kind = "exponential", mean = "5ms" }',
+    '{ kind = "model", model = "bert-base-uncased", device = "p.csv", stack = "pytorch" }'),
+    files={"p.csv": "device,op,shape,median_ns,p10_ns,p90_ns,runs\n"}, marker='stack = "pytorch"', stderr=["goes with a catalog device"])
+add("stack-number", "25.1", edit('{ kind = "exponential", mean = "5ms" }', MODEL_TIME.replace(" }", ", stack = 7 }")),
+    marker="stack = 7", stderr=["invalid type"])
+for name, old, new, marker, message in [
+    ("llm-stack-unknown", 'device = "h100-sxm"', 'device = "h100-sxm"\nstack = "vlm"', 'stack = "vlm"', 'unknown stack "vlm"'),
+    ("llm-stack-encoder-only", 'device = "h100-sxm"', 'device = "h100-sxm"\nstack = "onnxruntime-cuda"', 'stack = "onnxruntime-cuda"', "does not serve an LLM engine"),
+    ("llm-stack-with-iteration", 'model = "llama-3-8b"\ndevice = "h100-sxm"', 'iteration = { overhead = "1ms" }\nkv_cache_tokens = 1000\nstack = "vllm"', 'stack = "vllm"', "stack goes with model"),
+]:
+    add(name, "25.1", edit(old, new, LLM), marker=marker, stderr=[message])
+add("llm-stack-runs", "25.1", edit('device = "h100-sxm"', 'device = "h100-sxm"\nstack = "llama.cpp"', LLM), command=RUN, exit=0)
+
 TRACE_LLM = edit('arrivals = { process = "poisson", rate = "5/s" }\ntokens = { prompt = { kind = "constant", value = 500 }, output = { kind = "constant", value = 50 } }',
                  'arrivals = { process = "trace", file = "t.jsonl", timestamp_unit = "ms", size_column = "input_length", output_column = "output_length", hash_column = "hash_ids" }', LLM)
 add("llm-mooncake-runs", "23.6", TRACE_LLM, command=RUN, exit=0, files={"t.jsonl": "".join(

@@ -42,14 +42,22 @@ pub struct Inputs {
     pub llm_profiles: BTreeMap<String, Arc<LlmProfile>>,
 }
 
-/// What identifies an LLM iteration profile.
-pub fn llm_key(model: &str, device: &str) -> String {
-    format!("{model}@{device}")
+/// What identifies an LLM iteration profile: the model on a device under a stack (the default
+/// stack when none is written).
+pub fn llm_key(model: &str, device: &str, stack: Option<&str>) -> String {
+    match stack {
+        None => format!("{model}@{device}"),
+        Some(stack) => format!("{model}@{device}/{stack}"),
+    }
 }
 
-/// What identifies a model-derived latency table.
-pub fn model_key(model: &str, device: &str) -> String {
-    format!("{model}@{device}")
+/// What identifies a model-derived latency table: the model on a device under a stack (the
+/// default stack when none is written).
+pub fn model_key(model: &str, device: &str, stack: Option<&str>) -> String {
+    match stack {
+        None => format!("{model}@{device}"),
+        Some(stack) => format!("{model}@{device}/{stack}"),
+    }
 }
 
 /// The sequence lengths a `kind = "model"` service time needs tables for: its buckets and its
@@ -77,6 +85,8 @@ pub struct ModelTable {
     /// Per sequence length: activation memory one request of a batch needs at the engine's peak,
     /// in bytes (a model instance holds `max_batch` of these).
     pub activation_bytes_per_request: BTreeMap<u32, f64>,
+    /// The serving stack the estimate assumed (None for a measured profile).
+    pub stack: Option<String>,
 }
 
 impl ModelTable {

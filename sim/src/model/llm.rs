@@ -14,9 +14,6 @@ use std::sync::Arc;
 
 /// Most GPUs one replica may span.
 const MAX_TENSOR_PARALLEL: u32 = 64;
-/// The default per-iteration overhead of a model's roofline estimate: scheduling, sampling and
-/// launching an iteration's kernels under CUDA graphs (an assumption until calibrated).
-const DEFAULT_ITERATION_OVERHEAD_NS: f64 = 1e6;
 
 /// An LLM engine's settings, checked, with its KV cache's size.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +130,9 @@ pub(super) fn llm_serving(
             if llm.iteration_overhead.is_some() {
                 return fail(at.join("iteration_overhead"), "iteration_overhead goes with model; with iteration give its overhead");
             }
+            if llm.stack.is_some() {
+                return fail(at.join("stack"), "stack goes with model (it picks the fitted decode model); iteration times given by hand have none");
+            }
             (Arc::new(LinearIteration::new(iteration)), None)
         }
         (Some(model), None) => {
@@ -146,13 +146,13 @@ pub(super) fn llm_serving(
                     format!("unknown device {device:?}; the catalog's GPUs are: {}", known.join(", ")),
                 );
             }
-            let Some(profile) = inputs.llm_profiles.get(&llm_key(model, device)) else {
+            let Some(profile) = inputs.llm_profiles.get(&llm_key(model, device, llm.stack.as_deref())) else {
                 return fail(at.join("model"), format!("no iteration profile was computed for {model} on {device}"));
             };
             if profile.heads % u64::from(tp) != 0 {
                 return fail(at.join("tensor_parallel_size"), format!("{model} has {} attention heads, which tensor_parallel_size {tp} does not divide (vLLM refuses it)", profile.heads));
             }
-            let overhead = llm.iteration_overhead.map_or(DEFAULT_ITERATION_OVERHEAD_NS, |d| d.nanos() as f64);
+            let overhead = llm.iteration_overhead.map_or(profile.iteration_overhead_s * 1e9, |d| d.nanos() as f64);
             (Arc::new(RooflineIteration::new(profile.clone(), tp, overhead)), Some(profile))
         }
     };

@@ -111,6 +111,9 @@ pub struct ServingModel {
     pub memory: Option<MemoryNeed>,
     /// The model variant that runs, when the serving lists variants.
     pub variant: Option<VariantModel>,
+    /// The serving stack a catalog model's estimate assumed (deploy writes its runtime); None
+    /// for other service times.
+    pub stack: Option<String>,
 }
 
 /// The variant a serving runs and its quality against the user's minimum.

@@ -20,9 +20,9 @@ pub(super) fn batch_latency(
     max_batch: u32,
     inputs: &Inputs,
 ) -> Result<Arc<dyn BatchLatency>, ScenarioError> {
-    if let Dist::Model { model, device, seq, seq_buckets } = dist {
+    if let Dist::Model { model, device, seq, seq_buckets, stack } = dist {
         check_seqs(path, *seq, seq_buckets)?;
-        let Some(table) = inputs.model_tables.get(&model_key(model, device)) else {
+        let Some(table) = inputs.model_tables.get(&model_key(model, device, stack.as_deref())) else {
             return fail(path.join("model"), format!("no latency table was computed for {model} on {device}"));
         };
         let mut buckets = Vec::new();
@@ -111,7 +111,10 @@ fn describe_dist(dist: &Dist) -> String {
         Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
         Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
         Dist::Table { .. } => "table".into(),
-        Dist::Model { model, device, seq, .. } => format!("{model} on {device}, seq {seq}"),
+        Dist::Model { model, device, seq, stack, .. } => match stack {
+            Some(stack) => format!("{model} on {device} under {stack}, seq {seq}"),
+            None => format!("{model} on {device}, seq {seq}"),
+        },
     }
 }
 
@@ -240,7 +243,24 @@ pub(super) fn serving_model(
         fallback: serving.fallback.as_ref().map(|f| build_fallback(&path.join("fallback"), f)).transpose()?,
         memory: if serving.llm.is_some() { None } else { memory_need(path, serving, inputs)? },
         variant,
+        stack: running_stack(serving, inputs),
     })
+}
+
+/// The stack behind the running service time's model table, or the LLM engine's.
+fn running_stack(serving: &scenario::Serving, inputs: &Inputs) -> Option<String> {
+    if let Some(llm) = &serving.llm {
+        let profile = llm.model.as_ref().zip(llm.device.as_ref()).and_then(|(model, device)| {
+            inputs.llm_profiles.get(&super::inputs::llm_key(model, device, llm.stack.as_deref()))
+        });
+        return profile.and_then(|p| p.stack.clone());
+    }
+    match serving.running_service_time()? {
+        Dist::Model { model, device, stack, .. } => {
+            inputs.model_tables.get(&model_key(model, device, stack.as_deref()))?.stack.clone()
+        }
+        _ => None,
+    }
 }
 
 /// The service time that runs and where it is written: `service_time`, or the chosen variant's
@@ -329,10 +349,10 @@ fn memory_need(
             source: "given".into(),
         }));
     }
-    let Some(Dist::Model { model, device, seq, seq_buckets }) = serving.running_service_time() else {
+    let Some(Dist::Model { model, device, seq, seq_buckets, stack }) = serving.running_service_time() else {
         return Ok(None);
     };
-    let Some(table) = inputs.model_tables.get(&model_key(model, device)) else {
+    let Some(table) = inputs.model_tables.get(&model_key(model, device, stack.as_deref())) else {
         return Ok(None);
     };
     let longest = model_seqs(*seq, seq_buckets).into_iter().max().unwrap_or(*seq);

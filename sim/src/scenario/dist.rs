@@ -48,6 +48,14 @@ pub enum Dist {
         /// request (sizes from a trace's `size_column`); longer requests are truncated to the last.
         #[serde(default)]
         seq_buckets: Vec<u32>,
+        /// The serving stack running the model on a catalog device (`tensorrt-demo`, `tensorrt`,
+        /// `onnxruntime-tensorrt`, `onnxruntime-cuda`, `fastertransformer`, `pytorch`,
+        /// `torchscript`, `torch-compile`, `tensorflow`): each is fitted on published measurements
+        /// and carries its own band. Default `onnxruntime-cuda`, a generic runtime (what the
+        /// deployed Triton config runs), not the hand-fused TensorRT demo the devices are calibrated
+        /// on. Not with a measured profile, which is timed on its own runtime.
+        #[serde(default)]
+        stack: Option<String>,
     },
     /// Batch latency by batch size, linearly interpolated between listed sizes: inline `points`
     /// (`[[1, "4ms"], [8, "9ms"]]`) or a CSV `file` with columns `batch_size,latency_ms`.

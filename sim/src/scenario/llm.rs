@@ -16,6 +16,11 @@ pub struct LlmEngine {
     pub device: Option<String>,
     /// An iteration's time given directly (instead of a model's estimate).
     pub iteration: Option<IterationTime>,
+    /// The serving stack whose decode model and band the estimate uses (`vllm`, `tensorrt-llm`,
+    /// `llama.cpp`, `torch-compile`; default `vllm`), each fitted on published decode speeds.
+    /// With `model` only.
+    #[serde(default)]
+    pub stack: Option<String>,
     /// With `model`: each iteration's fixed cost beside the roofline's (scheduling, sampling,
     /// kernel launches under CUDA graphs); default 1 ms, an assumption until calibrated.
     pub iteration_overhead: Option<Duration>,
