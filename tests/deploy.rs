@@ -363,6 +363,28 @@ fn llm_plans_deploy_vllm_with_the_simulated_engine_arguments() {
         let kserve = std::fs::read_to_string(region.join("kserve-inferenceservice.yaml")).unwrap();
         assert!(kserve.contains("--backend=vllm") && kserve.contains("huggingface"), "{kserve}");
     }
+    // The server follows the LLM stack: TensorRT-LLM's and llama.cpp's own servers with the
+    // simulated settings in their flags, in the Deployment and as KServe's custom predictor.
+    for (stack, command, flags) in [
+        ("tensorrt-llm", "- trtllm-serve", ["--max_batch_size=128", "--tp_size=1", "--max_num_tokens="]),
+        ("llama.cpp", "- llama-server", ["--parallel=128", "--n-gpu-layers=999", "--batch-size="]),
+    ] {
+        let scenario = dir.join(format!("{stack}.toml"));
+        std::fs::write(&scenario, text(&format!("stack = \"{stack}\""))).unwrap();
+        let out = dir.join(stack);
+        let plan = servesim(&["plan", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(plan.status.success(), "{stack}: {}", String::from_utf8_lossy(&plan.stderr));
+        let deploy = out.join("deploy");
+        let valid = validate(&python, &deploy);
+        assert!(valid.status.success(), "{stack}: {}", String::from_utf8_lossy(&valid.stderr));
+        for file in ["deployment.yaml", "kserve-inferenceservice.yaml"] {
+            let yaml = std::fs::read_to_string(deploy.join("us-east").join(file)).unwrap();
+            assert!(yaml.contains(command) && !yaml.contains("vllm"), "{stack} {file}: {yaml}");
+            for flag in flags {
+                assert!(yaml.contains(flag), "{stack} {file} lacks {flag}: {yaml}");
+            }
+        }
+    }
     // A broken one is caught: the engine's arguments gone.
     let broken = dir.join("broken");
     copy_dir(&dir.join("aggregated/deploy"), &broken);

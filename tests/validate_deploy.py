@@ -44,20 +44,37 @@ def llm_problems_in(region: pathlib.Path):
         yield from kubernetes_problems(region / name, document)
         if name.startswith("deployment"):
             container = document["spec"]["template"]["spec"]["containers"][0]
-            if container.get("command") != ["vllm", "serve"]:
-                yield f"{region / name}: the container does not run vllm serve"
-            wanted = ["--tensor-parallel-size=", "--max-num-seqs=", "--max-num-batched-tokens=",
-                      "--gpu-memory-utilization=", "--block-size="]
-            for flag in wanted:
-                if not any(str(arg).startswith(flag) for arg in container.get("args", [])):
-                    yield f"{region / name}: vllm serve lacks {flag}"
+            yield from server_problems(region / name, container)
     kserve = yaml.safe_load((region / "kserve-inferenceservice.yaml").read_text())
     predictor = kserve.get("spec", {}).get("predictor", {})
     if kserve.get("apiVersion") != "serving.kserve.io/v1beta1" or not isinstance(predictor.get("minReplicas"), int):
         yield f"{region}/kserve-inferenceservice.yaml: not a v1beta1 InferenceService with integer minReplicas"
-    if "--backend=vllm" not in predictor.get("model", {}).get("args", []):
-        yield f"{region}/kserve-inferenceservice.yaml: the runtime is not told to use vLLM"
+    if "model" in predictor:
+        if "--backend=vllm" not in predictor["model"].get("args", []):
+            yield f"{region}/kserve-inferenceservice.yaml: the runtime is not told to use vLLM"
+    else:
+        containers = predictor.get("containers") or [{}]
+        yield from server_problems(region / "kserve-inferenceservice.yaml", containers[0])
 
+
+# Each LLM server's command and the flags that carry the simulated engine's settings.
+SERVERS = {
+    ("vllm", "serve"): ["--tensor-parallel-size=", "--max-num-seqs=", "--max-num-batched-tokens=",
+                        "--gpu-memory-utilization=", "--block-size="],
+    ("trtllm-serve",): ["--tp_size=", "--max_batch_size=", "--max_num_tokens=", "--kv_cache_free_gpu_memory_fraction="],
+    ("llama-server",): ["--parallel=", "--ctx-size=", "--batch-size=", "--n-gpu-layers="],
+}
+
+
+def server_problems(path, container):
+    command = [str(c) for c in container.get("command", [])]
+    for prefix, wanted in SERVERS.items():
+        if tuple(command[: len(prefix)]) == prefix:
+            for flag in wanted:
+                if not any(str(arg).startswith(flag) for arg in container.get("args", [])):
+                    yield f"{path}: {' '.join(prefix)} lacks {flag}"
+            return
+    yield f"{path}: the container runs none of vllm serve, trtllm-serve, llama-server ({command})"
 
 def problems_in(region: pathlib.Path):
     if not (region / "config.pbtxt").exists() and not (region / "models").is_dir():

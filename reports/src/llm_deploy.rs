@@ -1,6 +1,7 @@
-//! An LLM deployment's manifests: a Deployment running `vllm serve` with the engine arguments
-//! servesim simulated, its Service, and a KServe InferenceService with the Hugging Face runtime's
-//! vLLM backend. A disaggregated deployment gets a prefill and a decode Deployment, joined by
+//! An LLM deployment's manifests: a Deployment running the serving stack's server (`vllm serve`,
+//! `trtllm-serve` or llama.cpp's `llama-server`) with the engine settings servesim simulated, its
+//! Service, and a KServe InferenceService (the Hugging Face runtime's vLLM backend, or the
+//! stack's server as a custom predictor). A disaggregated deployment gets a prefill and a decode Deployment, joined by
 //! vLLM's NIXL KV connector. Replicas are the simulated counts; the model repository is a
 //! labelled placeholder where the scenario's model is not a catalog one.
 
@@ -39,11 +40,80 @@ pub fn engine_args(engine: &LlmModel) -> Vec<String> {
     args
 }
 
+/// TensorRT-LLM's OpenAI-compatible server image.
+pub const TRTLLM_IMAGE: &str = "nvcr.io/nvidia/tensorrt-llm/release:1.0.0rc6";
+/// llama.cpp's CUDA server image.
+pub const LLAMA_CPP_IMAGE: &str = "ghcr.io/ggml-org/llama.cpp:server-cuda";
+
+/// The server process that runs a stack's engine.
+struct Server {
+    container: &'static str,
+    image: &'static str,
+    command: Vec<String>,
+    /// Arguments beside the port.
+    args: Vec<String>,
+    /// What the manifests' header says about it.
+    note: &'static str,
+}
+
+/// The stack's server with the simulated engine's settings, in its own flags.
+fn server(stack: Option<&str>, model: &str, engine: &LlmModel) -> Server {
+    match stack {
+        Some("tensorrt-llm") => {
+            let mut args = vec![
+                "--host=0.0.0.0".to_string(),
+                format!("--tp_size={}", engine.tensor_parallel),
+                format!("--max_batch_size={}", engine.max_num_seqs),
+                format!("--max_num_tokens={}", engine.max_num_batched_tokens),
+                format!("--kv_cache_free_gpu_memory_fraction={}", engine.gpu_memory_utilization),
+            ];
+            if engine.max_model_len != u32::MAX {
+                args.push(format!("--max_seq_len={}", engine.max_model_len));
+            }
+            Server {
+                container: "trtllm",
+                image: TRTLLM_IMAGE,
+                command: vec!["trtllm-serve".into(), model.into()],
+                args,
+                note: "TensorRT-LLM's trtllm-serve with the engine settings simulated (max_batch_size = sequences, \
+                       max_num_tokens = the token budget, the KV cache's share of free memory)",
+            }
+        }
+        Some("llama.cpp") => {
+            // llama.cpp splits one context among its parallel slots.
+            let per_slot = if engine.max_model_len == u32::MAX { 4096 } else { engine.max_model_len };
+            Server {
+                container: "llama-server",
+                image: LLAMA_CPP_IMAGE,
+                command: vec!["llama-server".into()],
+                args: vec![
+                    "--host=0.0.0.0".into(),
+                    "--model=/models/model-f16.gguf".into(),
+                    format!("--parallel={}", engine.max_num_seqs),
+                    format!("--ctx-size={}", u64::from(per_slot) * u64::from(engine.max_num_seqs)),
+                    format!("--batch-size={}", engine.max_num_batched_tokens),
+                    "--n-gpu-layers=999".into(),
+                ],
+                note: "llama.cpp's llama-server (fp16 GGUF under /models) with the engine settings simulated \
+                       (parallel slots = sequences, their contexts, the batch = the token budget)",
+            }
+        }
+        _ => Server {
+            container: "vllm",
+            image: VLLM_IMAGE,
+            command: vec!["vllm".into(), "serve".into()],
+            args: std::iter::once(format!("--model={model}")).chain(engine_args(engine)).collect(),
+            note: "vLLM with the engine arguments simulated",
+        },
+    }
+}
+
 struct Engine<'a> {
     app: String,
     region: &'a str,
     endpoint: Option<&'a str>,
     replicas: u32,
+    server: &'a Server,
     args: Vec<String>,
     gpus: u32,
     grace_s: u64,
@@ -54,9 +124,9 @@ fn deployment(e: &Engine) -> Yaml {
     let mut args: Vec<Yaml> = vec![text("--port=8000")];
     args.extend(e.args.iter().map(|a| text(a.as_str())));
     let container = map([
-        ("name", text("vllm")),
-        ("image", text(VLLM_IMAGE)),
-        ("command", list([text("vllm"), text("serve")])),
+        ("name", text(e.server.container)),
+        ("image", text(e.server.image)),
+        ("command", list(e.server.command.iter().map(|c| text(c.as_str())))),
         ("args", list(args)),
         ("ports", list([port("http", 8000)])),
         ("resources", gpu_resources(e.gpus)),
@@ -112,14 +182,15 @@ pub fn render(input: &DeployInput, engine: &LlmModel) -> Vec<(String, String)> {
     let s = input.serving;
     let grace_s = s.timeout.map_or(30, |t| (t as f64 / 1e9).ceil() as u64 + 10);
     let model = repository(engine.model.as_deref());
+    let server = server(s.stack.as_deref(), model, engine);
     let header = format!(
-        "servesim plan for {:?}{}, region {:?}: vLLM with the engine arguments simulated; generated, check the model before use.",
+        "servesim plan for {:?}{}, region {:?}: {}; generated, check the model before use.",
         input.scenario,
         input.endpoint.map_or(String::new(), |e| format!(", endpoint {e:?}")),
-        region
+        region,
+        server.note
     );
-    let mut args = vec![format!("--model={model}")];
-    args.extend(engine_args(engine));
+    let args = server.args.clone();
     let replicas = input.region.primary.replicas;
     let gpus = engine.tensor_parallel;
     let mut files = Vec::new();
@@ -130,6 +201,7 @@ pub fn render(input: &DeployInput, engine: &LlmModel) -> Vec<(String, String)> {
                 region,
                 endpoint: input.endpoint,
                 replicas,
+                server: &server,
                 args: args.clone(),
                 gpus,
                 grace_s,
@@ -141,18 +213,27 @@ pub fn render(input: &DeployInput, engine: &LlmModel) -> Vec<(String, String)> {
             // a prefill pod and its decode to a decode pod; vLLM's NIXL connector moves the KV.
             for (role, count) in [("prefill", split.prefill_replicas), ("decode", replicas - split.prefill_replicas)] {
                 let mut role_args = args.clone();
-                role_args.push(r#"--kv-transfer-config={"kv_connector":"NixlConnector","kv_role":"kv_both"}"#.into());
+                if server.container == "vllm" {
+                    role_args
+                        .push(r#"--kv-transfer-config={"kv_connector":"NixlConnector","kv_role":"kv_both"}"#.into());
+                }
                 let part = Engine {
                     app: format!("{app}-{role}"),
                     region,
                     endpoint: input.endpoint,
                     replicas: count,
+                    server: &server,
                     args: role_args,
                     gpus,
                     grace_s,
                 };
+                let transfer = if server.container == "vllm" {
+                    ""
+                } else {
+                    " The KV transfer between prefill and decode pods is this stack's own configuration, not written here."
+                };
                 let note = format!(
-                    "{header}\n{role} pods of a disaggregated deployment (P:D {}:{}).",
+                    "{header}\n{role} pods of a disaggregated deployment (P:D {}:{}).{transfer}",
                     split.prefill_replicas,
                     replicas - split.prefill_replicas
                 );
@@ -176,8 +257,37 @@ pub fn render(input: &DeployInput, engine: &LlmModel) -> Vec<(String, String)> {
             ),
         ));
     }
-    let mut runtime_args: Vec<Yaml> = vec![text(format!("--model_id={model}")), text("--backend=vllm")];
-    runtime_args.extend(engine_args(engine).into_iter().map(text));
+    let predictor_model = if server.container == "vllm" {
+        let mut runtime_args: Vec<Yaml> = vec![text(format!("--model_id={model}")), text("--backend=vllm")];
+        runtime_args.extend(engine_args(engine).into_iter().map(text));
+        (
+            "model",
+            map([
+                ("modelFormat", map([("name", text("huggingface"))])),
+                ("args", list(runtime_args)),
+                ("resources", gpu_resources(gpus)),
+            ]),
+        )
+    } else {
+        // A custom predictor: the stack's own server, as the Deployment runs it.
+        let mut args: Vec<Yaml> = vec![text("--port=8080")];
+        args.extend(server.args.iter().map(|a| text(a.as_str())));
+        (
+            "containers",
+            list([map([
+                ("name", text("kserve-container")),
+                ("image", text(server.image)),
+                ("command", list(server.command.iter().map(|c| text(c.as_str())))),
+                ("args", list(args)),
+                ("resources", gpu_resources(gpus)),
+            ])]),
+        )
+    };
+    let runtime_note = if server.container == "vllm" {
+        "KServe alternative: the Hugging Face runtime with its vLLM backend."
+    } else {
+        "KServe alternative: the same server as a custom predictor container."
+    };
     let kserve = map([
         ("apiVersion", text("serving.kserve.io/v1beta1")),
         ("kind", text("InferenceService")),
@@ -186,24 +296,10 @@ pub fn render(input: &DeployInput, engine: &LlmModel) -> Vec<(String, String)> {
             "spec",
             map([(
                 "predictor",
-                map([
-                    ("minReplicas", int(replicas)),
-                    ("maxReplicas", int(replicas)),
-                    (
-                        "model",
-                        map([
-                            ("modelFormat", map([("name", text("huggingface"))])),
-                            ("args", list(runtime_args)),
-                            ("resources", gpu_resources(gpus)),
-                        ]),
-                    ),
-                ]),
+                map([("minReplicas", int(replicas)), ("maxReplicas", int(replicas)), predictor_model]),
             )]),
         ),
     ]);
-    files.push((
-        "kserve-inferenceservice.yaml".to_string(),
-        document(&format!("{header}\nKServe alternative: the Hugging Face runtime with its vLLM backend."), &kserve),
-    ));
+    files.push(("kserve-inferenceservice.yaml".to_string(), document(&format!("{header}\n{runtime_note}"), &kserve)));
     files
 }
