@@ -209,6 +209,29 @@ pub fn calibrated(device: &Device) -> Result<Arc<Calibrated>, LatencyError> {
     Ok(calibrated)
 }
 
+/// A device's calibration alone (its fit on every reference row, or its sibling's, or the H200
+/// one), without the hold-out refits that judge its band: what a stack's samples are predicted
+/// with. Computed once per process.
+pub fn calibration_of(device: &Device) -> Result<Calibration, LatencyError> {
+    static CACHE: Mutex<BTreeMap<String, Calibration>> = Mutex::new(BTreeMap::new());
+    if let Some(found) = CACHE.lock().expect("no panics while held").get(&device.name) {
+        return Ok(found.clone());
+    }
+    let entries = catalog_entries();
+    let by = entries.iter().find(|e| e.device.name == device.name).map_or(device.name.as_str(), |e| &e.calibrated_by);
+    let sibling = entries.iter().find(|e| e.device.name == by).map_or(device, |e| &e.device);
+    let rows: Vec<Published> = published().into_iter().filter(|r| r.gpu == sibling.name).collect();
+    let calibration = if rows.is_empty() {
+        Calibration::h200_measured()
+    } else {
+        let models = kernels::catalog();
+        let points = rows.iter().map(|r| device_fit::point(r, &models)).collect::<Result<Vec<_>, _>>()?;
+        device_fit::fit(&points, sibling, &Calibration::h200_measured(), String::new())
+    };
+    CACHE.lock().expect("no panics while held").insert(device.name.clone(), calibration.clone());
+    Ok(calibration)
+}
+
 /// A device's calibration on the given reference-stack rows (all of them, or all but one source
 /// when judging a source out of sample): its own fit, its sibling's on its peaks, or the H200
 /// calibration with the band of that calibration's error on every row given.

@@ -68,7 +68,7 @@ impl Evaluation {
 
 fn sample(row: &Published) -> Result<Sample, LatencyError> {
     let device = device(&row.gpu)?;
-    let calibration = calibrated(&device)?.calibration.clone();
+    let calibration = crate::latency::calibration_of(&device)?;
     Ok(Sample { point: device_fit::point(row, &kernels::catalog())?, timed: row.timed, device, calibration })
 }
 
