@@ -22,6 +22,24 @@ service_time = { kind = "table", points = [[1, "10ms"], [4, "25ms"], [8, "45ms"]
 batching = { max_batch = 8, max_queue_delay = "5ms" }
 "#;
 
+/// Simulates `truth` at `rates` with another seed than calibrate's and writes the summary CSV.
+fn measure(dir: &std::path::Path, truth: &str, rates: &[f64]) -> String {
+    let mut rows = String::from("offered_rps,p50_ms,p90_ms,p99_ms,mean_ms\n");
+    for rate in rates {
+        let text = truth
+            .replace("rate = \"10/s\"", &format!("rate = \"{rate}/s\""))
+            .replace("duration = \"60s\"", "duration = \"600s\"");
+        let scenario = write(dir, &format!("truth-{rate}.toml"), &text);
+        let out = dir.join(format!("truth-{rate}"));
+        ok(servesim(&["run", &scenario, "--seed", "99", "--out", out.to_str().unwrap(), "--no-uncertainty", "-q"]));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        let l = &summary["latency_ms"];
+        rows.push_str(&format!("{rate},{},{},{},{}\n", l["p50"], l["p90"], l["p99"], l["mean"]));
+    }
+    write(dir, "measured.csv", &rows)
+}
+
 #[test]
 fn a_known_overhead_is_recovered_and_the_hold_out_predicted() {
     // "Measure" a server whose true overhead is 6 ms (lognormal, cv 0.6) on 2 threads: simulate it
@@ -32,20 +50,7 @@ fn a_known_overhead_is_recovered_and_the_hold_out_predicted() {
         "overhead = { pre = { kind = \"lognormal\", mean = \"3ms\", cv = 0.6 }, post = { kind = \"lognormal\", \
          mean = \"3ms\", cv = 0.6 }, cpu_workers = 2 }\nbatching = {",
     );
-    let mut rows = String::from("offered_rps,p50_ms,p90_ms,p99_ms,mean_ms\n");
-    for rate in [15.0, 45.0, 75.0, 100.0] {
-        let text = truth
-            .replace("rate = \"10/s\"", &format!("rate = \"{rate}/s\""))
-            .replace("duration = \"60s\"", "duration = \"600s\"");
-        let scenario = write(&dir, &format!("truth-{rate}.toml"), &text);
-        let out = dir.join(format!("truth-{rate}"));
-        ok(servesim(&["run", &scenario, "--seed", "99", "--out", out.to_str().unwrap(), "--no-uncertainty", "-q"]));
-        let summary: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-        let l = &summary["latency_ms"];
-        rows.push_str(&format!("{rate},{},{},{},{}\n", l["p50"], l["p90"], l["p99"], l["mean"]));
-    }
-    let measured = write(&dir, "measured.csv", &rows);
+    let measured = measure(&dir, &truth, &[15.0, 45.0, 75.0, 100.0]);
     let bare = write(&dir, "bare.toml", BARE);
     let out = dir.join("fit");
     let stdout = ok(servesim(&["calibrate", &bare, &measured, "--out", out.to_str().unwrap()]));
@@ -66,6 +71,41 @@ fn a_known_overhead_is_recovered_and_the_hold_out_predicted() {
     let table = out.join("calibration.csv");
     let roles: Vec<String> = csv_rows(&table).iter().map(|r| r[csv_column(&table, "role")].to_string()).collect();
     assert_eq!(roles, ["fit", "hold-out", "hold-out", "fit"]);
+}
+
+#[test]
+fn server_wide_stalls_are_chosen_by_cross_validation_and_predict_the_tail() {
+    // A server that pauses (1 per second, exponential lengths of mean 60 ms: a garbage collector)
+    // has a tail at light load that no overhead spread gives without also moving its median.
+    let dir = scratch("calibrate-stalls");
+    let truth = BARE.replace(
+        "batching = {",
+        "overhead = { pre = { kind = \"lognormal\", mean = \"3ms\", cv = 0.5 }, post = { kind = \"lognormal\", \
+         mean = \"3ms\", cv = 0.5 }, cpu_workers = 1, stalls = { rate = \"1/s\", duration = { kind = \
+         \"exponential\", mean = \"60ms\" } } }\nbatching = {",
+    );
+    let measured = measure(&dir, &truth, &[10.0, 30.0, 50.0, 70.0]);
+    let bare = write(&dir, "bare.toml", BARE);
+    let out = dir.join("fit");
+    let stdout = ok(servesim(&["calibrate", &bare, &measured, "--out", out.to_str().unwrap()]));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("calibration.json")).unwrap()).unwrap();
+    // The structure is reported, with every mechanism's fit and cross-validation losses.
+    assert!(stdout.contains("chosen by cross-validation"), "{stdout}");
+    assert_eq!(report["structure"], "stalls", "{report}");
+    assert_eq!(report["fitted"]["tail"]["mechanism"], "stalls", "{report}");
+    let mechanisms: Vec<&str> =
+        report["structures"].as_array().unwrap().iter().map(|s| s["mechanism"].as_str().unwrap()).collect();
+    assert_eq!(mechanisms, ["none", "slow_path", "jitter", "stalls", "proxy"]);
+    // What chose it is how it predicted each fitted point when fitted without it.
+    let loss = |i: usize, key: &str| report["structures"][i][key].as_f64().unwrap();
+    assert!(loss(3, "cross_validation_loss") < 0.9 * loss(0, "cross_validation_loss"), "{report}");
+    assert!(report["holdout_max_abs_error_p50"].as_f64().unwrap() < 0.10, "{report}");
+    assert!(report["holdout_max_abs_error_p99"].as_f64().unwrap() < 0.20, "{report}");
+    // The calibrated scenario carries the stalls.
+    let text = std::fs::read_to_string(out.join("calibrated.toml")).unwrap();
+    assert!(text.contains("[serving.overhead.stalls]"), "{text}");
+    ok(servesim(&["validate", out.join("calibrated.toml").to_str().unwrap()]));
 }
 
 #[test]

@@ -149,12 +149,12 @@ def batch_sizes_since(batch_log, offset):
     return sizes[offset:], len(sizes)
 
 
-def measure(server, config, model_path, quick):
+def measure(server, config, model_path, quick, start=None):
     name, max_batch, delay_ms, preferred = config
     tag = f"{server}-{name}"
     batch_log = os.path.join(WORK, f"{tag}.batches")
     open(batch_log, "w").close()
-    start = start_litserve if server == "litserve" else start_triton
+    start = start or (start_litserve if server == "litserve" else start_triton)
     process, port, path, body = start(model_path, max_batch, delay_ms, preferred, batch_log)
     try:
         for i in range(20):  # warm-up, one at a time
@@ -201,8 +201,10 @@ def measure(server, config, model_path, quick):
 def scenario(tag, table, max_batch, delay_ms, preferred):
     points = ", ".join(f'[{b}, "{ms:.3f}ms"]' for b, ms, _ in table if b <= max_batch)
     preferred_text = f", preferred_batch_sizes = [{', '.join(map(str, preferred))}]" if preferred else ""
-    # LitServe collects a batch in a window that opens when its worker frees (batch_timeout).
+    # LitServe collects a batch in a window that opens when its worker frees (batch_timeout);
+    # MLServer's adaptive batching in one that opens at the first arrival, worker free or not.
     rule = 'rule = "window", ' if tag.startswith("litserve") else ""
+    rule = 'rule = "arrival_window", ' if tag.startswith("mlserver") else rule
     return (
         f'# {tag}: one replica with one model instance; the batch table measured in process\n'
         f'# (validation/results/batch-table.csv). servesim calibrate sets the rate per load point.\n'

@@ -6,6 +6,29 @@ use crate::units::Nanos;
 use rand::Rng as _;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal};
 
+/// A draw from any shape but a mixture. Not recursive, so it inlines into the engine's hot paths
+/// (a mixture's parts are simple: checked at build).
+#[inline(always)]
+fn sample_simple(shape: &Shape, rng: &mut Rng) -> Nanos {
+    match shape {
+        Shape::Constant(value) => *value,
+        Shape::Exponential(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
+        Shape::Lognormal(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
+        Shape::Gamma(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
+        Shape::Uniform { min, max } => rng.random_range(*min..=*max),
+        Shape::Empirical(samples) => samples[rng.random_range(0..samples.len())],
+        Shape::Mixture(_) => unreachable!("a mixture's parts are simple distributions (checked at build)"),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sample_mixture(parts: &[(f64, Sampler)], rng: &mut Rng) -> Nanos {
+    let u: f64 = rng.random();
+    let part = parts.iter().find(|(cumulative, _)| u < *cumulative).unwrap_or(&parts[parts.len() - 1]);
+    sample_simple(&part.1.shape, rng)
+}
+
 /// Draws are capped at about 11.6 simulated days: heavy-tailed distributions with large cv can
 /// produce values (even infinities) that would otherwise overflow the clock.
 const MAX_SAMPLE_NANOS: f64 = 1e15;
@@ -16,8 +39,13 @@ enum Shape {
     Exponential(Exp<f64>),
     Lognormal(LogNormal<f64>),
     Gamma(Gamma<f64>),
-    Uniform { min: Nanos, max: Nanos },
+    Uniform {
+        min: Nanos,
+        max: Nanos,
+    },
     Empirical(Vec<Nanos>),
+    /// Parts with their cumulative weights (the last is 1): a draw picks a part, then samples it.
+    Mixture(Box<[(f64, Sampler)]>),
 }
 
 #[derive(Clone, Debug)]
@@ -64,15 +92,29 @@ impl Sampler {
         Sampler { shape: Shape::Empirical(samples), mean }
     }
 
+    /// A mixture of `parts` with (positive) `weights`, normalised here.
+    pub fn mixture(parts: Vec<(f64, Sampler)>) -> Self {
+        let total: f64 = parts.iter().map(|(w, _)| w).sum();
+        let mean = parts.iter().map(|(w, s)| w / total * s.mean).sum();
+        let mut cumulative = 0.0;
+        let count = parts.len();
+        let parts = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (w, s))| {
+                cumulative += w / total;
+                // The last part closes the range whatever the rounding.
+                (if i + 1 == count { 1.0 } else { cumulative }, s)
+            })
+            .collect();
+        Sampler { shape: Shape::Mixture(parts), mean }
+    }
+
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> Nanos {
         match &self.shape {
-            Shape::Constant(value) => *value,
-            Shape::Exponential(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
-            Shape::Lognormal(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
-            Shape::Gamma(d) => d.sample(rng).min(MAX_SAMPLE_NANOS) as Nanos,
-            Shape::Uniform { min, max } => rng.random_range(*min..=*max),
-            Shape::Empirical(samples) => samples[rng.random_range(0..samples.len())],
+            Shape::Mixture(parts) => sample_mixture(parts, rng),
+            simple => sample_simple(simple, rng),
         }
     }
 

@@ -2,17 +2,8 @@
 
 mod support;
 
-use sim::world::{run, Outcome, RequestRecord, RunOptions};
+use sim::world::{Outcome, RequestRecord};
 use support::*;
-
-const MS: u64 = 1_000_000;
-
-fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
-    let model = model(text);
-    let mut out = run(&model, &RunOptions { seed, record_requests: true, ..Default::default() }).requests;
-    out.sort_by_key(|r| r.serial);
-    out
-}
 
 /// Arrivals every 1 ms at 0..=10 ms; one instance; max_batch 4, preferred size 3, max queue delay
 /// 2 ms; every batch takes 3.5 ms.
@@ -500,4 +491,32 @@ batching = { max_batch = 16, max_queue_delay = "2ms", preferred_batch_sizes = [4
     // Batches above the preferred size happen (the old rule never sent one).
     let sizes = &summary.overall.batch_size.histogram;
     assert!(sizes.iter().any(|&(size, n)| size > 4 && n > 1000), "{sizes:?}");
+}
+
+#[test]
+fn an_arrival_window_forms_batches_while_the_instance_is_busy() {
+    // A request every 4 ms from t = 0 to 36 ms, batches of up to 4 taking 30 ms, a 10 ms window.
+    // By hand, MLServer's rule (a window opens at the first arrival whatever the instance does;
+    // formed batches queue for it):
+    //   [0, 10) → {0, 4, 8} runs 10–40;  [12, 22) → {12, 16, 20} formed at 22, runs 40–70;
+    //   [24, 34) → {24, 28, 32} runs 70–100;  [36, 46) → {36} runs 100–130.
+    // Triton's rule instead sends whatever waits when the instance frees (after the delay):
+    //   {0, 4, 8} 10–40;  {12, 16, 20, 24} 40–70;  {28, 32, 36} 70–100.
+    let text = |rule: &str| {
+        format!(
+            "name = \"arrival\"\nduration = \"37ms\"\n[regions.a]\nreplicas = 1\n[[traffic]]\norigin = \"a\"\n\
+             arrivals = {{ process = \"constant\", rate = \"250/s\" }}\n[serving]\n\
+             service_time = {{ kind = \"constant\", value = \"30ms\" }}\n\
+             batching = {{ {rule}max_batch = 4, max_queue_delay = \"10ms\" }}\n"
+        )
+    };
+    let batches = |got: &[RequestRecord]| -> Vec<(u64, u32)> {
+        let mut starts: Vec<(u64, u32)> = got.iter().map(|r| (r.batch_start / MS, r.batch_size)).collect();
+        starts.dedup();
+        starts
+    };
+    let arrival = records(&text("rule = \"arrival_window\", "), 1);
+    assert_eq!(arrival.iter().map(|r| r.sent / MS).collect::<Vec<_>>(), [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]);
+    assert_eq!(batches(&arrival), [(10, 3), (40, 3), (70, 3), (100, 1)]);
+    assert_eq!(batches(&records(&text(""), 1)), [(10, 3), (40, 4), (70, 3)]);
 }

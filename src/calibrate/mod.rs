@@ -79,6 +79,9 @@ struct Report {
     fit_points: Vec<usize>,
     fitted: Fitted,
     loss: f64,
+    /// The chosen tail mechanism's name: the one that predicted left-out points best.
+    structure: &'static str,
+    structures: Vec<StructureRow>,
     /// Largest |relative error| over the points not fitted (null when all were fitted).
     holdout_max_abs_error_p50: Option<f64>,
     holdout_max_abs_error_p90: Option<f64>,
@@ -95,6 +98,37 @@ struct Fitted {
     host_cores: Option<u32>,
     service_scale: f64,
     service_cv: f64,
+    /// The chosen tail mechanism and its parameters.
+    tail: fit::Tail,
+}
+
+impl Fitted {
+    fn of(candidate: &Candidate) -> Self {
+        Fitted {
+            overhead_ms: candidate.overhead_ms,
+            overhead_cv: candidate.overhead_cv,
+            cpu_workers: candidate.workers,
+            host_cores: candidate.host_cores,
+            service_scale: candidate.service_scale,
+            service_cv: candidate.service_cv,
+            tail: candidate.tail,
+        }
+    }
+}
+
+/// One tail mechanism as fitted, and how it predicted left-out points.
+#[derive(Serialize)]
+struct StructureRow {
+    mechanism: &'static str,
+    chosen: bool,
+    fit_loss: f64,
+    /// Mean loss predicting each fitted point from a fit without it (null with one fitted point).
+    cross_validation_loss: Option<f64>,
+    /// What this mechanism would have predicted at the points not fitted: largest |relative
+    /// error| of p50 and p99 (null when all were fitted). Reported, never used to choose.
+    holdout_max_abs_error_p50: Option<f64>,
+    holdout_max_abs_error_p99: Option<f64>,
+    fitted: Fitted,
 }
 
 fn parse_fit(text: Option<&str>, count: usize) -> Result<Vec<usize>, CliError> {
@@ -187,9 +221,29 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     // The overhead's first guess: what the lowest fitted point's p50 has beyond the simulation's.
     let lowest = fit_points[0];
     let guess = points[lowest].p50_ms - uncalibrated[lowest].p50_ms;
+    let excess = points[lowest].p99_ms - points[lowest].p50_ms;
     let problem = Problem { scenario, inputs, points: fit_points.iter().map(|&k| &points[k]).collect() };
-    let (best, loss) = pool.install(|| problem.fit(guess));
+    let fitted = pool.install(|| problem.fit(guess, excess));
+    let (best, loss) = (fitted.best().candidate.clone(), fitted.best().fit_loss);
     let calibrated = predict_all(Some(&best))?;
+    // Every mechanism's hold-out errors, for the report (the chosen one's are `calibrated`'s).
+    let holdout_errors = |predicted: &[Predicted]| -> (Option<f64>, Option<f64>) {
+        let worst = |f: fn(&Predicted, &loadtest::LoadPoint) -> f64| {
+            (0..points.len())
+                .filter(|k| !fit_points.contains(k))
+                .map(|k| f(&predicted[k], &points[k]).abs())
+                .reduce(f64::max)
+        };
+        (worst(|p, m| relative_error(p.p50_ms, m.p50_ms)), worst(|p, m| relative_error(p.p99_ms, m.p99_ms)))
+    };
+    let mut structure_errors = Vec::new();
+    for (i, structure) in fitted.structures.iter().enumerate() {
+        structure_errors.push(if i == fitted.chosen {
+            holdout_errors(&calibrated)
+        } else {
+            holdout_errors(&predict_all(Some(&structure.candidate))?)
+        });
+    }
 
     let rows: Vec<Row> = points
         .iter()
@@ -226,15 +280,23 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
         scenario: args.scenario.display().to_string(),
         load_tests: sources.clone(),
         fit_points: fit_points.iter().map(|k| k + 1).collect(),
-        fitted: Fitted {
-            overhead_ms: best.overhead_ms,
-            overhead_cv: best.overhead_cv,
-            cpu_workers: best.workers,
-            host_cores: best.host_cores,
-            service_scale: best.service_scale,
-            service_cv: best.service_cv,
-        },
+        fitted: Fitted::of(&best),
         loss,
+        structure: best.tail.name(),
+        structures: fitted
+            .structures
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StructureRow {
+                mechanism: s.candidate.tail.name(),
+                chosen: i == fitted.chosen,
+                fit_loss: s.fit_loss,
+                cross_validation_loss: s.cross_validation_loss,
+                holdout_max_abs_error_p50: structure_errors[i].0,
+                holdout_max_abs_error_p99: structure_errors[i].1,
+                fitted: Fitted::of(&s.candidate),
+            })
+            .collect(),
         holdout_max_abs_error_p50: holdout(|r| r.calibrated_error_p50),
         holdout_max_abs_error_p90: holdout(|r| r.calibrated_error_p90),
         holdout_max_abs_error_p99: holdout(|r| r.calibrated_error_p99),
@@ -274,6 +336,16 @@ fn print_table(rows: &[Row], report: &Report) {
         f.service_scale,
         f.service_cv
     );
+    println!("tail: {} (chosen by cross-validation over the fitted points)", f.tail.describe());
+    for structure in &report.structures {
+        println!(
+            "  {:<10} fit loss {:.4}, cross-validation loss {}{}",
+            structure.mechanism,
+            structure.fit_loss,
+            structure.cross_validation_loss.map_or("-".to_string(), |l| format!("{l:.4}")),
+            if structure.chosen { "  <- chosen" } else { "" }
+        );
+    }
     println!(
         "{:>5} {:>9} {:>9} {:>24} {:>24} {:>24} {:>17}",
         "point", "role", "req/s", "measured p50/p90/p99", "uncalibrated", "calibrated", "error p50/p99"

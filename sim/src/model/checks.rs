@@ -70,6 +70,9 @@ pub(super) fn valid_latency(nanos: f64) -> bool {
     positive_finite(nanos) && nanos <= MAX_DELAY as f64
 }
 
+/// Most parts a mixture may have.
+const MAX_MIXTURE_PARTS: usize = 16;
+
 pub(super) fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioError> {
     let mean = |mean: &crate::units::Duration| -> Result<f64, ScenarioError> {
         check_delay(path.join("mean"), "mean", mean.nanos())?;
@@ -100,6 +103,26 @@ pub(super) fn sampler(path: &KeyPath, dist: &Dist) -> Result<Sampler, ScenarioEr
                 check_delay(path.join("samples").join(i), "a sample", sample.nanos())?;
             }
             Sampler::empirical(samples.iter().map(|d| d.nanos()).collect())
+        }
+        Dist::Mixture { parts } => {
+            if parts.is_empty() || parts.len() > MAX_MIXTURE_PARTS {
+                return fail(path.join("parts"), format!("a mixture needs 1 to {MAX_MIXTURE_PARTS} parts"));
+            }
+            let mut samplers = Vec::with_capacity(parts.len());
+            for (i, part) in parts.iter().enumerate() {
+                let at = path.join("parts").join(i);
+                if !(part.weight.is_finite() && part.weight > 0.0 && part.weight <= 1e6) {
+                    return fail(at.join("weight"), "a part's weight must be above 0 and at most 1e6");
+                }
+                if matches!(part.dist, Dist::Mixture { .. }) {
+                    return fail(
+                        at.join("dist").join("kind"),
+                        "a mixture's parts are simple distributions, not mixtures",
+                    );
+                }
+                samplers.push((part.weight, sampler(&at.join("dist"), &part.dist)?));
+            }
+            Sampler::mixture(samplers)
         }
         Dist::Table { .. } | Dist::Model { .. } => {
             return fail(

@@ -101,6 +101,10 @@ pub struct ServingModel {
     pub cpu_workers: Option<u32>,
     /// Cores shared by the model's batches and the CPU workers (see `scenario::Overhead`).
     pub host_cores: Option<u32>,
+    /// A pure delay before the server (see `scenario::Overhead::jitter`).
+    pub jitter: Option<Sampler>,
+    pub proxy: Option<ProxyModel>,
+    pub stalls: Option<StallModel>,
     pub startup: StartupModel,
     pub health: HealthModel,
     pub cache: Option<CacheModel>,
@@ -114,6 +118,21 @@ pub struct ServingModel {
     /// The serving stack a catalog model's estimate assumed (deploy writes its runtime); None
     /// for other service times.
     pub stack: Option<String>,
+}
+
+/// A proxy hop in front of the model server (see `scenario::Proxy`): time per pass, threads.
+#[derive(Clone, Debug)]
+pub struct ProxyModel {
+    pub time: Sampler,
+    pub threads: u32,
+}
+
+/// Server-wide pauses (see `scenario::Stalls`): the gap from one's end to the next's start
+/// (exponential), and their length.
+#[derive(Clone, Debug)]
+pub struct StallModel {
+    pub gap: Sampler,
+    pub duration: Sampler,
 }
 
 /// The variant a serving runs and its quality against the user's minimum.

@@ -7,7 +7,7 @@ use super::checks::{
 use super::error::{fail, ScenarioError};
 use super::inputs::{model_key, model_seqs, Inputs};
 use super::operations::{build_breaker, build_cache, build_fallback, build_feature_store, build_health, build_startup};
-use super::{MemoryNeed, ReplicaKind, ServingModel, VariantModel};
+use super::{MemoryNeed, ProxyModel, ReplicaKind, ServingModel, StallModel, VariantModel};
 use crate::dist::Sampler;
 use crate::policy::batching::{BatchRule, DynamicBatching};
 use crate::scenario::{self, Dist, KeyPath};
@@ -102,6 +102,26 @@ pub(super) fn batch_latency(
     Ok(Arc::new(TableLatency::new(&points, max_batch, *cv, origin)))
 }
 
+/// Most stalls per second: a pause every millisecond is no longer a pause.
+const MAX_STALL_RATE: f64 = 1000.0;
+
+fn build_stalls(path: &KeyPath, stalls: &scenario::Stalls) -> Result<StallModel, ScenarioError> {
+    let rate = stalls.rate.per_sec();
+    if !(rate.is_finite() && rate > 0.0 && rate <= MAX_STALL_RATE) {
+        return fail(path.join("rate"), format!("rate must be above 0 and at most {MAX_STALL_RATE}/s, got {rate}/s"));
+    }
+    let duration = sampler(&path.join("duration"), &stalls.duration)?;
+    // Stalled at least half the time, the replica is mostly stopped: a typo, not a server.
+    let share = rate * duration.mean() / 1e9;
+    if share >= 0.5 {
+        return fail(
+            path.join("duration"),
+            format!("stalls would take {:.0}% of the time (rate × mean duration): at most 50%", share * 100.0),
+        );
+    }
+    Ok(StallModel { gap: Sampler::exponential(1e9 / rate), duration })
+}
+
 fn describe_dist(dist: &Dist) -> String {
     match dist {
         Dist::Constant { value } => format!("constant {value}"),
@@ -110,6 +130,12 @@ fn describe_dist(dist: &Dist) -> String {
         Dist::Gamma { mean, cv } => format!("gamma mean {mean} cv {cv}"),
         Dist::Uniform { min, max } => format!("uniform {min}..{max}"),
         Dist::Empirical { samples } => format!("empirical ({} samples)", samples.len()),
+        Dist::Mixture { parts } => {
+            let total: f64 = parts.iter().map(|p| p.weight).sum();
+            let parts: Vec<String> =
+                parts.iter().map(|p| format!("{:.3} × {}", p.weight / total, describe_dist(&p.dist))).collect();
+            format!("mixture of {}", parts.join(" + "))
+        }
         Dist::Table { .. } => "table".into(),
         Dist::Model { model, device, seq, stack, .. } => match stack {
             Some(stack) => format!("{model} on {device} under {stack}, seq {seq}"),
@@ -140,10 +166,10 @@ pub(super) fn serving_model(
             );
         }
     }
-    if batching.rule == BatchRule::Window && !preferred.is_empty() {
+    if batching.rule != BatchRule::Triton && !preferred.is_empty() {
         return fail(
             batching_path.join("preferred_batch_sizes"),
-            "preferred batch sizes are Triton's: the window rule has none",
+            "preferred batch sizes are Triton's: the window rules have none",
         );
     }
     preferred.sort_unstable_by(|a, b| b.cmp(a));
@@ -172,6 +198,25 @@ pub(super) fn serving_model(
             );
         }
     }
+    let proxy = serving
+        .overhead
+        .proxy
+        .as_ref()
+        .map(|proxy| {
+            let at = overhead_path.join("proxy");
+            if proxy.threads == 0 || proxy.threads > MAX_CPU_WORKERS {
+                return fail(at.join("threads"), format!("threads must be between 1 and {MAX_CPU_WORKERS}"));
+            }
+            Ok(ProxyModel { time: sampler(&at.join("time"), &proxy.time)?, threads: proxy.threads })
+        })
+        .transpose()?;
+    let jitter = serving.overhead.jitter.as_ref().map(|d| sampler(&overhead_path.join("jitter"), d)).transpose()?;
+    let stalls = serving
+        .overhead
+        .stalls
+        .as_ref()
+        .map(|stalls| build_stalls(&overhead_path.join("stalls"), stalls))
+        .transpose()?;
     let stage = |key: &str, dist: &Option<Dist>| -> Result<Option<Sampler>, ScenarioError> {
         dist.as_ref().map(|d| sampler(&overhead_path.join(key), d)).transpose()
     };
@@ -227,6 +272,9 @@ pub(super) fn serving_model(
         post,
         cpu_workers: serving.overhead.cpu_workers,
         host_cores: serving.overhead.host_cores,
+        jitter,
+        proxy,
+        stalls,
         startup: build_startup(&path.join("startup"), &serving.startup)?,
         health: build_health(&path.join("health_check"), &serving.health_check)?,
         cache: serving.cache.as_ref().map(|c| build_cache(&path.join("cache"), c)).transpose()?,

@@ -15,6 +15,10 @@ pub enum BatchRule {
     /// (LitServe's `batch_timeout`): the batch goes when full or when its window closes, and an
     /// empty window opens the next. Requests queued while the instance was busy wait a whole window.
     Window,
+    /// A collection window of `max_queue_delay` that opens at the first request's arrival,
+    /// whether or not an instance is free (MLServer's adaptive batching): the batch is formed when
+    /// full or when its window closes, and formed batches queue for the instances in order.
+    ArrivalWindow,
 }
 
 /// A checked `[serving.batching]` section.

@@ -34,6 +34,13 @@ pub enum Dist {
     Empirical {
         samples: Vec<Duration>,
     },
+    /// A weighted mixture of simple distributions (a fast path and a rare slow one: the heavy tail
+    /// of a Python server's per-request work): `{ kind = "mixture", parts = [{ weight = 0.97,
+    /// dist = { kind = "lognormal", mean = "3ms", cv = 0.5 } }, { weight = 0.03, dist = { kind =
+    /// "exponential", mean = "40ms" } }] }`. Weights are relative (normalised to 1).
+    Mixture {
+        parts: Vec<MixturePart>,
+    },
     /// Batch latency of a catalog model, computed at scenario load from the model's operator graph
     /// on a catalog device (roofline estimate) or from a measured profile (a path to a profile CSV,
     /// relative to the scenario): `{ kind = "model", model = "distilbert-base-uncased",
@@ -68,6 +75,14 @@ pub enum Dist {
     },
 }
 
+/// One part of a [`Dist::Mixture`].
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MixturePart {
+    pub weight: f64,
+    pub dist: Dist,
+}
+
 impl Dist {
     /// The same distribution with every time `factor` times longer (what-if analyses); None for
     /// the forms whose times live elsewhere (a model's table, a table file): scale those through
@@ -81,6 +96,12 @@ impl Dist {
             Dist::Gamma { mean, cv } => Dist::Gamma { mean: s(mean), cv: *cv },
             Dist::Uniform { min, max } => Dist::Uniform { min: s(min), max: s(max) },
             Dist::Empirical { samples } => Dist::Empirical { samples: samples.iter().map(s).collect() },
+            Dist::Mixture { parts } => Dist::Mixture {
+                parts: parts
+                    .iter()
+                    .map(|p| Some(MixturePart { weight: p.weight, dist: p.dist.scaled(factor)? }))
+                    .collect::<Option<_>>()?,
+            },
             Dist::Table { file: None, points: Some(points), cv } => {
                 Dist::Table { file: None, points: Some(points.iter().map(|(b, d)| (*b, s(d))).collect()), cv: *cv }
             }

@@ -12,7 +12,7 @@ pub mod llm;
 pub mod monitoring;
 pub mod operations;
 
-pub use dist::Dist;
+pub use dist::{Dist, MixturePart};
 pub use key_path::{BadKeyPath, KeyPath, PathSegment};
 // Policy choices are small value types that the scenario names directly: a new policy is one file.
 pub use crate::policy::balance::Balancer;
@@ -730,6 +730,36 @@ pub struct Overhead {
     /// busy CPU worker is a thread, and a batch or stage that starts while more threads run than
     /// there are cores takes (threads ÷ cores) times longer. Needs `cpu_workers`.
     pub host_cores: Option<u32>,
+    /// Time each request spends outside the server's threads and cores before it reaches them
+    /// (the network stack, a load generator sharing the host): a pure delay, so its spread adds
+    /// to latency without queueing anything behind it.
+    pub jitter: Option<Dist>,
+    /// A proxy process in front of the model server (an HTTP front end handing requests to a model
+    /// worker process): every request passes through it on the way in and again on the way out.
+    pub proxy: Option<Proxy>,
+    /// Server-wide pauses (garbage collection, an event loop blocked by a batch): while one lasts,
+    /// none of the replica's work progresses.
+    pub stalls: Option<Stalls>,
+}
+
+/// A proxy hop: `threads` threads (queued FIFO under load), `time` per pass; its busy threads
+/// share `host_cores` with the rest of the replica when that is set.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    pub time: Dist,
+    #[serde(default = "one")]
+    pub threads: u32,
+}
+
+/// Pauses of the whole replica, at `rate` (the gaps between them exponential), each lasting a
+/// draw of `duration`. Work under way when one starts finishes that much later; work that would
+/// start during one starts when it ends.
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stalls {
+    pub rate: Rate,
+    pub duration: Dist,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]

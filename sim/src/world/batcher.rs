@@ -11,7 +11,7 @@ use super::request::Stamp;
 use super::{overlap, serving_of, Event, Outcome, Replica, World, NONE, NO_TIME};
 use crate::metrics::Phase;
 use crate::model::ServingModel;
-use crate::policy::batching::{Dispatch, DynamicBatching};
+use crate::policy::batching::{BatchRule, Dispatch, DynamicBatching};
 use crate::service::Step;
 use crate::units::Nanos;
 use std::collections::VecDeque;
@@ -46,6 +46,11 @@ pub(super) struct BatcherState {
     window_open: Nanos,
     /// Since when the batcher has held requests back with an instance free (NO_TIME: it is not).
     holding_since: Nanos,
+    /// The arrival-window rule: batches formed and waiting for an instance (their sizes, in queue
+    /// order), and the window being collected at the queue's back (its requests, its opening).
+    formed: VecDeque<u32>,
+    collecting: u32,
+    collecting_since: Nanos,
     pub(super) instances: Vec<Instance>,
 }
 
@@ -104,6 +109,9 @@ impl BatcherState {
             timer_at: NO_TIME,
             window_open: 0,
             holding_since: NO_TIME,
+            formed: VecDeque::new(),
+            collecting: 0,
+            collecting_since: 0,
             instances,
         }
     }
@@ -124,7 +132,8 @@ impl World<'_> {
     #[inline]
     pub(super) fn batcher_admit(&mut self, replica: u32, id: u32) {
         let state = &mut self.replicas[replica as usize];
-        let capacity = serving_of(&self.pools, state.pool).queue_capacity as usize;
+        let serving = serving_of(&self.pools, state.pool);
+        let capacity = serving.queue_capacity as usize;
         let pool = state.pool;
         let batcher = state.batcher_mut();
         if batcher.queue.len() >= capacity {
@@ -134,13 +143,44 @@ impl World<'_> {
         batcher.queue.push_back(id);
         self.pools[pool as usize].queued += 1;
         self.stamp(id, Stamp::Enqueued);
+        let policy = batching(serving);
+        if policy.rule == BatchRule::ArrivalWindow {
+            self.collect(replica, policy);
+        }
         self.try_dispatch(replica);
     }
 
-    pub(super) fn on_batch_timer(&mut self, replica: u32) {
+    /// The arrival-window rule: a request joins the window being collected (opening one if none
+    /// is), which becomes a batch when full or, with no delay, at once.
+    #[cold]
+    fn collect(&mut self, replica: u32, batching: &DynamicBatching) {
+        let now = self.now;
         let batcher = self.replicas[replica as usize].batcher_mut();
-        if batcher.timer_at == self.now {
+        batcher.collecting += 1;
+        if batcher.collecting == 1 && batching.max_queue_delay > 0 {
+            batcher.collecting_since = now;
+            let closes = now.saturating_add(batching.max_queue_delay);
+            batcher.timer_at = closes;
+            self.events.schedule(closes, Event::Kind(KindEvent::BatchTimer { replica }));
+        }
+        if batcher.collecting >= batching.max_batch || batching.max_queue_delay == 0 {
+            let size = std::mem::take(&mut batcher.collecting);
+            batcher.formed.push_back(size);
+        }
+    }
+
+    pub(super) fn on_batch_timer(&mut self, replica: u32) {
+        let now = self.now;
+        let state = &mut self.replicas[replica as usize];
+        let delay = batching(serving_of(&self.pools, state.pool)).max_queue_delay;
+        let batcher = state.batcher_mut();
+        if batcher.timer_at == now {
             batcher.timer_at = NO_TIME;
+        }
+        // An arrival window closes (a timer of a window already formed full finds a younger one).
+        if batcher.collecting > 0 && now >= batcher.collecting_since.saturating_add(delay) {
+            let size = std::mem::take(&mut batcher.collecting);
+            batcher.formed.push_back(size);
         }
         self.try_dispatch(replica);
     }
@@ -163,10 +203,20 @@ impl World<'_> {
                 }
                 return;
             };
+            let policy = batching(serving_of(&self.pools, pool));
+            if policy.rule == BatchRule::ArrivalWindow {
+                match batcher.formed.pop_front() {
+                    Some(size) => {
+                        self.start_batch(replica, size);
+                        continue;
+                    }
+                    None => return,
+                }
+            }
             let waiting = batcher.queue.len() as u32;
             let enqueued = self.requests[oldest as usize].at(Stamp::Enqueued);
             let window_open = batcher.window_open;
-            match batching(serving_of(&self.pools, pool)).decide(waiting, enqueued, self.now, window_open) {
+            match policy.decide(waiting, enqueued, self.now, window_open) {
                 Dispatch::Send(take) => self.start_batch(replica, take),
                 Dispatch::WaitUntil(ready_at) => {
                     if batcher.holding_since == NO_TIME {
@@ -249,7 +299,7 @@ impl World<'_> {
             self.pools[pool as usize].metrics.batch_sizes[size as usize] += 1;
         }
         if gpu == NONE {
-            self.events.schedule(now.saturating_add(service), Event::Kind(KindEvent::BatchDone { replica, instance }));
+            self.schedule_work(replica, service, false, Event::Kind(KindEvent::BatchDone { replica, instance }));
         } else {
             self.gpu_start(gpu, place, replica, instance, service);
         }
@@ -327,6 +377,9 @@ impl World<'_> {
             self.pools[pool as usize].queued -= 1;
             self.server_error(id, Outcome::Failed, true);
         }
+        let batcher = self.replicas[replica as usize].batcher_mut();
+        batcher.formed.clear();
+        batcher.collecting = 0;
     }
 
     /// A crash: the running batches' requests fail now; the instances stay busy (dead) until their

@@ -310,8 +310,7 @@ impl World<'_> {
                 llm_metrics.decode_tokens += u64::from(step.decode_tokens);
             }
         }
-        self.events
-            .schedule(now.saturating_add(time), Event::Kind(KindEvent::LlmStepDone { replica, step: step_number }));
+        self.schedule_work(replica, time, false, Event::Kind(KindEvent::LlmStepDone { replica, step: step_number }));
     }
 
     /// An iteration ended: every scheduled sequence computed its tokens; those at their last

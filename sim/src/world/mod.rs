@@ -29,10 +29,12 @@ mod operate;
 mod outcome;
 mod pipeline;
 mod prefix;
+mod proxy;
 mod replica;
 mod request;
 mod series;
 mod shared_job;
+mod stall;
 mod trace;
 
 pub use pipeline::StageMetrics;
@@ -78,6 +80,14 @@ enum Event {
     },
     /// A CPU worker finished a pre- or post-processing task.
     CpuDone {
+        request: u32,
+    },
+    /// The proxy passed a request on (`proxy.rs`).
+    ProxyDone {
+        request: u32,
+    },
+    /// A request's jitter (a delay before the server) ended (`proxy.rs`).
+    JitterDone {
         request: u32,
     },
     /// A replica kind's own event (`kind.rs`).
@@ -162,6 +172,12 @@ struct Replica {
     overhead_rng: Rng,
     cpu_idle: u32,
     cpu_waiting: VecDeque<u32>,
+    /// The proxy hop's threads, when the serving has one (`proxy.rs`).
+    proxy: Option<Box<proxy::ProxyState>>,
+    /// The replica's pauses, when the serving stalls (`stall.rs`).
+    stalls: Option<Box<stall::StallTimeline>>,
+    /// The stream of its requests' jitter, when the serving has one (`proxy.rs`).
+    jitter_rng: Option<Box<Rng>>,
     /// The shared GPU it runs on and its model's place in the GPU's group (NONE: dedicated).
     gpu: u32,
     gpu_place: u32,
@@ -317,6 +333,10 @@ pub struct World<'m> {
     free_requests: Vec<u32>,
     next_serial: u64,
     next_batch: u64,
+    /// Some replica stalls (`stall.rs`): otherwise work is scheduled without asking.
+    stalls_anywhere: bool,
+    /// Some serving has jitter or a proxy before its server (`proxy.rs`).
+    hops_anywhere: bool,
     sources: Vec<SourceState>,
     /// Per source: its next arrival (what the request carries).
     next_arrivals: Vec<Arrival>,
@@ -441,6 +461,14 @@ impl<'m> World<'m> {
                     overhead_rng: rng::stream(seed, &format!("overhead/{id}")),
                     cpu_idle: serving.cpu_workers.unwrap_or(0),
                     cpu_waiting: VecDeque::new(),
+                    proxy: serving.proxy.as_ref().map(|proxy| {
+                        Box::new(proxy::ProxyState::new(rng::stream(seed, &format!("proxy/{id}")), proxy.threads))
+                    }),
+                    jitter_rng: serving.jitter.as_ref().map(|_| Box::new(rng::stream(seed, &format!("jitter/{id}")))),
+                    stalls: serving
+                        .stalls
+                        .as_ref()
+                        .map(|_| Box::new(stall::StallTimeline::new(rng::stream(seed, &format!("stalls/{id}"))))),
                     gpu: NONE,
                     gpu_place: NONE,
                 });
@@ -519,6 +547,11 @@ impl<'m> World<'m> {
             free_requests: Vec::with_capacity(1024),
             next_serial: 0,
             next_batch: 0,
+            stalls_anywhere: replicas.iter().any(|r| r.stalls.is_some()),
+            hops_anywhere: pools
+                .iter()
+                .filter_map(|p| p.serving)
+                .any(|serving| serving.jitter.is_some() || serving.proxy.is_some()),
             next_arrivals: vec![Arrival { time: 0, size: 0, output: 0, row: NONE, group: NONE }; model.sources.len()],
             token_rngs: model.sources.iter().map(|s| rng::stream(seed, &format!("tokens/{}", s.stream))).collect(),
             sources,
@@ -599,6 +632,8 @@ impl<'m> World<'m> {
                 Event::FeatureDone { request } => self.on_feature_done(request),
                 Event::StageDone { request } => self.on_stage_done(request),
                 Event::CpuDone { request } => self.on_cpu_done(request),
+                Event::ProxyDone { request } => self.on_proxy_done(request),
+                Event::JitterDone { request } => self.on_jitter_done(request),
                 Event::Kind(event) => self.on_kind_event(event),
                 Event::Respond { request } => self.on_respond(request),
                 Event::ClientError { request } => self.on_client_error(request),

@@ -380,6 +380,9 @@ impl World<'_> {
         while let Some(id) = self.replicas[replica as usize].cpu_waiting.pop_front() {
             self.server_error(id, Outcome::Failed, true);
         }
+        while let Some(id) = self.replicas[replica as usize].proxy.as_mut().and_then(|p| p.waiting.pop_front()) {
+            self.server_error(id, Outcome::Failed, true);
+        }
         self.fail_running(replica);
         if phase == Phase::Draining {
             self.set_phase(replica, Phase::Off);

@@ -5,6 +5,7 @@
 use super::request::{Stage, Stamp};
 use super::{serving_of, Event, Outcome, World, NONE};
 use crate::metrics::Phase;
+use crate::model::ServingModel;
 use crate::units::Nanos;
 
 impl World<'_> {
@@ -19,12 +20,39 @@ impl World<'_> {
         self.stamp(id, Stamp::EnteredReplica);
         self.replicas[replica as usize].outstanding += 1;
         let serving = serving_of(&self.pools, pool);
+        if !self.hops_anywhere {
+            return self.start_pre(replica, id, serving);
+        }
+        if let Some(jitter) = &serving.jitter {
+            let rng = self.replicas[replica as usize].jitter_rng.as_mut().expect("a jittered replica has its stream");
+            let delay = jitter.sample(rng);
+            // Outside the server: no pause of its delays this.
+            self.events.schedule(self.now.saturating_add(delay), Event::JitterDone { request: id });
+        } else {
+            self.reach_server(replica, id);
+        }
+    }
+
+    /// The request reaches the server process: its proxy, or pre-processing.
+    #[inline]
+    pub(super) fn reach_server(&mut self, replica: u32, id: u32) {
+        let serving = serving_of(&self.pools, self.requests[id as usize].pool);
+        if serving.proxy.is_some() {
+            self.proxy_submit(replica, id);
+        } else {
+            self.start_pre(replica, id, serving);
+        }
+    }
+
+    /// Pre-processing begins (past the proxy, if any).
+    #[inline]
+    pub(super) fn start_pre(&mut self, replica: u32, id: u32, serving: &ServingModel) {
         match &serving.pre {
             Some(_) if serving.cpu_workers.is_some() => self.cpu_submit(replica, id),
             Some(pre) => {
                 self.stamp(id, Stamp::PreStarted);
                 let delay = pre.sample(&mut self.replicas[replica as usize].overhead_rng);
-                self.schedule_in(delay, pre.is_constant(), Event::StageDone { request: id });
+                self.schedule_work(replica, delay, pre.is_constant(), Event::StageDone { request: id });
             }
             None => {
                 self.stamp(id, Stamp::PreStarted);
@@ -66,10 +94,18 @@ impl World<'_> {
         let request = self.requests[id as usize];
         match request.stage {
             Stage::Pre => self.admit(request.replica, id),
-            Stage::Post => {
-                self.stamp(id, Stamp::Departed);
-                self.depart(id);
-            }
+            Stage::Post => self.post_done(request.replica, id),
+        }
+    }
+
+    /// Post-processing is done: the answer leaves, through the proxy if there is one.
+    #[inline]
+    fn post_done(&mut self, replica: u32, id: u32) {
+        if self.hops_anywhere && serving_of(&self.pools, self.requests[id as usize].pool).proxy.is_some() {
+            self.proxy_submit(replica, id);
+        } else {
+            self.stamp(id, Stamp::Departed);
+            self.depart(id);
         }
     }
 
@@ -93,9 +129,9 @@ impl World<'_> {
             let (time, constant) = self.stage_time(replica, stage);
             let stretch = self.host_contention(replica);
             if stretch > 1.0 {
-                self.events.schedule(self.now + (time as f64 * stretch) as Nanos, Event::CpuDone { request: id });
+                self.schedule_work(replica, (time as f64 * stretch) as Nanos, false, Event::CpuDone { request: id });
             } else {
-                self.schedule_in(time, constant, Event::CpuDone { request: id });
+                self.schedule_work(replica, time, constant, Event::CpuDone { request: id });
             }
             return;
         }
@@ -118,7 +154,11 @@ impl World<'_> {
         };
         let batches = self.units_running(replica);
         let workers = serving.cpu_workers.unwrap_or(0) - state.cpu_idle;
-        (f64::from(batches + workers) / f64::from(cores)).max(1.0)
+        let proxies = match (&serving.proxy, &state.proxy) {
+            (Some(model), Some(proxy)) => model.threads - proxy.idle,
+            _ => 0,
+        };
+        (f64::from(batches + workers + proxies) / f64::from(cores)).max(1.0)
     }
 
     #[cold]
@@ -165,12 +205,11 @@ impl World<'_> {
             Some(post) => {
                 self.stamp(id, Stamp::PostStarted);
                 let delay = post.sample(&mut self.replicas[replica as usize].overhead_rng);
-                self.schedule_in(delay, post.is_constant(), Event::StageDone { request: id });
+                self.schedule_work(replica, delay, post.is_constant(), Event::StageDone { request: id });
             }
             None => {
                 self.stamp(id, Stamp::PostStarted);
-                self.stamp(id, Stamp::Departed);
-                self.depart(id);
+                self.post_done(replica, id);
             }
         }
     }

@@ -4,11 +4,21 @@
 
 use sim::model::{build, Inputs, Model};
 use sim::summary::{Section, Summary};
-use sim::world::{run, RunOptions, RunOutput};
+use sim::world::{run, RequestRecord, RunOptions, RunOutput};
 
 pub fn model(toml_text: &str) -> Model {
     let scenario = toml::from_str(toml_text).unwrap_or_else(|e| panic!("test scenario does not parse: {e}"));
     build(&scenario, &Inputs::default()).unwrap_or_else(|e| panic!("test scenario does not build: {e}"))
+}
+
+pub const MS: u64 = 1_000_000;
+
+/// Runs `text` keeping every request's record, in the order they were sent.
+pub fn records(text: &str, seed: u64) -> Vec<RequestRecord> {
+    let model = model(text);
+    let mut out = run(&model, &RunOptions { seed, record_requests: true, ..Default::default() }).requests;
+    out.sort_by_key(|r| r.serial);
+    out
 }
 
 pub fn run_seed(model: &Model, seed: u64) -> RunOutput {
