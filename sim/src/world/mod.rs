@@ -462,13 +462,12 @@ impl<'m> World<'m> {
                     cpu_idle: serving.cpu_workers.unwrap_or(0),
                     cpu_waiting: VecDeque::new(),
                     proxy: serving.proxy.as_ref().map(|proxy| {
-                        Box::new(proxy::ProxyState::new(rng::stream(seed, &format!("proxy/{id}")), proxy.threads))
+                        Box::new(proxy::ProxyState::new(proxy.clone(), rng::stream(seed, &format!("proxy/{id}"))))
                     }),
                     jitter_rng: serving.jitter.as_ref().map(|_| Box::new(rng::stream(seed, &format!("jitter/{id}")))),
-                    stalls: serving
-                        .stalls
-                        .as_ref()
-                        .map(|_| Box::new(stall::StallTimeline::new(rng::stream(seed, &format!("stalls/{id}"))))),
+                    stalls: serving.stalls.as_ref().map(|stalls| {
+                        Box::new(stall::StallTimeline::new(stalls.clone(), rng::stream(seed, &format!("stalls/{id}"))))
+                    }),
                     gpu: NONE,
                     gpu_place: NONE,
                 });

@@ -6,19 +6,27 @@
 
 use super::request::{Stage, Stamp};
 use super::{serving_of, Event, Outcome, World};
+use crate::model::ProxyModel;
 use crate::rng::Rng;
 use std::collections::VecDeque;
 
 /// One replica's proxy.
 pub(super) struct ProxyState {
+    model: ProxyModel,
     rng: Rng,
     pub(super) idle: u32,
     pub(super) waiting: VecDeque<u32>,
 }
 
 impl ProxyState {
-    pub(super) fn new(rng: Rng, threads: u32) -> Self {
-        ProxyState { rng, idle: threads, waiting: VecDeque::new() }
+    pub(super) fn new(model: ProxyModel, rng: Rng) -> Self {
+        let idle = model.threads;
+        ProxyState { model, rng, idle, waiting: VecDeque::new() }
+    }
+
+    /// Threads passing a request now.
+    pub(super) fn busy(&self) -> u32 {
+        self.model.threads - self.idle
     }
 }
 
@@ -26,15 +34,15 @@ impl World<'_> {
     /// Request `id` reaches `replica`'s proxy, inbound (stage `Pre`) or outbound (`Post`).
     #[cold]
     pub(super) fn proxy_submit(&mut self, replica: u32, id: u32) {
-        let state = &mut self.replicas[replica as usize];
-        let proxy = state.proxy.as_mut().expect("a replica with a proxy model has its state");
+        let Some(proxy) = self.replicas[replica as usize].proxy.as_mut() else {
+            unreachable!("callers pass requests to a proxy only on replicas that have one")
+        };
         if proxy.idle == 0 {
             proxy.waiting.push_back(id);
             return;
         }
         proxy.idle -= 1;
-        let model = serving_of(&self.pools, state.pool).proxy.as_ref().expect("the proxy's model");
-        let time = model.time.sample(&mut proxy.rng);
+        let time = proxy.model.time.sample(&mut proxy.rng);
         let stretch = self.host_contention(replica);
         let time = if stretch > 1.0 { (time as f64 * stretch) as crate::units::Nanos } else { time };
         self.schedule_work(replica, time, false, Event::ProxyDone { request: id });
@@ -44,7 +52,9 @@ impl World<'_> {
     pub(super) fn on_proxy_done(&mut self, id: u32) {
         // The thread is free whatever became of the request (see `on_cpu_done`).
         let replica = self.requests[id as usize].replica;
-        let proxy = self.replicas[replica as usize].proxy.as_mut().expect("the proxy's state");
+        let Some(proxy) = self.replicas[replica as usize].proxy.as_mut() else {
+            unreachable!("only a proxy schedules ProxyDone")
+        };
         proxy.idle += 1;
         if let Some(next) = proxy.waiting.pop_front() {
             self.proxy_submit(replica, next);

@@ -37,7 +37,7 @@ impl World<'_> {
     #[inline]
     pub(super) fn reach_server(&mut self, replica: u32, id: u32) {
         let serving = serving_of(&self.pools, self.requests[id as usize].pool);
-        if serving.proxy.is_some() {
+        if self.replicas[replica as usize].proxy.is_some() {
             self.proxy_submit(replica, id);
         } else {
             self.start_pre(replica, id, serving);
@@ -101,7 +101,7 @@ impl World<'_> {
     /// Post-processing is done: the answer leaves, through the proxy if there is one.
     #[inline]
     fn post_done(&mut self, replica: u32, id: u32) {
-        if self.hops_anywhere && serving_of(&self.pools, self.requests[id as usize].pool).proxy.is_some() {
+        if self.hops_anywhere && self.replicas[replica as usize].proxy.is_some() {
             self.proxy_submit(replica, id);
         } else {
             self.stamp(id, Stamp::Departed);
@@ -154,10 +154,7 @@ impl World<'_> {
         };
         let batches = self.units_running(replica);
         let workers = serving.cpu_workers.unwrap_or(0) - state.cpu_idle;
-        let proxies = match (&serving.proxy, &state.proxy) {
-            (Some(model), Some(proxy)) => model.threads - proxy.idle,
-            _ => 0,
-        };
+        let proxies = state.proxy.as_ref().map_or(0, |proxy| proxy.busy());
         (f64::from(batches + workers + proxies) / f64::from(cores)).max(1.0)
     }
 

@@ -4,7 +4,7 @@
 //! counted around the pauses it meets: work under way when one starts finishes that much later,
 //! and work started during one starts when it ends.
 
-use super::{serving_of, Event, World};
+use super::{Event, World};
 use crate::model::StallModel;
 use crate::rng::Rng;
 use crate::units::Nanos;
@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 
 /// One replica's pauses from now on.
 pub(super) struct StallTimeline {
+    model: StallModel,
     rng: Rng,
     /// Pauses that had not ended at the last query, in time order: (start, end).
     ahead: VecDeque<(Nanos, Nanos)>,
@@ -20,19 +21,19 @@ pub(super) struct StallTimeline {
 }
 
 impl StallTimeline {
-    pub(super) fn new(rng: Rng) -> Self {
-        StallTimeline { rng, ahead: VecDeque::with_capacity(16), drawn_until: 0 }
+    pub(super) fn new(model: StallModel, rng: Rng) -> Self {
+        StallTimeline { model, rng, ahead: VecDeque::with_capacity(16), drawn_until: 0 }
     }
 
-    fn draw(&mut self, model: &StallModel) {
-        let start = self.drawn_until.saturating_add(model.gap.sample(&mut self.rng));
-        let end = start.saturating_add(model.duration.sample(&mut self.rng));
+    fn draw(&mut self) {
+        let start = self.drawn_until.saturating_add(self.model.gap.sample(&mut self.rng));
+        let end = start.saturating_add(self.model.duration.sample(&mut self.rng));
         self.ahead.push_back((start, end));
         self.drawn_until = end;
     }
 
     /// When `work` nanoseconds of running time that may start at `now` are done.
-    pub(super) fn finish(&mut self, model: &StallModel, now: Nanos, work: Nanos) -> Nanos {
+    pub(super) fn finish(&mut self, now: Nanos, work: Nanos) -> Nanos {
         while self.ahead.front().is_some_and(|&(_, end)| end <= now) {
             self.ahead.pop_front();
         }
@@ -40,7 +41,7 @@ impl StallTimeline {
         let mut i = 0;
         loop {
             if i == self.ahead.len() {
-                self.draw(model);
+                self.draw();
                 // Pauses drawn for a stretch nobody worked through (an idle replica) are past.
                 if self.ahead[i].1 <= now {
                     self.ahead.pop_back();
@@ -68,12 +69,10 @@ impl World<'_> {
         if !self.stalls_anywhere {
             return self.schedule_in(work, constant, event);
         }
-        let state = &mut self.replicas[replica as usize];
-        match state.stalls.as_mut() {
+        match self.replicas[replica as usize].stalls.as_mut() {
             None => self.schedule_in(work, constant, event),
             Some(stalls) => {
-                let model = serving_of(&self.pools, state.pool).stalls.as_ref().expect("a timeline has its model");
-                let at = stalls.finish(model, self.now, work);
+                let at = stalls.finish(self.now, work);
                 self.events.schedule(at, event);
             }
         }
@@ -89,16 +88,16 @@ mod tests {
     fn work_is_counted_around_the_pauses() {
         // Constant gaps of 100 ms and pauses of 20 ms: paused 100–120, 220–240, 340–360, …
         let model = StallModel { gap: Sampler::constant(100 * MS), duration: Sampler::constant(20 * MS) };
-        let mut timeline = StallTimeline::new(crate::rng::stream(1, "test"));
+        let mut timeline = StallTimeline::new(model, crate::rng::stream(1, "test"));
         // Work that ends before the first pause is untouched; one that reaches it waits it out.
-        assert_eq!(timeline.finish(&model, 0, 100 * MS), 100 * MS);
-        assert_eq!(timeline.finish(&model, 90 * MS, 30 * MS), 140 * MS);
+        assert_eq!(timeline.finish(0, 100 * MS), 100 * MS);
+        assert_eq!(timeline.finish(90 * MS, 30 * MS), 140 * MS);
         // Started during a pause: from its end.
-        assert_eq!(timeline.finish(&model, 105 * MS, 10 * MS), 130 * MS);
+        assert_eq!(timeline.finish(105 * MS, 10 * MS), 130 * MS);
         // Long work crosses three pauses: 120–220, 240–340, then 50 ms from 360.
-        assert_eq!(timeline.finish(&model, 120 * MS, 250 * MS), 410 * MS);
+        assert_eq!(timeline.finish(120 * MS, 250 * MS), 410 * MS);
         // Much later (an idle replica): the pauses keep their schedule, 1300–1320 is one.
-        assert_eq!(timeline.finish(&model, 1290 * MS, 20 * MS), 1330 * MS);
+        assert_eq!(timeline.finish(1290 * MS, 20 * MS), 1330 * MS);
     }
 
     const MS: Nanos = 1_000_000;
