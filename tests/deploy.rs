@@ -32,7 +32,17 @@ fn generated_configs_pass_real_schemas_and_broken_ones_do_not() {
     let dir = std::env::temp_dir().join(format!("servesim-deploy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.join("plan");
-    let scenario = repo("scenarios/three-region.toml");
+    // The bundled day shortened to two hours: what is deployed comes from the configuration, not
+    // from how long it was simulated (tests/cli.rs and tests/digests.rs run the whole day).
+    std::fs::create_dir_all(&dir).unwrap();
+    let day = std::fs::read_to_string(repo("scenarios/three-region.toml")).unwrap();
+    let hours = "duration = \"24h\"\nwarmup = \"10min\"\ninterval = \"15min\"\n";
+    assert!(day.contains(hours));
+    let scenario = write(
+        &dir,
+        "three-region.toml",
+        &day.replace(hours, "duration = \"2h\"\nwarmup = \"10min\"\ninterval = \"15min\"\n"),
+    );
     let plan = servesim(&["plan", &scenario, "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
     let deploy = out.join("deploy");
@@ -415,8 +425,10 @@ fn the_triton_runtime_follows_the_serving_stack() {
         ("tensorflow", "platform: \"tensorflow_savedmodel\"", "name: tensorflow"),
         ("pytorch", "backend: \"python\"", "name: triton"),
     ] {
+        // A minute of the quickstart's five: the runtime follows the stack, whatever the length.
         let text = original
             .replace(written, &format!("device = \"a10g\", seq = 128, stack = \"{stack}\" }}"))
+            .replace("duration = \"5min\"\nwarmup = \"30s\"", "duration = \"1min\"\nwarmup = \"10s\"")
             .replace("[sweep]", "[ignored]")
             .replace("[sweep.parameters]", "[ignored.parameters]");
         // The sweep tables are renamed away; a plan needs one, so keep a one-point sweep.

@@ -121,11 +121,12 @@ struct Margins {
 }
 
 fn margins(plan: &Plan, scenario: &Scenario, zones: u32, cases: &[Survive]) -> Result<Margins, String> {
-    Ok(Margins {
-        traffic: plan.headroom(scenario, true)?,
-        service: plan.headroom(scenario, false)?,
-        survival: cases.iter().map(|&s| plan.survival(scenario, s, zones)).collect(),
-    })
+    // Each margin is its own runs: measured side by side, then reported in a fixed order.
+    let ((traffic, service), survival) = rayon::join(
+        || rayon::join(|| plan.headroom(scenario, true), || plan.headroom(scenario, false)),
+        || cases.par_iter().map(|&s| plan.survival(scenario, s, zones)).collect(),
+    );
+    Ok(Margins { traffic: traffic?, service: service?, survival })
 }
 
 fn factor(headroom: Headroom) -> f64 {

@@ -4,6 +4,7 @@
 use crate::apply;
 use crate::error::PlanError;
 use crate::space::Point;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sim::model::Inputs;
 use sim::rng::replication_seed;
@@ -485,10 +486,17 @@ impl Plan {
         let mut pooled: Option<(Summary, sim::summary::Distributions)> = None;
         let mut sketches = Vec::new();
         let bounds = self.spec.slo_confidence.filter(|_| self.spec.replications > 1);
-        for r in 0..self.spec.replications {
-            let options =
-                RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
-            let output = sim::run(&model, &options);
+        // Replications side by side (each is seeded by its number, so the pool's size changes
+        // nothing), then read in order: the first unmeasured one is the error, as if run in turn.
+        let outputs: Vec<sim::RunOutput> = (0..self.spec.replications)
+            .into_par_iter()
+            .map(|r| {
+                let options =
+                    RunOptions { seed: replication_seed(self.seed, r), give_up_loss: give_up, ..Default::default() };
+                sim::run(&model, &options)
+            })
+            .collect();
+        for (r, output) in outputs.into_iter().enumerate() {
             if let Some(reason) = output.summary.unmeasured(&model) {
                 return Err(reason);
             }

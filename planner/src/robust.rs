@@ -4,6 +4,7 @@
 //! and seeds), so a stressed run differs from the nominal one only by the stress.
 
 use crate::evaluate::{bisect, Plan, Runs};
+use rayon::prelude::*;
 use sim::scenario::{PlanRisks, Scenario, Survive};
 use sim::whatif;
 
@@ -59,22 +60,27 @@ impl Plan {
     /// The configuration `scenario` under each risk `risks` names (`service_high`: the top of the
     /// service-time band), in the order traffic, service time, survival.
     pub fn stress(&self, scenario: &Scenario, risks: &PlanRisks, service_high: f64) -> Vec<Stressed> {
-        let mut out = Vec::new();
-        if risks.traffic_margin > 0.0 {
-            let mut s = scenario.clone();
-            sim::scenario::scale_traffic(&mut s, 1.0 + risks.traffic_margin);
-            out.push(self.stressed(Risk::Traffic, format!("+{:.0}% traffic", risks.traffic_margin * 100.0), &s));
-        }
-        if risks.service_time_band && service_high > 1.0 {
-            let mut s = scenario.clone();
-            whatif::scale_service_time(&mut s, service_high);
-            let what = format!("service time ×{service_high:.2} (top of its band)");
-            out.push(self.stressed(Risk::ServiceTime, what, &s));
-        }
-        for &survive in &risks.survive {
-            out.push(self.survival(scenario, survive, risks.zones));
-        }
-        out
+        // Each risk is its own runs: judged side by side, then listed in a fixed order.
+        let traffic = || {
+            (risks.traffic_margin > 0.0).then(|| {
+                let mut s = scenario.clone();
+                sim::scenario::scale_traffic(&mut s, 1.0 + risks.traffic_margin);
+                self.stressed(Risk::Traffic, format!("+{:.0}% traffic", risks.traffic_margin * 100.0), &s)
+            })
+        };
+        let service = || {
+            (risks.service_time_band && service_high > 1.0).then(|| {
+                let mut s = scenario.clone();
+                whatif::scale_service_time(&mut s, service_high);
+                let what = format!("service time ×{service_high:.2} (top of its band)");
+                self.stressed(Risk::ServiceTime, what, &s)
+            })
+        };
+        let survival = || -> Vec<Stressed> {
+            risks.survive.par_iter().map(|&survive| self.survival(scenario, survive, risks.zones)).collect()
+        };
+        let (traffic, (service, survival)) = rayon::join(traffic, || rayon::join(service, survival));
+        traffic.into_iter().chain(service).chain(survival).collect()
     }
 
     /// The configuration with `survive`'s failure: for a replica or a zone, in every region that
@@ -112,8 +118,8 @@ impl Plan {
         };
         let kind = Risk::Survive(survive);
         let mut worst = Stressed { kind, risk: label.into(), holds: true, reason: String::new(), pressure: 0.0 };
-        for (what, s) in cases {
-            let got = self.stressed(kind, what, &s);
+        let outcomes: Vec<Stressed> = cases.into_par_iter().map(|(what, s)| self.stressed(kind, what, &s)).collect();
+        for got in outcomes {
             if !got.holds && worst.holds {
                 worst.holds = false;
                 worst.reason = format!("{}: {}", got.risk, got.reason);
@@ -136,11 +142,13 @@ impl Plan {
             let runs = self.run_all(&s)?;
             Ok((self.meets(&runs), runs))
         };
-        let (ok, runs) = at(1.0)?;
+        // The forecast and the limit side by side; read in that order, as if run in turn.
+        let (forecast, limit) = rayon::join(|| at(1.0), || at(HEADROOM_LIMIT));
+        let (ok, runs) = forecast?;
         if !ok {
             return Ok(Headroom::None);
         }
-        if at(HEADROOM_LIMIT)?.0 {
+        if limit?.0 {
             return Ok(Headroom::Beyond(HEADROOM_LIMIT));
         }
         let split = |good: f64, bad: f64| (bad - good > HEADROOM_STEP).then(|| (good + bad) / 2.0);

@@ -126,6 +126,8 @@ fn replay(base: &Scenario, point: &Point, iteration: &IterationTime) -> Scenario
     }];
     scenario.warmup = Duration(0);
     scenario.duration = Duration::from_secs_f64(point.last_sent_s.ceil() + 1.0);
+    // One time-series row: the fit reads only the replay's percentiles.
+    scenario.interval = scenario.duration;
     let serving = scenario.serving.as_mut().expect("checked: a top-level [serving]");
     serving.llm.as_mut().expect("checked: an LLM engine").iteration = Some(iteration.clone());
     scenario
