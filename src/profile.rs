@@ -1,4 +1,4 @@
-//! `servesim profile`: measures operators on this host (CPU) or its GPU (CUDA, feature `cuda`)
+//! `servesim profile`: measures operators on this host (CPU) or its GPU (CUDA, default feature `cuda`)
 //! and writes a profile CSV with its provenance.
 
 use crate::error::CliError;
@@ -15,7 +15,7 @@ pub enum Backend {
 
 #[derive(clap::Args)]
 pub struct ProfileArgs {
-    /// Where to measure: this host's CPU (one thread) or its GPU (needs a build with `--features cuda`).
+    /// Where to measure: this host's CPU (one thread) or its GPU (CUDA, loaded at run time).
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
     /// Catalog model whose operators to measure over the batch × sequence grid (repeatable).
