@@ -185,4 +185,13 @@ fn bad_load_tests_get_one_line_with_file_line_and_column() {
     let output = servesim(&["calibrate", &diurnal, &two]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("diurnal.toml:10:"), "{}", stderr(&output));
+    // A declared tail mechanism is a batching server's: an LLM engine's calibration refuses it,
+    // and an unknown name is refused with the ones there are.
+    let llm = repo("validation/results/vllm-cpu.toml");
+    let output = servesim(&["calibrate", &llm, &two, &two, "--tail", "proxy"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--tail chooses a dynamic-batching server's tail"), "{}", stderr(&output));
+    let output = servesim(&["calibrate", &bare, &two, &two, "--tail", "gc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("slow_path"), "{}", stderr(&output));
 }

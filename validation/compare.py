@@ -1,7 +1,9 @@
 """Calibrates servesim on each committed result set (LitServe, Triton, MLServer) (validation/results/<server>-<config>.csv and
 .toml) and prints the comparison as the Markdown tables of docs/validation.md.
 
-    python3 validation/compare.py [--servesim target/release/servesim]
+    python3 validation/compare.py [--servesim target/release/servesim] [--tail auto|proxy|...]
+
+`--tail` is passed to `servesim calibrate` (default auto: the mechanism cross-validation chooses).
 """
 
 import argparse
@@ -31,9 +33,20 @@ def describe(tail):
     return f"proxy, {tail['pass_ms']:.2f} ms a pass"
 
 
+def mark(report, structure):
+    """The last column of the mechanisms' table: the chosen one, and cross-validation's choice."""
+    marks = []
+    if structure["chosen"]:
+        marks.append("**declared**" if report["structure_chosen_by"] == "declared" else "**chosen**")
+    if report["structure_chosen_by"] == "declared" and structure["mechanism"] == report["cross_validation_choice"]:
+        marks.append("cross-validation's choice")
+    return ", ".join(marks)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--servesim", default=os.path.join(HERE, "..", "target", "release", "servesim"))
+    parser.add_argument("--tail", default="auto")
     args = parser.parse_args()
     for scenario in sorted(glob.glob(os.path.join(HERE, "results", "*.toml"))):
         tag = os.path.basename(scenario)[: -len(".toml")]
@@ -41,7 +54,9 @@ def main():
             continue  # not a summary load test (the vLLM engine's are per request: its own section)
         out = os.path.join(HERE, ".work", "compare", tag)
         subprocess.run(
-            [args.servesim, "calibrate", scenario, scenario[: -len(".toml")] + ".csv", "--out", out, "-q"], check=True
+            [args.servesim, "calibrate", scenario, scenario[: -len(".toml")] + ".csv", "--out", out, "-q",
+             "--tail", args.tail],
+            check=True,
         )
         report = json.load(open(os.path.join(out, "calibration.json")))
         f = report["fitted"]
@@ -59,7 +74,7 @@ def main():
             held = (f"{pct(st['holdout_max_abs_error_p50'])[1:]} / {pct(st['holdout_max_abs_error_p99'])[1:]}"
                     if st["holdout_max_abs_error_p50"] is not None else "-")
             print(f"| {st['mechanism']} | {st['fit_loss']:.4f} | {'-' if cv is None else f'{cv:.4f}'} | {held} "
-                  f"| {'**chosen**' if st['chosen'] else ''} |")
+                  f"| {mark(report, st)} |")
         print()
         print("| point | role | req/s | measured p50 / p90 / p99 ms | uncalibrated | calibrated | calibrated error p50 / p90 / p99 | uncalibrated error p50 / p99 |")
         print("|---|---|---|---|---|---|---|---|")

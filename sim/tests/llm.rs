@@ -173,6 +173,31 @@ fn a_prefix_hit_saves_exactly_its_blocks_prefill() {
 }
 
 #[test]
+fn running_sequences_share_their_cached_prefix_blocks() {
+    // Four 16-token blocks of KV. Requests 20 ms apart from one source, each of group 0 of a 32-token
+    // shared prefix (two blocks); prompts of 40 tokens (3 blocks), 3 outputs (42 tokens: 3 blocks).
+    //   A: 0→50 prefills 40 → token 1; its two prefix blocks are cached, in use by A.
+    //   B (arrived at 20): at 50 finds both blocks in use by A: it needs 1 block of its own, and
+    //      1 of the 4 is free. 50→69 A decodes + B prefills 8 (9 tokens) → A token 2, B token 1;
+    //      69→81 both decode → A token 3 (done), B token 2; 81→92 B decodes → token 3 (done).
+    // Counting the shared blocks twice, B would need 3 blocks and wait for A to finish at 72:
+    // first token at 72 + 18 = 90.
+    let text = "name = \"share\"\nduration = \"40ms\"\ninterval = \"40ms\"\n[regions.local]\nreplicas = 1\n\
+         [serving.llm]\niteration = { overhead = \"10ms\", per_token = \"1ms\" }\nkv_cache_tokens = 64\n\
+         [[traffic]]\norigin = \"local\"\narrivals = { process = \"constant\", rate = \"50/s\" }\n\
+         tokens = { prompt = { kind = \"constant\", value = 40 }, output = { kind = \"constant\", value = 3 }, \
+         shared_prefix = { tokens = 32, groups = 1 } }\n";
+    let (got, summary) = records(text);
+    assert_eq!(got.len(), 2);
+    let (a, b) = (&got[0], &got[1]);
+    assert_eq!((a.stages.first_output, a.stages.service_done), (50 * MS, 81 * MS));
+    assert_eq!((b.stages.first_output, b.stages.service_done), (69 * MS, 92 * MS));
+    let llm = summary.overall.llm.unwrap();
+    assert_eq!(llm.prefix_hit_rate, Some(32.0 / 80.0));
+    assert_eq!(llm.preemptions, 0);
+}
+
+#[test]
 fn disaggregated_prefill_hands_the_kv_cache_to_a_decode_replica() {
     // Two replicas: the first prefills, the second decodes. 4 prompt tokens × 1 MB of KV each over
     // 1 GB/s take 4 ms to cross.

@@ -327,10 +327,12 @@ pub struct Structure {
     pub cross_validation_loss: Option<f64>,
 }
 
-/// The fit: every mechanism tried, and which one was chosen.
+/// The fit: every mechanism tried, which one was chosen, and the one cross-validation chose
+/// (the same unless the caller declared one).
 pub struct Fit {
     pub structures: Vec<Structure>,
     pub chosen: usize,
+    pub by_cross_validation: usize,
 }
 
 impl Fit {
@@ -447,9 +449,9 @@ impl Problem<'_> {
     }
 
     /// Every tail mechanism fitted, each judged by cross-validation over the fitted points when
-    /// there are two or more, and the chosen one:
+    /// there are two or more, and the chosen one: `declared` (a mechanism's name) when given, else
     /// the lowest cross-validation loss, if it beats no mechanism by [`REQUIRED_IMPROVEMENT`].
-    pub fn fit(&self, overhead_guess_ms: f64, excess_ms: f64) -> Fit {
+    pub fn fit(&self, overhead_guess_ms: f64, excess_ms: f64, declared: Option<&str>) -> Fit {
         let plain = self.fit_without_tail(overhead_guess_ms);
         let mut fitted: Vec<(Candidate, f64)> = vec![plain[0].clone()];
         // Each mechanism from three starts: a small one on each of the two best thread/core
@@ -492,7 +494,7 @@ impl Problem<'_> {
                 Structure { candidate, fit_loss, cross_validation_loss }
             })
             .collect();
-        let chosen = match structures[0].cross_validation_loss {
+        let by_cross_validation = match structures[0].cross_validation_loss {
             None => 0,
             Some(plain_cv) => {
                 let (best, best_cv) = structures
@@ -509,7 +511,10 @@ impl Problem<'_> {
                 }
             }
         };
-        Fit { structures, chosen }
+        let chosen = declared
+            .and_then(|name| structures.iter().position(|s| s.candidate.tail.name() == name))
+            .unwrap_or(by_cross_validation);
+        Fit { structures, chosen, by_cross_validation }
     }
 
     /// Mean loss of predicting each fitted point from `candidate` refitted without it; None with

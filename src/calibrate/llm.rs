@@ -4,14 +4,21 @@
 //! a scale of its per-token (and per-KV-token) time and a scale of its per-sequence time are
 //! fitted so that the simulated TTFT and TPOT percentiles match the fitted points; the others are
 //! a hold-out check. Two scales, not one: prefill tokens run as large matrix products and decodes
-//! as one row per sequence, whose costs move apart from engine to engine.
+//! as one row per sequence, whose costs move apart from engine to engine. A fourth figure is each
+//! request's time in the server outside the engine's iterations (`serving.overhead.pre`: an
+//! OpenAI-compatible front end parsing the request and handing it to the engine process, and the
+//! first chunk's way out): it is in every TTFT and in no TPOT. It is read off the fitted points'
+//! requests that ran alone (none other in flight from their send to their last token): there a
+//! TTFT is one prefill iteration plus that time, a TPOT one decode iteration, so TTFT − TPOT
+//! against prompt tokens − 1 is a line whose intercept is that time. With too few lone
+//! requests it is fitted with the rest.
 
 use crate::error::CliError;
 use crate::{load, output};
 use rayon::prelude::*;
 use serde::Serialize;
 use sim::scenario::llm::IterationTime;
-use sim::scenario::{Arrivals, Scenario, TimeUnit, Traffic};
+use sim::scenario::{Arrivals, Dist, Scenario, TimeUnit, Traffic};
 use sim::units::Duration;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +30,29 @@ struct Point {
     last_sent_s: f64,
     ttft: [f64; 2],
     tpot: [f64; 2],
+    /// Requests that ran alone, of 2 outputs or more: (prompt tokens − 1, TTFT − TPOT in ms).
+    alone: Vec<(f64, f64)>,
+}
+
+/// Lone requests needed to read the time outside the iterations off them.
+const LONE_REQUESTS: usize = 10;
+
+/// The time each request spends outside the iterations, in ms: the intercept of TTFT − TPOT
+/// against prompt tokens − 1 over the lone requests of `points` (least squares, at least 0), or
+/// `None` with fewer than `LONE_REQUESTS` of them or a single prompt length.
+fn time_outside_iterations(points: &[&Point]) -> Option<f64> {
+    let pairs: Vec<(f64, f64)> = points.iter().flat_map(|p| p.alone.iter().copied()).collect();
+    if pairs.len() < LONE_REQUESTS {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mean_x, mean_y) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pairs.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = pairs.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum::<f64>() / sxx;
+    Some((mean_y - slope * mean_x).max(0.0))
 }
 
 /// p50 and p99 of TTFT and TPOT, in ms.
@@ -58,6 +88,8 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
     let (sent, prompt, output, ttft, tpot) = (sent?, prompt?, output?, ttft?, tpot?);
     let (mut ttfts, mut tpots, mut last) = (Vec::new(), Vec::new(), 0.0_f64);
     let mut requests = 0;
+    // (sent, last token, prompt tokens, TTFT, TPOT if 2 outputs or more) of every request.
+    let mut spans: Vec<(f64, f64, f64, f64, Option<f64>)> = Vec::new();
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
         let line = row + 2;
@@ -72,19 +104,37 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
         };
         let at = number(sent, "sent_s")?
             .ok_or_else(|| CliError::input(format!("{}:{line}: sent_s is empty", path.display())))?;
-        for (i, what) in [(prompt, "prompt_tokens"), (output, "output_tokens")] {
-            if number(i, what)?.is_none() {
-                return Err(CliError::input(format!("{}:{line}: {what} is empty", path.display())));
-            }
-        }
+        let [prompt_tokens, output_tokens] = [(prompt, "prompt_tokens"), (output, "output_tokens")].map(|(i, what)| {
+            number(i, what)?.ok_or_else(|| CliError::input(format!("{}:{line}: {what} is empty", path.display())))
+        });
+        let (prompt_tokens, output_tokens) = (prompt_tokens?, output_tokens?);
         last = last.max(at);
         requests += 1;
-        if let Some(v) = number(ttft, "ttft_ms")? {
+        let (first, per_token) = (number(ttft, "ttft_ms")?, number(tpot, "tpot_ms")?);
+        if let Some(v) = first {
             ttfts.push(v);
         }
-        if let Some(v) = number(tpot, "tpot_ms")? {
+        if let Some(v) = per_token {
             tpots.push(v);
         }
+        if let Some(first) = first {
+            let per_token = per_token.filter(|_| output_tokens >= 2.0);
+            let end = at + (first + per_token.unwrap_or(0.0) * (output_tokens - 1.0).max(0.0)) / 1e3;
+            spans.push((at, end, prompt_tokens, first, per_token));
+        }
+    }
+    // Alone: no other request in flight at any time between its send and its last token. Sorted
+    // by send, a request is alone when it starts after every earlier one ended and ends before
+    // the next starts.
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut alone = Vec::new();
+    let mut ended = f64::NEG_INFINITY;
+    for (k, &(at, end, prompt_tokens, first, per_token)) in spans.iter().enumerate() {
+        let next = spans.get(k + 1).map_or(f64::INFINITY, |s| s.0);
+        if let Some(per_token) = per_token.filter(|_| at >= ended && end <= next && prompt_tokens >= 1.0) {
+            alone.push((prompt_tokens - 1.0, first - per_token));
+        }
+        ended = ended.max(end);
     }
     if ttfts.len() < 2 || tpots.len() < 2 {
         return Err(CliError::input(format!(
@@ -99,11 +149,13 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
         last_sent_s: last,
         ttft: [percentile(&mut ttfts, 0.5), percentile(&mut ttfts, 0.99)],
         tpot: [percentile(&mut tpots, 0.5), percentile(&mut tpots, 0.99)],
+        alone,
     })
 }
 
-/// The scenario replaying `point`'s requests, with `iteration` as the engine's iteration time.
-fn replay(base: &Scenario, point: &Point, iteration: &IterationTime) -> Scenario {
+/// The scenario replaying `point`'s requests, with `iteration` as the engine's iteration time and
+/// `request` as each request's time outside it (`None`: the scenario's own).
+fn replay(base: &Scenario, point: &Point, iteration: &IterationTime, request: Option<Duration>) -> Scenario {
     let mut scenario = base.clone();
     let origin = scenario.regions.keys().next().cloned().unwrap_or_default();
     scenario.traffic = vec![Traffic {
@@ -130,16 +182,26 @@ fn replay(base: &Scenario, point: &Point, iteration: &IterationTime) -> Scenario
     scenario.interval = scenario.duration;
     let serving = scenario.serving.as_mut().expect("checked: a top-level [serving]");
     serving.llm.as_mut().expect("checked: an LLM engine").iteration = Some(iteration.clone());
+    if let Some(value) = request {
+        serving.overhead.pre = Some(Dist::Constant { value });
+    }
     scenario
 }
 
-/// One setting of what is fitted: the overhead, and scales of the per-token (and per-KV-token)
-/// and per-sequence times.
+/// One setting of what is fitted: the overhead, scales of the per-token (and per-KV-token) and
+/// per-sequence times, and each request's time outside the iterations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 struct Fit {
     overhead_ms: f64,
     token_scale: f64,
     sequence_scale: f64,
+    request_ms: f64,
+}
+
+impl Fit {
+    fn request(&self) -> Option<Duration> {
+        Some(Duration::from_secs_f64(self.request_ms / 1e3))
+    }
 }
 
 /// The iteration time with its overhead set and its other parts scaled.
@@ -158,8 +220,9 @@ fn simulate(
     inputs: &sim::Inputs,
     point: &Point,
     iteration: &IterationTime,
+    request: Option<Duration>,
 ) -> Result<Figures, String> {
-    let scenario = replay(&loaded.scenario, point, iteration);
+    let scenario = replay(&loaded.scenario, point, iteration, request);
     let model = sim::build(&scenario, inputs).map_err(|e| e.to_string())?;
     let summary = sim::run(&model, &sim::RunOptions::seeded(scenario.seed)).summary;
     let llm = summary.overall.llm.ok_or("the replay measured no LLM requests")?;
@@ -251,23 +314,25 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     // The load tests' files are read as traces: the same inputs for every candidate.
     let mut inputs = loaded.inputs.clone();
     for point in &points {
-        let scenario = replay(&loaded.scenario, point, &base);
+        let scenario = replay(&loaded.scenario, point, &base, None);
         load::load_files(&loaded.path, &scenario, &mut inputs, &|_, message| CliError::input(message))?;
     }
-    let run_all = |iteration: &IterationTime, which: &[&Point]| -> Result<Vec<Figures>, CliError> {
-        which
-            .iter()
-            .map(|p| simulate(loaded, &inputs, p, iteration))
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| CliError::input(format!("{}: {e}", args.scenario.display())))
-    };
+    let run_all =
+        |iteration: &IterationTime, request: Option<Duration>, which: &[&Point]| -> Result<Vec<Figures>, CliError> {
+            which
+                .iter()
+                .map(|p| simulate(loaded, &inputs, p, iteration, request))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| CliError::input(format!("{}: {e}", args.scenario.display())))
+        };
     let fitted: Vec<&Point> = fit_points.iter().map(|&k| &points[k]).collect();
-    // Log grids over the overhead (0.1 ms–1 s) and both scales (×0.05–×20), then finer ones
-    // around the best: each candidate replays the fitted points whole, with the same seed.
+    // Log grids over the overhead (0.1 ms–1 s) and both scales (×0.05–×20) with no time outside
+    // the iterations, then finer ones around the best with it (from 0 to 16 ms at first): each
+    // candidate replays the fitted points whole, with the same seed.
     let search = |grid: Vec<Fit>| -> Result<(f64, Fit), CliError> {
         let scored = pool.install(|| {
             grid.par_iter()
-                .map(|&fit| run_all(&candidate(&base, fit), &fitted).map(|f| (loss(&fitted, &f), fit)))
+                .map(|&fit| run_all(&candidate(&base, fit), fit.request(), &fitted).map(|f| (loss(&fitted, &f), fit)))
                 .collect::<Result<Vec<_>, _>>()
         })?;
         Ok(scored.into_iter().fold((f64::INFINITY, grid[0]), |best, c| if c.0 < best.0 { c } else { best }))
@@ -275,30 +340,45 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     let log_range = |low: f64, high: f64, n: usize| -> Vec<f64> {
         (0..n).map(|k| (low.ln() + (high.ln() - low.ln()) * k as f64 / (n - 1) as f64).exp()).collect()
     };
-    let grid = |overheads: Vec<f64>, tokens: Vec<f64>, sequences: Vec<f64>| -> Vec<Fit> {
+    let grid = |overheads: Vec<f64>, tokens: Vec<f64>, sequences: Vec<f64>, requests: Vec<f64>| -> Vec<Fit> {
         let mut out = Vec::new();
         for &overhead_ms in &overheads {
             for &token_scale in &tokens {
                 for &sequence_scale in &sequences {
-                    out.push(Fit { overhead_ms, token_scale, sequence_scale });
+                    for &request_ms in &requests {
+                        out.push(Fit { overhead_ms, token_scale, sequence_scale, request_ms });
+                    }
                 }
             }
         }
         out
     };
-    let (mut best, mut fit) =
-        search(grid(log_range(0.1, 1000.0, 13), log_range(0.05, 20.0, 13), log_range(0.05, 20.0, 13)))?;
+    let measured_request = time_outside_iterations(&fitted);
+    let (mut best, mut fit) = search(grid(
+        log_range(0.1, 1000.0, 13),
+        log_range(0.05, 20.0, 13),
+        log_range(0.05, 20.0, 13),
+        vec![measured_request.unwrap_or(0.0)],
+    ))?;
     for width in [2.0_f64, 1.3, 1.08] {
-        let around = |x: f64| log_range(x / width, x * width, 7);
-        let (l, f) = search(grid(around(fit.overhead_ms), around(fit.token_scale), around(fit.sequence_scale)))?;
+        let around = |x: f64, n: usize| log_range(x / width, x * width, n);
+        // Measured, it stays; else it is fitted too (from 0 to 16 ms at first), on coarser grids.
+        let (n, requests) = match measured_request {
+            Some(ms) => (7, vec![ms]),
+            None if fit.request_ms == 0.0 => (5, vec![0.0, 1.0, 2.0, 4.0, 8.0, 16.0]),
+            None => (5, around(fit.request_ms, 5)),
+        };
+        let candidates =
+            grid(around(fit.overhead_ms, n), around(fit.token_scale, n), around(fit.sequence_scale, n), requests);
+        let (l, f) = search(candidates)?;
         if l < best {
             (best, fit) = (l, f);
         }
     }
     let all: Vec<&Point> = points.iter().collect();
-    let uncalibrated = run_all(&base, &all)?;
+    let uncalibrated = run_all(&base, None, &all)?;
     let fitted_iteration = candidate(&base, fit);
-    let calibrated = run_all(&fitted_iteration, &all)?;
+    let calibrated = run_all(&fitted_iteration, fit.request(), &all)?;
     let rows: Vec<Row> = points
         .iter()
         .enumerate()
@@ -354,6 +434,14 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         .and_then(|l| l.as_table_mut())
         .expect("[serving.llm] is a table in a valid scenario");
     llm_table.insert("iteration".into(), toml::Value::try_from(&fitted_iteration).expect("an iteration serialises"));
+    let serving_table = document.get_mut("serving").and_then(|s| s.as_table_mut()).expect("checked above");
+    let overhead = serving_table
+        .entry("overhead")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("[serving.overhead] is a table in a valid scenario");
+    let pre = Dist::Constant { value: fit.request().expect("a fitted time") };
+    overhead.insert("pre".into(), toml::Value::try_from(&pre).expect("a distribution serialises"));
     crate::sweep::absolute_paths(&mut document, loaded.path.parent().unwrap_or(std::path::Path::new(".")));
     let mut text = format!(
         "# Calibrated by servesim calibrate: [serving.llm] iteration fitted to {} (points {} fitted).\n",
@@ -370,8 +458,8 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     output::write_atomic(&out, "calibrated.toml", text.as_bytes())?;
     if !args.quiet {
         println!(
-            "fitted: iteration overhead {:.2} ms, per-token (and per-KV-token) time × {:.3}, per-sequence × {:.3} (loss {best:.4})",
-            fit.overhead_ms, fit.token_scale, fit.sequence_scale
+            "fitted: iteration overhead {:.2} ms, per-token (and per-KV-token) time × {:.3}, per-sequence × {:.3}, per request outside the iterations {:.2} ms (loss {best:.4})",
+            fit.overhead_ms, fit.token_scale, fit.sequence_scale, fit.request_ms
         );
         println!(
             "{:>5} {:>9} {:>7} {:>22} {:>22} {:>22} {:>22}",
@@ -398,4 +486,36 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         println!("wrote {}/{{calibrated.toml,calibration.csv,calibration.json}}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_outside_iterations_is_read_off_lone_requests() {
+        // A lone request's TTFT is 4 ms outside the iterations + a prefill iteration (10 ms +
+        // 0.2 ms per token), its TPOT a decode iteration (10.2 ms): TTFT − TPOT = 4 + 0.2 (P − 1).
+        // The two at 10 s overlap (the second is sent while the first decodes): neither counts,
+        // though their TTFTs (60 and 70 ms) would pull the intercept up.
+        let ttft = |prompt: f64| 4.0 + 10.0 + 0.2 * prompt;
+        let mut rows = String::from("sent_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms\n");
+        for (k, prompt) in [11.0, 51.0, 101.0, 201.0, 401.0, 21.0, 31.0, 61.0, 81.0, 121.0].iter().enumerate() {
+            rows.push_str(&format!("{},{prompt},8,{},10.2\n", k as f64 * 20.0 + 1.0, ttft(*prompt)));
+        }
+        rows.push_str("10.0,100,50,60,10.2\n10.1,100,50,70,10.2\n");
+        let dir = std::env::temp_dir().join(format!("servesim-lone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("point.csv");
+        std::fs::write(&file, rows).unwrap();
+        let point = read_point(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(point.requests, 12);
+        assert_eq!(point.alone.len(), 10);
+        let outside = time_outside_iterations(&[&point]).unwrap();
+        assert!((outside - 4.0).abs() < 1e-9, "{outside}");
+        // Fewer than LONE_REQUESTS lone requests: fitted instead.
+        let few = Point { alone: point.alone[..LONE_REQUESTS - 1].to_vec(), ..point };
+        assert_eq!(time_outside_iterations(&[&few]), None);
+    }
 }

@@ -44,6 +44,37 @@ pub struct CalibrateArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The tail mechanism to use, when you know what your setup has (`proxy` for a load generator
+    /// or a front-end process on the server's cores), instead of the one cross-validation
+    /// chooses (`auto`). Every mechanism is still fitted and reported.
+    #[arg(long, value_enum, default_value_t = TailChoice::Auto)]
+    pub tail: TailChoice,
+}
+
+/// `--tail`: cross-validation's choice, or a named mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TailChoice {
+    Auto,
+    None,
+    #[value(name = "slow_path")]
+    SlowPath,
+    Jitter,
+    Stalls,
+    Proxy,
+}
+
+impl TailChoice {
+    /// The mechanism's name as the report writes it; `None` for `auto`.
+    fn declared(self) -> Option<&'static str> {
+        match self {
+            TailChoice::Auto => None,
+            TailChoice::None => Some("none"),
+            TailChoice::SlowPath => Some("slow_path"),
+            TailChoice::Jitter => Some("jitter"),
+            TailChoice::Stalls => Some("stalls"),
+            TailChoice::Proxy => Some("proxy"),
+        }
+    }
 }
 
 /// Requests simulated per load point for the reported predictions.
@@ -79,8 +110,13 @@ struct Report {
     fit_points: Vec<usize>,
     fitted: Fitted,
     loss: f64,
-    /// The chosen tail mechanism's name: the one that predicted left-out points best.
+    /// The chosen tail mechanism's name: the one `--tail` declared, or else the one that
+    /// predicted left-out points best.
     structure: &'static str,
+    /// "declared" or "cross-validation".
+    structure_chosen_by: &'static str,
+    /// The mechanism cross-validation chose (the same as `structure` unless one was declared).
+    cross_validation_choice: &'static str,
     structures: Vec<StructureRow>,
     /// Largest |relative error| over the points not fitted (null when all were fitted).
     holdout_max_abs_error_p50: Option<f64>,
@@ -161,6 +197,14 @@ fn relative_error(simulated: f64, measured: f64) -> f64 {
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     let loaded = load::load(&args.scenario, args.prices.as_deref())?;
     loaded.build()?;
+    let batcher = loaded.scenario.serving.as_ref().is_some_and(|s| s.llm.is_none());
+    if args.tail != TailChoice::Auto && !batcher {
+        return Err(CliError::input(format!(
+            "{}: --tail chooses a dynamic-batching server's tail mechanism; this scenario calibrates {}",
+            loaded.path.display(),
+            if loaded.scenario.serving.is_some() { "an LLM engine" } else { "a batch job" }
+        )));
+    }
     if loaded.scenario.serving.is_none() && !loaded.scenario.jobs.is_empty() {
         if loaded.scenario.jobs.len() > 1 {
             return Err(CliError::input(format!(
@@ -223,7 +267,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     let guess = points[lowest].p50_ms - uncalibrated[lowest].p50_ms;
     let excess = points[lowest].p99_ms - points[lowest].p50_ms;
     let problem = Problem { scenario, inputs, points: fit_points.iter().map(|&k| &points[k]).collect() };
-    let fitted = pool.install(|| problem.fit(guess, excess));
+    let fitted = pool.install(|| problem.fit(guess, excess, args.tail.declared()));
     let (best, loss) = (fitted.best().candidate.clone(), fitted.best().fit_loss);
     let calibrated = predict_all(Some(&best))?;
     // Every mechanism's hold-out errors, for the report (the chosen one's are `calibrated`'s).
@@ -283,6 +327,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
         fitted: Fitted::of(&best),
         loss,
         structure: best.tail.name(),
+        structure_chosen_by: if args.tail.declared().is_some() { "declared" } else { "cross-validation" },
+        cross_validation_choice: fitted.structures[fitted.by_cross_validation].candidate.tail.name(),
         structures: fitted
             .structures
             .iter()
@@ -336,7 +382,11 @@ fn print_table(rows: &[Row], report: &Report) {
         f.service_scale,
         f.service_cv
     );
-    println!("tail: {} (chosen by cross-validation over the fitted points)", f.tail.describe());
+    let how = match report.structure_chosen_by {
+        "declared" => format!("declared; cross-validation would choose {}", report.cross_validation_choice),
+        _ => "chosen by cross-validation over the fitted points".to_string(),
+    };
+    println!("tail: {} ({how})", f.tail.describe());
     for structure in &report.structures {
         println!(
             "  {:<10} fit loss {:.4}, cross-validation loss {}{}",

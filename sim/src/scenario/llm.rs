@@ -44,7 +44,8 @@ pub struct LlmEngine {
     #[serde(default = "default_gpu_memory_utilization")]
     pub gpu_memory_utilization: f64,
     /// Reuse the KV blocks of prompt prefixes computed before (from the trace's block hashes, or
-    /// the traffic's `shared_prefix`); LRU over the KV cache's capacity.
+    /// the traffic's `shared_prefix`). Cached blocks live in the KV cache: shared by the running
+    /// sequences that use them, evicted least recently released first when a sequence needs one.
     #[serde(default = "yes")]
     pub enable_prefix_caching: bool,
     /// llm-d's endpoint picker's scorer weights and refresh, for `balancer = "endpoint_picker"`.

@@ -8,9 +8,9 @@
 //! front of the queue, to recompute its prompt and its output so far. With prefix caching, the
 //! leading prompt blocks whose hashes are cached (the trace's `hash_ids`, or the traffic's
 //! shared prefix) are not computed again: the request starts with them as context. A prompt's
-//! blocks are cached when its prefill completes. Cached blocks a running request reuses are
-//! still counted in its own KV blocks (no sharing between running sequences: a conservative
-//! bound on memory).
+//! blocks are cached when its prefill completes. Cached blocks live in the KV pool, as vLLM's
+//! do: running sequences that share them count them once, and cached blocks no sequence uses
+//! are free blocks that the engine evicts (least recently released first) when it needs them.
 //!
 //! A sequence produces a token in every iteration that computes its last known token: the
 //! first when its prompt's prefill completes (the time to first token), then one per decode.
@@ -35,7 +35,12 @@ struct Sequence {
     generated: u32,
     /// Tokens whose KV is computed (prompt and outputs so far, recomputed after a preemption).
     computed: u32,
+    /// KV blocks of its own.
     blocks: u32,
+    /// Its leading prompt blocks it uses from the prefix cache (hashed blocks, and the KV blocks
+    /// they cover), shared with any other sequence that uses them.
+    shared: u32,
+    shared_blocks: u32,
     /// Tokens it computes in the iteration running now.
     scheduled: u32,
     last_token_at: Nanos,
@@ -46,12 +51,18 @@ impl Sequence {
     fn pending(&self) -> u32 {
         self.prompt + self.generated - self.computed
     }
+
+    /// Blocks of its own it needs to hold the KV of its first `tokens`.
+    fn blocks_needed(&self, tokens: u32, block_size: u32) -> u32 {
+        blocks_for(tokens, block_size).saturating_sub(self.shared_blocks + self.blocks)
+    }
 }
 
 /// One replica's engine.
 pub(super) struct LlmState {
     waiting: VecDeque<u32>,
     running: Vec<Sequence>,
+    /// Blocks no running sequence uses (cached ones among them: see `prefix`).
     free_blocks: u32,
     /// An iteration is running.
     busy: bool,
@@ -108,10 +119,24 @@ impl LlmState {
             step: 0,
             step_started: 0,
             role,
-            prefix: engine.prefix_caching.then(|| {
-                PrefixCache::new(u64::from(engine.kv_blocks) * u64::from(engine.block_size), engine.block_size)
-            }),
+            prefix: engine.prefix_caching.then(|| PrefixCache::new(engine.kv_blocks)),
         }
+    }
+
+    /// Takes `blocks` of the free ones for a sequence's own use, evicting cached blocks no one
+    /// uses where the uncached ones are too few.
+    fn allocate(&mut self, blocks: u32) {
+        debug_assert!(blocks <= self.free_blocks);
+        if blocks == 0 {
+            return; // most decodes: the last block has room
+        }
+        if let Some(prefix) = self.prefix.as_mut() {
+            let uncached = self.free_blocks - prefix.evictable_blocks();
+            if blocks > uncached {
+                prefix.evict(blocks - uncached);
+            }
+        }
+        self.free_blocks -= blocks;
     }
 
     /// The fraction of its `kv_blocks` in use.
@@ -176,12 +201,12 @@ impl World<'_> {
         let pool = state.pool;
         let serving = serving_of(&self.pools, pool);
         let engine = engine(serving);
-        let llm = state.llm();
         let mut budget = engine.max_num_batched_tokens;
         let mut step = Step::default();
         let mut preempted = false;
         // Running sequences first, oldest first.
         let mut i = 0;
+        let mut llm = self.replicas[replica as usize].llm();
         while i < llm.running.len() && budget > 0 {
             let pending = llm.running[i].pending();
             if !engine.chunked_prefill && pending > budget {
@@ -189,27 +214,16 @@ impl World<'_> {
                 continue;
             }
             let take = pending.min(budget);
-            let needed = blocks_for(llm.running[i].computed + take, engine.block_size) - llm.running[i].blocks;
-            while needed > llm.free_blocks && llm.running.len() > i {
-                // Preempt the newest: its blocks go back, its work is recomputed later.
-                let victim = llm.running.pop().expect("running is not empty");
-                llm.free_blocks += victim.blocks;
-                self.requests[victim.request as usize].generated = victim.generated;
-                llm.waiting.push_front(victim.request);
+            let needed = llm.running[i].blocks_needed(llm.running[i].computed + take, engine.block_size);
+            if needed > llm.free_blocks {
+                self.preempt_for(replica, i, needed);
                 preempted = true;
-                let metrics = &mut self.pools[pool as usize].metrics;
-                if now >= self.model.warmup {
-                    if let Some(llm_metrics) = metrics.llm.as_mut() {
-                        llm_metrics.preemptions += 1;
-                        llm_metrics.recomputed_tokens += u64::from(victim.computed);
-                    }
+                llm = self.replicas[replica as usize].llm();
+                if llm.running.len() <= i {
+                    break;
                 }
-                self.pools[pool as usize].queued += 1;
             }
-            if llm.running.len() <= i {
-                break;
-            }
-            llm.free_blocks -= needed;
+            llm.allocate(needed);
             let sequence = &mut llm.running[i];
             sequence.blocks += needed;
             sequence.scheduled = take;
@@ -237,23 +251,29 @@ impl World<'_> {
             let generated = request.generated;
             let total = prompt + generated;
             let first_time = request.batch == u64::MAX;
+            // A request handed over after its prefill brings its KV; others look in the cache.
             let handed = request.kv_tokens;
-            let cached = if engine.prefix_caching { self.prefix_hits(replica, id, engine.block_size) } else { 0 };
-            let cached = cached.max(handed);
+            let hits = if engine.prefix_caching && handed == 0 {
+                self.prefix_hits(replica, id, engine.block_size)
+            } else {
+                PrefixHits::default()
+            };
             // vLLM computes at least the last token again to produce the next one.
-            let cached = cached.min(total - 1);
-            let llm = self.replicas[replica as usize].llm();
+            let cached = hits.tokens.max(handed).min(total - 1);
             let take = (total - cached).min(budget);
             if !engine.chunked_prefill && take < total - cached {
                 break;
             }
-            let needed = blocks_for(cached + take, engine.block_size);
-            if needed > llm.free_blocks {
+            let needed = blocks_for(cached + take, engine.block_size).saturating_sub(hits.blocks);
+            let llm = self.replicas[replica as usize].llm();
+            if needed + hits.cost > llm.free_blocks {
                 break;
             }
             llm.waiting.pop_front();
             self.pools[pool as usize].queued -= 1;
-            llm.free_blocks -= needed;
+            self.use_prefix(replica, id, hits.count);
+            let llm = self.replicas[replica as usize].llm();
+            llm.allocate(needed);
             // A request handed over after its prefill: its next token's gap counts from its first.
             let last_token_at = if handed > 0 { self.requests[id as usize].at(Stamp::FirstOutput) } else { NO_TIME };
             let llm = self.replicas[replica as usize].llm();
@@ -264,6 +284,8 @@ impl World<'_> {
                 generated,
                 computed: cached,
                 blocks: needed,
+                shared: hits.count,
+                shared_blocks: hits.blocks,
                 scheduled: take,
                 last_token_at,
             });
@@ -313,6 +335,28 @@ impl World<'_> {
         self.schedule_work(replica, time, false, Event::Kind(KindEvent::LlmStepDone { replica, step: step_number }));
     }
 
+    /// Preempts the newest running sequences, as long as there are more than `keep`, until
+    /// `needed` blocks are free: their blocks go back, they return to the front of the queue, and
+    /// their work is recomputed later.
+    fn preempt_for(&mut self, replica: u32, keep: usize, needed: u32) {
+        let pool = self.replicas[replica as usize].pool;
+        let measured = self.now >= self.model.warmup;
+        while needed > self.replicas[replica as usize].llm().free_blocks
+            && self.replicas[replica as usize].llm().running.len() > keep
+        {
+            let victim = self.replicas[replica as usize].llm().running.pop().expect("more than `keep` run");
+            self.release_blocks(replica, &victim);
+            self.requests[victim.request as usize].generated = victim.generated;
+            self.replicas[replica as usize].llm().waiting.push_front(victim.request);
+            let pool_state = &mut self.pools[pool as usize];
+            pool_state.queued += 1;
+            if let Some(llm_metrics) = pool_state.metrics.llm.as_mut().filter(|_| measured) {
+                llm_metrics.preemptions += 1;
+                llm_metrics.recomputed_tokens += u64::from(victim.computed);
+            }
+        }
+    }
+
     /// An iteration ended: every scheduled sequence computed its tokens; those at their last
     /// known token produce the next, and those with every output leave.
     pub(super) fn on_llm_step_done(&mut self, replica: u32, step: u16) {
@@ -351,13 +395,13 @@ impl World<'_> {
                 interval.output_tokens += 1;
             }
             if sequence.generated == 1 {
-                self.cache_prompt(replica, id);
+                self.cache_prompt(replica, i);
             }
             let llm = self.replicas[replica as usize].llm();
             if llm.role == Role::Prefill {
                 // The first token is out: the request moves on to a decode replica.
                 let prefilled = llm.running.remove(i);
-                llm.free_blocks += prefilled.blocks;
+                self.release_blocks(replica, &prefilled);
                 let request = &mut self.requests[id as usize];
                 request.generated = 1;
                 if request.at(Stamp::FirstOutput) == 0 {
@@ -390,7 +434,7 @@ impl World<'_> {
             if done {
                 let llm = self.replicas[replica as usize].llm();
                 let finished = llm.running.remove(i);
-                llm.free_blocks += finished.blocks;
+                self.release_blocks(replica, &finished);
                 self.stamp(id, Stamp::ServiceDone);
                 self.leave_service(replica, id);
             } else {
@@ -565,37 +609,86 @@ impl World<'_> {
         }
     }
 
-    /// Prompt tokens of `id` whose leading blocks are cached on `replica` (touching them).
-    fn prefix_hits(&mut self, replica: u32, id: u32, block_size: u32) -> u32 {
+    /// The leading blocks of `id`'s prompt cached on `replica`, and what using them would take.
+    fn prefix_hits(&self, replica: u32, id: u32, block_size: u32) -> PrefixHits {
         let (count, tokens) = self.prompt_blocks(id, block_size);
-        let mut hits = 0;
+        let mut hits = PrefixHits::default();
+        if count == 0 {
+            return hits;
+        }
+        let KindState::Llm(llm) = &self.replicas[replica as usize].kind else { return hits };
+        let Some(prefix) = llm.prefix.as_ref() else { return hits };
         for k in 0..count {
-            let key = self.prompt_block_key(id, k);
-            let Some(prefix) = self.replicas[replica as usize].llm().prefix.as_mut() else { return 0 };
-            if !prefix.touch(key) {
-                break;
-            }
-            hits += tokens;
+            let Some(cost) = prefix.cost_to_use(self.prompt_block_key(id, k)) else { break };
+            hits.count += 1;
+            hits.tokens += tokens;
+            hits.blocks += blocks_for(tokens, block_size);
+            hits.cost += cost;
         }
         hits
     }
 
-    /// A prompt's prefill completed: its blocks are cached.
-    fn cache_prompt(&mut self, replica: u32, id: u32) {
+    /// `id` uses the first `count` of its prompt's blocks from `replica`'s cache.
+    fn use_prefix(&mut self, replica: u32, id: u32, count: u32) {
+        for k in 0..count {
+            let key = self.prompt_block_key(id, k);
+            let llm = self.replicas[replica as usize].llm();
+            let prefix = llm.prefix.as_mut().expect("hits come from a cache");
+            let taken = prefix.use_block(key);
+            llm.free_blocks -= taken;
+        }
+    }
+
+    /// A sequence leaves the engine: its own blocks are free, and the cached ones it used are
+    /// free once no other sequence uses them (they stay cached). The prompt's tail is released
+    /// first, so that it is evicted before the head that other prompts share.
+    fn release_blocks(&mut self, replica: u32, sequence: &Sequence) {
+        for k in (0..sequence.shared).rev() {
+            let key = self.prompt_block_key(sequence.request, k);
+            let llm = self.replicas[replica as usize].llm();
+            let freed = llm.prefix.as_mut().expect("shared blocks come from a cache").release(key);
+            llm.free_blocks += freed;
+        }
+        self.replicas[replica as usize].llm().free_blocks += sequence.blocks;
+    }
+
+    /// The prompt of the `index`-th running sequence is computed: its whole blocks are cached,
+    /// shared from now on (those cached already by another sequence stay its own, as in vLLM).
+    fn cache_prompt(&mut self, replica: u32, index: usize) {
         let block_size = match &self.replicas[replica as usize].kind {
             KindState::Llm(llm) if llm.prefix.is_some() => {
                 engine(serving_of(&self.pools, self.replicas[replica as usize].pool)).block_size
             }
             _ => return,
         };
-        let (count, tokens) = self.prompt_blocks(id, block_size);
-        for k in 0..count {
-            let key = self.prompt_block_key(id, k);
-            if let Some(prefix) = self.replicas[replica as usize].llm().prefix.as_mut() {
-                prefix.insert(key, tokens);
+        let sequence = self.replicas[replica as usize].llm().running[index];
+        let (count, tokens) = self.prompt_blocks(sequence.request, block_size);
+        let blocks = blocks_for(tokens, block_size);
+        for k in sequence.shared..count {
+            let key = self.prompt_block_key(sequence.request, k);
+            let llm = self.replicas[replica as usize].llm();
+            if llm.running[index].blocks < blocks {
+                break;
             }
+            if !llm.prefix.as_mut().expect("checked above").insert_used(key, blocks) {
+                break;
+            }
+            let own = &mut llm.running[index];
+            own.blocks -= blocks;
+            own.shared += 1;
+            own.shared_blocks += blocks;
         }
     }
+}
+
+/// The leading prompt blocks found in a prefix cache: how many, the tokens and KV blocks they
+/// cover, and the blocks that using them takes from the free ones (those no sequence uses yet).
+#[derive(Clone, Copy, Debug, Default)]
+struct PrefixHits {
+    count: u32,
+    tokens: u32,
+    blocks: u32,
+    cost: u32,
 }
 
 /// Adds `take` tokens of a sequence with `computed` tokens already cached to an iteration: causal
