@@ -256,7 +256,8 @@ pub fn predict(
     scenario.warmup = Duration::from_secs_f64(seconds * 0.1);
     scenario.duration = Duration::from_secs_f64(seconds * 1.1);
     // One time-series row for the whole run: calibrate reads only the run's percentiles, and
-    // rows every 10 s cost a third of a fit's time (docs/performance.md) (the percentiles are the same either way).
+    // rows every 10 s cost a third of a fit's time (docs/performance.md); the percentiles are the
+    // same either way.
     scenario.interval = scenario.duration;
     let model = sim::build(&scenario, inputs).map_err(|e| e.to_string())?;
     let latency = sim::run(&model, &RunOptions::seeded(model.seed)).summary.overall.latency_ms;
@@ -511,9 +512,9 @@ impl Problem<'_> {
                 }
             }
         };
-        let chosen = declared
-            .and_then(|name| structures.iter().position(|s| s.candidate.tail.name() == name))
-            .unwrap_or(by_cross_validation);
+        let chosen = declared.map_or(by_cross_validation, |name| {
+            structures.iter().position(|s| s.candidate.tail.name() == name).expect("every mechanism is fitted")
+        });
         Fit { structures, chosen, by_cross_validation }
     }
 

@@ -199,8 +199,8 @@ struct Fit {
 }
 
 impl Fit {
-    fn request(&self) -> Option<Duration> {
-        Some(Duration::from_secs_f64(self.request_ms / 1e3))
+    fn request(&self) -> Duration {
+        Duration::from_secs_f64(self.request_ms / 1e3)
     }
 }
 
@@ -332,7 +332,9 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     let search = |grid: Vec<Fit>| -> Result<(f64, Fit), CliError> {
         let scored = pool.install(|| {
             grid.par_iter()
-                .map(|&fit| run_all(&candidate(&base, fit), fit.request(), &fitted).map(|f| (loss(&fitted, &f), fit)))
+                .map(|&fit| {
+                    run_all(&candidate(&base, fit), Some(fit.request()), &fitted).map(|f| (loss(&fitted, &f), fit))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })?;
         Ok(scored.into_iter().fold((f64::INFINITY, grid[0]), |best, c| if c.0 < best.0 { c } else { best }))
@@ -378,7 +380,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     let all: Vec<&Point> = points.iter().collect();
     let uncalibrated = run_all(&base, None, &all)?;
     let fitted_iteration = candidate(&base, fit);
-    let calibrated = run_all(&fitted_iteration, fit.request(), &all)?;
+    let calibrated = run_all(&fitted_iteration, Some(fit.request()), &all)?;
     let rows: Vec<Row> = points
         .iter()
         .enumerate()
@@ -440,7 +442,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         .or_insert_with(|| toml::Value::Table(toml::Table::new()))
         .as_table_mut()
         .expect("[serving.overhead] is a table in a valid scenario");
-    let pre = Dist::Constant { value: fit.request().expect("a fitted time") };
+    let pre = Dist::Constant { value: fit.request() };
     overhead.insert("pre".into(), toml::Value::try_from(&pre).expect("a distribution serialises"));
     crate::sweep::absolute_paths(&mut document, loaded.path.parent().unwrap_or(std::path::Path::new(".")));
     let mut text = format!(
