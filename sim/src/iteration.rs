@@ -9,13 +9,15 @@ use crate::scenario::llm::IterationTime;
 use crate::service::{BatchLatency, Step};
 use crate::units::Nanos;
 
-/// overhead + per_token × tokens + per_sequence × sequences + per_kv_token × KV tokens read.
+/// overhead + per_token × tokens + per_sequence × sequences + per_kv_token × KV tokens read +
+/// per_attention_pair × attention pairs.
 #[derive(Debug)]
 pub struct LinearIteration {
     overhead: f64,
     per_token: f64,
     per_sequence: f64,
     per_kv_token: f64,
+    per_attention_pair: f64,
 }
 
 impl LinearIteration {
@@ -25,6 +27,7 @@ impl LinearIteration {
             per_token: given.per_token.nanos() as f64,
             per_sequence: given.per_sequence.nanos() as f64,
             per_kv_token: given.per_kv_token.nanos() as f64,
+            per_attention_pair: given.per_attention_pair.nanos() as f64,
         }
     }
 
@@ -33,6 +36,7 @@ impl LinearIteration {
             + self.per_token * f64::from(step.prefill_tokens + step.decode_tokens)
             + self.per_sequence * f64::from(step.requests)
             + self.per_kv_token * step.kv_tokens_read as f64
+            + self.per_attention_pair * step.attention_pairs as f64
     }
 }
 

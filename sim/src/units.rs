@@ -34,6 +34,9 @@ impl Duration {
     pub fn from_secs_f64(seconds: f64) -> Self {
         Duration(secs_to_nanos(seconds))
     }
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
 }
 
 fn split_number(text: &str) -> (&str, &str) {

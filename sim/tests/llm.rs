@@ -57,6 +57,28 @@ fn one_request_prefills_then_decodes_a_token_per_iteration() {
 }
 
 #[test]
+fn attention_costs_grow_with_context_and_with_a_prompt_squared() {
+    // 10 ms + 1 ms per token + 0.1 ms per KV token read + 0.01 ms per query × key pair.
+    let iteration = "iteration = { overhead = \"10ms\", per_token = \"1ms\", per_kv_token = \"100us\", per_attention_pair = \"10us\" }";
+    let timeline = |prompt: u32, output: u32| {
+        let text = engine(&[(prompt, output)], "kv_cache_tokens = 1024")
+            .replace("iteration = { overhead = \"10ms\", per_token = \"1ms\" }", iteration);
+        records(&text).0.remove(0)
+    };
+    // Prefill of 4: 4 tokens, 4 KV tokens, 4·5/2 = 10 pairs: 10 + 4 + 0.4 + 0.1 = 14.5 ms. The
+    // decodes read 5 then 6 tokens (the context and the new one), as many pairs: 11.55 and
+    // 11.66 ms, so the last token at 14.5 + 11.55 + 11.66 = 37.71 ms.
+    let r = timeline(4, 3);
+    assert_eq!(r.stages.first_output, 14_500_000);
+    assert_eq!(r.stages.service_done, 37_710_000);
+    // Prefill of 20: 20 + 2 (KV) + 210 pairs · 0.01 = 2.1 → 34.1 ms; one decode over 21 tokens:
+    // 10 + 1 + 2.1 + 0.21 = 13.31 → 47.41 ms.
+    let r = timeline(20, 2);
+    assert_eq!(r.stages.first_output, 34_100_000);
+    assert_eq!(r.stages.service_done, 47_410_000);
+}
+
+#[test]
 fn chunked_prefill_shares_the_token_budget_with_decodes() {
     // Budget 4 tokens. A (prompt 2, output 3) and B (prompt 6, output 2) arrive at 0; A starts alone.
     //   0→12   A prefills 2                          → A's first token at 12
@@ -221,6 +243,44 @@ fn disaggregated_prefill_hands_the_kv_cache_to_a_decode_replica() {
     // Every replica prefilling leaves none to decode.
     let refused = build_error(split);
     assert!(refused.contains("leaves none to decode"), "{refused}");
+}
+
+#[test]
+fn with_every_decode_replica_down_a_prefill_replica_refuses_at_once() {
+    // One prefill and one decode replica; one of the two crashes at 100 ms for the rest of the
+    // run, and probes every 10 ms take it out of its load balancer at the first failure. Which
+    // one crashes is drawn, so the seeds that crash the decode replica are the cases: from then
+    // on, a request the prefill replica takes fails at once (no prefill: 14 ms of work wasted
+    // otherwise) rather than after its prefill, when there is nowhere to hand it.
+    let split = "kv_cache_tokens = 1024\nkv_bytes_per_token = 1000\n\
+                 disaggregation = { prefill_replicas = 1, kv_transfer_gbps = 1.0 }";
+    let text = engine(&[(4, 3)], split)
+        .replace("[regions.local]\nreplicas = 1", "[regions.local]\nreplicas = 2")
+        .replace("rate = \"0.5/s\"", "rate = \"20/s\"")
+        .replace("[serving.llm]", "[serving]\nhealth_check = { interval = \"10ms\", failure_threshold = 1 }\n[serving.llm]")
+        + "[[faults]]\nkind = \"replica_crash\"\nregion = \"local\"\nat = \"100ms\"\nduration = \"10s\"\nreplicas = 1\n";
+    let mut decode_crashes = 0;
+    for seed in 1..=16 {
+        let model = model(&text);
+        let out = run(&model, &RunOptions { seed, record_requests: true, ..Default::default() });
+        let refused: Vec<&RequestRecord> = out
+            .requests
+            .iter()
+            .filter(|r| r.replica == 0 && r.outcome == Outcome::Failed && r.sent > 150 * MS)
+            .collect();
+        let served_after: Vec<&RequestRecord> =
+            out.requests.iter().filter(|r| r.outcome == Outcome::Completed && r.sent > 150 * MS).collect();
+        if refused.is_empty() {
+            continue;
+        }
+        decode_crashes += 1;
+        assert!(served_after.is_empty(), "seed {seed}: nothing completes without a decode replica");
+        for r in refused {
+            assert_eq!(r.stages.first_output, 0, "seed {seed}: no prefill was run for it: {r:?}");
+            assert_eq!(r.finished, r.sent, "seed {seed}: refused as it arrived: {r:?}");
+        }
+    }
+    assert!(decode_crashes > 0, "some of 16 seeds crash the decode replica");
 }
 
 #[test]

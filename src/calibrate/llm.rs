@@ -7,12 +7,12 @@
 //! as one row per sequence, whose costs move apart from engine to engine. A fourth figure is each
 //! request's time in the server outside the engine's iterations (`serving.overhead.pre`: an
 //! OpenAI-compatible front end parsing the request and handing it to the engine process, and the
-//! first chunk's way out): it is in every TTFT and in no TPOT. It is read off the fitted points'
-//! requests that ran alone (none other in flight from their send to their last token): there a
-//! TTFT is one prefill iteration plus that time, a TPOT one decode iteration, so TTFT − TPOT
-//! against prompt tokens − 1 is a line whose intercept is that time. With too few lone
-//! requests it is fitted with the rest.
+//! first chunk's way out): it is in every TTFT and in no TPOT. That time and the per-token,
+//! per-KV-token and per-attention-pair costs are read off the fitted points' requests that ran
+//! alone (`lone.rs`), and the fit scales around them; with too few lone requests the prior's parts
+//! stay and the time outside is fitted with the rest.
 
+use super::lone::{lone_costs, Lone, LoneCosts};
 use crate::error::CliError;
 use crate::{load, output};
 use rayon::prelude::*;
@@ -30,29 +30,10 @@ struct Point {
     last_sent_s: f64,
     ttft: [f64; 2],
     tpot: [f64; 2],
-    /// Requests that ran alone, of 2 outputs or more: (prompt tokens − 1, TTFT − TPOT in ms).
-    alone: Vec<(f64, f64)>,
-}
-
-/// Lone requests needed to read the time outside the iterations off them.
-const LONE_REQUESTS: usize = 10;
-
-/// The time each request spends outside the iterations, in ms: the intercept of TTFT − TPOT
-/// against prompt tokens − 1 over the lone requests of `points` (least squares, at least 0), or
-/// `None` with fewer than `LONE_REQUESTS` of them or a single prompt length.
-fn time_outside_iterations(points: &[&Point]) -> Option<f64> {
-    let pairs: Vec<(f64, f64)> = points.iter().flat_map(|p| p.alone.iter().copied()).collect();
-    if pairs.len() < LONE_REQUESTS {
-        return None;
-    }
-    let n = pairs.len() as f64;
-    let (mean_x, mean_y) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-    let sxx: f64 = pairs.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let slope = pairs.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum::<f64>() / sxx;
-    Some((mean_y - slope * mean_x).max(0.0))
+    /// The spread of each of those four figures' log (`log_spread`): TTFT p50, p99, TPOT p50, p99.
+    spread: [f64; 4],
+    /// Requests that ran alone, of 2 outputs or more.
+    alone: Vec<Lone>,
 }
 
 /// p50 and p99 of TTFT and TPOT, in ms.
@@ -69,6 +50,17 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
     values[rank - 1]
+}
+
+/// How far the `q` quantile of `sorted` could be from the population's, as a log: half the log
+/// ratio of the order statistics one binomial standard deviation of rank either side of it
+/// (sqrt(n q (1 − q)) ranks). A p50 of hundreds of requests is known within a few percent; a p99
+/// near saturation, decided by a handful of requests, within tens of percent.
+fn log_spread(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len() as f64;
+    let rank_sd = (n * q * (1.0 - q)).sqrt().max(1.0);
+    let at = |rank: f64| sorted[(rank.round() as usize).clamp(1, sorted.len()) - 1].max(1e-9);
+    (at(n * q + rank_sd) / at(n * q - rank_sd)).ln() / 2.0
 }
 
 fn read_point(path: &Path) -> Result<Point, CliError> {
@@ -88,8 +80,9 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
     let (sent, prompt, output, ttft, tpot) = (sent?, prompt?, output?, ttft?, tpot?);
     let (mut ttfts, mut tpots, mut last) = (Vec::new(), Vec::new(), 0.0_f64);
     let mut requests = 0;
-    // (sent, last token, prompt tokens, TTFT, TPOT if 2 outputs or more) of every request.
-    let mut spans: Vec<(f64, f64, f64, f64, Option<f64>)> = Vec::new();
+    // (sent, last token, prompt tokens, output tokens, TTFT, TPOT if 2 outputs or more) of every
+    // request.
+    let mut spans: Vec<(f64, f64, f64, f64, f64, Option<f64>)> = Vec::new();
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
         let line = row + 2;
@@ -120,7 +113,7 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
         if let Some(first) = first {
             let per_token = per_token.filter(|_| output_tokens >= 2.0);
             let end = at + (first + per_token.unwrap_or(0.0) * (output_tokens - 1.0).max(0.0)) / 1e3;
-            spans.push((at, end, prompt_tokens, first, per_token));
+            spans.push((at, end, prompt_tokens, output_tokens, first, per_token));
         }
     }
     // Alone: no other request in flight at any time between its send and its last token. Sorted
@@ -129,10 +122,10 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut alone = Vec::new();
     let mut ended = f64::NEG_INFINITY;
-    for (k, &(at, end, prompt_tokens, first, per_token)) in spans.iter().enumerate() {
+    for (k, &(at, end, prompt_tokens, output_tokens, first, per_token)) in spans.iter().enumerate() {
         let next = spans.get(k + 1).map_or(f64::INFINITY, |s| s.0);
         if let Some(per_token) = per_token.filter(|_| at >= ended && end <= next && prompt_tokens >= 1.0) {
-            alone.push((prompt_tokens - 1.0, first - per_token));
+            alone.push(Lone { prompt: prompt_tokens, output: output_tokens, ttft_ms: first, tpot_ms: per_token });
         }
         ended = ended.max(end);
     }
@@ -149,6 +142,7 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
         last_sent_s: last,
         ttft: [percentile(&mut ttfts, 0.5), percentile(&mut ttfts, 0.99)],
         tpot: [percentile(&mut tpots, 0.5), percentile(&mut tpots, 0.99)],
+        spread: [log_spread(&ttfts, 0.5), log_spread(&ttfts, 0.99), log_spread(&tpots, 0.5), log_spread(&tpots, 0.99)],
         alone,
     })
 }
@@ -204,6 +198,17 @@ impl Fit {
     }
 }
 
+/// The prior with the parts lone requests measured: per token, per KV token, per attention pair.
+fn measured_prior(prior: &IterationTime, measured: &LoneCosts) -> IterationTime {
+    let ms = |v: f64| Duration::from_secs_f64(v / 1e3);
+    IterationTime {
+        per_token: ms(measured.per_token_ms),
+        per_kv_token: ms(measured.per_kv_token_ms),
+        per_attention_pair: ms(measured.per_attention_pair_ms),
+        ..prior.clone()
+    }
+}
+
 /// The iteration time with its overhead set and its other parts scaled.
 fn candidate(base: &IterationTime, fit: Fit) -> IterationTime {
     let scaled = |d: &Duration, scale: f64| Duration::from_secs_f64(d.0 as f64 * scale / 1e9);
@@ -212,6 +217,7 @@ fn candidate(base: &IterationTime, fit: Fit) -> IterationTime {
         per_token: scaled(&base.per_token, fit.token_scale),
         per_sequence: scaled(&base.per_sequence, fit.sequence_scale),
         per_kv_token: scaled(&base.per_kv_token, fit.token_scale),
+        per_attention_pair: scaled(&base.per_attention_pair, fit.token_scale),
     }
 }
 
@@ -235,26 +241,34 @@ fn simulate(
     })
 }
 
-/// Squared log-ratios of simulated to measured p50s (weight 1) and p99s (weight ½).
+/// Squared log-ratios of simulated to measured figures, each weighted by how well it is measured
+/// (the inverse square of its `log_spread`, at least 2%): a p99 that a few requests decide
+/// counts for less than a p50 that hundreds do, so the fit does not bend the engine's costs to
+/// chase the tail of a saturated point.
 fn loss(points: &[&Point], figures: &[Figures]) -> f64 {
     points
         .iter()
         .zip(figures)
         .map(|(p, f)| {
-            let term = |sim: f64, measured: f64| {
-                let r = (sim / measured).ln();
-                if r.is_finite() {
-                    r * r
-                } else {
-                    100.0
-                }
-            };
-            term(f.ttft_p50_ms, p.ttft[0])
-                + term(f.tpot_p50_ms, p.tpot[0])
-                + 0.5 * (term(f.ttft_p99_ms, p.ttft[1]) + term(f.tpot_p99_ms, p.tpot[1]))
+            let simulated = [f.ttft_p50_ms, f.ttft_p99_ms, f.tpot_p50_ms, f.tpot_p99_ms];
+            let measured = [p.ttft[0], p.ttft[1], p.tpot[0], p.tpot[1]];
+            (0..4)
+                .map(|k| {
+                    let r = (simulated[k] / measured[k]).ln();
+                    let weight = 1.0 / p.spread[k].max(MIN_SPREAD).powi(2);
+                    if r.is_finite() {
+                        weight * r * r
+                    } else {
+                        100.0 * weight
+                    }
+                })
+                .sum::<f64>()
         })
         .sum()
 }
+
+/// The smallest spread a figure is weighted by: timings repeat no better than this between runs.
+const MIN_SPREAD: f64 = 0.02;
 
 #[derive(Serialize)]
 struct Row {
@@ -285,6 +299,8 @@ struct Report {
     load_tests: Vec<String>,
     fit_points: Vec<usize>,
     fitted: Fit,
+    /// What the fitted points' lone requests measured (the fit's scales multiply these).
+    lone_requests: Option<LoneCosts>,
     loss: f64,
     holdout_max_abs_error_ttft_p50: Option<f64>,
     holdout_max_abs_error_ttft_p99: Option<f64>,
@@ -296,7 +312,7 @@ struct Report {
 
 pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option<&str>) -> Result<(), CliError> {
     let llm = loaded.scenario.serving.as_ref().and_then(|s| s.llm.as_ref()).expect("the caller checked");
-    let Some(base) = llm.iteration.clone() else {
+    let Some(prior) = llm.iteration.clone() else {
         return Err(CliError::input(format!(
             "{}: calibrate fits an LLM engine's iteration time: give [serving.llm] iteration (the prior it starts from) rather than model",
             loaded.path.display()
@@ -314,7 +330,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     // The load tests' files are read as traces: the same inputs for every candidate.
     let mut inputs = loaded.inputs.clone();
     for point in &points {
-        let scenario = replay(&loaded.scenario, point, &base, None);
+        let scenario = replay(&loaded.scenario, point, &prior, None);
         load::load_files(&loaded.path, &scenario, &mut inputs, &|_, message| CliError::input(message))?;
     }
     let run_all =
@@ -326,6 +342,14 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
                 .map_err(|e| CliError::input(format!("{}: {e}", args.scenario.display())))
         };
     let fitted: Vec<&Point> = fit_points.iter().map(|&k| &points[k]).collect();
+    // Lone requests whose prompt took one iteration (a longer one is chunked: more iterations
+    // than the formulas count).
+    let one_iteration = if llm.enable_chunked_prefill { f64::from(llm.max_num_batched_tokens) } else { f64::INFINITY };
+    let lone: Vec<Lone> =
+        fitted.iter().flat_map(|p| p.alone.iter().copied()).filter(|r| r.prompt <= one_iteration).collect();
+    let measured = lone_costs(&lone);
+    let base = measured.as_ref().map_or_else(|| prior.clone(), |m| measured_prior(&prior, m));
+    let measured_request = measured.as_ref().map(|m| m.request_ms);
     // Log grids over the overhead (0.1 ms–1 s) and both scales (×0.05–×20) with no time outside
     // the iterations, then finer ones around the best with it (from 0 to 16 ms at first): each
     // candidate replays the fitted points whole, with the same seed.
@@ -355,7 +379,6 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         }
         out
     };
-    let measured_request = time_outside_iterations(&fitted);
     let (mut best, mut fit) = search(grid(
         log_range(0.1, 1000.0, 13),
         log_range(0.05, 20.0, 13),
@@ -378,7 +401,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         }
     }
     let all: Vec<&Point> = points.iter().collect();
-    let uncalibrated = run_all(&base, None, &all)?;
+    let uncalibrated = run_all(&prior, None, &all)?;
     let fitted_iteration = candidate(&base, fit);
     let calibrated = run_all(&fitted_iteration, Some(fit.request()), &all)?;
     let rows: Vec<Row> = points
@@ -420,6 +443,7 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
         load_tests: sources.clone(),
         fit_points: fit_points.iter().map(|k| k + 1).collect(),
         fitted: fit,
+        lone_requests: measured,
         loss: best,
         holdout_max_abs_error_ttft_p50: holdout(|r| r.error_ttft_p50),
         holdout_max_abs_error_ttft_p99: holdout(|r| r.error_ttft_p99),
@@ -495,15 +519,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_time_outside_iterations_is_read_off_lone_requests() {
-        // A lone request's TTFT is 4 ms outside the iterations + a prefill iteration (10 ms +
-        // 0.2 ms per token), its TPOT a decode iteration (10.2 ms): TTFT − TPOT = 4 + 0.2 (P − 1).
-        // The two at 10 s overlap (the second is sent while the first decodes): neither counts,
-        // though their TTFTs (60 and 70 ms) would pull the intercept up.
-        let ttft = |prompt: f64| 4.0 + 10.0 + 0.2 * prompt;
+    fn a_figure_decided_by_few_requests_is_known_less_well() {
+        // 1..=1000: the p50 (500) sits between ranks 484 and 516 (± sqrt(1000 · ¼) ≈ 15.8):
+        // ln(516/484)/2 ≈ 3.2%; the p99 between ranks 987 and 993: ln(993/987)/2 ≈ 0.3%.
+        let uniform: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert!((log_spread(&uniform, 0.5) - (516.0_f64 / 484.0).ln() / 2.0).abs() < 1e-12);
+        assert!((log_spread(&uniform, 0.99) - (993.0_f64 / 987.0).ln() / 2.0).abs() < 1e-12);
+        // A tail that doubles at every one of its last ten ranks: ranks 987–993 span a factor
+        // of 8.1, a spread of 1.05, so a miss there weighs 1/1.05² ≈ 0.9 against the p50's ~1000.
+        let tail: Vec<f64> =
+            (1..=1000).map(|k| if k > 990 { 1000.0 * 2f64.powi(k - 990) } else { f64::from(k) }).collect();
+        assert!((log_spread(&tail, 0.99) - (8000.0_f64 / 987.0).ln() / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lone_requests_are_the_ones_nothing_overlapped() {
+        // Ten requests 20 s apart run alone; the two at 10 s overlap (the second is sent while
+        // the first decodes), so neither counts.
         let mut rows = String::from("sent_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms\n");
         for (k, prompt) in [11.0, 51.0, 101.0, 201.0, 401.0, 21.0, 31.0, 61.0, 81.0, 121.0].iter().enumerate() {
-            rows.push_str(&format!("{},{prompt},8,{},10.2\n", k as f64 * 20.0 + 1.0, ttft(*prompt)));
+            rows.push_str(&format!("{},{prompt},8,{},10.2\n", k as f64 * 20.0 + 1.0, 14.0 + 0.2 * prompt));
         }
         rows.push_str("10.0,100,50,60,10.2\n10.1,100,50,70,10.2\n");
         let dir = std::env::temp_dir().join(format!("servesim-lone-{}", std::process::id()));
@@ -514,10 +549,6 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(point.requests, 12);
         assert_eq!(point.alone.len(), 10);
-        let outside = time_outside_iterations(&[&point]).unwrap();
-        assert!((outside - 4.0).abs() < 1e-9, "{outside}");
-        // Fewer than LONE_REQUESTS lone requests: fitted instead.
-        let few = Point { alone: point.alone[..LONE_REQUESTS - 1].to_vec(), ..point };
-        assert_eq!(time_outside_iterations(&[&few]), None);
+        assert!(point.alone.iter().all(|r| r.prompt != 100.0 && r.output == 8.0 && r.tpot_ms == 10.2));
     }
 }

@@ -7,6 +7,7 @@ pub mod fit;
 mod job;
 mod llm;
 pub mod loadtest;
+mod lone;
 
 use crate::error::CliError;
 use crate::locate::{located, span_of};

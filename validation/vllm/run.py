@@ -6,7 +6,7 @@ ids (seeded, distinct per load point, so the prefix cache finds nothing), output
 GeneratedTokens ÷ 4 (4–128, ignore_eos). Per request: TTFT, TPOT, end-to-end, from the streamed
 token chunks.
 
-Writes validation/results/vllm-cpu-r<rate>.csv (per request) and vllm-cpu-r<rate>-workload.csv (the
+Writes validation/results/vllm-cpu-r<rate>.csv (or under $RESULTS) (per request) and vllm-cpu-r<rate>-workload.csv (the
 requests as a trace servesim replays), and vllm-cpu-loadtest.csv (one row per load point).
 Needs an idle machine; bounded by run.sh's timeout."""
 import asyncio
@@ -25,7 +25,8 @@ from pathlib import Path
 import aiohttp
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE.parent / "results"
+# RESULTS=folder writes a run beside the committed one (validation/results/vllm-cpu-run<N>/).
+RESULTS = Path(os.environ.get("RESULTS", HERE.parent / "results")).resolve()
 TRACE = HERE.parents[2] / "shared" / "data" / "traces" / "azure-llm-2023-conv.csv"
 PORT = 8011
 RATES = [float(r) for r in os.environ.get("RATES", "1 3 5 7").split()]
@@ -122,7 +123,7 @@ def quantile(values, q):
 
 
 def main():
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     if not (HERE / "model").exists():
         subprocess.run([str(HERE / "venv" / "bin" / "python"), str(HERE / "make_model.py"), str(HERE / "model")],
                        check=True)

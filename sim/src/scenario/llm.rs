@@ -127,6 +127,11 @@ pub struct IterationTime {
     /// Per KV-cache token its attention reads.
     #[serde(default)]
     pub per_kv_token: Duration,
+    /// Per query × key pair its attention computes: a prompt's causal attention grows with the
+    /// square of its length, which matters where attention is compute-bound (a CPU engine's
+    /// prefill). Left out of a written scenario when zero, so older outputs keep their bytes.
+    #[serde(default, skip_serializing_if = "Duration::is_zero")]
+    pub per_attention_pair: Duration,
 }
 
 fn one() -> u32 {

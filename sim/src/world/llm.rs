@@ -177,6 +177,14 @@ impl World<'_> {
             self.server_error(id, Outcome::Failed, true);
             return;
         }
+        if state.llm().role == Role::Prefill && self.pools[pool as usize].decode_lb.is_empty() {
+            // Disaggregated with no decode replica ready: llm-d's endpoint picker finds no decode
+            // pod and answers 503 before any prefill is spent on the request.
+            self.server_error(id, Outcome::Failed, true);
+            return;
+        }
+        let state = &mut self.replicas[replica as usize];
+        let request = &mut self.requests[id as usize];
         request.stamps[Stamp::FirstOutput as usize] = 0;
         request.generated = 0;
         request.batch = u64::MAX;
