@@ -6,8 +6,9 @@ ids (seeded, distinct per load point, so the prefix cache finds nothing), output
 GeneratedTokens ÷ 4 (4–128, ignore_eos). Per request: TTFT, TPOT, end-to-end, from the streamed
 token chunks.
 
-Writes validation/results/vllm-cpu-r<rate>.csv (or under $RESULTS) (per request) and vllm-cpu-r<rate>-workload.csv (the
-requests as a trace servesim replays), and vllm-cpu-loadtest.csv (one row per load point).
+Writes validation/results/vllm-cpu-r<rate>.csv (or under $RESULTS; per request) and
+vllm-cpu-r<rate>-workload.csv (the requests as a trace servesim replays), vllm-cpu-loadtest.csv (one row per load point) and
+vllm-cpu-reference.csv (a fixed lone request's TTFT and TPOT before each point and at the end).
 Needs an idle machine; bounded by run.sh's timeout."""
 import asyncio
 import csv
@@ -115,6 +116,21 @@ async def load_point(rate, seed, window_s=None):
     return requests, sorted(results)
 
 
+async def reference(label):
+    """Eight lone requests of one fixed shape (256 prompt tokens, 32 outputs), one after another:
+    the engine's speed at that moment. Taken before every load point and after the last, so a
+    machine whose speed drifts during the run says so (vllm-cpu-reference.csv)."""
+    rng = random.Random(f"reference {label}")  # new prompts each time: no prefix-cache hits
+    results = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+        for _ in range(8):
+            await asyncio.sleep(0.3)
+            start = time.perf_counter()
+            await one(session, start, 0.0, [rng.randrange(3, 32000) for _ in range(256)], 32, results)
+    return {"before": label, "ttft_ms": statistics.median(r[3] for r in results) * 1000,
+            "tpot_ms": statistics.median(r[4] for r in results) * 1000}
+
+
 def quantile(values, q):
     values = sorted(v for v in values if v is not None)
     if not values:
@@ -132,8 +148,10 @@ def main():
         # Warm-up (compile caches, first-request costs) on prompts of its own: the prefix cache must
         # not hold any load point's prompts.
         asyncio.run(load_point(1.0, seed=1, window_s=30))
-        summary = []
+        summary, references = [], []
         for rate in RATES:
+            references.append(asyncio.run(reference(f"{rate:g}")))
+            print(references[-1], flush=True)
             requests, results = asyncio.run(load_point(rate, seed=1000 + int(rate * 1000)))
             name = f"vllm-cpu-r{rate:g}"
             with open(RESULTS / f"{name}-workload.csv", "w", newline="") as f:
@@ -154,6 +172,12 @@ def main():
                    "tpot_p50_ms": quantile(tpots, 0.5) * 1000, "tpot_p99_ms": quantile(tpots, 0.99) * 1000}
             summary.append(row)
             print(row, flush=True)
+        references.append(asyncio.run(reference("end")))
+        print(references[-1], flush=True)
+        with open(RESULTS / "vllm-cpu-reference.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(references[0]))
+            w.writeheader()
+            w.writerows(references)
         with open(RESULTS / "vllm-cpu-loadtest.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(summary[0]))
             w.writeheader()
