@@ -8,7 +8,9 @@ token chunks.
 
 Writes validation/results/vllm-cpu-r<rate>.csv (or under $RESULTS; per request) and
 vllm-cpu-r<rate>-workload.csv (the requests as a trace servesim replays), vllm-cpu-loadtest.csv (one row per load point) and
-vllm-cpu-reference.csv (a fixed lone request's TTFT and TPOT before each point and at the end).
+vllm-cpu-reference.csv (a fixed lone request's TTFT and TPOT before each point and at the end) and
+vllm-cpu-engine.csv (per point, the engine's own mean TTFT, queue, prefill, decode and inter-token
+times from /metrics, and the iterations it ran with their tokens).
 Needs an idle machine; bounded by run.sh's timeout."""
 import asyncio
 import csv
@@ -131,6 +133,36 @@ async def reference(label):
             "tpot_ms": statistics.median(r[4] for r in results) * 1000}
 
 
+ENGINE_SERIES = ["time_to_first_token_seconds", "request_queue_time_seconds", "request_prefill_time_seconds",
+                 "request_decode_time_seconds", "inter_token_latency_seconds", "iteration_tokens_total"]
+
+
+def engine_counters():
+    """The engine's own histograms from /metrics, as {series: (sum, count)}: the time a request
+    spends queued, prefilling and decoding as the engine sees it (the rest of a client's TTFT is
+    the API server's and the wire's), and the iterations run with their tokens."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    out = {name: [0.0, 0.0] for name in ENGINE_SERIES}
+    for line in text.splitlines():
+        for name in ENGINE_SERIES:
+            for k, suffix in enumerate(("_sum", "_count")):
+                if line.startswith(f"vllm:{name}{suffix}"):
+                    out[name][k] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def engine_row(rate, before, after):
+    """One load point's engine-side means (ms) and iteration totals, from counters around it."""
+    delta = {n: (after[n][0] - before[n][0], after[n][1] - before[n][1]) for n in ENGINE_SERIES}
+    mean_ms = lambda n: delta[n][0] / delta[n][1] * 1000 if delta[n][1] else None
+    return {"rate": rate, "requests": delta["time_to_first_token_seconds"][1],
+            "engine_ttft_ms": mean_ms("time_to_first_token_seconds"), "queue_ms": mean_ms("request_queue_time_seconds"),
+            "prefill_ms": mean_ms("request_prefill_time_seconds"), "decode_ms": mean_ms("request_decode_time_seconds"),
+            "inter_token_ms": mean_ms("inter_token_latency_seconds"),
+            "iterations": delta["iteration_tokens_total"][1], "iteration_tokens": delta["iteration_tokens_total"][0]}
+
+
 def quantile(values, q):
     values = sorted(v for v in values if v is not None)
     if not values:
@@ -148,11 +180,14 @@ def main():
         # Warm-up (compile caches, first-request costs) on prompts of its own: the prefix cache must
         # not hold any load point's prompts.
         asyncio.run(load_point(1.0, seed=1, window_s=30))
-        summary, references = [], []
+        summary, references, engine = [], [], []
         for rate in RATES:
             references.append(asyncio.run(reference(f"{rate:g}")))
             print(references[-1], flush=True)
+            before = engine_counters()
             requests, results = asyncio.run(load_point(rate, seed=1000 + int(rate * 1000)))
+            engine.append(engine_row(rate, before, engine_counters()))
+            print(engine[-1], flush=True)
             name = f"vllm-cpu-r{rate:g}"
             with open(RESULTS / f"{name}-workload.csv", "w", newline="") as f:
                 w = csv.writer(f)
@@ -174,6 +209,10 @@ def main():
             print(row, flush=True)
         references.append(asyncio.run(reference("end")))
         print(references[-1], flush=True)
+        with open(RESULTS / "vllm-cpu-engine.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(engine[0]))
+            w.writeheader()
+            w.writerows(engine)
         with open(RESULTS / "vllm-cpu-reference.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(references[0]))
             w.writeheader()
