@@ -45,11 +45,10 @@ struct Figures {
     tpot_p99_ms: f64,
 }
 
-/// Nearest-rank percentile, as load generators report them.
-fn percentile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
+/// Nearest-rank percentile of `sorted`, as load generators report them.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
 
 /// How far the `q` quantile of `sorted` could be from the population's, as a log: half the log
@@ -135,13 +134,15 @@ fn read_point(path: &Path) -> Result<Point, CliError> {
             path.display()
         )));
     }
+    ttfts.sort_by(f64::total_cmp);
+    tpots.sort_by(f64::total_cmp);
     Ok(Point {
         file: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
         requests,
         rate: requests as f64 / last.max(1e-3),
         last_sent_s: last,
-        ttft: [percentile(&mut ttfts, 0.5), percentile(&mut ttfts, 0.99)],
-        tpot: [percentile(&mut tpots, 0.5), percentile(&mut tpots, 0.99)],
+        ttft: [percentile(&ttfts, 0.5), percentile(&ttfts, 0.99)],
+        tpot: [percentile(&tpots, 0.5), percentile(&tpots, 0.99)],
         spread: [log_spread(&ttfts, 0.5), log_spread(&ttfts, 0.99), log_spread(&tpots, 0.5), log_spread(&tpots, 0.99)],
         alone,
     })
@@ -350,9 +351,10 @@ pub fn calibrate(args: &super::CalibrateArgs, loaded: &load::Loaded, fit: Option
     let measured = lone_costs(&lone);
     let base = measured.as_ref().map_or_else(|| prior.clone(), |m| measured_prior(&prior, m));
     let measured_request = measured.as_ref().map(|m| m.request_ms);
-    // Log grids over the overhead (0.1 ms–1 s) and both scales (×0.05–×20) with no time outside
-    // the iterations, then finer ones around the best with it (from 0 to 16 ms at first): each
-    // candidate replays the fitted points whole, with the same seed.
+    // Log grids over the overhead (0.1 ms–1 s) and both scales (×0.05–×20), then finer ones around
+    // the best; the time outside the iterations is the measured one throughout, or without lone
+    // requests none on the first grid and fitted on the finer ones (from 0 to 16 ms at first).
+    // Each candidate replays the fitted points whole, with the same seed.
     let search = |grid: Vec<Fit>| -> Result<(f64, Fit), CliError> {
         let scored = pool.install(|| {
             grid.par_iter()

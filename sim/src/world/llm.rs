@@ -166,6 +166,12 @@ impl World<'_> {
     pub(super) fn llm_admit(&mut self, replica: u32, id: u32) {
         let state = &mut self.replicas[replica as usize];
         let pool = state.pool;
+        if state.llm().role == Role::Prefill && self.pools[pool as usize].decode_lb.is_empty() {
+            // Disaggregated with no decode replica ready: llm-d's endpoint picker finds no decode
+            // pod and answers 503 before any prefill is spent on the request.
+            self.server_error(id, Outcome::Failed, true);
+            return;
+        }
         let serving = serving_of(&self.pools, pool);
         let engine = engine(serving);
         let request = &mut self.requests[id as usize];
@@ -177,14 +183,6 @@ impl World<'_> {
             self.server_error(id, Outcome::Failed, true);
             return;
         }
-        if state.llm().role == Role::Prefill && self.pools[pool as usize].decode_lb.is_empty() {
-            // Disaggregated with no decode replica ready: llm-d's endpoint picker finds no decode
-            // pod and answers 503 before any prefill is spent on the request.
-            self.server_error(id, Outcome::Failed, true);
-            return;
-        }
-        let state = &mut self.replicas[replica as usize];
-        let request = &mut self.requests[id as usize];
         request.stamps[Stamp::FirstOutput as usize] = 0;
         request.generated = 0;
         request.batch = u64::MAX;
