@@ -383,3 +383,47 @@ fn one_sequence_at_a_time_is_an_md1_queue() {
         }
     }
 }
+
+#[test]
+fn a_prefill_pool_of_one_sequence_is_an_md1_queue_and_its_decodes_never_wait() {
+    // Disaggregated: one replica prefills one prompt at a time (100 tokens: 12 ms), hands its KV
+    // cache over (100 × 40 kB at 1 GB/s: 4 ms) and is free again, as vLLM's prefill instance is
+    // once its one-token request returns. So the prefill pool is an M/D/1 queue with S = 12 ms
+    // and TTFT = W + 12 ms. The decode replica's one decode (2.1 ms) is shorter than the gap
+    // between the prefill pool's departures (at least 12 ms), so nothing waits there and the
+    // end-to-end time is TTFT + 4 ms + 2.1 ms.
+    let service_s = 0.012;
+    for rho in [0.5, 0.8] {
+        let lambda = rho / service_s;
+        let text = format!(
+            "name = \"pd\"\nduration = \"1200s\"\nwarmup = \"20s\"\ninterval = \"1h\"\n[regions.local]\nreplicas = 2\n\
+             [serving]\nqueue_capacity = 1000000\n\
+             [serving.llm]\niteration = {{ overhead = \"2ms\", per_token = \"0.1ms\" }}\nkv_cache_tokens = 65536\n\
+             kv_bytes_per_token = 40000\nmax_num_seqs = 1\nmax_num_batched_tokens = 2048\n\
+             disaggregation = {{ prefill_replicas = 1, kv_transfer_gbps = 1.0 }}\n\
+             [[traffic]]\norigin = \"local\"\narrivals = {{ process = \"poisson\", rate = \"{lambda}/s\" }}\n\
+             tokens = {{ prompt = {{ kind = \"constant\", value = 100 }}, output = {{ kind = \"constant\", value = 2 }} }}\n"
+        );
+        let summaries = replicate(&model(&text), 64);
+        let llm = |s: &sim::summary::Summary| s.overall.llm.clone().expect("LLM figures");
+        let wait = |q: f64| md1_wait_quantile(q, lambda, service_s) * 1e3;
+        let mean_wait = rho * service_s / (2.0 * (1.0 - rho)) * 1e3;
+        let checks: [(&str, Vec<f64>, f64); 4] = [
+            ("TTFT mean", summaries.iter().map(|s| llm(s).ttft_ms.mean.unwrap()).collect(), mean_wait + 12.0),
+            ("TTFT p90", summaries.iter().map(|s| llm(s).ttft_ms.p90.unwrap()).collect(), wait(0.9) + 12.0),
+            ("TTFT p99", summaries.iter().map(|s| llm(s).ttft_ms.p99.unwrap()).collect(), wait(0.99) + 12.0),
+            (
+                "end-to-end mean",
+                summaries.iter().map(|s| s.overall.latency_ms.mean.unwrap()).collect(),
+                mean_wait + 12.0 + 4.0 + 2.1,
+            ),
+        ];
+        for (name, samples, theory) in checks {
+            let (mean, se) = mean_se(&samples);
+            let band = t_9995(samples.len() - 1) * se + 2e-3 * theory;
+            println!("P/D M/D/1 rho={rho} {name}: simulated {mean:.3} ms ± {se:.3} (SE), theory {theory:.3} ms");
+            assert!((mean - theory).abs() <= band, "rho={rho} {name}: {mean:.3} vs {theory:.3} (band {band:.3})");
+            assert!(band < 0.03 * theory, "rho={rho} {name}: band {band:.3} too wide for {theory:.3}");
+        }
+    }
+}
