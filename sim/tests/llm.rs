@@ -344,43 +344,62 @@ fn md1_wait_quantile(q: f64, lambda: f64, service: f64) -> f64 {
     (low + high) / 2.0
 }
 
+/// One sequence at a time under Poisson arrivals at `lambda`: iterations of 2 ms + 0.1 ms per
+/// token, constant prompts of 100 tokens and `output` tokens, and `extra` engine settings.
+fn poisson_one_sequence(name: &str, lambda: f64, replicas: u32, output: u32, duration_s: u32, extra: &str) -> String {
+    format!(
+        "name = \"{name}\"\nduration = \"{duration_s}s\"\nwarmup = \"20s\"\ninterval = \"1h\"\n[regions.local]\n\
+         replicas = {replicas}\n[serving]\nqueue_capacity = 1000000\n\
+         [serving.llm]\niteration = {{ overhead = \"2ms\", per_token = \"0.1ms\" }}\nkv_cache_tokens = 65536\n\
+         max_num_seqs = 1\nmax_num_batched_tokens = 2048\n{extra}\n\
+         [[traffic]]\norigin = \"local\"\narrivals = {{ process = \"poisson\", rate = \"{lambda}/s\" }}\n\
+         tokens = {{ prompt = {{ kind = \"constant\", value = 100 }}, output = {{ kind = \"constant\", value = {output} }} }}\n"
+    )
+}
+
+/// A figure's name, how to read it off a replication's summary, and its theory (ms).
+type TheoryCheck<'a> = (&'a str, &'a dyn Fn(&sim::summary::Summary) -> f64, f64);
+
+/// Each figure's mean over the replications against its theory: within a 99.9% t-band of the
+/// replication noise plus the histograms' 0.1% buckets, and that band itself within 3% of the
+/// theory, so the check can fail.
+fn assert_near_theory(label: &str, summaries: &[sim::summary::Summary], checks: &[TheoryCheck]) {
+    for (name, get, theory) in checks {
+        let samples: Vec<f64> = summaries.iter().map(get).collect();
+        let (mean, se) = mean_se(&samples);
+        let band = t_9995(samples.len() - 1) * se + 2e-3 * theory;
+        println!("{label} {name}: simulated {mean:.3} ms ± {se:.3} (SE), theory {theory:.3} ms");
+        assert!((mean - theory).abs() <= band, "{label} {name}: {mean:.3} vs {theory:.3} (band {band:.3})");
+        assert!(band < 0.03 * theory, "{label} {name}: band {band:.3} too wide for {theory:.3}");
+    }
+}
+
+fn ttft(s: &sim::summary::Summary) -> &sim::summary::Percentiles {
+    &s.overall.llm.as_ref().expect("an LLM engine's figures").ttft_ms
+}
+
 #[test]
 fn one_sequence_at_a_time_is_an_md1_queue() {
     // With max_num_seqs = 1 every request holds the engine alone for a fixed time: a prefill of
     // 100 tokens (2 + 100 × 0.1 = 12 ms) and 19 decodes of 2.1 ms, S = 51.9 ms, so Poisson
     // arrivals make an M/D/1 queue and TTFT = W + 12 ms with W from Erlang's formula (mean ρS /
-    // 2(1 − ρ), Pollaczek–Khinchine; p90 and p99 from the distribution). An engine that waited for an iteration tick when idle, or
-    // admitted a request into a running sequence's iteration, would not match it.
+    // 2(1 − ρ), Pollaczek–Khinchine; p90 and p99 from the distribution). An engine that waited
+    // for an iteration tick when idle, or admitted a request into a running sequence's iteration,
+    // would not match it.
     let service_s = 0.0519;
-    let prefill_ms = 12.0;
     for rho in [0.5, 0.8] {
         let lambda = rho / service_s;
-        let text = format!(
-            "name = \"md1\"\nduration = \"3000s\"\nwarmup = \"50s\"\ninterval = \"1h\"\n[regions.local]\nreplicas = 1\n\
-             [serving]\nqueue_capacity = 1000000\n\
-             [serving.llm]\niteration = {{ overhead = \"2ms\", per_token = \"0.1ms\" }}\nkv_cache_tokens = 4096\n\
-             max_num_seqs = 1\nmax_num_batched_tokens = 2048\n\
-             [[traffic]]\norigin = \"local\"\narrivals = {{ process = \"poisson\", rate = \"{lambda}/s\" }}\n\
-             tokens = {{ prompt = {{ kind = \"constant\", value = 100 }}, output = {{ kind = \"constant\", value = 20 }} }}\n"
+        let summaries = replicate(&model(&poisson_one_sequence("md1", lambda, 1, 20, 3000, "")), 64);
+        let wait = |q: f64| md1_wait_quantile(q, lambda, service_s) * 1e3;
+        assert_near_theory(
+            &format!("M/D/1 LLM rho={rho} TTFT"),
+            &summaries,
+            &[
+                ("mean", &|s| ttft(s).mean.unwrap(), rho * service_s / (2.0 * (1.0 - rho)) * 1e3 + 12.0),
+                ("p90", &|s| ttft(s).p90.unwrap(), wait(0.9) + 12.0),
+                ("p99", &|s| ttft(s).p99.unwrap(), wait(0.99) + 12.0),
+            ],
         );
-        let summaries = replicate(&model(&text), 64);
-        let figure = |get: &dyn Fn(&sim::summary::Percentiles) -> Option<f64>| -> Vec<f64> {
-            summaries.iter().map(|s| get(&s.overall.llm.as_ref().expect("LLM figures").ttft_ms).unwrap()).collect()
-        };
-        let checks: [(&str, Vec<f64>, f64); 3] = [
-            ("mean", figure(&|p| p.mean), rho * service_s / (2.0 * (1.0 - rho)) * 1e3 + prefill_ms),
-            ("p90", figure(&|p| p.p90), md1_wait_quantile(0.9, lambda, service_s) * 1e3 + prefill_ms),
-            ("p99", figure(&|p| p.p99), md1_wait_quantile(0.99, lambda, service_s) * 1e3 + prefill_ms),
-        ];
-        for (name, samples, theory) in checks {
-            let (mean, se) = mean_se(&samples);
-            // The band: replication noise at 99.9%, and the histograms' 0.1% buckets.
-            let band = t_9995(samples.len() - 1) * se + 2e-3 * theory;
-            println!("M/D/1 LLM rho={rho} TTFT {name}: simulated {mean:.3} ms ± {se:.3} (SE), theory {theory:.3} ms");
-            assert!((mean - theory).abs() <= band, "rho={rho} TTFT {name}: {mean:.3} vs {theory:.3} (band {band:.3})");
-            // The band is tight enough to mean something: within 3% of the theory.
-            assert!(band < 0.03 * theory, "rho={rho} {name}: band {band:.3} too wide for {theory:.3}");
-        }
     }
 }
 
@@ -393,37 +412,21 @@ fn a_prefill_pool_of_one_sequence_is_an_md1_queue_and_its_decodes_never_wait() {
     // between the prefill pool's departures (at least 12 ms), so nothing waits there and the
     // end-to-end time is TTFT + 4 ms + 2.1 ms.
     let service_s = 0.012;
+    let split = "kv_bytes_per_token = 40000\ndisaggregation = { prefill_replicas = 1, kv_transfer_gbps = 1.0 }";
     for rho in [0.5, 0.8] {
         let lambda = rho / service_s;
-        let text = format!(
-            "name = \"pd\"\nduration = \"1200s\"\nwarmup = \"20s\"\ninterval = \"1h\"\n[regions.local]\nreplicas = 2\n\
-             [serving]\nqueue_capacity = 1000000\n\
-             [serving.llm]\niteration = {{ overhead = \"2ms\", per_token = \"0.1ms\" }}\nkv_cache_tokens = 65536\n\
-             kv_bytes_per_token = 40000\nmax_num_seqs = 1\nmax_num_batched_tokens = 2048\n\
-             disaggregation = {{ prefill_replicas = 1, kv_transfer_gbps = 1.0 }}\n\
-             [[traffic]]\norigin = \"local\"\narrivals = {{ process = \"poisson\", rate = \"{lambda}/s\" }}\n\
-             tokens = {{ prompt = {{ kind = \"constant\", value = 100 }}, output = {{ kind = \"constant\", value = 2 }} }}\n"
-        );
-        let summaries = replicate(&model(&text), 64);
-        let llm = |s: &sim::summary::Summary| s.overall.llm.clone().expect("LLM figures");
+        let summaries = replicate(&model(&poisson_one_sequence("pd", lambda, 2, 2, 1200, split)), 64);
         let wait = |q: f64| md1_wait_quantile(q, lambda, service_s) * 1e3;
         let mean_wait = rho * service_s / (2.0 * (1.0 - rho)) * 1e3;
-        let checks: [(&str, Vec<f64>, f64); 4] = [
-            ("TTFT mean", summaries.iter().map(|s| llm(s).ttft_ms.mean.unwrap()).collect(), mean_wait + 12.0),
-            ("TTFT p90", summaries.iter().map(|s| llm(s).ttft_ms.p90.unwrap()).collect(), wait(0.9) + 12.0),
-            ("TTFT p99", summaries.iter().map(|s| llm(s).ttft_ms.p99.unwrap()).collect(), wait(0.99) + 12.0),
-            (
-                "end-to-end mean",
-                summaries.iter().map(|s| s.overall.latency_ms.mean.unwrap()).collect(),
-                mean_wait + 12.0 + 4.0 + 2.1,
-            ),
-        ];
-        for (name, samples, theory) in checks {
-            let (mean, se) = mean_se(&samples);
-            let band = t_9995(samples.len() - 1) * se + 2e-3 * theory;
-            println!("P/D M/D/1 rho={rho} {name}: simulated {mean:.3} ms ± {se:.3} (SE), theory {theory:.3} ms");
-            assert!((mean - theory).abs() <= band, "rho={rho} {name}: {mean:.3} vs {theory:.3} (band {band:.3})");
-            assert!(band < 0.03 * theory, "rho={rho} {name}: band {band:.3} too wide for {theory:.3}");
-        }
+        assert_near_theory(
+            &format!("P/D M/D/1 rho={rho}"),
+            &summaries,
+            &[
+                ("TTFT mean", &|s| ttft(s).mean.unwrap(), mean_wait + 12.0),
+                ("TTFT p90", &|s| ttft(s).p90.unwrap(), wait(0.9) + 12.0),
+                ("TTFT p99", &|s| ttft(s).p99.unwrap(), wait(0.99) + 12.0),
+                ("end-to-end mean", &|s| s.overall.latency_ms.mean.unwrap(), mean_wait + 12.0 + 4.0 + 2.1),
+            ],
+        );
     }
 }
