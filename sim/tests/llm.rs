@@ -1,7 +1,8 @@
 //! The LLM engine against hand-worked iteration timelines: one request's first token and decodes,
 //! chunked prefill beside decodes, preemption when KV blocks run out (and the work recomputed),
-//! and the KV cache's memory arithmetic; and, one sequence at a time under Poisson arrivals, an
-//! M/D/1 queue whose TTFT distribution Erlang's formula gives.
+//! and the KV cache's memory arithmetic; and queueing theory: one sequence at a time under Poisson
+//! arrivals, aggregated or as a disaggregated prefill pool, is an M/D/1 queue whose TTFT
+//! distribution Erlang's formula gives.
 
 mod support;
 
@@ -308,42 +309,6 @@ fn the_endpoint_picker_sends_a_prefix_where_it_is_cached() {
     assert_eq!(summary.overall.llm.unwrap().prefix_hit_rate, Some(64.0 / 160.0));
 }
 
-/// Erlang's M/D/1 waiting-time distribution: P(W ≤ t) = (1 − ρ) Σ_{k=0}^{⌊t/S⌋} [λ(kS − t)]^k / k! ·
-/// e^{−λ(kS − t)}, for arrivals at rate λ and a constant service time S. The alternating sum loses
-/// precision far into the tail: up to t = 20 S at ρ ≤ 0.8 its largest term is below e^17, so doubles
-/// keep the sum to about 1e-9.
-fn md1_wait_cdf(t: f64, lambda: f64, service: f64) -> f64 {
-    let rho = lambda * service;
-    let mut sum = 0.0;
-    for k in 0..=(t / service).floor() as u32 {
-        let x = lambda * (f64::from(k) * service - t);
-        let mut term = (-x).exp();
-        for j in 1..=k {
-            term *= x / f64::from(j);
-        }
-        sum += term;
-    }
-    (1.0 - rho) * sum
-}
-
-/// The waiting time W with P(W ≤ W) = q, by bisection on the CDF.
-fn md1_wait_quantile(q: f64, lambda: f64, service: f64) -> f64 {
-    let (mut low, mut high) = (0.0, 20.0 * service);
-    assert!(md1_wait_cdf(high, lambda, service) > q, "the quantile lies past 20 S");
-    if md1_wait_cdf(0.0, lambda, service) >= q {
-        return 0.0;
-    }
-    for _ in 0..100 {
-        let mid = (low + high) / 2.0;
-        if md1_wait_cdf(mid, lambda, service) < q {
-            low = mid;
-        } else {
-            high = mid;
-        }
-    }
-    (low + high) / 2.0
-}
-
 /// One sequence at a time under Poisson arrivals at `lambda`: iterations of 2 ms + 0.1 ms per
 /// token, constant prompts of 100 tokens and `output` tokens, and `extra` engine settings.
 fn poisson_one_sequence(name: &str, lambda: f64, replicas: u32, output: u32, duration_s: u32, extra: &str) -> String {
@@ -391,11 +356,12 @@ fn one_sequence_at_a_time_is_an_md1_queue() {
         let lambda = rho / service_s;
         let summaries = replicate(&model(&poisson_one_sequence("md1", lambda, 1, 20, 3000, "")), 64);
         let wait = |q: f64| md1_wait_quantile(q, lambda, service_s) * 1e3;
+        let mean_wait = pk_mean_wait(lambda, service_s, service_s * service_s) * 1e3;
         assert_near_theory(
             &format!("M/D/1 LLM rho={rho} TTFT"),
             &summaries,
             &[
-                ("mean", &|s| ttft(s).mean.unwrap(), rho * service_s / (2.0 * (1.0 - rho)) * 1e3 + 12.0),
+                ("mean", &|s| ttft(s).mean.unwrap(), mean_wait + 12.0),
                 ("p90", &|s| ttft(s).p90.unwrap(), wait(0.9) + 12.0),
                 ("p99", &|s| ttft(s).p99.unwrap(), wait(0.99) + 12.0),
             ],
@@ -417,7 +383,7 @@ fn a_prefill_pool_of_one_sequence_is_an_md1_queue_and_its_decodes_never_wait() {
         let lambda = rho / service_s;
         let summaries = replicate(&model(&poisson_one_sequence("pd", lambda, 2, 2, 1200, split)), 64);
         let wait = |q: f64| md1_wait_quantile(q, lambda, service_s) * 1e3;
-        let mean_wait = rho * service_s / (2.0 * (1.0 - rho)) * 1e3;
+        let mean_wait = pk_mean_wait(lambda, service_s, service_s * service_s) * 1e3;
         assert_near_theory(
             &format!("P/D M/D/1 rho={rho}"),
             &summaries,
